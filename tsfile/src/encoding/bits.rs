@@ -1,0 +1,1 @@
+//! MSB-first bit reader/writer shared by GORILLA and CHIMP. Placeholder.

@@ -1,0 +1,163 @@
+//! Value encodings (spec §11). One call encodes or decodes one page's
+//! values; every page body is self-contained.
+//!
+//! Decoders take the bytes of one page's value section and the number of
+//! values `n` the page must yield. They never panic on damaged input and
+//! never allocate more than [`MAX_PAGE_VALUES`] values: errors carry the
+//! offset within the given slice (the reader shifts it to a file offset).
+
+pub(crate) mod chimp;
+pub(crate) mod dictionary;
+pub(crate) mod float;
+pub(crate) mod gorilla;
+pub(crate) mod plain;
+pub(crate) mod rle;
+pub(crate) mod ts2diff;
+pub(crate) mod zigzag;
+
+pub(crate) mod bits;
+
+use crate::error::{Error, Result};
+use crate::types::{DataType, Encoding, PhysicalType, Values};
+
+/// Upper bound on the values one page may decode to; a length field that
+/// claims more is treated as corruption.
+pub const MAX_PAGE_VALUES: usize = 1 << 24;
+
+/// Encoder settings that a series may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Decimal digits kept by FLOAT/DOUBLE under TS_2DIFF or RLE (spec §11.3).
+    pub max_point_number: u32,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            max_point_number: 2,
+        }
+    }
+}
+
+fn unsupported(encoding: Encoding, data_type: DataType) -> Error {
+    Error::EncodingNotSupported {
+        encoding,
+        data_type,
+    }
+}
+
+/// Check that `encoding` may be written for `data_type`.
+pub fn check_writable(encoding: Encoding, data_type: DataType) -> Result<()> {
+    if data_type.writable_encodings().contains(&encoding) {
+        Ok(())
+    } else {
+        Err(unsupported(encoding, data_type))
+    }
+}
+
+/// Encode one page of values of `data_type` with `encoding`, appending to `out`.
+pub fn encode(
+    encoding: Encoding,
+    data_type: DataType,
+    values: &Values,
+    options: &EncodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    check_writable(encoding, data_type)?;
+    if values.physical() != data_type.physical() {
+        return Err(Error::InvalidWrite(format!(
+            "values of physical type {:?} given for a {data_type} series",
+            values.physical()
+        )));
+    }
+    let mpn = options.max_point_number;
+    match (encoding, values) {
+        (Encoding::Plain, v) => plain::encode(v, out),
+        (Encoding::Rle, Values::Boolean(v)) => rle::encode_bool(v, out),
+        (Encoding::Rle, Values::Int32(v)) => rle::encode_i32(v, out),
+        (Encoding::Rle, Values::Int64(v)) => rle::encode_i64(v, out),
+        (Encoding::Rle | Encoding::Ts2Diff, Values::Float(v)) => {
+            float::encode_f32(v, encoding, mpn, out)
+        }
+        (Encoding::Rle | Encoding::Ts2Diff, Values::Double(v)) => {
+            float::encode_f64(v, encoding, mpn, out)
+        }
+        (Encoding::Ts2Diff, Values::Int32(v)) => ts2diff::encode_i32(v, out),
+        (Encoding::Ts2Diff, Values::Int64(v)) => ts2diff::encode_i64(v, out),
+        (Encoding::Gorilla, Values::Int32(v)) => gorilla::encode_i32(v, out),
+        (Encoding::Gorilla, Values::Int64(v)) => gorilla::encode_i64(v, out),
+        (Encoding::Gorilla, Values::Float(v)) => gorilla::encode_f32(v, out),
+        (Encoding::Gorilla, Values::Double(v)) => gorilla::encode_f64(v, out),
+        (Encoding::Chimp, Values::Int32(v)) => chimp::encode_i32(v, out),
+        (Encoding::Chimp, Values::Int64(v)) => chimp::encode_i64(v, out),
+        (Encoding::Chimp, Values::Float(v)) => chimp::encode_f32(v, out),
+        (Encoding::Chimp, Values::Double(v)) => chimp::encode_f64(v, out),
+        (Encoding::Zigzag, Values::Int32(v)) => zigzag::encode_i32(v, out),
+        (Encoding::Zigzag, Values::Int64(v)) => zigzag::encode_i64(v, out),
+        (Encoding::Dictionary, Values::Binary(v)) => dictionary::encode(v, out),
+        _ => return Err(unsupported(encoding, data_type)),
+    }
+    Ok(())
+}
+
+/// Decode exactly `n` values of `data_type` encoded with `encoding`.
+pub fn decode(encoding: Encoding, data_type: DataType, input: &[u8], n: usize) -> Result<Values> {
+    if n > MAX_PAGE_VALUES {
+        return Err(Error::corrupt(
+            0,
+            format!("page claims {n} values, more than the limit {MAX_PAGE_VALUES}"),
+        ));
+    }
+    let physical = data_type.physical();
+    let values = match (encoding, physical) {
+        (Encoding::Plain, _) => plain::decode(data_type, input, n)?,
+        (Encoding::Rle, PhysicalType::Boolean) => Values::Boolean(rle::decode_bool(input, n)?),
+        (Encoding::Rle, PhysicalType::Int32) => Values::Int32(rle::decode_i32(input, n)?),
+        (Encoding::Rle, PhysicalType::Int64) => Values::Int64(rle::decode_i64(input, n)?),
+        (Encoding::Rle | Encoding::Ts2Diff, PhysicalType::Float) => {
+            Values::Float(float::decode_f32(input, encoding, n)?)
+        }
+        (Encoding::Rle | Encoding::Ts2Diff, PhysicalType::Double) => {
+            Values::Double(float::decode_f64(input, encoding, n)?)
+        }
+        (Encoding::Ts2Diff, PhysicalType::Int32) => Values::Int32(ts2diff::decode_i32(input, n)?),
+        (Encoding::Ts2Diff, PhysicalType::Int64) => Values::Int64(ts2diff::decode_i64(input, n)?),
+        (Encoding::Gorilla, PhysicalType::Int32) => Values::Int32(gorilla::decode_i32(input, n)?),
+        (Encoding::Gorilla, PhysicalType::Int64) => Values::Int64(gorilla::decode_i64(input, n)?),
+        (Encoding::Gorilla, PhysicalType::Float) => Values::Float(gorilla::decode_f32(input, n)?),
+        (Encoding::Gorilla, PhysicalType::Double) => {
+            Values::Double(gorilla::decode_f64(input, n)?)
+        }
+        (Encoding::Chimp, PhysicalType::Int32) => Values::Int32(chimp::decode_i32(input, n)?),
+        (Encoding::Chimp, PhysicalType::Int64) => Values::Int64(chimp::decode_i64(input, n)?),
+        (Encoding::Chimp, PhysicalType::Float) => Values::Float(chimp::decode_f32(input, n)?),
+        (Encoding::Chimp, PhysicalType::Double) => Values::Double(chimp::decode_f64(input, n)?),
+        (Encoding::Zigzag, PhysicalType::Int32) => Values::Int32(zigzag::decode_i32(input, n)?),
+        (Encoding::Zigzag, PhysicalType::Int64) => Values::Int64(zigzag::decode_i64(input, n)?),
+        (Encoding::Dictionary, PhysicalType::Binary) => {
+            Values::Binary(dictionary::decode(input, n)?)
+        }
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "reading {encoding} for data type {data_type}"
+            )))
+        }
+    };
+    if values.len() != n {
+        return Err(Error::corrupt(
+            input.len() as u64,
+            format!("page yielded {} values, expected {n}", values.len()),
+        ));
+    }
+    Ok(values)
+}
+
+/// Decode a time column (TS_2DIFF, INT64) to the end of its buffer.
+pub fn decode_times(input: &[u8]) -> Result<Vec<i64>> {
+    ts2diff::decode_i64_all(input)
+}
+
+/// Encode a time column (always TS_2DIFF, INT64).
+pub fn encode_times(times: &[i64], out: &mut Vec<u8>) {
+    ts2diff::encode_i64(times, out)
+}
