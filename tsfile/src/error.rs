@@ -69,3 +69,18 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// Re-anchor an error raised inside a decompressed page body at the
+    /// page's file offset, keeping the position within the body in the text.
+    pub fn in_page(self, page_offset: u64) -> Self {
+        match self {
+            Error::Corrupt { file, offset, what } => Error::Corrupt {
+                file,
+                offset: page_offset,
+                what: format!("{what} (page body byte {offset})"),
+            },
+            other => other,
+        }
+    }
+}

@@ -7,6 +7,18 @@ pub mod encoding;
 pub mod error;
 pub mod io;
 pub mod types;
+pub mod writer;
 
 pub use error::{Error, Result};
 pub use types::{Compression, DataType, Encoding, PhysicalType, Value, Values};
+pub mod bloom;
+pub mod compression;
+pub mod device;
+pub mod metadata;
+pub mod reader;
+pub mod statistics;
+
+pub use device::DeviceId;
+pub use statistics::{Statistics, ValueStatistics};
+pub use writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};
+pub use reader::{AlignedBatch, ColumnBatch, DeviceMetadata, SeriesBatch, TimeRange, TsFileReader};

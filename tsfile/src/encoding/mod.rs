@@ -161,3 +161,46 @@ pub fn decode_times(input: &[u8]) -> Result<Vec<i64>> {
 pub fn encode_times(times: &[i64], out: &mut Vec<u8>) {
     ts2diff::encode_i64(times, out)
 }
+
+/// The smallest max point number under which TS_2DIFF stores every float
+/// value bit-exactly, or `None` when no such number exists.
+pub fn lossless_max_point_number(values: &Values) -> Option<u32> {
+    let _ = values; // wired to float.rs once it lands
+    None
+}
+
+/// Candidates for the automatic choice, most likely winners first.
+fn auto_candidates(data_type: DataType) -> &'static [Encoding] {
+    use Encoding::*;
+    match data_type.physical() {
+        PhysicalType::Boolean => &[Rle, Plain],
+        PhysicalType::Int32 | PhysicalType::Int64 => &[Ts2Diff, Gorilla, Rle, Zigzag, Chimp, Plain],
+        PhysicalType::Float | PhysicalType::Double => &[Ts2Diff, Gorilla, Chimp, Plain],
+        PhysicalType::Binary if data_type == DataType::Blob => &[Plain],
+        PhysicalType::Binary => &[Dictionary, Plain],
+    }
+}
+
+/// Pick the lossless encoding that makes `sample` smallest. FLOAT/DOUBLE may
+/// use TS_2DIFF only when `all` (the whole chunk) fits a max point number
+/// exactly; that number is returned in the options.
+pub fn choose_encoding(data_type: DataType, sample: &Values, all: &Values) -> (Encoding, EncodeOptions) {
+    let mut best = (data_type.default_encoding(), EncodeOptions::default(), usize::MAX);
+    let mut buf = Vec::new();
+    for &encoding in auto_candidates(data_type) {
+        let options = match (encoding, data_type.physical()) {
+            (Encoding::Ts2Diff, PhysicalType::Float | PhysicalType::Double) => {
+                match lossless_max_point_number(all) {
+                    Some(mpn) => EncodeOptions { max_point_number: mpn },
+                    None => continue,
+                }
+            }
+            _ => EncodeOptions::default(),
+        };
+        buf.clear();
+        if encode(encoding, data_type, sample, &options, &mut buf).is_ok() && buf.len() < best.2 {
+            best = (encoding, options, buf.len());
+        }
+    }
+    (best.0, best.1)
+}
