@@ -13,12 +13,14 @@ pub use error::{Error, Result};
 pub use types::{Compression, DataType, Encoding, PhysicalType, Value, Values};
 pub mod bloom;
 pub mod compression;
+pub mod csv_io;
 pub mod device;
 pub mod metadata;
 pub mod reader;
 pub mod statistics;
+pub mod text;
 
 pub use device::DeviceId;
 pub use statistics::{Statistics, ValueStatistics};
 pub use writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};
-pub use reader::{AlignedBatch, ColumnBatch, DeviceMetadata, SeriesBatch, TimeRange, TsFileReader};
+pub use reader::{scan_chunk_groups, AlignedBatch, ChunkGroupInfo, ColumnBatch, DeviceMetadata, SeriesBatch, TimeRange, TsFileReader};

@@ -654,3 +654,102 @@ fn trim_aligned(batch: AlignedBatch, range: TimeRange) -> AlignedBatch {
 pub fn sort_measurements(names: &mut [String]) {
     names.sort_by(|a, b| compare_java_strings(a, b));
 }
+
+/// A chunk group found by scanning the data region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkGroupInfo {
+    pub offset: u64,
+    pub device: DeviceId,
+    /// (offset, header) of every chunk in the group.
+    pub chunks: Vec<(u64, ChunkHeader)>,
+}
+
+/// Scan the data region of `source` from the header up to the separator (or
+/// `limit`), listing chunk groups and chunk headers. This also works on an
+/// incomplete file without tail: scanning stops cleanly at the first
+/// truncated structure and reports where the intact prefix ends.
+pub fn scan_chunk_groups<R: ReadAt>(source: &R, limit: u64) -> (Vec<ChunkGroupInfo>, u64, Option<Error>) {
+    let limit = limit.min(source.len());
+    let mut groups: Vec<ChunkGroupInfo> = Vec::new();
+    let mut pos = 7u64;
+    let mut intact = pos;
+    let read = |offset: u64, len: usize| -> Result<Vec<u8>> {
+        if offset + len as u64 > limit {
+            return Err(Error::corrupt(offset, "structure runs past the end of the data"));
+        }
+        let mut buf = vec![0u8; len];
+        source.read_at(offset, &mut buf).map_err(|e| Error::corrupt(offset, format!("read failed: {e}")))?;
+        Ok(buf)
+    };
+    let result = (|| -> Result<()> {
+        while pos < limit {
+            let window = read(pos, (limit - pos).min(64 * 1024) as usize)?;
+            let mut r = ByteReader::at(&window, pos);
+            match window[0] {
+                MARKER_CHUNK_GROUP_HEADER => {
+                    r.u8()?;
+                    let device = DeviceId::deserialize(&mut r)?;
+                    groups.push(ChunkGroupInfo { offset: pos, device, chunks: Vec::new() });
+                    pos = r.offset();
+                }
+                MARKER_SEPARATOR => return Ok(()),
+                MARKER_OPERATION_INDEX_RANGE => {
+                    r.skip(17)?;
+                    pos = r.offset();
+                }
+                _ => {
+                    let header = ChunkHeader::deserialize(&mut r)?;
+                    let end = r.offset() + u64::from(header.data_size);
+                    if end > limit {
+                        return Err(Error::corrupt(pos, "chunk runs past the end of the data"));
+                    }
+                    let group = groups
+                        .last_mut()
+                        .ok_or_else(|| Error::corrupt(pos, "chunk before any chunk group header"))?;
+                    group.chunks.push((pos, header));
+                    pos = end;
+                }
+            }
+            intact = pos;
+        }
+        Ok(())
+    })();
+    (groups, intact, result.err())
+}
+
+impl<R: ReadAt> TsFileReader<R> {
+    /// Chunk groups of the data region, in file order.
+    pub fn chunk_groups(&self) -> Result<Vec<ChunkGroupInfo>> {
+        let (groups, _, err) = scan_chunk_groups(&self.source, self.metadata.meta_offset);
+        match err {
+            Some(e) => Err(e.in_file(&self.name)),
+            None => Ok(groups),
+        }
+    }
+
+    /// Read the index node at `[start, end)` (for inspection tools).
+    pub fn index_node(&self, start: u64, end: u64, device_level: bool) -> Result<IndexNode> {
+        self.read_node(start, end, device_level).map_err(|e| e.in_file(&self.name))
+    }
+
+    /// Measurement root node range of `device`.
+    pub fn device_root_range(&self, device: &DeviceId) -> Result<Option<(u64, u64)>> {
+        self.find_device(device).map_err(|e| e.in_file(&self.name))
+    }
+
+    /// Decode every page of a chunk without time filtering (non-aligned or
+    /// aligned-time chunks): returns times and, for non-aligned, values.
+    pub fn decode_chunk(&self, chunk: &Chunk) -> Result<Vec<SeriesBatch>> {
+        let inner = || -> Result<Vec<SeriesBatch>> {
+            chunk
+                .pages
+                .iter()
+                .map(|p| match chunk.header.kind {
+                    ChunkKind::NonAligned => self.decode_non_aligned_page(chunk, p),
+                    _ => Ok(SeriesBatch { times: self.decode_time_page(chunk, p)?, values: Values::Int64(Vec::new()) }),
+                })
+                .collect()
+        };
+        inner().map_err(|e| e.in_file(&self.name))
+    }
+}

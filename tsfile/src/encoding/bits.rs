@@ -56,20 +56,18 @@ impl<'a> BitWriter<'a> {
         }
     }
 
-    /// Write one bit.
-    #[inline]
-    pub(crate) fn write_bit(&mut self, bit: bool) {
-        self.write(u64::from(bit), 1);
-    }
-
     /// Bits written so far, flushed or not.
+    #[cfg(test)]
     pub(crate) fn bit_len(&self) -> u64 {
         // `out` may hold bytes from before this writer; callers only use
         // differences, so counting them too is harmless.
         self.out.len() as u64 * 8 + u64::from(self.used)
     }
 
-    /// Emit pending bits, zero-padding the last partial byte.
+    /// Emit pending bits, zero-padding the last partial byte. Both page
+    /// encodings use [`finish_forced`](Self::finish_forced); tests build
+    /// raw streams with this.
+    #[cfg(test)]
     pub(crate) fn finish(self) {
         let bytes = self.used.div_ceil(8) as usize;
         self.out.extend_from_slice(&self.acc.to_be_bytes()[..bytes]);
@@ -120,6 +118,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Bits not yet consumed.
+    #[cfg(test)]
     pub(crate) fn bits_remaining(&self) -> u64 {
         self.buf.len() as u64 * 8 - self.bit_position()
     }
@@ -200,7 +199,7 @@ mod tests {
         let mut out = Vec::new();
         let mut w = BitWriter::new(&mut out);
         w.write(0b101, 3);
-        w.write_bit(true);
+        w.write(1, 1);
         w.write(0xff, 4); // only the low 4 bits count
         w.write(0b1, 2);
         w.finish();

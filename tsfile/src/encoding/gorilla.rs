@@ -143,6 +143,7 @@ pub(crate) fn decode_f64(input: &[u8], n: usize) -> Result<Vec<f64>> {
 
 #[cfg(test)]
 mod tests {
+    use super::strategies::*;
     use super::*;
     use proptest::prelude::*;
 
@@ -228,84 +229,6 @@ mod tests {
         assert!(decode_i32(&bad, 2).is_err());
     }
 
-    fn bits32(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
-
-    fn bits64(v: &[f64]) -> Vec<u64> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
-
-    fn i32_values() -> impl Strategy<Value = Vec<i32>> {
-        let elem = prop_oneof![
-            any::<i32>(),
-            Just(i32::MIN),
-            Just(i32::MAX),
-            Just(0),
-            Just(-1),
-            -50i32..50,
-        ];
-        prop_oneof![
-            prop::collection::vec(elem, 0..200),
-            // Random walks with repeats: the common shape of sensor data.
-            prop::collection::vec((-3i32..4, 1usize..20), 0..50).prop_map(|steps| {
-                let mut x = 1000i32;
-                let mut v = Vec::new();
-                for (d, r) in steps {
-                    x = x.wrapping_add(d);
-                    v.extend(std::iter::repeat_n(x, r));
-                }
-                v
-            }),
-        ]
-    }
-
-    fn i64_values() -> impl Strategy<Value = Vec<i64>> {
-        let elem = prop_oneof![
-            any::<i64>(),
-            Just(i64::MIN),
-            Just(i64::MAX),
-            Just(0),
-            Just(-1),
-            -50i64..50,
-            (0i64..1000).prop_map(|k| 1_700_000_000_000 + k * 1000),
-        ];
-        prop::collection::vec(elem, 0..200)
-    }
-
-    fn f32_values() -> impl Strategy<Value = Vec<f32>> {
-        let elem = prop_oneof![
-            any::<u32>().prop_map(f32::from_bits),
-            (0x7f80_0001u32..=0x7fff_ffff).prop_map(f32::from_bits), // NaN payloads
-            (0xff80_0001u32..=0xffff_ffff).prop_map(f32::from_bits), // negative NaNs
-            Just(f32::INFINITY),
-            Just(f32::NEG_INFINITY),
-            Just(-0.0f32),
-            Just(0.0f32),
-            Just(f32::from_bits(1)), // smallest subnormal
-            Just(f32::from_bits(END_F32)),
-            (-1000i32..1000).prop_map(|k| k as f32 * 0.25),
-        ];
-        prop::collection::vec(elem, 0..200)
-    }
-
-    fn f64_values() -> impl Strategy<Value = Vec<f64>> {
-        let elem = prop_oneof![
-            any::<u64>().prop_map(f64::from_bits),
-            (0x7ff0_0000_0000_0001u64..=0x7fff_ffff_ffff_ffff).prop_map(f64::from_bits),
-            (0xfff0_0000_0000_0001u64..=0xffff_ffff_ffff_ffff).prop_map(f64::from_bits),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(-0.0f64),
-            Just(0.0f64),
-            Just(f64::from_bits(1)),
-            Just(f64::MIN_POSITIVE / 3.0),
-            Just(f64::from_bits(END_F64)),
-            (-1000i32..1000).prop_map(|k| f64::from(k) * 0.1),
-        ];
-        prop::collection::vec(elem, 0..200)
-    }
-
     proptest! {
         #[test]
         fn i32_round_trip(v in i32_values()) {
@@ -339,7 +262,10 @@ mod tests {
             for cut in 0..bytes.len() {
                 match decode_i64(&bytes[..cut], v.len()) {
                     Ok(got) => prop_assert_eq!(&got, &v),
-                    Err(e) => prop_assert!(matches!(e, Error::Corrupt { offset, .. } if offset <= cut as u64)),
+                    Err(e) => {
+                        let in_range = matches!(e, Error::Corrupt { offset, .. } if offset <= cut as u64);
+                        prop_assert!(in_range, "{}", e);
+                    }
                 }
             }
             let bytes = enc(encode_f32, &f[..]);
@@ -356,7 +282,10 @@ mod tests {
                       decode_f32(&bytes, n).map(|v| v.len()), decode_f64(&bytes, n).map(|v| v.len())] {
                 match r {
                     Ok(len) => prop_assert_eq!(len, n),
-                    Err(e) => prop_assert!(matches!(e, Error::Corrupt { offset, .. } if offset <= bytes.len() as u64)),
+                    Err(e) => {
+                        let in_range = matches!(e, Error::Corrupt { offset, .. } if offset <= bytes.len() as u64);
+                        prop_assert!(in_range, "{}", e);
+                    }
                 }
             }
         }
@@ -370,5 +299,122 @@ mod tests {
         assert_eq!(decode_i64(&enc(encode_i64, &v[..]), v.len()).unwrap(), v);
         let v = [f64::MAX, -f64::MAX, f64::MIN_POSITIVE, f64::NAN, -f64::NAN, 0.0, -0.0];
         assert_eq!(bits64(&decode_f64(&enc(encode_f64, &v[..]), v.len()).unwrap()), bits64(&v));
+    }
+}
+
+/// Value generators shared by the GORILLA and CHIMP tests: edge values,
+/// NaN payloads, END values in mid-page, runs and random walks.
+#[cfg(test)]
+pub(super) mod strategies {
+    use proptest::prelude::*;
+
+    /// END values of both encodings (spec §11.5, §11.8).
+    const END_F32: u32 = 0x7fc0_0000;
+    const END_F64: u64 = 0x7ff8_0000_0000_0000;
+
+    pub(crate) fn bits32(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    pub(crate) fn bits64(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    pub(crate) fn i32_values() -> impl Strategy<Value = Vec<i32>> {
+        let elem = prop_oneof![
+            any::<i32>(),
+            Just(i32::MIN),
+            Just(i32::MAX),
+            Just(0),
+            Just(-1),
+            -50i32..50,
+        ];
+        prop_oneof![
+            prop::collection::vec(elem, 0..200),
+            // Random walks with repeats: the common shape of sensor data.
+            prop::collection::vec((-3i32..4, 1usize..20), 0..50).prop_map(|steps| {
+                let mut x = 1000i32;
+                let mut v = Vec::new();
+                for (d, r) in steps {
+                    x = x.wrapping_add(d);
+                    v.extend(std::iter::repeat_n(x, r));
+                }
+                v
+            }),
+        ]
+    }
+
+    pub(crate) fn i64_values() -> impl Strategy<Value = Vec<i64>> {
+        let elem = prop_oneof![
+            any::<i64>(),
+            Just(i64::MIN),
+            Just(i64::MAX),
+            Just(0),
+            Just(-1),
+            -50i64..50,
+            (0i64..1000).prop_map(|k| 1_700_000_000_000 + k * 1000),
+        ];
+        prop::collection::vec(elem, 0..200)
+    }
+
+    pub(crate) fn f32_values() -> impl Strategy<Value = Vec<f32>> {
+        let elem = prop_oneof![
+            any::<u32>().prop_map(f32::from_bits),
+            (0x7f80_0001u32..=0x7fff_ffff).prop_map(f32::from_bits), // NaN payloads
+            (0xff80_0001u32..=0xffff_ffff).prop_map(f32::from_bits), // negative NaNs
+            Just(f32::INFINITY),
+            Just(f32::NEG_INFINITY),
+            Just(-0.0f32),
+            Just(0.0f32),
+            Just(f32::from_bits(1)), // smallest subnormal
+            Just(f32::from_bits(END_F32)),
+            (-1000i32..1000).prop_map(|k| k as f32 * 0.25),
+        ];
+        prop::collection::vec(elem, 0..200)
+    }
+
+    pub(crate) fn f64_values() -> impl Strategy<Value = Vec<f64>> {
+        let elem = prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            (0x7ff0_0000_0000_0001u64..=0x7fff_ffff_ffff_ffff).prop_map(f64::from_bits),
+            (0xfff0_0000_0000_0001u64..=0xffff_ffff_ffff_ffff).prop_map(f64::from_bits),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0f64),
+            Just(0.0f64),
+            Just(f64::from_bits(1)),
+            Just(f64::MIN_POSITIVE / 3.0),
+            Just(f64::from_bits(END_F64)),
+            (-1000i32..1000).prop_map(|k| f64::from(k) * 0.1),
+        ];
+        prop::collection::vec(elem, 0..200)
+    }
+
+    /// Values that recur within a short window with only their high bits
+    /// changed: what CHIMP's ring search (case `01`) exists for.
+    pub(crate) fn i64_pooled() -> impl Strategy<Value = Vec<i64>> {
+        (
+            prop::collection::vec(any::<i64>(), 1..8),
+            prop::collection::vec((any::<prop::sample::Index>(), 0u64..4, 14u32..60), 0..300),
+        )
+            .prop_map(|(pool, picks)| {
+                picks
+                    .into_iter()
+                    .map(|(i, k, shift)| pool[i.index(pool.len())] ^ (k << shift) as i64)
+                    .collect()
+            })
+    }
+
+    pub(crate) fn i32_pooled() -> impl Strategy<Value = Vec<i32>> {
+        (
+            prop::collection::vec(any::<i32>(), 1..8),
+            prop::collection::vec((any::<prop::sample::Index>(), 0u32..4, 12u32..30), 0..300),
+        )
+            .prop_map(|(pool, picks)| {
+                picks
+                    .into_iter()
+                    .map(|(i, k, shift)| pool[i.index(pool.len())] ^ (k << shift) as i32)
+                    .collect()
+            })
     }
 }
