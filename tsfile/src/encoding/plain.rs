@@ -148,7 +148,9 @@ mod tests {
     fn damaged_input_is_an_error_not_a_panic() {
         for t in DataType::ALL {
             assert!(decode(t, &[], 1).is_err(), "{t}");
-            assert!(decode(t, &[0x80], 1).is_err() || t.physical() == PhysicalType::Boolean);
+            if t.physical() != PhysicalType::Boolean {
+                assert!(decode(t, &[0x80], 1).is_err(), "{t}");
+            }
         }
         // negative and oversized string lengths
         assert!(decode(DataType::Text, &[0x01], 1).is_err());

@@ -14,8 +14,9 @@ CSV (exact, deterministic):
             DOUBLE Python repr(float); FLOAT shortest decimal that round-trips
             as a 32-bit float, laid out like Python repr; NaN, inf, -inf;
             TEXT/STRING raw text; BLOB \\x + lowercase hex; DATE YYYY-MM-DD
-    quoting Python csv, QUOTE_MINIMAL, "\\n" line terminator: a field is
-            quoted iff it contains , " \\r or \\n; inner quotes are doubled.
+    quoting RFC 4180 minimal, "\\n" line terminator: a field is quoted iff it
+            contains , " \\r or \\n; inner quotes are doubled (this equals
+            Python csv QUOTE_MINIMAL except that a lone \\r is quoted too).
     device  tree model: the dotted device path (root.sg.d1); table model:
             table name and tag values joined by "." (null tag -> "null",
             trailing null tags dropped).
@@ -46,9 +47,7 @@ Limitations of the Apache 2.5.0 Python API (see README.md next to this file):
     through Arrow batches, which keep NUL bytes.
 """
 
-import csv
 import datetime
-import io
 import json
 import math
 import os
@@ -142,6 +141,7 @@ def format_float32(x):
     special = _special_float(x)
     if special:
         return special
+    x = _f32(x)  # no-op for values read from a FLOAT column
     if x == 0.0:
         return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
     import numpy as np
@@ -293,15 +293,27 @@ def read_points(path):
     return out
 
 
+def csv_field(s):
+    """RFC 4180 minimal quoting: quote iff the field contains , " CR or LF.
+
+    Same as Python's csv.QUOTE_MINIMAL except that a lone CR is quoted too
+    (CPython 3.11 only quotes the characters of its line terminator)."""
+    if any(c in s for c in ',"\r\n'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def csv_row(fields):
+    return ",".join(csv_field(str(f)) for f in fields) + "\n"
+
+
 def cmd_read(path):
     points = read_points(path)
-    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=False)
-    w = csv.writer(stdout, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    w.writerow(CSV_HEADER)
+    parts = [csv_row(CSV_HEADER)]
     for dev, m, dt, t, v in points:
-        w.writerow([dev, m, dt, t, format_value(dt, v)])
-    stdout.flush()
-    stdout.detach()
+        parts.append(csv_row([dev, m, dt, t, format_value(dt, v)]))
+    sys.stdout.buffer.write("".join(parts).encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 # --------------------------------------------------------------------------
