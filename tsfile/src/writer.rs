@@ -424,6 +424,10 @@ impl<W: Write> TsFileWriter<W> {
 
     /// Write the index region and tail; returns the output.
     pub fn finish(mut self) -> Result<W> {
+        // Like the C++ writer: an (unused) plan index range, then the separator.
+        let mut range = vec![MARKER_OPERATION_INDEX_RANGE];
+        range.extend_from_slice(&[0u8; 16]);
+        self.out.put(&range)?;
         let meta_offset = self.out.pos;
         self.out.put(&[MARKER_SEPARATOR])?;
         let degree = self.options.max_degree.max(2);

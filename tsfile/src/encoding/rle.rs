@@ -195,7 +195,7 @@ fn encode_package<T: Word>(values: &[T], width: u32, rle_runs: bool, out: &mut V
         let header_at = out.len();
         out.extend_from_slice(&[0, 0]);
         let mut groups = 0;
-        let mut last = 0;
+        let mut last;
         let mut packer = BitPacker::new(out);
         loop {
             let group = &values[i..values.len().min(i + GROUP)];

@@ -574,11 +574,12 @@ def write_file(spec, out_path):
             writer.register_table(TableSchema(table, cols))
 
         for d in devices:
-            if d.aligned or not d.series:
+            series = [s for s in d.series if s.points]
+            if d.aligned or not series:
                 continue
-            names = [s.measurement for s in d.series]
-            types = [TSDataType[s.data_type] for s in d.series]
-            for times, rows in _tablet_blocks(d.series):
+            names = [s.measurement for s in series]
+            types = [TSDataType[s.data_type] for s in series]
+            for times, rows in _tablet_blocks(series):
                 tablet = Tablet(names, types, len(times))
                 # Tablet lower-cases column names, and the tree writer silently
                 # drops columns that do not match a registered measurement.
@@ -590,11 +591,13 @@ def write_file(spec, out_path):
         for table, t in tables.items():
             tags = tag_names[table]
             for d, tag_values in t["devices"]:
-                if not d.series:
+                # An all-null column would still get an empty value chunk.
+                series = [s for s in d.series if s.points]
+                if not series:
                     continue
-                names = tags + [s.measurement for s in d.series]
-                types = [TSDataType.STRING] * len(tags) + [TSDataType[s.data_type] for s in d.series]
-                for times, rows in _tablet_blocks(d.series):
+                names = tags + [s.measurement for s in series]
+                types = [TSDataType.STRING] * len(tags) + [TSDataType[s.data_type] for s in series]
+                for times, rows in _tablet_blocks(series):
                     tablet = Tablet(names, types, len(times))
                     tablet.set_table_name(table)
                     for r in range(len(times)):
