@@ -652,12 +652,233 @@ def cmd_write(spec_path, out_path):
     write_file(spec, out_path)
 
 
+# --------------------------------------------------------------------------
+# matrix: which (data type, encoding, compression) the 2.5.0 writer accepts
+# and its reader reads back identically.  Regenerates apache_support.json.
+# --------------------------------------------------------------------------
+
+MATRIX_TYPES = ["BOOLEAN", "INT32", "INT64", "FLOAT", "DOUBLE", "TEXT", "STRING", "BLOB",
+                "TIMESTAMP", "DATE"]
+MATRIX_ENCODINGS = ["PLAIN", "DICTIONARY", "RLE", "TS_2DIFF", "GORILLA", "ZIGZAG", "CHIMP",
+                    "SPRINTZ", "RLBE"]
+MATRIX_COMPRESSIONS = ["UNCOMPRESSED", "SNAPPY", "GZIP", "LZ4", "ZSTD", "LZMA2"]
+MATRIX_MODES = ["tree_non_aligned", "aligned_via_table"]
+MATRIX_PAGE_POINTS = 1000  # typical series spans 3 pages
+
+
+def matrix_points(data_type, kind):
+    """Deterministic test values: 'typical' (2500 smooth/repetitive points,
+    multi-page) or 'edge' (extremes, NaN/inf, empty and long strings)."""
+    import random
+
+    rnd = random.Random("%s/%s" % (data_type, kind))
+    pts = []
+    if kind == "typical":
+        acc = 0
+        for i in range(2500):
+            t = 1_000_000 + i * 10 + (i % 3)
+            if data_type == "BOOLEAN":
+                v = (i // 7) % 3 == 0
+            elif data_type == "INT32":
+                acc += rnd.randint(-50, 50)
+                v = acc
+            elif data_type in ("INT64", "TIMESTAMP"):
+                acc += rnd.randint(0, 2000)
+                v = 1_700_000_000_000 + acc
+            elif data_type == "FLOAT":
+                acc += rnd.randint(-100, 100)
+                v = acc / 4.0  # exactly representable
+            elif data_type == "DOUBLE":
+                v = round(20.0 + 5 * math.sin(i / 50.0) + rnd.random(), 6)
+            elif data_type in ("TEXT", "STRING"):
+                v = ["alpha", "beta", "gamma", "ünï", "长"][rnd.randint(0, 4)] + str(i % 4)
+            elif data_type == "BLOB":
+                v = {"hex": bytes(rnd.randint(1, 255) for _ in range(i % 6)).hex()}
+            else:  # DATE
+                v = (datetime.date(2020, 1, 1) + datetime.timedelta(days=i)).isoformat()
+            pts.append([t, v])
+        return pts
+    edge = {
+        "BOOLEAN": [rnd.random() < 0.5 for _ in range(200)],
+        "INT32": [-(2**31), 2**31 - 1, 0, -1, 1, 2**31 - 1, -(2**31)]
+        + [rnd.randint(-(2**31), 2**31 - 1) for _ in range(200)],
+        "INT64": [INT64_MIN, INT64_MAX, 0, -1, 1, INT64_MAX, INT64_MIN]
+        + [rnd.randint(INT64_MIN, INT64_MAX) for _ in range(200)],
+        "FLOAT": ["NaN", "inf", "-inf", 3.4028234663852886e38, -3.4028234663852886e38,
+                  1.401298464324817e-45, 1.1754943508222875e-38, -0.0, 0.0]
+        + [_f32(rnd.uniform(-1e30, 1e30)) for _ in range(100)]
+        + [_f32(rnd.uniform(-1, 1)) for _ in range(100)],
+        "DOUBLE": ["NaN", "inf", "-inf", 1.7976931348623157e308, -1.7976931348623157e308,
+                   5e-324, 2.2250738585072014e-308, -0.0, 0.0]
+        + [rnd.uniform(-1e300, 1e300) for _ in range(100)]
+        + [struct.unpack("<d", struct.pack("<Q", rnd.getrandbits(63)))[0] for _ in range(100)],
+        "TEXT": ["", "a,b", 'q"u"ote', "line\nbreak", "cr\rlf\r\n", "😀 ünï 长", "x" * 5000]
+        + ["".join(chr(rnd.randint(32, 0x2FFF)) for _ in range(rnd.randint(0, 40)))
+           for _ in range(200)],
+        "BLOB": ["", "ff" * 3000, "7f80ff01"]
+        + [bytes(rnd.randint(1, 255) for _ in range(rnd.randint(0, 40))).hex()
+           for _ in range(200)],
+        "DATE": ["1000-01-01", "9999-12-31", "1970-01-01", "2000-02-29", "1969-12-31"]
+        + [(datetime.date(1000, 1, 1) + datetime.timedelta(days=rnd.randint(0, 3_240_000)))
+           .isoformat() for _ in range(200)],
+    }
+    edge["STRING"] = edge["TEXT"]
+    edge["TIMESTAMP"] = edge["INT64"]
+    for i, v in enumerate(edge[data_type]):
+        if data_type == "FLOAT" and isinstance(v, float) and not math.isinf(v):
+            v = _f32(v)
+        if data_type == "BLOB":
+            v = {"hex": v}
+        pts.append([i * 1000 - 500_000, v])  # negative and positive times
+    return pts
+
+
+def expected_rows(spec):
+    rows = []
+    for d in spec["devices"]:
+        for s in d["series"]:
+            dt = s["data_type"]
+            for t, v in s["points"]:
+                v = convert_value(dt, v, "expected")
+                if v is not None:
+                    rows.append((d["device"], s["measurement"], dt, t, format_value(dt, v)))
+    rows.sort(key=lambda r: (r[0], r[1], r[3]))
+    return rows
+
+
+def matrix_cell(mode, data_type, encoding, compression, tmp_dir):
+    """Status of one combination: ok | typical_only | mismatch | write_rejected | read_error."""
+    spec = {
+        "config": {"page_writer_max_point_num_": MATRIX_PAGE_POINTS},
+        "devices": [{
+            "device": "root.m.d1",
+            "aligned": mode == "aligned_via_table",
+            "series": [
+                {"measurement": kind, "data_type": data_type, "encoding": encoding,
+                 "compression": compression, "points": matrix_points(data_type, kind)}
+                for kind in ("typical", "edge")
+            ],
+        }],
+    }
+    out = os.path.join(tmp_dir, "%s-%s-%s-%s.tsfile" % (mode, data_type, encoding, compression))
+    try:
+        write_file(spec, out)
+    except Exception as e:  # noqa: BLE001 - the binding's refusal is the result
+        return {"status": "write_rejected", "error": "%s: %s" % (type(e).__name__, e)}
+    try:
+        got = [(d, m, dt, t, format_value(dt, v)) for d, m, dt, t, v in read_points(out)]
+    except Exception as e:  # noqa: BLE001
+        return {"status": "read_error", "error": "%s: %s" % (type(e).__name__, e)}
+    finally:
+        os.remove(out)
+    exp = expected_rows(spec)
+    bad = {m for m in ("typical", "edge")
+           if [r for r in got if r[1] == m] != [r for r in exp if r[1] == m]}
+    if not bad:
+        return {"status": "ok"}
+    if bad == {"edge"}:
+        return {"status": "typical_only"}
+    return {"status": "mismatch"}
+
+
+def cmd_matrix_worker(mode, data_type, encoding, compressions):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in compressions:
+            cell = matrix_cell(mode, data_type, encoding, c, tmp)
+            print(json.dumps([mode, data_type, encoding, c, cell]), flush=True)
+
+
+def cmd_matrix(out_path):
+    """Run every combination in child processes (a crash in the C++ core only
+    loses that combination) and write the support matrix as JSON."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(job, comps):
+        mode, dt, enc = job
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "matrix-worker", mode, dt, enc]
+            + comps, capture_output=True, text=True, timeout=600)
+        cells = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("["):
+                _, _, _, c, cell = json.loads(line)
+                cells[c] = cell
+        if proc.returncode != 0 and len(comps) == 1 and comps[0] not in cells:
+            cells[comps[0]] = {"status": "crash", "error": "exit %d: %s" % (
+                proc.returncode, proc.stderr.strip()[-300:])}
+        return cells
+
+    def run_all(job):
+        cells = run(job, MATRIX_COMPRESSIONS)
+        for c in MATRIX_COMPRESSIONS:  # retry each missing one alone
+            if c not in cells:
+                cells.update(run(job, [c]))
+        return job, cells
+
+    jobs = [(m, dt, e) for m in MATRIX_MODES for dt in MATRIX_TYPES for e in MATRIX_ENCODINGS]
+    result = {m: {dt: {} for dt in MATRIX_TYPES} for m in MATRIX_MODES}
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        for (m, dt, e), cells in pool.map(run_all, jobs):
+            result[m][dt][e] = {c: cells[c] for c in MATRIX_COMPRESSIONS}
+            print("%s %s %s: %s" % (m, dt, e, " ".join(
+                cells[c]["status"] for c in MATRIX_COMPRESSIONS)), file=sys.stderr)
+    import tsfile
+
+    summary = {
+        m: {dt: sorted(e for e in MATRIX_ENCODINGS
+                       if all(result[m][dt][e][c]["status"] == "ok" for c in MATRIX_COMPRESSIONS))
+            for dt in MATRIX_TYPES}
+        for m in MATRIX_MODES
+    }
+    doc = {
+        "generator": "tsfile/tests/interop/apache_tsfile.py matrix",
+        "tsfile_python": getattr(tsfile, "__version__", None) or _pip_version("tsfile"),
+        "statuses": {
+            "ok": "written, and both the typical and the edge-value series read back identically",
+            "typical_only": "written; typical values read back identically, edge values do not",
+            "mismatch": "written, but typical values do not read back identically",
+            "write_rejected": "the writer raised an error (register, write or close)",
+            "read_error": "written, but the reader raised an error",
+            "crash": "the process died",
+        },
+        "modes": {
+            "tree_non_aligned": "register_timeseries with per-series encoding/compression; "
+                                "Tablet + write_tablet",
+            "aligned_via_table": "table-model writer (aligned chunk groups); encoding via "
+                                 "set_tsfile_config per data type, compression via "
+                                 "default_compression_type_/time_compress_type_",
+        },
+        "page_writer_max_point_num_": MATRIX_PAGE_POINTS,
+        "ok_with_every_compression": summary,
+        "matrix": result,
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+
+def _pip_version(dist):
+    try:
+        from importlib.metadata import version
+
+        return version(dist)
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def main(argv):
-    usage = "usage: apache_tsfile.py read FILE | write SPEC.json OUT"
+    usage = "usage: apache_tsfile.py read FILE | write SPEC.json OUT | matrix OUT.json"
     if len(argv) >= 2 and argv[1] == "read" and len(argv) == 3:
         cmd_read(argv[2])
     elif len(argv) >= 2 and argv[1] == "write" and len(argv) == 4:
         cmd_write(argv[2], argv[3])
+    elif len(argv) == 3 and argv[1] == "matrix":
+        cmd_matrix(argv[2])
+    elif len(argv) >= 5 and argv[1] == "matrix-worker":
+        cmd_matrix_worker(argv[2], argv[3], argv[4], argv[5:])
     else:
         print(usage, file=sys.stderr)
         return 2
