@@ -71,7 +71,11 @@ const fn params(w: u32) -> Params {
 const RING: usize = 128;
 
 /// Encode `values` (W-bit patterns) followed by `end`.
-fn encode_bits<const W: u32>(values: impl ExactSizeIterator<Item = u64>, end: u64, out: &mut Vec<u8>) {
+fn encode_bits<const W: u32>(
+    values: impl ExactSizeIterator<Item = u64>,
+    end: u64,
+    out: &mut Vec<u8>,
+) {
     let Params { p, s, threshold } = params(W);
     let ring_mask = (1usize << p) - 1;
     let key_mask = (1u64 << (threshold + 1)) - 1;
@@ -132,7 +136,8 @@ fn encode_bits<const W: u32>(values: impl ExactSizeIterator<Item = u64>, end: u6
         }
         index += 1;
         ring[index & ring_mask] = v;
-        // Positions stay below 2^24 + 1 (MAX_PAGE_VALUES), far from u32::MAX.
+        // Past 2^32 values a truncated position only looks stale (outside
+        // the window); any reference is correct since its slot is written.
         latest[key] = index as u32;
     }
     w.finish_forced();
@@ -204,7 +209,11 @@ fn decode_bits<const W: u32, T>(input: &[u8], n: usize, conv: impl Fn(u64) -> T)
 }
 
 pub(crate) fn encode_i32(v: &[i32], out: &mut Vec<u8>) {
-    encode_bits::<32>(v.iter().map(|&x| u64::from(x as u32)), u64::from(END_I32), out)
+    encode_bits::<32>(
+        v.iter().map(|&x| u64::from(x as u32)),
+        u64::from(END_I32),
+        out,
+    )
 }
 
 pub(crate) fn decode_i32(input: &[u8], n: usize) -> Result<Vec<i32>> {
@@ -220,7 +229,11 @@ pub(crate) fn decode_i64(input: &[u8], n: usize) -> Result<Vec<i64>> {
 }
 
 pub(crate) fn encode_f32(v: &[f32], out: &mut Vec<u8>) {
-    encode_bits::<32>(v.iter().map(|x| u64::from(x.to_bits())), u64::from(END_F32), out)
+    encode_bits::<32>(
+        v.iter().map(|x| u64::from(x.to_bits())),
+        u64::from(END_F32),
+        out,
+    )
 }
 
 pub(crate) fn decode_f32(input: &[u8], n: usize) -> Result<Vec<f32>> {
@@ -311,7 +324,10 @@ mod tests {
         let e = d ^ 2; // same leading-zero class as d ^ a2
         let v = [a, b, a2, a2, d, e];
         let bytes = enc(encode_i64, &v[..]);
-        assert_eq!(controls::<64>(&bytes, v.len()), vec![0b11, 0b01, 0b00, 0b11, 0b10]);
+        assert_eq!(
+            controls::<64>(&bytes, v.len()),
+            vec![0b11, 0b01, 0b00, 0b11, 0b10]
+        );
         assert_eq!(decode_i64(&bytes, v.len()).unwrap(), v);
     }
 
@@ -333,7 +349,10 @@ mod tests {
         w.finish();
         let v1 = 0x1234_5678 ^ (0b1011 << 20);
         let v2 = v1 ^ 0xff;
-        assert_eq!(decode_i32(&bytes, 4).unwrap(), vec![0x1234_5678, v1, v2, 0x1234_5678]);
+        assert_eq!(
+            decode_i32(&bytes, 4).unwrap(),
+            vec![0x1234_5678, v1, v2, 0x1234_5678]
+        );
     }
 
     #[test]
@@ -357,11 +376,17 @@ mod tests {
     #[test]
     fn damaged_input_is_an_error() {
         let bytes = enc(encode_i64, &[1, 1000, -5, 77][..]);
-        assert!(matches!(decode_i64(&bytes[..3], 2), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            decode_i64(&bytes[..3], 2),
+            Err(Error::Corrupt { .. })
+        ));
         assert!(decode_i64(&bytes, 60).is_err());
         // '10' before any lead was set.
         let bad = [0, 0, 0, 0, 0b1000_0000, 0, 0, 0, 0];
-        assert!(matches!(decode_i32(&bad, 2), Err(Error::Corrupt { offset: 4, .. })));
+        assert!(matches!(
+            decode_i32(&bad, 2),
+            Err(Error::Corrupt { offset: 4, .. })
+        ));
         // '01' with class 7 (lead 24) and sig 0 (= 32).
         let bad = [0, 0, 0, 0, 0b0100_0000, 0b1110_0000, 0xff, 0xff, 0xff, 0xff];
         assert!(decode_i32(&bad, 2).is_err());
@@ -373,8 +398,19 @@ mod tests {
         assert_eq!(decode_i32(&enc(encode_i32, &v[..]), v.len()).unwrap(), v);
         let v = [0, i64::MAX, i64::MIN, 0, -1, 1, i64::MIN + 1, i64::MAX - 1];
         assert_eq!(decode_i64(&enc(encode_i64, &v[..]), v.len()).unwrap(), v);
-        let v = [f32::MAX, -f32::MAX, f32::MIN_POSITIVE, f32::NAN, -f32::NAN, 0.0, -0.0];
-        assert_eq!(bits32(&decode_f32(&enc(encode_f32, &v[..]), v.len()).unwrap()), bits32(&v));
+        let v = [
+            f32::MAX,
+            -f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+            -f32::NAN,
+            0.0,
+            -0.0,
+        ];
+        assert_eq!(
+            bits32(&decode_f32(&enc(encode_f32, &v[..]), v.len()).unwrap()),
+            bits32(&v)
+        );
     }
 
     /// Ring slots wrap after P values; repeats of values older than P must

@@ -49,7 +49,10 @@ pub(crate) fn decode(input: &[u8], n: usize) -> Result<Vec<Vec<u8>>> {
         let at = r.offset();
         let len = r.varint()?;
         if len < 0 {
-            return Err(Error::corrupt(at, format!("dictionary entry of length {len}")));
+            return Err(Error::corrupt(
+                at,
+                format!("dictionary entry of length {len}"),
+            ));
         }
         entries.push(r.bytes(len as usize)?);
     }

@@ -89,6 +89,10 @@ enum Kind {
 
 /// Java `convertDoubleToLong`. `Long.MAX_VALUE` compares as 2^63.
 #[inline]
+#[allow(
+    clippy::manual_range_contains,
+    reason = "NaN must fail both tests, as in Java"
+)]
 fn convert_f64(v: f64, scale: f64) -> (i64, Kind) {
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     let p = v * scale;
@@ -108,6 +112,10 @@ fn convert_f64(v: f64, scale: f64) -> (i64, Kind) {
 /// Java `convertFloatToInt`: the product is a double; the value-range test
 /// compares floats, where `Integer.MAX_VALUE` becomes 2^31.
 #[inline]
+#[allow(
+    clippy::manual_range_contains,
+    reason = "NaN must fail both tests, as in Java"
+)]
 fn convert_f32(v: f32, scale: f64) -> (i32, Kind) {
     let p = f64::from(v) * scale;
     if p > f64::from(i32::MAX) || p < f64::from(i32::MIN) {
@@ -344,7 +352,10 @@ pub(crate) fn decode_f64(input: &[u8], inner: Encoding, n: usize) -> Result<Vec<
 /// (Form 1, readable by older Apache readers) and decodes to the identical
 /// bits; `None` if there is none (e.g. -0.0, NaN, infinities, values too
 /// large or with too many digits). An empty slice gives `Some(0)`.
-#[allow(dead_code, reason = "the page writer calls it to choose TS_2DIFF for decimals")]
+#[allow(
+    dead_code,
+    reason = "the page writer calls it to choose TS_2DIFF for decimals"
+)]
 pub(crate) fn lossless_max_point_number_f64(values: &[f64]) -> Option<u32> {
     (0..=MAX_LOSSLESS_MPN_F64).find(|&mpn| {
         let scale = scale_for(mpn);
@@ -356,7 +367,10 @@ pub(crate) fn lossless_max_point_number_f64(values: &[f64]) -> Option<u32> {
 }
 
 /// [`lossless_max_point_number_f64`] for FLOAT, trying `0..=6`.
-#[allow(dead_code, reason = "the page writer calls it to choose TS_2DIFF for decimals")]
+#[allow(
+    dead_code,
+    reason = "the page writer calls it to choose TS_2DIFF for decimals"
+)]
 pub(crate) fn lossless_max_point_number_f32(values: &[f32]) -> Option<u32> {
     (0..=MAX_LOSSLESS_MPN_F32).find(|&mpn| {
         let scale = scale_for(mpn);
@@ -370,6 +384,7 @@ pub(crate) fn lossless_max_point_number_f32(values: &[f32]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn enc64(v: &[f64], inner: Encoding, mpn: u32) -> Vec<u8> {
         let mut out = Vec::new();
@@ -447,7 +462,17 @@ mod tests {
         let nan = f64::from_bits(0x7ff8_0000_0000_0001);
         let v = [1.5, 1e17, nan, f64::NEG_INFINITY, 1e300];
         let bytes = enc64(&v, Encoding::Rle, 2);
-        let mut expect = vec![0xfe, 0xff, 0xff, 0xff, 0x07, 0x05, 0b0000_0001, 0b0001_1100, 0x02];
+        let mut expect = vec![
+            0xfe,
+            0xff,
+            0xff,
+            0xff,
+            0x07,
+            0x05,
+            0b0000_0001,
+            0b0001_1100,
+            0x02,
+        ];
         rle::encode_i64(
             &[
                 150,
@@ -507,7 +532,10 @@ mod tests {
     fn damaged_input_is_an_error_not_a_panic() {
         let good = enc64(&[1.5, 1e17, f64::NAN, 7.0], Encoding::Ts2Diff, 2);
         for cut in 0..good.len() {
-            assert!(decode_f64(&good[..cut], Encoding::Ts2Diff, 4).is_err(), "cut {cut}");
+            assert!(
+                decode_f64(&good[..cut], Encoding::Ts2Diff, 4).is_err(),
+                "cut {cut}"
+            );
         }
         // bitmap count smaller than the page
         let short = [0xff, 0xff, 0xff, 0xff, 0x07, 0x01, 0x00, 0x02];
@@ -532,6 +560,72 @@ mod tests {
                 .collect();
             let _ = decode_f32(&garbage, Encoding::Ts2Diff, 20);
             let _ = decode_f64(&garbage, Encoding::Rle, 20);
+        }
+    }
+
+    /// Encode with `mpn`, and say whether the page is Form 1 and decodes
+    /// to the identical bits under both inner encodings.
+    fn exact_in_form_1_f64(v: &[f64], mpn: u32) -> bool {
+        [Encoding::Ts2Diff, Encoding::Rle].into_iter().all(|inner| {
+            let bytes = enc64(v, inner, mpn);
+            let form_1 = v.is_empty() || u32::from(bytes[0]) == mpn;
+            let got = decode_f64(&bytes, inner, v.len()).unwrap();
+            form_1 && got.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+    }
+
+    fn exact_in_form_1_f32(v: &[f32], mpn: u32) -> bool {
+        [Encoding::Ts2Diff, Encoding::Rle].into_iter().all(|inner| {
+            let bytes = enc32(v, inner, mpn);
+            let form_1 = v.is_empty() || u32::from(bytes[0]) == mpn;
+            let got = decode_f32(&bytes, inner, v.len()).unwrap();
+            form_1 && got.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+    }
+
+    fn decimals_f64() -> impl Strategy<Value = Vec<f64>> {
+        let decimal = (0u32..=10, -(1i64 << 45)..(1i64 << 45))
+            .prop_map(|(m, k)| k as f64 / 10f64.powi(m as i32));
+        prop_oneof![
+            3 => prop::collection::vec(decimal, 0..40),
+            1 => prop::collection::vec(any::<f64>(), 0..4),
+            1 => (prop::collection::vec(-1000i64..1000, 1..40), any::<f64>())
+                .prop_map(|(ks, x)| ks.into_iter().map(|k| k as f64 / 8.0).chain([x]).collect()),
+        ]
+    }
+
+    fn decimals_f32() -> impl Strategy<Value = Vec<f32>> {
+        let decimal = (0u32..=7, -(1i32 << 20)..(1i32 << 20))
+            .prop_map(|(m, k)| (f64::from(k) / 10f64.powi(m as i32)) as f32);
+        prop_oneof![
+            3 => prop::collection::vec(decimal, 0..40),
+            1 => prop::collection::vec(any::<f32>(), 0..4),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn lossless_f64_is_exact_and_smallest(v in decimals_f64()) {
+            let found = lossless_max_point_number_f64(&v);
+            let end = found.unwrap_or(MAX_LOSSLESS_MPN_F64 + 1);
+            for smaller in 0..end {
+                prop_assert!(!exact_in_form_1_f64(&v, smaller), "mpn {smaller} works too");
+            }
+            if let Some(mpn) = found {
+                prop_assert!(exact_in_form_1_f64(&v, mpn), "mpn {mpn} is not exact");
+            }
+        }
+
+        #[test]
+        fn lossless_f32_is_exact_and_smallest(v in decimals_f32()) {
+            let found = lossless_max_point_number_f32(&v);
+            let end = found.unwrap_or(MAX_LOSSLESS_MPN_F32 + 1);
+            for smaller in 0..end {
+                prop_assert!(!exact_in_form_1_f32(&v, smaller), "mpn {smaller} works too");
+            }
+            if let Some(mpn) = found {
+                prop_assert!(exact_in_form_1_f32(&v, mpn), "mpn {mpn} is not exact");
+            }
         }
     }
 }

@@ -26,7 +26,11 @@ const fn len_bits(w: u32) -> u32 {
 }
 
 /// Encode `values` (W-bit patterns) followed by `end`.
-fn encode_bits<const W: u32>(values: impl ExactSizeIterator<Item = u64>, end: u64, out: &mut Vec<u8>) {
+fn encode_bits<const W: u32>(
+    values: impl ExactSizeIterator<Item = u64>,
+    end: u64,
+    out: &mut Vec<u8>,
+) {
     let l = len_bits(W);
     // Typical pages compress well; a small reservation avoids most regrowth.
     out.reserve(values.len() * (W as usize / 32) + 16);
@@ -75,7 +79,10 @@ fn decode_bits<const W: u32, T>(input: &[u8], n: usize, conv: impl Fn(u64) -> T)
     if min_bits > input.len() as u64 * 8 {
         return Err(Error::corrupt(
             input.len() as u64,
-            format!("GORILLA page of {} bytes cannot hold {n} values", input.len()),
+            format!(
+                "GORILLA page of {} bytes cannot hold {n} values",
+                input.len()
+            ),
         ));
     }
     let l = len_bits(W);
@@ -110,7 +117,11 @@ fn decode_bits<const W: u32, T>(input: &[u8], n: usize, conv: impl Fn(u64) -> T)
 }
 
 pub(crate) fn encode_i32(v: &[i32], out: &mut Vec<u8>) {
-    encode_bits::<32>(v.iter().map(|&x| u64::from(x as u32)), u64::from(END_I32), out)
+    encode_bits::<32>(
+        v.iter().map(|&x| u64::from(x as u32)),
+        u64::from(END_I32),
+        out,
+    )
 }
 
 pub(crate) fn decode_i32(input: &[u8], n: usize) -> Result<Vec<i32>> {
@@ -126,7 +137,11 @@ pub(crate) fn decode_i64(input: &[u8], n: usize) -> Result<Vec<i64>> {
 }
 
 pub(crate) fn encode_f32(v: &[f32], out: &mut Vec<u8>) {
-    encode_bits::<32>(v.iter().map(|x| u64::from(x.to_bits())), u64::from(END_F32), out)
+    encode_bits::<32>(
+        v.iter().map(|x| u64::from(x.to_bits())),
+        u64::from(END_F32),
+        out,
+    )
 }
 
 pub(crate) fn decode_f32(input: &[u8], n: usize) -> Result<Vec<f32>> {
@@ -188,9 +203,15 @@ mod tests {
     #[test]
     fn empty_page_holds_only_end() {
         assert_eq!(enc(encode_i32, &[][..]), vec![0x80, 0, 0, 0, 0]);
-        assert_eq!(enc(encode_f64, &[][..]), vec![0x7f, 0xf8, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            enc(encode_f64, &[][..]),
+            vec![0x7f, 0xf8, 0, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(decode_i32(&[], 0).unwrap(), Vec::<i32>::new());
-        assert_eq!(decode_i64(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0], 0).unwrap(), Vec::<i64>::new());
+        assert_eq!(
+            decode_i64(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0], 0).unwrap(),
+            Vec::<i64>::new()
+        );
     }
 
     #[test]
@@ -217,12 +238,18 @@ mod tests {
     fn damaged_input_is_an_error() {
         let bytes = enc(encode_i64, &[1, 1000, -5, 77][..]);
         // Too few bytes for the claimed count.
-        assert!(matches!(decode_i64(&bytes[..3], 2), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            decode_i64(&bytes[..3], 2),
+            Err(Error::Corrupt { .. })
+        ));
         // More values claimed than encoded: runs into the end.
         assert!(decode_i64(&bytes, 400).is_err());
         // '10' before any '11'.
         let mut bad = vec![0, 0, 0, 0, 0b1000_0000];
-        assert!(matches!(decode_i32(&bad, 2), Err(Error::Corrupt { offset: 4, .. })));
+        assert!(matches!(
+            decode_i32(&bad, 2),
+            Err(Error::Corrupt { offset: 4, .. })
+        ));
         // '11' with lead 31 and sig 32.
         bad[4] = 0b1111_1111;
         bad.push(0b1111_0000);
@@ -297,8 +324,19 @@ mod tests {
         assert_eq!(decode_i32(&enc(encode_i32, &v[..]), v.len()).unwrap(), v);
         let v = [0, i64::MAX, i64::MIN, 0, -1, 1, i64::MIN + 1, i64::MAX - 1];
         assert_eq!(decode_i64(&enc(encode_i64, &v[..]), v.len()).unwrap(), v);
-        let v = [f64::MAX, -f64::MAX, f64::MIN_POSITIVE, f64::NAN, -f64::NAN, 0.0, -0.0];
-        assert_eq!(bits64(&decode_f64(&enc(encode_f64, &v[..]), v.len()).unwrap()), bits64(&v));
+        let v = [
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            -f64::NAN,
+            0.0,
+            -0.0,
+        ];
+        assert_eq!(
+            bits64(&decode_f64(&enc(encode_f64, &v[..]), v.len()).unwrap()),
+            bits64(&v)
+        );
     }
 }
 

@@ -187,7 +187,13 @@ fn auto_candidates(data_type: DataType) -> &'static [Encoding] {
 pub fn choose_encoding(data_type: DataType, sample: &Values, all: &Values) -> (Encoding, EncodeOptions) {
     let mut best = (data_type.default_encoding(), EncodeOptions::default(), usize::MAX);
     let mut buf = Vec::new();
+    let has_end = holds_gorilla_end_marker(all);
     for &encoding in auto_candidates(data_type) {
+        // Java's GORILLA/CHIMP readers stop at a value equal to the END
+        // marker, so never choose them for data that holds one.
+        if has_end && matches!(encoding, Encoding::Gorilla | Encoding::Chimp) {
+            continue;
+        }
         let options = match (encoding, data_type.physical()) {
             (Encoding::Ts2Diff, PhysicalType::Float | PhysicalType::Double) => {
                 match lossless_max_point_number(all) {
@@ -203,4 +209,15 @@ pub fn choose_encoding(data_type: DataType, sample: &Values, all: &Values) -> (E
         }
     }
     (best.0, best.1)
+}
+
+/// Whether any value equals the END marker of GORILLA/CHIMP pages (spec §11.5).
+fn holds_gorilla_end_marker(values: &Values) -> bool {
+    match values {
+        Values::Int32(v) => v.contains(&i32::MIN),
+        Values::Int64(v) => v.contains(&i64::MIN),
+        Values::Float(v) => v.iter().any(|x| x.to_bits() == 0x7FC0_0000),
+        Values::Double(v) => v.iter().any(|x| x.to_bits() == 0x7FF8_0000_0000_0000),
+        _ => false,
+    }
 }

@@ -2,6 +2,7 @@
 //! zigzag varint, INT64/TIMESTAMP and FLOAT/DOUBLE big-endian, and
 //! TEXT/STRING/BLOB as zigzag varint length + bytes.
 
+use super::zigzag::get_leb;
 use super::MAX_PAGE_VALUES;
 use crate::error::{Error, Result};
 use crate::io::{ByteReader, ByteWriter};
@@ -51,7 +52,10 @@ fn fixed<const N: usize>(input: &[u8], n: usize) -> Result<impl Iterator<Item = 
     if need > input.len() {
         return Err(Error::corrupt(
             input.len() as u64,
-            format!("PLAIN page needs {need} bytes for {n} values, has {}", input.len()),
+            format!(
+                "PLAIN page needs {need} bytes for {n} values, has {}",
+                input.len()
+            ),
         ));
     }
     Ok(input[..need].chunks_exact(N).map(|c| {
@@ -67,10 +71,10 @@ pub(crate) fn decode(t: DataType, input: &[u8], n: usize) -> Result<Values> {
     }
     let values = match t.physical() {
         // Java reads any non-zero byte as true.
-        PhysicalType::Boolean => {
-            Values::Boolean(fixed::<1>(input, n)?.map(|[b]| b != 0).collect())
+        PhysicalType::Boolean => Values::Boolean(fixed::<1>(input, n)?.map(|[b]| b != 0).collect()),
+        PhysicalType::Int64 => {
+            Values::Int64(fixed::<8>(input, n)?.map(i64::from_be_bytes).collect())
         }
-        PhysicalType::Int64 => Values::Int64(fixed::<8>(input, n)?.map(i64::from_be_bytes).collect()),
         PhysicalType::Float => Values::Float(
             fixed::<4>(input, n)?
                 .map(|b| f32::from_bits(u32::from_be_bytes(b)))
@@ -82,13 +86,20 @@ pub(crate) fn decode(t: DataType, input: &[u8], n: usize) -> Result<Values> {
                 .collect(),
         ),
         PhysicalType::Int32 => {
-            let mut r = ByteReader::new(input);
-            if n > r.remaining() {
-                return Err(r.error(format!("{n} varints cannot fit in {} bytes", input.len())));
+            if n > input.len() {
+                return Err(Error::corrupt(
+                    0,
+                    format!("{n} varints cannot fit in {} bytes", input.len()),
+                ));
             }
             let mut v = Vec::with_capacity(n);
+            let mut pos = 0;
             for _ in 0..n {
-                v.push(r.varint()?);
+                let at = pos;
+                let u = get_leb(input, &mut pos, 5)
+                    .ok_or_else(|| Error::corrupt(at as u64, "varint truncated or too long"))?
+                    as u32;
+                v.push(((u >> 1) as i32) ^ -((u & 1) as i32));
             }
             Values::Int32(v)
         }
@@ -138,8 +149,8 @@ mod tests {
         assert_eq!(
             out,
             [
-                0, 0, 0, 0, 0, 0, 0, 1, 0x3f, 0x80, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4,
-                b'y', b'z'
+                0, 0, 0, 0, 0, 0, 0, 1, 0x3f, 0x80, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, b'y',
+                b'z'
             ]
         );
     }

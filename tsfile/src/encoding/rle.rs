@@ -273,10 +273,7 @@ where
     let mut r = ByteReader::at(input, base);
     while out.len() < n {
         if r.is_empty() {
-            return Err(r.error(format!(
-                "RLE data ends after {} of {n} values",
-                out.len()
-            )));
+            return Err(r.error(format!("RLE data ends after {} of {n} values", out.len())));
         }
         let len = r.length(1)?;
         let package_base = r.offset();
@@ -421,7 +418,9 @@ mod tests {
 
     #[test]
     fn booleans_round_trip() {
-        let v: Vec<bool> = (0..1000).map(|i| i % 3 == 0 || (300..400).contains(&i)).collect();
+        let v: Vec<bool> = (0..1000)
+            .map(|i| i % 3 == 0 || (300..400).contains(&i))
+            .collect();
         let mut bytes = Vec::new();
         encode_bool(&v, &mut bytes);
         assert_eq!(decode_bool(&bytes, v.len()).unwrap(), v);

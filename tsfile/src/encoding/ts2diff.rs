@@ -130,7 +130,10 @@ fn decode_blocks<T: DeltaInt>(input: &[u8], n: Option<usize>, base: u64) -> Resu
         let count = r.i32()?;
         let width = r.i32()?;
         if count < 0 {
-            return Err(Error::corrupt(block_at, format!("TS_2DIFF block of {count} deltas")));
+            return Err(Error::corrupt(
+                block_at,
+                format!("TS_2DIFF block of {count} deltas"),
+            ));
         }
         if width < 0 || width as u32 > T::BITS {
             return Err(Error::corrupt(

@@ -55,9 +55,11 @@ pub(crate) fn encode_i64(v: &[i64], out: &mut Vec<u8>) {
     encode_with(v.len(), |i| zigzag64(v[i]), out);
 }
 
-/// One LEB128 number of at most `max_bytes` bytes from `body[*pos..]`.
+/// One LEB128 number of at most `max_bytes` bytes from `body[*pos..]`;
+/// bits past 64 are dropped like Java's shifts do. A slice walk rather than
+/// `ByteReader` calls, as this is the inner loop of ZIGZAG and PLAIN INT32.
 #[inline]
-fn get_leb(body: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
+pub(crate) fn get_leb(body: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
     let mut value = 0u64;
     for i in 0..max_bytes {
         let b = *body.get(*pos)?;
@@ -162,7 +164,7 @@ mod tests {
             assert!(decode_i64(&good[..cut], 3).is_err(), "cut {cut}");
         }
         for bad in [
-            &[0x02, 0x05, 0x00, 0x00][..],       // more values than bytes
+            &[0x02, 0x05, 0x00, 0x00][..],               // more values than bytes
             &[0x05, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff], // 32-bit number too long
             &[0xff, 0xff, 0xff, 0xff, 0x0f, 0x01],
         ] {
