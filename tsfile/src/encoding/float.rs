@@ -352,10 +352,6 @@ pub(crate) fn decode_f64(input: &[u8], inner: Encoding, n: usize) -> Result<Vec<
 /// (Form 1, readable by older Apache readers) and decodes to the identical
 /// bits; `None` if there is none (e.g. -0.0, NaN, infinities, values too
 /// large or with too many digits). An empty slice gives `Some(0)`.
-#[allow(
-    dead_code,
-    reason = "the page writer calls it to choose TS_2DIFF for decimals"
-)]
 pub(crate) fn lossless_max_point_number_f64(values: &[f64]) -> Option<u32> {
     (0..=MAX_LOSSLESS_MPN_F64).find(|&mpn| {
         let scale = scale_for(mpn);
@@ -367,10 +363,6 @@ pub(crate) fn lossless_max_point_number_f64(values: &[f64]) -> Option<u32> {
 }
 
 /// [`lossless_max_point_number_f64`] for FLOAT, trying `0..=6`.
-#[allow(
-    dead_code,
-    reason = "the page writer calls it to choose TS_2DIFF for decimals"
-)]
 pub(crate) fn lossless_max_point_number_f32(values: &[f32]) -> Option<u32> {
     (0..=MAX_LOSSLESS_MPN_F32).find(|&mpn| {
         let scale = scale_for(mpn);

@@ -165,15 +165,25 @@ pub fn encode_times(times: &[i64], out: &mut Vec<u8>) {
 /// The smallest max point number under which TS_2DIFF stores every float
 /// value bit-exactly, or `None` when no such number exists.
 pub fn lossless_max_point_number(values: &Values) -> Option<u32> {
-    let _ = values; // wired to float.rs once it lands
-    None
+    match values {
+        Values::Float(v) => float::lossless_max_point_number_f32(v),
+        Values::Double(v) => float::lossless_max_point_number_f64(v),
+        _ => None,
+    }
 }
 
-/// Candidates for the automatic choice, most likely winners first.
+/// Candidates for the automatic choice, most likely winners first. Only
+/// pairs that both Apache readers (Java and C++ 2.5.0) decode are offered:
+/// C++ has no decoder for BOOLEAN+RLE or DATE/TIMESTAMP+ZIGZAG.
 fn auto_candidates(data_type: DataType) -> &'static [Encoding] {
     use Encoding::*;
+    match data_type {
+        DataType::Date | DataType::Timestamp => return &[Ts2Diff, Gorilla, Rle, Chimp, Plain],
+        DataType::Boolean => return &[Plain],
+        _ => {}
+    }
     match data_type.physical() {
-        PhysicalType::Boolean => &[Rle, Plain],
+        PhysicalType::Boolean => &[Plain],
         PhysicalType::Int32 | PhysicalType::Int64 => &[Ts2Diff, Gorilla, Rle, Zigzag, Chimp, Plain],
         PhysicalType::Float | PhysicalType::Double => &[Ts2Diff, Gorilla, Chimp, Plain],
         PhysicalType::Binary if data_type == DataType::Blob => &[Plain],

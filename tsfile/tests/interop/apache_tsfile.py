@@ -194,6 +194,15 @@ def _device_string(segments):
     return ".".join("null" if s is None else str(s) for s in segs)
 
 
+def _tree_query_path(segments):
+    """The dotted path query_timeseries() needs to find this device: the
+    binding re-splits it with the tree rule, so it must map back exactly."""
+    path = ".".join("null" if s is None else s for s in segments)
+    if None in segments or tree_segments(path) != list(segments):
+        raise RuntimeError("device %r cannot be addressed by a tree path" % (segments,))
+    return path
+
+
 def _read_tree_device(reader, path, series, out):
     """series: list of (measurement, data_type_name)."""
     names = [m for m, _ in series]
@@ -265,28 +274,37 @@ def read_points(path):
     out = []
     try:
         tables = reader.get_all_table_schemas() or {}
-        table_devices = {}  # table name -> set of device strings
+        table_devices = {}  # table name -> {device string: (segments, series)}
         for segments, group in sorted(
             reader.get_timeseries_metadata(None).items(),
             key=lambda kv: [("" if s is None else s) for s in kv[0]],
         ):
-            aligned = any(ts.layout for ts in group.timeseries)
-            if group.table_name in tables and aligned:
-                table_devices.setdefault(group.table_name, set()).add(
-                    _device_string(segments)
-                )
-                continue
-            if any(s is None for s in segments):
-                raise RuntimeError("tree device with a null segment: %r" % (segments,))
             series = [
                 (ts.measurement_name, ts.data_type.name)
                 for ts in group.timeseries
                 if ts.measurement_name != ""  # aligned time column
             ]
-            if series:
-                _read_tree_device(reader, ".".join(segments), series, out)
+            if not series:
+                continue
+            aligned = any(ts.layout for ts in group.timeseries)
+            if group.table_name in tables and aligned:
+                table_devices.setdefault(group.table_name, {})[_device_string(segments)] = (
+                    segments, series)
+            else:
+                _read_tree_device(reader, _tree_query_path(segments), series, out)
         for table_name in sorted(table_devices):
-            _read_table(reader, table_name, tables[table_name], table_devices[table_name], out)
+            devices = table_devices[table_name]
+            part = []
+            try:
+                _read_table(reader, table_name, tables[table_name], set(devices), part)
+            except Exception:  # noqa: BLE001
+                # The table query refuses tables that also hold non-aligned
+                # (tree) devices, e.g. files from `write` mixing aligned and
+                # non-aligned devices under one prefix; the tree query reads them.
+                part = []
+                for segments, series in devices.values():
+                    _read_tree_device(reader, _tree_query_path(segments), series, part)
+            out.extend(part)
     finally:
         reader.close()
     out.sort(key=lambda p: (p[0], p[1], p[3]))
@@ -825,39 +843,76 @@ def cmd_matrix(out_path):
             result[m][dt][e] = {c: cells[c] for c in MATRIX_COMPRESSIONS}
             print("%s %s %s: %s" % (m, dt, e, " ".join(
                 cells[c]["status"] for c in MATRIX_COMPRESSIONS)), file=sys.stderr)
-    import tsfile
+    statuses = {
+        m: {dt: {e: {c: result[m][dt][e][c]["status"] for c in MATRIX_COMPRESSIONS}
+                 for e in MATRIX_ENCODINGS} for dt in MATRIX_TYPES} for m in MATRIX_MODES}
+    errors = {}
+    for m in MATRIX_MODES:
+        for dt in MATRIX_TYPES:
+            for e in MATRIX_ENCODINGS:
+                msgs = sorted({cell["error"] for cell in result[m][dt][e].values()
+                               if "error" in cell})
+                if msgs:
+                    errors.setdefault(m, {}).setdefault(dt, {})[e] = "; ".join(msgs)
+
+    def encodings_where(m, dt, wanted):
+        return [e for e in MATRIX_ENCODINGS
+                if all(statuses[m][dt][e][c] in wanted for c in MATRIX_COMPRESSIONS)]
 
     summary = {
-        m: {dt: sorted(e for e in MATRIX_ENCODINGS
-                       if all(result[m][dt][e][c]["status"] == "ok" for c in MATRIX_COMPRESSIONS))
-            for dt in MATRIX_TYPES}
+        m: {dt: {
+            "write_accepted": encodings_where(
+                m, dt, ("ok", "typical_only", "mismatch", "read_error")),
+            "identical": encodings_where(m, dt, ("ok",)),
+            "identical_typical_values_only": encodings_where(m, dt, ("typical_only",)),
+            "not_identical": encodings_where(m, dt, ("mismatch",)),
+        } for dt in MATRIX_TYPES}
         for m in MATRIX_MODES
     }
     doc = {
-        "generator": "tsfile/tests/interop/apache_tsfile.py matrix",
-        "tsfile_python": getattr(tsfile, "__version__", None) or _pip_version("tsfile"),
+        "generator": "python3 tsfile/tests/interop/apache_tsfile.py matrix "
+                     "tsfile/tests/interop/apache_support.json",
+        "tsfile_python": _pip_version("tsfile"),
+        "data_types": MATRIX_TYPES,
+        "encodings": MATRIX_ENCODINGS,
+        "compressions": MATRIX_COMPRESSIONS,
+        "page_writer_max_point_num_": MATRIX_PAGE_POINTS,
         "statuses": {
-            "ok": "written, and both the typical and the edge-value series read back identically",
+            "ok": "written; typical and edge values read back identically",
             "typical_only": "written; typical values read back identically, edge values do not",
-            "mismatch": "written, but typical values do not read back identically",
+            "mismatch": "written; typical values do not read back identically",
             "write_rejected": "the writer raised an error (register, write or close)",
             "read_error": "written, but the reader raised an error",
             "crash": "the process died",
         },
         "modes": {
-            "tree_non_aligned": "register_timeseries with per-series encoding/compression; "
-                                "Tablet + write_tablet",
+            "tree_non_aligned": "register_timeseries with per-series encoding and "
+                                "compression; Tablet + write_tablet",
             "aligned_via_table": "table-model writer (aligned chunk groups); encoding via "
                                  "set_tsfile_config per data type, compression via "
-                                 "default_compression_type_/time_compress_type_",
+                                 "default_compression_type_ and time_compress_type_",
         },
-        "page_writer_max_point_num_": MATRIX_PAGE_POINTS,
-        "ok_with_every_compression": summary,
-        "matrix": result,
+        "summary": summary,
+        "matrix": statuses,
+        "errors": errors,
     }
+    # One line per (mode, type, encoding) keeps the file reviewable.
+    leaves = []
+
+    def compact(obj, depth):
+        if depth == 0:
+            leaves.append(json.dumps(obj, ensure_ascii=False))
+            return "@@%d@@" % (len(leaves) - 1)
+        return {k: compact(v, depth - 1) for k, v in obj.items()}
+
+    doc["summary"] = compact(doc["summary"], 2)
+    doc["matrix"] = compact(doc["matrix"], 3)
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    for i, leaf in enumerate(leaves):
+        text = text.replace('"@@%d@@"' % i, leaf, 1)
+    json.loads(text)  # still valid JSON
     with open(out_path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, sort_keys=False)
-        f.write("\n")
+        f.write(text + "\n")
 
 
 def _pip_version(dist):
