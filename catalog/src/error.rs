@@ -27,6 +27,10 @@ pub enum Error {
     #[error("database {path} conflicts with existing database {existing}: databases cannot nest")]
     DatabaseConflict { path: String, existing: String },
 
+    /// No database covers `path` (and auto-creation is off or not possible).
+    #[error("no database is set for {path}; create one with CREATE DATABASE")]
+    DatabaseNotSet { path: String },
+
     #[error("time series {path} does not exist")]
     SeriesNotFound { path: String },
 
@@ -42,7 +46,9 @@ pub enum Error {
     #[error("{path} is a time series and cannot have children")]
     PathIsMeasurement { path: String },
 
-    #[error("alias {alias} of {path} is already used by another measurement of the device")]
+    /// The name or alias `alias` given for `path` is already a measurement
+    /// name or alias of the same device.
+    #[error("{alias} (for {path}) is already a measurement name or alias of the device")]
     AliasAlreadyExists { path: String, alias: String },
 
     /// Aligned and non-aligned series cannot share a device.
@@ -72,6 +78,10 @@ pub enum Error {
         path: String,
         compression: Compression,
     },
+
+    /// A broken invariant inside the catalog (a bug, never bad input).
+    #[error("internal catalog error: {0}")]
+    Internal(String),
 
     /// A schema file is damaged somewhere other than a torn tail; the catalog
     /// refuses to start rather than silently lose schema.

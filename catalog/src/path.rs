@@ -91,7 +91,9 @@ pub(crate) fn split_nodes(text: &str, wildcards: bool) -> Result<Vec<RawNode>> {
             if name.is_empty() {
                 return Err(match chars.peek() {
                     Some('.') | None => bad("empty node"),
-                    Some(c) => bad(&format!("unexpected character {c:?}; quote the node with back-quotes")),
+                    Some(c) => bad(&format!(
+                        "unexpected character {c:?}; quote the node with back-quotes"
+                    )),
                 });
             }
         }
@@ -302,10 +304,7 @@ mod tests {
             assert!(matches!(err, Error::InvalidPath { .. }), "{bad:?}: {err}");
         }
         let deep = format!("root{}", ".a".repeat(MAX_PATH_LEVELS));
-        assert!(matches!(
-            Path::parse(&deep),
-            Err(Error::InvalidPath { .. })
-        ));
+        assert!(matches!(Path::parse(&deep), Err(Error::InvalidPath { .. })));
     }
 
     #[test]
