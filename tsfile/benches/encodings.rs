@@ -39,10 +39,10 @@ fn datasets() -> Vec<(&'static str, DataType, Values)> {
     let mut counter = 1_000_000i64;
     let counter: Vec<i64> = (0..N).map(|_| { counter += (rng.next() % 5) as i64; counter }).collect();
     let mut state = false;
-    let states: Vec<bool> = (0..N).map(|_| { if rng.next() % 50 == 0 { state = !state; } state }).collect();
+    let states: Vec<bool> = (0..N).map(|_| { if rng.next().is_multiple_of(50) { state = !state; } state }).collect();
     let names = ["RUNNING", "IDLE", "FAULT", "MAINTENANCE"];
     let mut cur = 0usize;
-    let status: Vec<Vec<u8>> = (0..N).map(|_| { if rng.next() % 40 == 0 { cur = (rng.next() % 4) as usize; } names[cur].as_bytes().to_vec() }).collect();
+    let status: Vec<Vec<u8>> = (0..N).map(|_| { if rng.next().is_multiple_of(40) { cur = (rng.next() % 4) as usize; } names[cur].as_bytes().to_vec() }).collect();
     vec![
         ("random_walk_double", DataType::Double, Values::Double(random_walk(N))),
         ("counter_int64", DataType::Int64, Values::Int64(counter)),

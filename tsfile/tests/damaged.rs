@@ -2,6 +2,8 @@
 //! lengths — yields a named error with file and offset, never a panic and
 //! never an allocation sized by a lying length field.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use tsfile::writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};

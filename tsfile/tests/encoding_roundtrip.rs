@@ -6,6 +6,8 @@
 //! RLE round to `max_point_number` decimals by design: values with at most
 //! that many decimals must come back bit-exact, others within the rounding.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use proptest::prelude::*;
 use tsfile::encoding::{decode, decode_times, encode, encode_times, EncodeOptions};
 use tsfile::{DataType, Encoding, PhysicalType, Values};

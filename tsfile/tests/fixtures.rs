@@ -2,6 +2,8 @@
 //! value as their manifest says, and the statistics Apache stored equal the
 //! statistics we compute from the decoded points.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use serde_json::Value as Json;

@@ -1,6 +1,8 @@
 //! Files written by our writer: byte-identical to Apache's for the worked
 //! example, and read back value for value for every shape the writer makes.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use proptest::prelude::*;
@@ -148,7 +150,7 @@ fn aligned_device_with_nulls_round_trips() {
     assert_eq!(batches.len(), 5);
     let mut all_times = Vec::new();
     let mut validity = vec![Vec::new(); 4];
-    let mut values = vec![Values::empty(DataType::Double), Values::empty(DataType::Text), Values::empty(DataType::Int32)];
+    let mut values = [Values::empty(DataType::Double), Values::empty(DataType::Text), Values::empty(DataType::Int32)];
     for batch in &batches {
         all_times.extend_from_slice(&batch.times);
         for (i, col) in batch.columns.iter().enumerate() {

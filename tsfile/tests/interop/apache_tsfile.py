@@ -419,6 +419,8 @@ class Series:
         self.encoding = str(raw.get("encoding") or DEFAULT_ENCODING[self.data_type]).upper()
         self.compression = str(raw.get("compression") or DEFAULT_COMPRESSION).upper()
         self.points = {}
+        if not isinstance(raw.get("points", []), list):
+            raise SpecError(where + ": \"points\" must be a list")
         for p in raw.get("points", []):
             if not (isinstance(p, list) and len(p) == 2):
                 raise SpecError("%s: point must be [time, value], got %r" % (where, p))
@@ -437,7 +439,11 @@ class Device:
         if not isinstance(raw, dict) or not isinstance(raw.get("device"), str):
             raise SpecError("devices[%d]: needs a \"device\" string" % idx)
         self.path = raw["device"]
-        self.aligned = bool(raw.get("aligned", False))
+        self.aligned = raw.get("aligned", False)
+        if not isinstance(self.aligned, bool):
+            raise SpecError("%s: \"aligned\" must be true or false" % self.path)
+        if not isinstance(raw.get("series", []), list):
+            raise SpecError("%s: \"series\" must be a list" % self.path)
         self.series = [Series(self.path, s, i) for i, s in enumerate(raw.get("series", []))]
         names = [s.measurement for s in self.series]
         if len(set(names)) != len(names):
@@ -562,13 +568,16 @@ def write_file(spec, out_path):
         for key, value in (spec.get("config") or {}).items():
             config[key] = _config_value(key, value)
         if config:
-            set_tsfile_config(config)
+            shown = ", ".join("%s=%s" % (k, getattr(v, "name", v)) for k, v in config.items())
+            _step("set_tsfile_config(%s)" % shown, set_tsfile_config, config)
 
         for d in devices:
             if d.aligned:
                 continue
             for s in d.series:
-                writer.register_timeseries(
+                _step(
+                    "register_timeseries(%s.%s)" % (d.path, s.measurement),
+                    writer.register_timeseries,
                     d.path,
                     TimeseriesSchema(
                         s.measurement,
@@ -589,7 +598,7 @@ def write_file(spec, out_path):
             tag_names[table] = tags
             cols = [ColumnSchema(n, TSDataType.STRING, ColumnCategory.TAG) for n in tags]
             cols += [ColumnSchema(f, TSDataType[dt]) for f, dt in sorted(t["fields"].items())]
-            writer.register_table(TableSchema(table, cols))
+            _step("register_table(%s)" % table, writer.register_table, TableSchema(table, cols))
 
         for d in devices:
             series = [s for s in d.series if s.points]
@@ -604,7 +613,7 @@ def write_file(spec, out_path):
                 tablet.column_name_list = list(names)
                 tablet.set_table_name(d.path)
                 _fill_tablet(tablet, times, rows)
-                writer.write_tablet(tablet)
+                _step("write_tablet(%s %s)" % (d.path, names), writer.write_tablet, tablet)
 
         for table, t in tables.items():
             tags = tag_names[table]
@@ -622,16 +631,28 @@ def write_file(spec, out_path):
                         for c, v in enumerate(tag_values):
                             tablet.add_value_by_index(c, r, v)
                     _fill_tablet(tablet, times, rows, col_offset=len(tags))
-                    writer.write_table(tablet)
-        writer.close()
-        closed = True
-    finally:
+                    _step("write_table(%s: %s %s)" % (table, d.path, names[len(tags):]),
+                          writer.write_table, tablet)
+        closed = True  # never close twice, even if close() fails
+        _step("close", writer.close)
+        verify_written(out_path, devices)
+    except BaseException:
         if not closed:
             try:
                 writer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - already failing
                 pass
-    verify_written(out_path, devices)
+        if os.path.exists(out_path):  # never leave a partial file behind
+            os.remove(out_path)
+        raise
+
+
+def _step(what, fn, *args):
+    """Call into the binding; name the failing step (its errors are terse)."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        raise RuntimeError("%s failed: %s: %s" % (what, type(e).__name__, e)) from e
 
 
 def verify_written(path, devices):
@@ -782,7 +803,7 @@ def matrix_cell(mode, data_type, encoding, compression, tmp_dir):
     try:
         write_file(spec, out)
     except Exception as e:  # noqa: BLE001 - the binding's refusal is the result
-        return {"status": "write_rejected", "error": "%s: %s" % (type(e).__name__, e)}
+        return {"status": "write_rejected", "error": str(e)}
     try:
         got = [(d, m, dt, t, format_value(dt, v)) for d, m, dt, t, v in read_points(out)]
     except Exception as e:  # noqa: BLE001
@@ -850,10 +871,11 @@ def cmd_matrix(out_path):
     for m in MATRIX_MODES:
         for dt in MATRIX_TYPES:
             for e in MATRIX_ENCODINGS:
-                msgs = sorted({cell["error"] for cell in result[m][dt][e].values()
-                               if "error" in cell})
+                # Messages differ only in the compression named; keep the first.
+                msgs = [result[m][dt][e][c]["error"] for c in MATRIX_COMPRESSIONS
+                        if "error" in result[m][dt][e][c]]
                 if msgs:
-                    errors.setdefault(m, {}).setdefault(dt, {})[e] = "; ".join(msgs)
+                    errors.setdefault(m, {}).setdefault(dt, {})[e] = msgs[0]
 
     def encodings_where(m, dt, wanted):
         return [e for e in MATRIX_ENCODINGS
