@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Install what the test suite needs beyond the Rust toolchain:
+#   * Apache TsFile's Python binding (PyPI tsfile==2.5.0, pulls numpy, pandas,
+#     pyarrow) for tsfile/tests/interop/apache_tsfile.py;
+#   * psql (postgresql-client) for the pgwire tests.
+# Idempotent and quiet: does nothing when everything is already there.
+# Needs root (or sudo) only when apt-get has to run.
+set -euo pipefail
+
+TSFILE_VERSION=2.5.0
+PYTHON=${PYTHON:-python3}
+
+log() { echo "install-test-deps: $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root to run: $*"
+    return 1
+  fi
+}
+
+# Run a command silently; show its output only if it fails.
+quiet() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    cat "$out" >&2
+    log "failed ($rc): $*"
+  fi
+  rm -f "$out"
+  return "$rc"
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  quiet as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$@"
+}
+
+tsfile_ok() {
+  "$PYTHON" - "$TSFILE_VERSION" >/dev/null 2>&1 <<'EOF'
+import sys
+from importlib.metadata import version
+assert version("tsfile") == sys.argv[1]
+import tsfile, numpy, pandas, pyarrow  # noqa: F401  (the binding imports all three)
+EOF
+}
+
+# --- psql ---------------------------------------------------------------------
+if ! command -v psql >/dev/null 2>&1; then
+  log "installing postgresql-client"
+  apt_install postgresql-client
+  command -v psql >/dev/null 2>&1 || { log "psql still missing"; exit 1; }
+fi
+
+# --- Python tsfile binding ----------------------------------------------------
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  log "installing python3"
+  apt_install python3
+fi
+if ! tsfile_ok; then
+  if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    log "installing python3-pip"
+    apt_install python3-pip
+  fi
+  log "installing tsfile==$TSFILE_VERSION"
+  # PIP_BREAK_SYSTEM_PACKAGES: Debian's own python3 is "externally managed"
+  # (PEP 668); the tests need the package importable by plain python3.
+  quiet env PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$PYTHON" -m pip install --quiet --no-input "tsfile==$TSFILE_VERSION"
+  if ! tsfile_ok; then
+    log "tsfile==$TSFILE_VERSION is not importable after pip install"
+    exit 1
+  fi
+fi
