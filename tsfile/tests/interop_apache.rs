@@ -1,0 +1,288 @@
+//! Interop both ways with Apache TsFile (PyPI `tsfile==2.5.0`, C++ core),
+//! driven through `tests/interop/apache_tsfile.py`:
+//! - files Arbor writes for every type × every encoding Apache reads for that
+//!   type × every compressor, aligned and non-aligned, multi-page and
+//!   multi-chunk-group, are read by the Apache reader with identical values;
+//! - files the Apache writer makes in the test are read by Arbor identically.
+//!
+//! Needs `scripts/install-test-deps.sh` (fails, saying so, without it).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use tsfile::csv_io::dump;
+use tsfile::writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};
+use tsfile::{Compression, DataType, DeviceId, Encoding, TsFileReader, Value, Values};
+
+const COMPRESSIONS: [Compression; 5] = Compression::WRITABLE;
+
+/// Encodings the Apache 2.5.0 reader decodes for each type (tests/interop/README.md,
+/// apache_support.json) that Arbor writes.
+fn apache_encodings(t: DataType) -> &'static [Encoding] {
+    use Encoding::*;
+    match t {
+        DataType::Boolean | DataType::Blob => &[Plain],
+        DataType::Int32 | DataType::Int64 => &[Plain, Rle, Ts2Diff, Gorilla, Zigzag, Chimp],
+        DataType::Float | DataType::Double => &[Plain, Ts2Diff, Gorilla, Chimp],
+        DataType::Text | DataType::String => &[Plain, Dictionary],
+        DataType::Timestamp | DataType::Date => &[Plain, Rle, Ts2Diff, Gorilla, Chimp],
+        DataType::Vector => &[],
+    }
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/apache_tsfile.py")
+}
+
+fn python() -> String {
+    std::env::var("ARBOR_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn apache(args: &[&Path]) -> String {
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "Apache tsfile helper failed ({}). Is `pip install tsfile==2.5.0` done (scripts/install-test-deps.sh)?\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Normalise floats by parsing and re-printing them: Python writes `1e+16`
+/// where Rust writes `1e16`, and may pick another of two equally short
+/// decimals for the same FLOAT bits.
+fn normalise(csv_text: &str) -> Vec<Vec<String>> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(csv_text.as_bytes());
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            let mut fields: Vec<String> = r.iter().map(String::from).collect();
+            if let Ok(t @ (DataType::Float | DataType::Double)) = fields[2].parse::<DataType>() {
+                let v = tsfile::text::parse_value(t, &fields[4]).unwrap();
+                fields[4] = tsfile::text::format_value(t, &v);
+            }
+            fields
+        })
+        .collect()
+}
+
+fn our_dump(path: &Path) -> String {
+    let mut out = Vec::new();
+    dump(&TsFileReader::open(path).unwrap(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// `n` values of `t` that `encoding` stores exactly, edge values included.
+fn values_for(t: DataType, encoding: Encoding, n: usize, seed: u64) -> Values {
+    let mut rng = Rng(seed | 1);
+    let mut v = Values::with_capacity(t, n);
+    let lossy_float = encoding == Encoding::Ts2Diff;
+    for i in 0..n {
+        let r = rng.next();
+        let value = match t {
+            DataType::Boolean => Value::Boolean(r % 3 == 0),
+            DataType::Int32 => Value::Int32(match i {
+                0 => i32::MAX,
+                1 => i32::MIN + 1,
+                _ => (r % 100_000) as i32 - 50_000,
+            }),
+            DataType::Int64 => Value::Int64(match i {
+                0 => i64::MAX,
+                1 => i64::MIN + 1,
+                _ => (r % 10_000_000) as i64 * 1000 - 3,
+            }),
+            DataType::Timestamp => Value::Int64(1_700_000_000_000 + i as i64 * 1000 + (r % 5) as i64),
+            DataType::Date => Value::Int32(20200101 + (r % 12) as i32 * 100 + (r % 28) as i32),
+            DataType::Float if lossy_float => Value::Float(((r % 20_000) as i32 - 10_000) as f32 / 100.0),
+            DataType::Double if lossy_float => Value::Double(((r % 2_000_000) as i64 - 1_000_000) as f64 / 100.0),
+            DataType::Float => Value::Float(match i {
+                0 => f32::INFINITY,
+                1 => -0.0,
+                2 => f32::MIN_POSITIVE / 4.0,
+                _ => f32::from_bits((r as u32) & 0x7f7f_ffff) * if r % 2 == 0 { 1.0 } else { -1.0 },
+            }),
+            DataType::Double => Value::Double(match i {
+                0 => f64::NEG_INFINITY,
+                1 => 5e-324,
+                2 => f64::MAX,
+                _ => (r % 1_000_000) as f64 * 0.001 - 17.5,
+            }),
+            DataType::Text | DataType::String => Value::Binary(match r % 4 {
+                0 => "RUNNING".into(),
+                1 => "a,b \"quoted\"".into(),
+                2 => format!("状态-{}", r % 9).into_bytes(),
+                _ => b"".to_vec(),
+            }),
+            DataType::Blob => Value::Binary(r.to_be_bytes()[..(r % 9) as usize].iter().map(|b| b | 1).collect()),
+            DataType::Vector => unreachable!(),
+        };
+        v.push(value).unwrap();
+    }
+    v
+}
+
+#[test]
+fn apache_reads_what_arbor_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for compression in COMPRESSIONS {
+        for aligned in [false, true] {
+            let path = dir.path().join(format!("arbor_{}_{aligned}.tsfile", compression.name()));
+            // Small pages and two chunk groups per device: multi-page, multi-group.
+            let mut w = TsFileWriter::new(std::fs::File::create(&path).unwrap(), WriterOptions { page_max_points: 70, ..Default::default() }).unwrap();
+            for (ti, t) in DataType::ALL.iter().enumerate() {
+                let device = DeviceId::from_tree_path(&format!("root.interop.{}", t.name().to_lowercase()));
+                let schemas: Vec<SeriesSchema> = apache_encodings(*t)
+                    .iter()
+                    .map(|e| SeriesSchema::new(e.name().to_lowercase(), *t).with_encoding(*e).with_compression(compression))
+                    .collect();
+                for group in 0..2u64 {
+                    let times: Vec<i64> = (0..150).map(|i| group as i64 * 10_000 + i * 10).collect();
+                    let data: Vec<Values> = schemas
+                        .iter()
+                        .enumerate()
+                        .map(|(si, s)| values_for(*t, s.encoding.unwrap(), times.len(), (ti * 97 + si * 13) as u64 + group))
+                        .collect();
+                    if aligned {
+                        // Every third row of every other column is null.
+                        let validity: Vec<Vec<bool>> = (0..schemas.len()).map(|si| (0..times.len()).map(|r| si % 2 == 0 || r % 3 != 0).collect()).collect();
+                        let present: Vec<Values> = data.iter().zip(&validity).map(|(d, v)| {
+                            let mut out = Values::empty(*t);
+                            for (i, keep) in v.iter().enumerate() { if *keep { out.push(d.get(i)).unwrap(); } }
+                            out
+                        }).collect();
+                        let columns: Vec<AlignedColumn<'_>> = schemas.iter().zip(&present).zip(&validity)
+                            .map(|((schema, values), v)| AlignedColumn { schema, values, validity: Some(v) }).collect();
+                        w.write_aligned_chunk_group(&device, &times, &columns).unwrap();
+                    } else {
+                        let chunks: Vec<SeriesChunk<'_>> = schemas.iter().zip(&data).map(|(schema, values)| SeriesChunk { schema, times: &times, values }).collect();
+                        w.write_chunk_group(&device, &chunks).unwrap();
+                    }
+                }
+            }
+            w.finish().unwrap();
+            let theirs = normalise(&apache(&[Path::new("read"), &path]));
+            let ours = normalise(&our_dump(&path));
+            assert!(!ours.is_empty());
+            assert_eq!(theirs.len(), ours.len(), "{}: row count", path.display());
+            for (a, b) in theirs.iter().zip(&ours) {
+                assert_eq!(a, b, "{}", path.display());
+            }
+            checked += ours.len();
+        }
+    }
+    assert!(checked > 50_000, "{checked} points compared");
+}
+
+fn spec_value(t: DataType, v: &Value) -> serde_json::Value {
+    match (t, v) {
+        (DataType::Blob, Value::Binary(b)) => json!({ "hex": b.iter().map(|x| format!("{x:02x}")).collect::<String>() }),
+        (DataType::Date, Value::Int32(d)) => json!(tsfile::text::date_text(*d)),
+        (_, Value::Boolean(b)) => json!(b),
+        (_, Value::Int32(x)) => json!(x),
+        (_, Value::Int64(x)) => json!(x),
+        (_, Value::Float(x)) if !x.is_finite() => json!(tsfile::text::format_value(t, v)),
+        (_, Value::Double(x)) if !x.is_finite() => json!(tsfile::text::format_value(t, v)),
+        (_, Value::Float(x)) => json!(f64::from(*x)),
+        (_, Value::Double(x)) => json!(x),
+        (_, Value::Binary(b)) => json!(String::from_utf8(b.clone()).unwrap()),
+    }
+}
+
+fn series_spec(t: DataType, e: Encoding, c: Compression, n: usize, seed: u64) -> serde_json::Value {
+    let values = values_for(t, e, n, seed);
+    let points: Vec<serde_json::Value> = (0..n)
+        // Sparse: every 7th point missing, so aligned rows have nulls.
+        .filter(|i| (i + seed as usize) % 7 != 0)
+        .map(|i| json!([i as i64 * 5, spec_value(t, &values.get(i))]))
+        .collect();
+    json!({ "measurement": e.name().to_lowercase(), "data_type": t.name(), "encoding": e.name(), "compression": c.name(), "points": points })
+}
+
+#[test]
+fn arbor_reads_what_apache_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({ "page_writer_max_point_num_": 100 });
+    let mut specs = Vec::new();
+    // Non-aligned: every type × encoding in one file per compressor.
+    for c in COMPRESSIONS {
+        let devices: Vec<serde_json::Value> = DataType::ALL
+            .iter()
+            .map(|t| {
+                let series: Vec<_> = apache_encodings(*t).iter().enumerate().map(|(i, e)| series_spec(*t, *e, c, 300, i as u64 + 3)).collect();
+                json!({ "device": format!("root.apache.{}", t.name().to_lowercase()), "aligned": false, "series": series })
+            })
+            .collect();
+        specs.push((format!("apache_{}", c.name()), json!({ "config": config, "devices": devices })));
+    }
+    // Aligned (Apache picks one encoding per type group and one compressor per
+    // file): round r uses each type's r-th encoding and cycles the compressors.
+    for round in 0..6 {
+        let c = COMPRESSIONS[round % COMPRESSIONS.len()];
+        let groups: [&[DataType]; 6] = [
+            &[DataType::Boolean],
+            &[DataType::Int32, DataType::Date],
+            &[DataType::Int64, DataType::Timestamp],
+            &[DataType::Float],
+            &[DataType::Double],
+            &[DataType::Text, DataType::String, DataType::Blob],
+        ];
+        let mut series = Vec::new();
+        for group in groups {
+            // One encoding for the whole group: the lead type's r-th that all members read.
+            let common: Vec<Encoding> = apache_encodings(group[0]).iter().copied().filter(|e| group.iter().all(|t| apache_encodings(*t).contains(e))).collect();
+            let e = common[round % common.len()];
+            for t in group {
+                let mut s = series_spec(*t, e, c, 300, round as u64 + 11);
+                s["measurement"] = json!(t.name().to_lowercase());
+                series.push(s);
+            }
+        }
+        let devices = json!([{ "device": "root.apalign.d1", "aligned": true, "series": series }]);
+        specs.push((format!("apache_aligned_{round}"), json!({ "config": config, "devices": devices })));
+    }
+    let mut multi_chunk_or_page = false;
+    for (name, spec) in specs {
+        let spec_path = dir.path().join(format!("{name}.json"));
+        let file = dir.path().join(format!("{name}.tsfile"));
+        std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+        apache(&[Path::new("write"), &spec_path, &file]);
+        let ours = normalise(&our_dump(&file));
+        let theirs = normalise(&apache(&[Path::new("read"), &file]));
+        let expected_points: usize = spec["devices"].as_array().unwrap().iter()
+            .flat_map(|d| d["series"].as_array().unwrap().iter())
+            .map(|s| s["points"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(ours.len(), expected_points, "{name}: point count");
+        assert_eq!(theirs.len(), ours.len(), "{name}: row count");
+        for (a, b) in theirs.iter().zip(&ours) {
+            assert_eq!(a[1..], b[1..], "{name}");
+        }
+        let r = TsFileReader::open(&file).unwrap();
+        for d in r.all_device_metadata().unwrap() {
+            for s in &d.series {
+                let chunk = r.read_chunk(s.chunks[0].offset_of_chunk_header).unwrap();
+                multi_chunk_or_page |= chunk.header.multi_page;
+            }
+        }
+    }
+    assert!(multi_chunk_or_page, "Apache wrote multi-page chunks");
+}
