@@ -1,0 +1,376 @@
+//! The PostgreSQL wire protocol front end (pgwire): start-up and
+//! authentication, simple and extended query, result encoding (arrow-pg).
+//!
+//! Each connection gets its own [`Connection`] with its own `sql::Session`.
+//! Statements run on the query runtime, not on the network runtime, so a
+//! long query never stalls other connections' I/O.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use async_trait::async_trait;
+use futures::{stream, Sink};
+use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, AuthSource, LoginInfo, Password,
+    ServerParameterProvider, StartupHandler,
+};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::{ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use sql::{Description, QueryOutput, Session};
+use tokio::sync::{Mutex, Notify};
+
+use crate::config::{AuthMethod, Config};
+use crate::errors::{to_pgwire, user_error};
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) instance: Arc<sql::Instance>,
+    pub(crate) config: Config,
+    pub(crate) in_flight: InFlight,
+    /// Runtime that executes statements.
+    pub(crate) query_runtime: tokio::runtime::Handle,
+    pub(crate) pid_generator: RandomPidSecretKeyGenerator,
+}
+
+/// Counts statements being executed, so shutdown can wait for them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard<'_> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+
+    /// Wait until no statement is running.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The parameters reported at start-up (DESIGN §8).
+pub(crate) struct ArborParameters;
+
+impl ServerParameterProvider for ArborParameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        let user = client.metadata().get("user").cloned().unwrap_or_else(|| "root".into());
+        let application_name = client.metadata().get("application_name").cloned().unwrap_or_default();
+        let params = [
+            ("server_version", "15.0"),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"),
+            ("IntervalStyle", "postgres"),
+            ("TimeZone", "UTC"),
+            ("integer_datetimes", "on"),
+            ("standard_conforming_strings", "on"),
+            ("is_superuser", "on"),
+            ("in_hot_standby", "off"),
+            ("default_transaction_read_only", "off"),
+            ("search_path", "public"),
+        ];
+        let mut map: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.insert("session_authorization".into(), user);
+        map.insert("application_name".into(), application_name);
+        Some(map)
+    }
+}
+
+/// The configured user and password, for SCRAM.
+#[derive(Debug)]
+struct ConfiguredUser {
+    user: String,
+    password: String,
+}
+
+#[async_trait]
+impl AuthSource for ConfiguredUser {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        if login.user() != Some(self.user.as_str()) {
+            return Err(user_error("28P01", format!("password authentication failed for user \"{}\"", login.user().unwrap_or(""))));
+        }
+        let salt: Vec<u8> = (0..16).map(|_| rand_byte()).collect();
+        Ok(Password::new(Some(salt.clone()), gen_salted_password(&self.password, &salt, 4096)))
+    }
+}
+
+/// A salt byte; quality randomness is not needed for a salt, uniqueness is.
+fn rand_byte() -> u8 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    h.finish() as u8
+}
+
+/// Trust authentication with Arbor's start-up parameters.
+struct TrustStartup {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl StartupHandler for TrustStartup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let (pid, key) = self.shared.pid_generator.generate(client);
+            client.set_pid_and_secret_key(pid, key);
+            finish_authentication(client, &ArborParameters).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Either authentication method behind one type.
+enum Startup {
+    Trust(TrustStartup),
+    Scram(SASLAuthStartupHandler<ArborParameters>),
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            Startup::Trust(h) => h.on_startup(client, message).await,
+            Startup::Scram(h) => h.on_startup(client, message).await,
+        }
+    }
+}
+
+/// A parsed statement of the extended protocol: its text and description.
+#[derive(Debug, Clone)]
+pub(crate) struct ArborStatement {
+    sql: String,
+    description: Arc<Description>,
+}
+
+/// Parses (describes) statements with the connection's session.
+pub(crate) struct ArborQueryParser {
+    connection: Arc<ConnectionState>,
+}
+
+#[async_trait]
+impl QueryParser for ArborQueryParser {
+    type Statement = ArborStatement;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<ArborStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let text = sql.to_string();
+        let description = self.connection.run(move |s| Box::pin(async move { s.describe(&text).await })).await?;
+        Ok(Some(ArborStatement { sql: sql.to_string(), description: Arc::new(description) }))
+    }
+
+    fn get_parameter_types(&self, stmt: &ArborStatement) -> PgWireResult<Vec<Type>> {
+        stmt.description
+            .parameters
+            .iter()
+            .map(|t| match t {
+                Some(t) => into_pg_type(t),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(&self, stmt: &ArborStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.description.schema {
+            Some(schema) => arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+type SessionFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = sql::Result<T>> + Send + 'a>>;
+
+/// Per-connection state: the session, run on the query runtime.
+pub(crate) struct ConnectionState {
+    shared: Arc<Shared>,
+    session: Arc<Mutex<Session>>,
+}
+
+impl ConnectionState {
+    /// Run `f` with the session on the query runtime; errors become ErrorResponses.
+    async fn run<T, F>(&self, f: F) -> PgWireResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Session) -> SessionFuture<'a, T> + Send + 'static,
+    {
+        let session = self.session.clone();
+        let shared = self.shared.clone();
+        let task = self.shared.query_runtime.spawn(async move {
+            let _guard = shared.in_flight.enter();
+            let mut session = session.lock().await;
+            f(&mut session).await
+        });
+        match task.await {
+            Ok(result) => result.map_err(to_pgwire),
+            Err(e) => Err(user_error("XX000", format!("statement failed: {e}"))),
+        }
+    }
+}
+
+/// The handlers of one connection.
+pub(crate) struct Connection {
+    state: Arc<ConnectionState>,
+    parser: Arc<ArborQueryParser>,
+    startup: Arc<Startup>,
+    handler: Arc<QueryHandler>,
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<Shared>) -> sql::Result<Connection> {
+        let session = Session::new(shared.instance.clone())?;
+        let state = Arc::new(ConnectionState { shared: shared.clone(), session: Arc::new(Mutex::new(session)) });
+        let startup = match shared.config.auth.method {
+            AuthMethod::Trust => Startup::Trust(TrustStartup { shared: shared.clone() }),
+            AuthMethod::ScramSha256 => {
+                let mut scram = ScramAuth::new(Arc::new(ConfiguredUser {
+                    user: shared.config.auth.user.clone(),
+                    password: shared.config.auth.password.clone(),
+                }));
+                scram.set_iterations(4096);
+                Startup::Scram(SASLAuthStartupHandler::new(Arc::new(ArborParameters)).with_scram(scram))
+            }
+        };
+        let parser = Arc::new(ArborQueryParser { connection: state.clone() });
+        let handler = Arc::new(QueryHandler { state: state.clone(), parser: parser.clone() });
+        Ok(Connection { state, parser, startup: Arc::new(startup), handler })
+    }
+}
+
+impl PgWireServerHandlers for Connection {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        let _ = (&self.state, &self.parser);
+        self.startup.clone()
+    }
+}
+
+/// Executes statements for one connection.
+pub(crate) struct QueryHandler {
+    state: Arc<ConnectionState>,
+    parser: Arc<ArborQueryParser>,
+}
+
+/// The wire response of one statement's output.
+fn to_response(output: QueryOutput, format: &Format) -> PgWireResult<Response> {
+    match output {
+        QueryOutput::Empty => Ok(Response::EmptyQuery),
+        QueryOutput::Command { tag, rows } => {
+            let upper = tag.to_ascii_uppercase();
+            let verb = upper.split_whitespace().next().unwrap_or("").to_string();
+            let mut t = match verb.as_str() {
+                "INSERT" => Tag::new("INSERT").with_oid(0),
+                _ => Tag::new(&tag),
+            };
+            if let Some(n) = rows {
+                t = t.with_rows(n);
+            }
+            Ok(match upper.as_str() {
+                "BEGIN" | "START TRANSACTION" => Response::TransactionStart(t),
+                "COMMIT" | "ROLLBACK" | "END" | "ABORT" => Response::TransactionEnd(t),
+                _ => Response::Execution(t),
+            })
+        }
+        QueryOutput::Rows { schema, batches } => {
+            let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
+            let mut rows = Vec::new();
+            for batch in batches {
+                rows.extend(encode_recordbatch(fields.clone(), batch));
+            }
+            Ok(Response::Query(QueryResponse::new(fields, stream::iter(rows))))
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let text = query.to_string();
+        let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await?;
+        outputs.into_iter().map(|o| to_response(o, &Format::UnifiedText)).collect()
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = ArborStatement;
+    type QueryParser = ArborQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + pgwire::api::ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let stmt = &portal.statement.statement;
+        let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> = stmt.description.parameters.iter().map(Option::as_ref).collect();
+        let params = match arrow_pg::datatypes::df::deserialize_parameters(portal, &types)? {
+            datafusion::common::ParamValues::List(values) => values.into_iter().map(|v| v.value).collect(),
+            datafusion::common::ParamValues::Map(_) => {
+                return Err(user_error("0A000", "named parameters are not supported"));
+            }
+        };
+        let text = stmt.sql.clone();
+        let output = self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await?;
+        to_response(output, &portal.result_column_format)
+    }
+}

@@ -1,0 +1,43 @@
+//! The query layer's error type. Variants are named by cause; the server
+//! maps each to a SQLSTATE in one exhaustive match.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed statement text (42601).
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    /// A bad time literal (22007).
+    #[error("invalid time literal: {0}")]
+    InvalidTime(String),
+    /// A value that cannot be read as the type it must have (22P02).
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// A value of the wrong type for an existing series or column (42804).
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// A table (device) that does not exist (42P01).
+    #[error("relation {0} does not exist")]
+    UnknownTable(String),
+    /// A column (measurement) that does not exist (42703).
+    #[error("column {0} does not exist")]
+    UnknownColumn(String),
+    /// Valid syntax that Arbor does not implement (0A000).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}
+
+impl From<Box<DataFusionError>> for Error {
+    fn from(e: Box<DataFusionError>) -> Self {
+        Error::DataFusion(*e)
+    }
+}

@@ -1,0 +1,124 @@
+//! One Arbor instance: the catalog and one storage engine per database,
+//! under a data directory. Shared by every session.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use catalog::{Catalog, CatalogConfig};
+use storage::{EngineConfig, StorageEngine};
+
+use crate::error::{Error, Result};
+
+/// Settings of an instance.
+#[derive(Debug, Clone)]
+pub struct InstanceConfig {
+    pub data_dir: PathBuf,
+    pub catalog: CatalogConfig,
+    /// Template for every database's engine.
+    pub engine: EngineConfig,
+}
+
+impl InstanceConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        InstanceConfig {
+            data_dir: data_dir.into(),
+            catalog: CatalogConfig::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// The catalog and the open storage engines.
+pub struct Instance {
+    config: InstanceConfig,
+    catalog: Arc<Catalog>,
+    engines: RwLock<HashMap<String, Arc<StorageEngine>>>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("data_dir", &self.config.data_dir).finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// Open (or create) the instance in `config.data_dir`: the catalog, then
+    /// the engine of every database it lists (which replays its WAL).
+    pub fn open(config: InstanceConfig) -> Result<Arc<Instance>> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::Storage(storage::Error::Io { path: config.data_dir.clone(), source: e }))?;
+        let catalog = Arc::new(Catalog::open(config.data_dir.join("catalog"), config.catalog.clone())?);
+        let instance = Arc::new(Instance { config, catalog, engines: RwLock::new(HashMap::new()) });
+        for db in instance.catalog.list_databases(&catalog::PathPattern::all()) {
+            instance.engine(&db.path.to_string())?;
+        }
+        Ok(instance)
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &InstanceConfig {
+        &self.config
+    }
+
+    fn engine_dir(&self, database: &str) -> PathBuf {
+        self.config.data_dir.join("databases").join(database)
+    }
+
+    /// The engine of `database` (e.g. `root.ln`), opened on first use.
+    pub fn engine(&self, database: &str) -> Result<Arc<StorageEngine>> {
+        if let Some(e) = self.engines.read().map_err(|_| poisoned())?.get(database) {
+            return Ok(e.clone());
+        }
+        let mut engines = self.engines.write().map_err(|_| poisoned())?;
+        if let Some(e) = engines.get(database) {
+            return Ok(e.clone());
+        }
+        let engine = StorageEngine::open(self.engine_dir(database), self.config.engine.clone())?;
+        engines.insert(database.to_string(), engine.clone());
+        Ok(engine)
+    }
+
+    /// Close and delete the engine of a dropped database.
+    pub fn drop_engine(&self, database: &str) -> Result<()> {
+        let engine = self.engines.write().map_err(|_| poisoned())?.remove(database);
+        match engine {
+            Some(e) => e.drop_all()?,
+            None => remove_dir(&self.engine_dir(database))?,
+        }
+        Ok(())
+    }
+
+    /// Flush every engine's memtables (FLUSH, and shutdown).
+    pub fn flush_all(&self) -> Result<()> {
+        let engines: Vec<_> = self.engines.read().map_err(|_| poisoned())?.values().cloned().collect();
+        for e in engines {
+            e.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flush and close every engine.
+    pub fn close(&self) -> Result<()> {
+        let engines: Vec<_> = self.engines.write().map_err(|_| poisoned())?.drain().map(|(_, e)| e).collect();
+        for e in engines {
+            e.close()?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_dir(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Storage(storage::Error::Io { path: path.to_path_buf(), source: e })),
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Unsupported("instance state lock poisoned by an earlier panic".into())
+}
