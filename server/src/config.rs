@@ -10,6 +10,7 @@ use serde::Deserialize;
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum AuthMethod {
     /// SCRAM-SHA-256 password authentication (PostgreSQL's default).
+    #[serde(rename = "scram-sha-256")]
     ScramSha256,
     /// No password: any user may connect (local use only).
     Trust,
