@@ -1,1 +1,368 @@
-//! Whole-system tests live in `tests/`; this crate has no library code.
+//! The sqllogictest runner: starts the real `arbor` binary on a free port
+//! with a fresh data directory and runs `.slt` files over the wire with
+//! `tokio-postgres`, in simple or extended query mode.
+//!
+//! Beyond the sqllogictest format, a file may hold these lines:
+//! - `# arbor: restart` — stop the server gracefully (SIGTERM) and start it
+//!   again on the same data directory;
+//! - `# arbor: crash` — kill it with SIGKILL and start it again.
+//!
+//! Errors are reported as `SQLSTATE message`, so `statement error 42P01`
+//! checks the code.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// How statements are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The simple query protocol (`Query` messages, text results).
+    Simple,
+    /// The extended protocol (Parse/Bind/Execute, binary results).
+    Extended,
+}
+
+/// A running `arbor` process on its own data directory.
+pub struct Server {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Server {
+    /// Start `binary` serving `data_dir` on a free port.
+    pub fn start(binary: &Path, data_dir: &Path) -> Result<Server, String> {
+        let mut server = Server { binary: binary.to_path_buf(), data_dir: data_dir.to_path_buf(), child: None, port: 0 };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let mut child = Command::new(&self.binary)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("ARBOR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.binary.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("arbor listening on ") {
+                        break addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).ok_or(format!("bad address line {line:?}"))?;
+                    }
+                }
+                _ => {
+                    let status = child.wait().map_err(|e| e.to_string())?;
+                    return Err(format!("arbor exited before listening: {status}"));
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+        self.port = port;
+        Ok(())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stop gracefully (SIGTERM) and wait for the process to exit.
+    pub fn stop(&mut self) -> Result<(), String> {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                    if !status.success() {
+                        return Err(format!("arbor exited with {status} on SIGTERM"));
+                    }
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    return Err("arbor did not stop within 30 s of SIGTERM".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Kill with SIGKILL: nothing is flushed.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self, crash: bool) -> Result<(), String> {
+        if crash {
+            self.crash();
+        } else {
+            self.stop()?;
+        }
+        self.spawn()
+    }
+
+    /// A connected client (user root, password root).
+    pub async fn connect(&self) -> Result<Client, String> {
+        let conf = format!("host=127.0.0.1 port={} user=root password=root dbname=arbor", self.port);
+        let (client, connection) = tokio_postgres::connect(&conf, NoTls).await.map_err(|e| format!("connect: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// An error as the runner shows it: the SQLSTATE, then the message.
+#[derive(Debug)]
+pub struct DbError(pub String);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+fn db_error(e: tokio_postgres::Error) -> DbError {
+    match e.as_db_error() {
+        Some(db) => DbError(format!("{} {}", db.code().code(), db.message())),
+        None => DbError(format!("client error: {e}")),
+    }
+}
+
+/// A sqllogictest connection to Arbor.
+pub struct ArborDb {
+    client: Client,
+    mode: Mode,
+}
+
+impl ArborDb {
+    pub fn new(client: Client, mode: Mode) -> Self {
+        ArborDb { client, mode }
+    }
+}
+
+/// Text of one value of an extended-protocol (binary) row, as PostgreSQL
+/// prints it in text format, so both modes give the same strings.
+fn binary_value_text(row: &tokio_postgres::Row, i: usize) -> Result<String, DbError> {
+    let ty = row.columns()[i].type_().clone();
+    let bad = |e: tokio_postgres::Error| DbError(format!("cannot decode column {i} of type {ty}: {e}"));
+    macro_rules! get {
+        ($t:ty, $f:expr) => {
+            row.try_get::<_, Option<$t>>(i).map_err(bad)?.map($f)
+        };
+    }
+    let text = match ty {
+        Type::BOOL => get!(bool, |b| if b { "t".to_string() } else { "f".to_string() }),
+        Type::INT2 => get!(i16, |v| v.to_string()),
+        Type::INT4 => get!(i32, |v| v.to_string()),
+        Type::INT8 => get!(i64, |v| v.to_string()),
+        Type::OID => get!(u32, |v| v.to_string()),
+        Type::FLOAT4 => get!(f32, float_text),
+        Type::FLOAT8 => get!(f64, float_text),
+        Type::TIMESTAMPTZ => get!(chrono::DateTime<chrono::Utc>, |t| pg_timestamp(t.naive_utc(), "+00")),
+        Type::TIMESTAMP => get!(chrono::NaiveDateTime, |t| pg_timestamp(t, "")),
+        Type::DATE => get!(chrono::NaiveDate, |d| d.format("%Y-%m-%d").to_string()),
+        Type::BYTEA => get!(Vec<u8>, |b| format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+        _ => get!(String, |s| s),
+    };
+    Ok(text.unwrap_or_else(|| "NULL".into()))
+}
+
+fn float_text<F: Into<f64> + Copy + std::fmt::Display>(v: F) -> String {
+    let f: f64 = v.into();
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        v.to_string()
+    }
+}
+
+fn pg_timestamp(t: chrono::NaiveDateTime, zone: &str) -> String {
+    let frac = t.and_utc().timestamp_subsec_micros();
+    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    if frac == 0 {
+        format!("{base}{zone}")
+    } else {
+        let digits = format!("{frac:06}");
+        format!("{base}.{}{zone}", digits.trim_end_matches('0'))
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncDB for ArborDb {
+    type Error = DbError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
+        match self.mode {
+            Mode::Simple => {
+                let messages = self.client.simple_query(sql).await.map_err(db_error)?;
+                let mut rows = Vec::new();
+                let mut columns = None;
+                let mut affected = 0;
+                for m in messages {
+                    match m {
+                        SimpleQueryMessage::RowDescription(cols) => columns = Some(cols.len()),
+                        SimpleQueryMessage::Row(row) => {
+                            columns = Some(row.len());
+                            rows.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect::<Vec<_>>());
+                        }
+                        SimpleQueryMessage::CommandComplete(n) => affected = n,
+                        _ => {}
+                    }
+                }
+                Ok(match columns {
+                    Some(n) => DBOutput::Rows { types: vec![DefaultColumnType::Any; n], rows },
+                    None => DBOutput::StatementComplete(affected),
+                })
+            }
+            Mode::Extended => {
+                let stmt = self.client.prepare(sql).await.map_err(db_error)?;
+                if stmt.columns().is_empty() {
+                    let n = self.client.execute(&stmt, &[]).await.map_err(db_error)?;
+                    return Ok(DBOutput::StatementComplete(n));
+                }
+                let rows = self.client.query(&stmt, &[]).await.map_err(db_error)?;
+                let n = stmt.columns().len();
+                let rows = rows
+                    .iter()
+                    .map(|r| (0..n).map(|i| binary_value_text(r, i)).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; n], rows })
+            }
+        }
+    }
+
+    fn engine_name(&self) -> &str {
+        "arbor"
+    }
+
+    async fn shutdown(&mut self) {}
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await
+    }
+}
+
+/// What a file is split into: runs of records separated by restart directives.
+enum Segment {
+    Script(String),
+    Restart { crash: bool },
+}
+
+/// Split at directives; each script is padded with blank lines so the
+/// sqllogictest parser reports the file's own line numbers.
+fn segments(text: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let directive = match line.trim() {
+            "# arbor: restart" => Some(false),
+            "# arbor: crash" => Some(true),
+            _ => None,
+        };
+        match directive {
+            Some(crash) => {
+                let lines_so_far = current.lines().count() + 1;
+                out.push(Segment::Script(std::mem::replace(&mut current, "\n".repeat(lines_so_far))));
+                out.push(Segment::Restart { crash });
+            }
+            None => {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+    }
+    out.push(Segment::Script(current));
+    out
+}
+
+/// Run one `.slt` file against a fresh server; returns the number of
+/// statement and query records it holds.
+pub async fn run_file(binary: &Path, file: &Path, mode: Mode) -> Result<usize, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let name = file.display().to_string();
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut server = Server::start(binary, dir.path())?;
+    let mut records = 0;
+    for segment in segments(&text) {
+        match segment {
+            Segment::Restart { crash } => server.restart(crash)?,
+            Segment::Script(script) => {
+                let parsed = sqllogictest::parse_with_name::<DefaultColumnType>(&script, name.clone()).map_err(|e| format!("{name}: {e}"))?;
+                records += parsed
+                    .iter()
+                    .filter(|r| matches!(r, sqllogictest::Record::Statement { .. } | sqllogictest::Record::Query { .. }))
+                    .count();
+                let port = server.port();
+                let mut runner = sqllogictest::Runner::new(move || async move {
+                    let conf = format!("host=127.0.0.1 port={port} user=root password=root dbname=arbor");
+                    let (client, connection) = tokio_postgres::connect(&conf, NoTls).await.map_err(db_error)?;
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    Ok(ArborDb::new(client, mode))
+                });
+                runner
+                    .run_script_with_name_async(&script, name.clone())
+                    .await
+                    .map_err(|e| format!("{mode:?} mode: {}", e.display(false)))?;
+            }
+        }
+    }
+    server.stop()?;
+    Ok(records)
+}
+
+/// Every `.slt` file under `dir`, sorted.
+pub fn slt_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "slt") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Where the suites live.
+pub fn suites_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slt")
+}
