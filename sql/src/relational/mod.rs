@@ -1,0 +1,1 @@
+//! The PostgreSQL surface (placeholder until implemented).
