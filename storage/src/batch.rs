@@ -1,0 +1,227 @@
+//! What callers hand the engine and get back: series keys, write batches,
+//! and aggregate results.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use tsfile::{DataType, Value, Values};
+
+use crate::error::{Error, Result};
+
+/// One time series: a device path and a measurement under it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    /// The device path, e.g. `root.ln.wf01.wt01`.
+    pub device: String,
+    /// The measurement name, e.g. `temperature`.
+    pub measurement: String,
+}
+
+impl SeriesKey {
+    pub fn new(device: impl Into<String>, measurement: impl Into<String>) -> Self {
+        SeriesKey {
+            device: device.into(),
+            measurement: measurement.into(),
+        }
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.device, self.measurement)
+    }
+}
+
+/// One measurement's values in a [`WriteBatch`]. `values` holds the present
+/// values only, in row order; `validity[i]` says whether row `i` has one
+/// (`None`: every row does). A NULL never overwrites a stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub measurement: String,
+    pub data_type: DataType,
+    pub values: Values,
+    pub validity: Option<Vec<bool>>,
+}
+
+impl Column {
+    /// A column with a value in every row.
+    pub fn full(measurement: impl Into<String>, data_type: DataType, values: Values) -> Self {
+        Column {
+            measurement: measurement.into(),
+            data_type,
+            values,
+            validity: None,
+        }
+    }
+
+    /// A column from per-row optional values (`None` = NULL).
+    pub fn from_options(measurement: impl Into<String>, data_type: DataType, rows: &[Option<Value>]) -> Result<Self> {
+        let measurement = measurement.into();
+        let mut values = Values::with_capacity(data_type, rows.len());
+        let mut validity = Vec::with_capacity(rows.len());
+        for v in rows {
+            validity.push(v.is_some());
+            if let Some(v) = v {
+                values
+                    .push(v.clone())
+                    .map_err(|e| Error::batch("?", format!("{measurement}: {e}")))?;
+            }
+        }
+        let validity = (!validity.iter().all(|v| *v)).then_some(validity);
+        Ok(Column {
+            measurement,
+            data_type,
+            values,
+            validity,
+        })
+    }
+
+    pub(crate) fn is_valid(&self, row: usize) -> bool {
+        self.validity.as_ref().is_none_or(|v| v[row])
+    }
+}
+
+/// Rows of one device: a time per row and one column per measurement.
+/// Rows need not be in time order; on equal times the later row wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteBatch {
+    pub device: String,
+    /// Whether the device is aligned (its measurements share one time column on disk).
+    pub aligned: bool,
+    pub times: Vec<i64>,
+    pub columns: Vec<Column>,
+}
+
+impl WriteBatch {
+    pub fn new(device: impl Into<String>, aligned: bool, times: Vec<i64>) -> Self {
+        WriteBatch {
+            device: device.into(),
+            aligned,
+            times,
+            columns: Vec::new(),
+        }
+    }
+
+    pub fn with_column(mut self, column: Column) -> Self {
+        self.columns.push(column);
+        self
+    }
+
+    pub fn rows(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Check the batch's shape; a bad batch is rejected whole.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let n = self.times.len();
+        if self.device.is_empty() {
+            return Err(Error::batch(&self.device, "empty device path"));
+        }
+        let mut seen = HashSet::with_capacity(self.columns.len());
+        for c in &self.columns {
+            if c.measurement.is_empty() {
+                return Err(Error::batch(&self.device, "empty measurement name"));
+            }
+            if !seen.insert(c.measurement.as_str()) {
+                return Err(Error::batch(&self.device, format!("measurement {} appears twice", c.measurement)));
+            }
+            if c.data_type == DataType::Vector {
+                return Err(Error::batch(&self.device, format!("{}: VECTOR is not a series type", c.measurement)));
+            }
+            if c.values.physical() != c.data_type.physical() {
+                return Err(Error::batch(
+                    &self.device,
+                    format!("{}: {:?} values for a {} column", c.measurement, c.values.physical(), c.data_type),
+                ));
+            }
+            let present = match &c.validity {
+                Some(v) if v.len() != n => {
+                    return Err(Error::batch(
+                        &self.device,
+                        format!("{}: validity has {} rows, the batch {n}", c.measurement, v.len()),
+                    ))
+                }
+                Some(v) => v.iter().filter(|b| **b).count(),
+                None => n,
+            };
+            if present != c.values.len() {
+                return Err(Error::batch(
+                    &self.device,
+                    format!("{}: {} values for {present} present rows", c.measurement, c.values.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Roughly the memtable bytes the batch will take.
+    pub(crate) fn estimated_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| c.values.len() * 8 + values_bytes(&c.values))
+            .sum()
+    }
+}
+
+/// Memory taken by a column's values.
+pub(crate) fn values_bytes(values: &Values) -> usize {
+    match values {
+        Values::Boolean(v) => v.len(),
+        Values::Int32(v) => v.len() * 4,
+        Values::Float(v) => v.len() * 4,
+        Values::Int64(v) => v.len() * 8,
+        Values::Double(v) => v.len() * 8,
+        Values::Binary(v) => v.iter().map(|b| b.len() + 24).sum(),
+    }
+}
+
+/// Aggregates of one series over a time range. Fields a type has no notion
+/// of are `None` (`sum` of TEXT, `min` of BOOLEAN...).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Aggregates {
+    pub count: u64,
+    /// Sum as a double (INT32/INT64/FLOAT/DOUBLE/DATE/TIMESTAMP only; `None`
+    /// when there is no point).
+    pub sum: Option<f64>,
+    /// Smallest value (numbers, and STRING in byte order).
+    pub min: Option<Value>,
+    pub max: Option<Value>,
+    /// The value at the earliest time, with that time.
+    pub first: Option<(i64, Value)>,
+    /// The value at the latest time, with that time.
+    pub last: Option<(i64, Value)>,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+}
+
+/// How an aggregate or scan was answered: statistics used vs data decoded.
+/// Counters only grow; tests compare snapshots before and after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadCounters {
+    /// A whole series of one file answered from its file-level statistics.
+    pub files_from_statistics: u64,
+    /// Chunks answered from chunk statistics.
+    pub chunks_from_statistics: u64,
+    /// Pages answered from page statistics.
+    pub pages_from_statistics: u64,
+    /// Chunks read and decoded (all their pages in range).
+    pub chunks_decoded: u64,
+    /// Pages decoded on their own (a page straddling the range's edge).
+    pub pages_decoded: u64,
+    /// Points taken from memtables.
+    pub memtable_points: u64,
+}
+
+impl ReadCounters {
+    /// Counters accumulated between `earlier` and `self`.
+    pub fn since(&self, earlier: &ReadCounters) -> ReadCounters {
+        ReadCounters {
+            files_from_statistics: self.files_from_statistics - earlier.files_from_statistics,
+            chunks_from_statistics: self.chunks_from_statistics - earlier.chunks_from_statistics,
+            pages_from_statistics: self.pages_from_statistics - earlier.pages_from_statistics,
+            chunks_decoded: self.chunks_decoded - earlier.chunks_decoded,
+            pages_decoded: self.pages_decoded - earlier.pages_decoded,
+            memtable_points: self.memtable_points - earlier.memtable_points,
+        }
+    }
+}

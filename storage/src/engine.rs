@@ -1,0 +1,1064 @@
+//! The storage engine of one database: the write path (WAL, then
+//! memtables, with delay separation), sealing and flushing generations,
+//! deletes, the read entry points, the last-value cache, background threads
+//! and the WAL replay that recovery ends with.
+//!
+//! Locking: one mutex guards the engine state (WAL, memtables, file index,
+//! stable times, last cache). Writes hold it while they append to the WAL and
+//! the memtables, so WAL order is memtable order. Reads take a snapshot
+//! under it (file handles and copies of memtable points) and read files
+//! without it. Flushes and compactions do their I/O without it and take it
+//! only to publish their results; `flush_lock` and `compaction_lock` keep
+//! each to one at a time.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tsfile::{AlignedBatch, SeriesBatch, TimeRange, Value};
+
+use crate::batch::{Aggregates, ReadCounters, SeriesKey, WriteBatch};
+use crate::compaction::{self, CompactionLog, Input, MergeEnv, Task};
+use crate::config::{EngineConfig, FsyncPolicy, MemoryBudget};
+use crate::error::{Error, Result};
+use crate::files::{new_meta_cache, FileSet, MetaCache, TsFileResource};
+use crate::flush;
+use crate::fs::{DirLock, FileSystem};
+use crate::memtable::{run_with_deletes, MemTable, Rows};
+use crate::mods::{deleted_ranges, Deletion};
+use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
+use crate::recovery::{self, recover_files, WAL_DIR};
+use crate::wal::{self, Wal, WalRecord};
+
+/// Ranks of memtable data sit above every file version.
+const MEM_RANK_BASE: u64 = 1 << 62;
+
+/// A wake-up flag for a background thread.
+#[derive(Default)]
+struct Signal {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    fn notify(&self) {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Wait for a notification or the timeout; clears the flag.
+    fn wait(&self, timeout: Duration) {
+        let flag = self.flag.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut flag, _) = self
+            .cv
+            .wait_timeout_while(flag, timeout, |f| !*f)
+            .unwrap_or_else(|e| e.into_inner());
+        *flag = false;
+    }
+}
+
+/// The working memtables of the current generation.
+#[derive(Default)]
+struct Active {
+    seq: MemTable,
+    unseq: MemTable,
+}
+
+impl Active {
+
+    fn bytes(&self) -> usize {
+        self.seq.bytes + self.unseq.bytes
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seq.is_empty() && self.unseq.is_empty() && self.bytes() == 0
+    }
+}
+
+/// Memtables sealed and waiting for (or in) flush.
+struct Sealed {
+    /// Last WAL generation whose records are in these memtables: once
+    /// flushed, the WAL up to it can go.
+    hi: u64,
+    /// Order of sealing: a later memtable holds newer data.
+    order: u64,
+    seq: MemTable,
+    unseq: MemTable,
+    bytes: usize,
+    /// Deletions issued after sealing; applied on read and written to the
+    /// `.mods` of the flushed files.
+    deletes: Mutex<Vec<Arc<Deletion>>>,
+    /// Files already written by a flush attempt that failed later on.
+    written: Mutex<Option<Vec<Arc<TsFileResource>>>>,
+}
+
+/// What the last-value cache knows of a series.
+#[derive(Debug, Clone)]
+enum LastEntry {
+    Known(Option<(i64, Value)>),
+    /// Being computed by the reader holding this token; a write or delete
+    /// in the meantime removes it so the stale answer is not cached.
+    Pending(u64),
+}
+
+struct State {
+    wal: Option<Wal>,
+    /// The generation the working memtables (and the open WAL segment) belong to.
+    generation: u64,
+    /// Every generation up to this one is flushed.
+    checkpoint: u64,
+    active: Active,
+    sealed: VecDeque<Arc<Sealed>>,
+    next_order: u64,
+    files: FileSet,
+    /// Per device, the latest time sealed into a sequence memtable: newer
+    /// points are sequence data, older ones unsequence.
+    stable: HashMap<String, i64>,
+    last: HashMap<SeriesKey, LastEntry>,
+    last_token: u64,
+    ttl_ms: Option<i64>,
+    closed: bool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    wal_dir: PathBuf,
+    config: EngineConfig,
+    /// Time partition width in timestamp units, fixed when the database
+    /// was created (files are placed by it).
+    partition_width: i64,
+    fs: Arc<dyn FileSystem>,
+    budget: Arc<MemoryBudget>,
+    state: Mutex<State>,
+    flush_lock: Mutex<()>,
+    compaction_lock: Mutex<()>,
+    flush_signal: Signal,
+    compaction_signal: Signal,
+    sync_signal: Signal,
+    versions: Arc<AtomicU64>,
+    compaction_ids: AtomicU64,
+    cache: MetaCache,
+    counters: Counters,
+    shutdown: AtomicBool,
+    dir_lock: Mutex<Option<Box<dyn DirLock>>>,
+}
+
+/// The storage engine of one database. Cheap to share (`Arc`); dropping the
+/// last reference stops its threads without flushing (the WAL has the data).
+pub struct StorageEngine {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for StorageEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageEngine").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+/// A file of the engine, for inspection and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub seq: bool,
+    pub partition: i64,
+    pub version: u64,
+    pub size_bytes: u64,
+    /// Tombstones recorded against the file.
+    pub tombstones: usize,
+    /// Per device, the earliest and latest time in the file.
+    pub devices: Vec<(String, i64, i64)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which rows of a batch are sequence data (newer than the stable time).
+enum Route {
+    AllSeq,
+    AllUnseq,
+    Split { seq: Vec<bool>, unseq: Vec<bool> },
+}
+
+fn route(batch: &WriteBatch, stable: Option<i64>) -> Route {
+    let Some(stable) = stable else { return Route::AllSeq };
+    let seq: Vec<bool> = batch.times.iter().map(|t| *t > stable).collect();
+    if seq.iter().all(|s| *s) {
+        Route::AllSeq
+    } else if seq.iter().all(|s| !*s) {
+        Route::AllUnseq
+    } else {
+        let unseq = seq.iter().map(|s| !s).collect();
+        Route::Split { seq, unseq }
+    }
+}
+
+fn touches(file: &TsFileResource, d: &Deletion) -> bool {
+    d.series
+        .iter()
+        .any(|k| file.span(&k.device).is_some_and(|s| s.overlaps(d.range.start, d.range.end)))
+}
+
+impl StorageEngine {
+    /// Open (or create) the database in `dir`: recover files, replay the WAL,
+    /// start background threads.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Arc<StorageEngine>> {
+        let dir = dir.as_ref().to_path_buf();
+        let fs = Arc::clone(&config.fs);
+        fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let dir_lock = fs.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
+            _ => Error::io(&lock_path, e),
+        })?;
+        let partition_width = recovery::partition_width(&fs, &dir, config.partition_width())?;
+        let cache = new_meta_cache();
+        let recovered = recover_files(&fs, &dir, &cache, config.page_max_points)?;
+        let budget = config
+            .memory_budget
+            .clone()
+            .unwrap_or_else(|| Arc::new(MemoryBudget::new(config.memory_soft_limit_bytes, config.memory_hard_limit_bytes)));
+        let wal_dir = dir.join(WAL_DIR);
+        let first_gen = recovered.segments.first().map_or(recovered.checkpoint + 1, |s| s.generation);
+        let state = State {
+            wal: None,
+            generation: first_gen,
+            checkpoint: recovered.checkpoint,
+            active: Active::default(),
+            sealed: VecDeque::new(),
+            next_order: 1,
+            files: recovered.files,
+            stable: recovered.stable,
+            last: HashMap::new(),
+            last_token: 0,
+            ttl_ms: config.ttl_ms,
+            closed: false,
+        };
+        let inner = Arc::new(Inner {
+            dir,
+            wal_dir,
+            fs,
+            budget,
+            state: Mutex::new(state),
+            flush_lock: Mutex::new(()),
+            compaction_lock: Mutex::new(()),
+            flush_signal: Signal::default(),
+            compaction_signal: Signal::default(),
+            sync_signal: Signal::default(),
+            versions: Arc::new(AtomicU64::new(recovered.next_version)),
+            compaction_ids: AtomicU64::new(1),
+            cache,
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            dir_lock: Mutex::new(Some(dir_lock)),
+            partition_width,
+            config,
+        });
+        let engine = StorageEngine { inner: Arc::clone(&inner), threads: Mutex::new(Vec::new()) };
+        inner.replay(&recovered.segments)?;
+        if inner.config.background {
+            engine.start_threads();
+        } else {
+            // Deterministic mode: flush what the replay sealed right away.
+            inner.flush_all_sealed_logged();
+        }
+        Ok(Arc::new(engine))
+    }
+
+    fn start_threads(&self) {
+        let mut threads = lock(&self.threads);
+        let spawn = |name: &str, body: fn(&Inner)| {
+            let inner = Arc::clone(&self.inner);
+            std::thread::Builder::new().name(name.to_string()).spawn(move || body(&inner))
+        };
+        for (name, body) in [
+            ("arbor-flush", Inner::flush_loop as fn(&Inner)),
+            ("arbor-compaction", Inner::compaction_loop as fn(&Inner)),
+        ] {
+            match spawn(name, body) {
+                Ok(h) => threads.push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start {name} thread"),
+            }
+        }
+        if matches!(self.inner.config.wal_fsync, FsyncPolicy::IntervalMs(_)) {
+            match spawn("arbor-wal-sync", Inner::sync_loop) {
+                Ok(h) => threads.push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start the WAL sync thread"),
+            }
+        }
+    }
+
+    fn stop_threads(&self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.flush_signal.notify();
+        self.inner.compaction_signal.notify();
+        self.inner.sync_signal.notify();
+        for h in lock(&self.threads).drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    /// Write a batch: logged, then applied. Returns once the batch is in the
+    /// WAL (synced per the fsync policy) and visible to reads.
+    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        batch.validate()?;
+        if batch.times.is_empty() || batch.columns.iter().all(|c| c.values.is_empty()) {
+            return Ok(());
+        }
+        self.inner.admit(batch.estimated_bytes())?;
+        let sealed = {
+            let mut st = self.inner.live_state()?;
+            self.inner.apply_write(&mut st, batch, true)?;
+            if !self.inner.config.background {
+                if let Some(Err(e)) = st.wal.as_mut().map(Wal::sync_if_due) {
+                    // The batch is applied and with the OS; only its
+                    // durability against power loss is in doubt.
+                    tracing::error!(error = %e, "WAL sync failed");
+                }
+            }
+            st.active.bytes() >= self.inner.config.memtable_bytes_max && self.inner.seal_logged(&mut st)
+        };
+        if sealed {
+            self.inner.after_seal();
+        }
+        Ok(())
+    }
+
+    /// Delete the points of `series` in `range` (inclusive). Points written
+    /// later are visible again.
+    pub fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()> {
+        if series.is_empty() || range.start > range.end {
+            return Ok(());
+        }
+        let mut st = self.inner.live_state()?;
+        if let Some(w) = st.wal.as_mut() {
+            w.append_delete(series, range)?;
+        }
+        self.inner.apply_delete(&mut st, series, range)
+    }
+
+    /// The points of one series in `range`, in time order.
+    pub fn scan(&self, series: &SeriesKey, range: TimeRange) -> Result<Vec<SeriesBatch>> {
+        let view = self.inner.view(series, range)?;
+        read::scan(&view, &self.inner.cache, &self.inner.counters)
+    }
+
+    /// Rows of a device's measurements in `range`, aligned by time: one row
+    /// per time at which any of them has a value; `validity` marks NULLs.
+    /// Works for aligned and non-aligned devices alike.
+    pub fn scan_aligned(&self, device: &str, measurements: &[&str], range: TimeRange) -> Result<Vec<AlignedBatch>> {
+        let views = measurements
+            .iter()
+            .map(|m| self.inner.view(&SeriesKey::new(device, *m), range))
+            .collect::<Result<Vec<_>>>()?;
+        read::scan_aligned(&views, &self.inner.cache, &self.inner.counters)
+    }
+
+    /// count/sum/min/max/first/last/min_time/max_time of a series in
+    /// `range`, from statistics wherever they are exact.
+    pub fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates> {
+        let view = self.inner.view(series, range)?;
+        read::aggregate(&view, &self.inner.cache, &self.inner.counters)
+    }
+
+    /// The latest point of a series (from the last-value cache when it knows).
+    pub fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>> {
+        let token = {
+            let mut st = self.inner.live_state()?;
+            let bound = self.inner.config.ttl_bound(st.ttl_ms);
+            if let Some(LastEntry::Known(v)) = st.last.get(series) {
+                return Ok(v.clone().filter(|(t, _)| *t >= bound));
+            }
+            st.last_token += 1;
+            let token = st.last_token;
+            st.last.insert(series.clone(), LastEntry::Pending(token));
+            token
+        };
+        let last = self.aggregate(series, TimeRange::ALL)?.last;
+        let mut st = lock(&self.inner.state);
+        if matches!(st.last.get(series), Some(LastEntry::Pending(t)) if *t == token) {
+            st.last.insert(series.clone(), LastEntry::Known(last.clone()));
+        }
+        Ok(last)
+    }
+
+    /// Seal the working memtables and flush everything sealed; returns once
+    /// the data is in TsFiles and the WAL behind it is gone.
+    pub fn flush(&self) -> Result<()> {
+        {
+            let mut st = self.inner.live_state()?;
+            self.inner.seal(&mut st)?;
+        }
+        while self.inner.flush_one()? {}
+        Ok(())
+    }
+
+    /// Compact now: every partition that holds unsequence files, tombstones,
+    /// expired points or more than one file is merged into sequence files.
+    pub fn compact(&self) -> Result<()> {
+        drop(self.inner.live_state()?);
+        let _guard = lock(&self.inner.compaction_lock);
+        self.inner.drop_expired_files()?;
+        let tasks = {
+            let st = self.inner.live_state()?;
+            let bound = self.inner.config.ttl_bound(st.ttl_ms);
+            compaction::select(&st.files, &self.inner.config, true, bound)
+        };
+        for task in tasks {
+            self.inner.run_compaction(task)?;
+        }
+        Ok(())
+    }
+
+    /// Change the database's TTL (`None`: keep data forever).
+    pub fn set_ttl(&self, ttl_ms: Option<i64>) -> Result<()> {
+        let mut st = self.inner.live_state()?;
+        st.ttl_ms = ttl_ms;
+        st.last.clear();
+        Ok(())
+    }
+
+    /// Flush, stop background work and release the directory. Further calls
+    /// return [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        if lock(&self.inner.state).closed {
+            return Ok(());
+        }
+        self.stop_threads();
+        let flushed = self.flush();
+        let mut st = lock(&self.inner.state);
+        let synced = st.wal.as_mut().map_or(Ok(()), Wal::sync);
+        st.wal = None;
+        st.closed = true;
+        drop(st);
+        *lock(&self.inner.dir_lock) = None;
+        flushed.and(synced)
+    }
+
+    /// Delete the database: stop, then remove its directory (DROP DATABASE).
+    pub fn drop_all(&self) -> Result<()> {
+        self.stop_threads();
+        let mut st = lock(&self.inner.state);
+        st.closed = true;
+        st.wal = None;
+        st.files = FileSet::default();
+        let released: usize = st.sealed.drain(..).map(|s| s.bytes).sum::<usize>() + st.active.bytes();
+        st.active = Active::default();
+        drop(st);
+        self.inner.budget.release(released);
+        *lock(&self.inner.dir_lock) = None;
+        self.inner.cache.invalidate_all();
+        self.inner.fs.remove_dir_all(&self.inner.dir).map_err(|e| Error::io(&self.inner.dir, e))
+    }
+
+    /// How reads were answered so far (statistics vs decoding).
+    pub fn read_counters(&self) -> ReadCounters {
+        self.inner.counters.snapshot()
+    }
+
+    /// The engine's TsFiles.
+    pub fn files(&self) -> Vec<FileInfo> {
+        let st = lock(&self.inner.state);
+        st.files
+            .all()
+            .map(|f| {
+                let mut devices: Vec<(String, i64, i64)> = f.devices.iter().map(|(d, s)| (d.clone(), s.start, s.end)).collect();
+                devices.sort();
+                FileInfo {
+                    path: f.path.clone(),
+                    seq: f.seq,
+                    partition: f.partition,
+                    version: f.version,
+                    size_bytes: f.size,
+                    tombstones: f.mods.len(),
+                    devices,
+                }
+            })
+            .collect()
+    }
+
+    /// Bytes held by this engine's memtables (working and sealed).
+    pub fn memtable_bytes(&self) -> usize {
+        let st = lock(&self.inner.state);
+        st.active.bytes() + st.sealed.iter().map(|s| s.bytes).sum::<usize>()
+    }
+
+    /// The memory budget this engine charges.
+    pub fn memory_budget(&self) -> &Arc<MemoryBudget> {
+        &self.inner.budget
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+impl Drop for StorageEngine {
+    fn drop(&mut self) {
+        self.stop_threads();
+        let mut st = lock(&self.inner.state);
+        if let Some(w) = st.wal.as_mut() {
+            if let Err(e) = w.sync() {
+                tracing::warn!(error = %e, "WAL sync on drop failed");
+            }
+        }
+        let released: usize = st.sealed.iter().map(|s| s.bytes).sum::<usize>() + st.active.bytes();
+        st.sealed.clear();
+        st.active = Active::default();
+        st.closed = true;
+        drop(st);
+        self.inner.budget.release(released);
+    }
+}
+
+impl Inner {
+    fn live_state(&self) -> Result<MutexGuard<'_, State>> {
+        let st = lock(&self.state);
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        Ok(st)
+    }
+
+    /// Apply memory back-pressure before a write of about `bytes`.
+    fn admit(&self, bytes: usize) -> Result<()> {
+        if bytes > self.budget.hard_limit() {
+            return self.budget.check_hard(bytes);
+        }
+        if self.budget.used() + bytes <= self.budget.soft_limit() {
+            return Ok(());
+        }
+        if self.config.background {
+            // Past the hard limit a writer is turned away at once; between
+            // the limits it waits for flushes.
+            self.budget.check_hard(bytes)?;
+        }
+        // Make sure something is on its way to disk: our own working
+        // memtables, if nothing of ours is being flushed already.
+        let sealed = {
+            let mut st = self.live_state()?;
+            st.sealed.is_empty() && !st.active.is_empty() && self.seal_logged(&mut st)
+        };
+        if self.config.background {
+            if sealed {
+                self.flush_signal.notify();
+            }
+            if !self.budget.wait_below_soft(Duration::from_millis(self.config.write_stall_timeout_ms)) {
+                let used = self.budget.used();
+                return Err(Error::MemoryBudgetExceeded { used, requested: bytes, limit: self.budget.soft_limit() });
+            }
+        } else {
+            self.flush_all_sealed_logged();
+        }
+        self.budget.check_hard(bytes)
+    }
+
+    /// Route a batch into the memtables; log it first when `log`.
+    fn apply_write(&self, st: &mut State, batch: &WriteBatch, log: bool) -> Result<()> {
+        if log {
+            let bound = self.config.ttl_bound(st.ttl_ms);
+            if let Some(&t) = batch.times.iter().find(|t| **t < bound) {
+                return Err(Error::OutsideTtl { device: batch.device.clone(), time: t, bound });
+            }
+        }
+        let route = route(batch, st.stable.get(&batch.device).copied());
+        let (seq_rows, unseq_rows) = match &route {
+            Route::AllSeq => (Some(Rows::All), None),
+            Route::AllUnseq => (None, Some(Rows::All)),
+            Route::Split { seq, unseq } => (Some(Rows::Selected(seq)), Some(Rows::Selected(unseq))),
+        };
+        // Both memtables, whatever the routing: a series has one type.
+        st.active.seq.check(batch)?;
+        st.active.unseq.check(batch)?;
+        if log {
+            match st.wal.as_mut() {
+                Some(w) => w.append_write(batch)?,
+                None => return Err(Error::Closed),
+            }
+        }
+        let mut added = 0;
+        if let Some(rows) = seq_rows {
+            added += st.active.seq.insert(batch, rows);
+        }
+        if let Some(rows) = unseq_rows {
+            added += st.active.unseq.insert(batch, rows);
+        }
+        self.budget.add(added);
+        self.update_last(st, batch);
+        Ok(())
+    }
+
+    /// Keep cached last values right after a write.
+    fn update_last(&self, st: &mut State, batch: &WriteBatch) {
+        if st.last.is_empty() {
+            return;
+        }
+        for c in &batch.columns {
+            let key = SeriesKey::new(batch.device.as_str(), c.measurement.as_str());
+            let Some(entry) = st.last.get_mut(&key) else { continue };
+            // The newest present row of this column (later rows win ties).
+            let mut best: Option<(i64, usize)> = None;
+            let mut v = 0;
+            for (i, t) in batch.times.iter().enumerate() {
+                if c.is_valid(i) {
+                    if best.is_none_or(|(bt, _)| *t >= bt) {
+                        best = Some((*t, v));
+                    }
+                    v += 1;
+                }
+            }
+            let Some((t, vi)) = best else { continue };
+            match entry {
+                LastEntry::Known(cur) => {
+                    if cur.as_ref().is_none_or(|(ct, _)| t >= *ct) {
+                        *cur = Some((t, c.values.get(vi)));
+                    }
+                }
+                LastEntry::Pending(_) => {
+                    // A reader is computing it from an older snapshot.
+                    st.last.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn apply_delete(&self, st: &mut State, series: &[SeriesKey], range: TimeRange) -> Result<()> {
+        let deletion = Arc::new(Deletion::new(series, range));
+        for k in series {
+            st.active.seq.delete(&k.device, &k.measurement, range);
+            st.active.unseq.delete(&k.device, &k.measurement, range);
+            match st.last.get(k) {
+                Some(LastEntry::Known(Some((t, _)))) if !range.contains(*t) => {}
+                Some(LastEntry::Known(None)) => {}
+                Some(_) => {
+                    st.last.remove(k);
+                }
+                None => {}
+            }
+        }
+        for s in &st.sealed {
+            lock(&s.deletes).push(Arc::clone(&deletion));
+        }
+        let mut result = Ok(());
+        for f in st.files.all() {
+            if touches(f, &deletion) {
+                if let Err(e) = f.mods.append(Arc::clone(&deletion)) {
+                    tracing::error!(file = %f.path.display(), error = %e, "cannot record a tombstone");
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
+
+    /// Seal the working memtables into the flush queue and start a new WAL
+    /// generation. Returns whether anything was sealed.
+    fn seal(&self, st: &mut State) -> Result<bool> {
+        if st.active.is_empty() {
+            return Ok(false);
+        }
+        let next = st.generation + 1;
+        if let Some(w) = st.wal.as_mut() {
+            w.start_generation(next)?;
+        }
+        let hi = st.generation;
+        self.seal_as(st, hi);
+        st.generation = next;
+        Ok(true)
+    }
+
+    fn seal_logged(&self, st: &mut State) -> bool {
+        self.seal(st).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot seal memtables (new WAL segment failed); will retry");
+            false
+        })
+    }
+
+    /// Move the working memtables to the flush queue as covering WAL
+    /// generations up to `hi`.
+    fn seal_as(&self, st: &mut State, hi: u64) {
+        let active = std::mem::take(&mut st.active);
+        for (device, d) in &active.seq.devices {
+            if let Some(max) = d.max_time() {
+                let e = st.stable.entry(device.clone()).or_insert(max);
+                *e = (*e).max(max);
+            }
+        }
+        let order = st.next_order;
+        st.next_order += 1;
+        let bytes = active.bytes();
+        st.sealed.push_back(Arc::new(Sealed {
+            hi,
+            order,
+            seq: active.seq,
+            unseq: active.unseq,
+            bytes,
+            deletes: Mutex::new(Vec::new()),
+            written: Mutex::new(None),
+        }));
+    }
+
+    fn after_seal(&self) {
+        if self.config.background {
+            self.flush_signal.notify();
+        } else {
+            self.flush_all_sealed_logged();
+        }
+    }
+
+    fn flush_all_sealed_logged(&self) {
+        loop {
+            match self.flush_one() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "flush failed; the data stays in memory and the WAL");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Flush the oldest sealed memtables. Returns false when none is waiting.
+    fn flush_one(&self) -> Result<bool> {
+        let _guard = lock(&self.flush_lock);
+        let Some(sealed) = lock(&self.state).sealed.front().cloned() else {
+            return Ok(false);
+        };
+        let fs = self.fs.as_ref();
+        let done = lock(&sealed.written).clone();
+        let resources = match done {
+            Some(r) => r,
+            None => {
+                let r = self.write_sealed(&sealed)?;
+                *lock(&sealed.written) = Some(r.clone());
+                r
+            }
+        };
+        // Tombstones issued since sealing go beside the new files first,
+        // then the checkpoint makes the flush count: the WAL up to `hi` is
+        // done. Until then the files are nobody's; on failure they go.
+        let pending: Vec<Arc<Deletion>> = lock(&sealed.deletes).clone();
+        let checkpoint = lock(&self.state).checkpoint.max(sealed.hi);
+        let committed = (|| -> Result<()> {
+            for d in &pending {
+                for r in resources.iter().filter(|r| touches(r, d)) {
+                    r.mods.append(Arc::clone(d))?;
+                }
+            }
+            wal::write_checkpoint(fs, &self.wal_dir, checkpoint)
+        })();
+        // On failure the files stay (the checkpoint may or may not have
+        // reached the disk); the next attempt reuses them.
+        committed?;
+        let mut result = Ok(true);
+        {
+            let mut st = lock(&self.state);
+            let late: Vec<Arc<Deletion>> = lock(&sealed.deletes)[pending.len()..].to_vec();
+            for d in &late {
+                for r in resources.iter().filter(|r| touches(r, d)) {
+                    if let Err(e) = r.mods.append(Arc::clone(d)) {
+                        result = Err(e);
+                    }
+                }
+            }
+            for r in resources {
+                st.files.add(r);
+            }
+            if st.sealed.front().is_some_and(|s| Arc::ptr_eq(s, &sealed)) {
+                st.sealed.pop_front();
+            }
+            st.checkpoint = checkpoint;
+        }
+        self.budget.release(sealed.bytes);
+        if let Err(e) = wal::remove_flushed_segments(fs, &self.wal_dir, checkpoint) {
+            tracing::warn!(error = %e, "cannot remove flushed WAL segments; they are removed on the next start");
+        }
+        self.compaction_signal.notify();
+        result
+    }
+
+    /// Write the sealed memtables as TsFiles and open them; on failure no
+    /// file is left behind.
+    fn write_sealed(&self, sealed: &Sealed) -> Result<Vec<Arc<TsFileResource>>> {
+        let fs = self.fs.as_ref();
+        let env = flush::FlushEnv {
+            fs,
+            db: &self.dir,
+            versions: &self.versions,
+            partition_width: self.partition_width,
+            page_max_points: self.config.page_max_points,
+        };
+        let mut written = Vec::new();
+        let result = (|| -> Result<Vec<Arc<TsFileResource>>> {
+            for (mem, seq) in [(&sealed.seq, true), (&sealed.unseq, false)] {
+                for (p, path) in flush::write_memtable(&env, mem, seq, sealed.hi)? {
+                    written.push((p, path, seq));
+                }
+            }
+            let mut resources = Vec::with_capacity(written.len());
+            for (p, path, seq) in &written {
+                resources.push(Arc::new(TsFileResource::open(&self.fs, path, *seq, *p, &self.cache)?));
+            }
+            Ok(resources)
+        })();
+        if result.is_err() {
+            for (_, path, _) in &written {
+                let _ = fs.remove_file(path);
+            }
+        }
+        result
+    }
+
+    /// A snapshot of everything needed to read one series.
+    fn view(&self, key: &SeriesKey, range: TimeRange) -> Result<SeriesView> {
+        let mut st = self.live_state()?;
+        let bound = self.config.ttl_bound(st.ttl_ms);
+        let range = TimeRange::new(range.start.max(bound), range.end);
+        let mut view = SeriesView { key: key.clone(), range, files: Vec::new(), mem: Vec::new() };
+        if range.start > range.end {
+            return Ok(view);
+        }
+        let width = self.partition_width;
+        let (p0, p1) = (range.start.div_euclid(width), range.end.div_euclid(width));
+        for seq in [true, false] {
+            for f in st.files.in_partitions(seq, p0, p1) {
+                if f.span(&key.device).is_some_and(|s| s.overlaps(range.start, range.end)) {
+                    view.files.push(FileSource {
+                        file: Arc::clone(f),
+                        rank: if seq { 0 } else { f.version },
+                        deleted: deleted_ranges(&f.mods.entries(), key),
+                    });
+                }
+            }
+        }
+        for s in &st.sealed {
+            let deleted = deleted_ranges(&lock(&s.deletes), key);
+            for (mem, kind) in [(&s.seq, 0), (&s.unseq, 1)] {
+                if let Some(buf) = mem.series(&key.device, &key.measurement) {
+                    let run = run_with_deletes(buf, range, &deleted);
+                    if !run.times.is_empty() {
+                        view.mem.push(MemSource { rank: MEM_RANK_BASE + s.order * 2 + kind, data_type: buf.data_type, run });
+                    }
+                }
+            }
+        }
+        let order = st.next_order;
+        for kind in [0u64, 1] {
+            let mem = if kind == 0 { &mut st.active.seq } else { &mut st.active.unseq };
+            let data_type = mem.series(&key.device, &key.measurement).map(|s| s.data_type);
+            if let (Some(data_type), Some(run)) = (data_type, mem.read_normalized(&key.device, &key.measurement, range)) {
+                if !run.times.is_empty() {
+                    view.mem.push(MemSource { rank: MEM_RANK_BASE + order * 2 + kind, data_type, run });
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// Delete files wholly older than the TTL bound.
+    fn drop_expired_files(&self) -> Result<()> {
+        let expired = {
+            let mut st = self.live_state()?;
+            let bound = self.config.ttl_bound(st.ttl_ms);
+            let expired = compaction::expired(&st.files, bound);
+            for f in &expired {
+                st.files.remove(f);
+            }
+            expired
+        };
+        for f in expired {
+            tracing::info!(file = %f.path.display(), "dropping a file past its TTL");
+            f.remove_from_disk(self.fs.as_ref(), &self.cache)?;
+        }
+        Ok(())
+    }
+
+    /// Run one compaction task to the end: log, merge, publish, clean up.
+    fn run_compaction(&self, task: Task) -> Result<()> {
+        if task.seq.is_empty() && task.unseq.is_empty() {
+            return Ok(());
+        }
+        let bound = self.config.ttl_bound(lock(&self.state).ttl_ms);
+        let inputs: Vec<Input> = task
+            .seq
+            .iter()
+            .map(|f| (f, 0))
+            .chain(task.unseq.iter().map(|f| (f, f.version)))
+            .map(|(f, rank)| Input { file: Arc::clone(f), rank, deletions: f.mods.entries() })
+            .collect();
+        let logged: Vec<(Arc<TsFileResource>, usize)> = inputs.iter().map(|i| (Arc::clone(&i.file), i.deletions.len())).collect();
+        let id = self.compaction_ids.fetch_add(1, Ordering::SeqCst);
+        let mut log = CompactionLog::create(self.fs.as_ref(), &self.dir, id, &logged)?;
+        let env = MergeEnv {
+            fs: self.fs.as_ref(),
+            db: &self.dir,
+            cache: &self.cache,
+            versions: &self.versions,
+            config: &self.config,
+            ttl_bound: bound,
+            shutdown: &self.shutdown,
+        };
+        let mut outputs = Vec::new();
+        let merged = compaction::write_outputs(&env, task.partition, &inputs, &mut log, &mut outputs)
+            .and_then(|()| log.done())
+            .and_then(|()| {
+                outputs
+                    .iter()
+                    .map(|p| TsFileResource::open(&self.fs, p, true, task.partition, &self.cache).map(Arc::new))
+                    .collect::<Result<Vec<_>>>()
+            });
+        let outputs = match merged {
+            Ok(o) => o,
+            Err(e) => {
+                // Not done: the inputs stay the truth.
+                for p in &outputs {
+                    let _ = self.fs.remove_file(p);
+                }
+                if let Err(e2) = log.remove(self.fs.as_ref()) {
+                    tracing::warn!(error = %e2, "cannot remove a compaction log; it is undone on the next start");
+                }
+                return Err(e);
+            }
+        };
+        // Publish: tombstones that arrived during the merge move onto the
+        // outputs, and the outputs replace the inputs in one step.
+        let mut copy_failed = false;
+        {
+            let mut st = lock(&self.state);
+            for i in &inputs {
+                let seen = i.deletions.len();
+                for d in i.file.mods.entries().iter().skip(seen) {
+                    for o in &outputs {
+                        if let Err(e) = o.mods.append(Arc::clone(d)) {
+                            tracing::error!(error = %e, "cannot copy a tombstone onto a compaction output");
+                            copy_failed = true;
+                        }
+                    }
+                }
+                st.files.remove(&i.file);
+            }
+            for o in outputs {
+                st.files.add(o);
+            }
+        }
+        if copy_failed {
+            // Keep inputs and log: the next start copies the tombstones again.
+            return Err(Error::io(&self.dir, std::io::Error::other("tombstone copy onto compaction output failed")));
+        }
+        for i in &inputs {
+            i.file.remove_from_disk(self.fs.as_ref(), &self.cache)?;
+        }
+        log.remove(self.fs.as_ref())
+    }
+
+    /// One round of background compaction.
+    fn compact_background(&self) -> Result<()> {
+        let _guard = lock(&self.compaction_lock);
+        self.drop_expired_files()?;
+        // One task at a time, re-selecting after each: flushes keep adding files.
+        for _ in 0..16 {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let task = {
+                let st = self.live_state()?;
+                let bound = self.config.ttl_bound(st.ttl_ms);
+                compaction::select(&st.files, &self.config, false, bound).into_iter().next()
+            };
+            let Some(task) = task else { return Ok(()) };
+            self.run_compaction(task)?;
+        }
+        Ok(())
+    }
+
+    fn flush_loop(&self) {
+        while !self.shutdown.load(Ordering::Relaxed) {
+            match self.flush_one() {
+                Ok(true) => {}
+                Ok(false) => self.flush_signal.wait(Duration::from_millis(500)),
+                Err(e) => {
+                    tracing::error!(error = %e, "background flush failed; retrying");
+                    self.flush_signal.wait(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn compaction_loop(&self) {
+        while !self.shutdown.load(Ordering::Relaxed) {
+            self.compaction_signal.wait(Duration::from_secs(1));
+            if self.shutdown.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = self.compact_background() {
+                if !matches!(e, Error::Closed) {
+                    tracing::error!(error = %e, "background compaction failed");
+                }
+            }
+        }
+    }
+
+    fn sync_loop(&self) {
+        let FsyncPolicy::IntervalMs(ms) = self.config.wal_fsync else { return };
+        while !self.shutdown.load(Ordering::Relaxed) {
+            self.sync_signal.wait(Duration::from_millis(ms.max(1)));
+            let targets = lock(&self.state).wal.as_mut().map(Wal::take_sync_targets).unwrap_or_default();
+            for f in targets {
+                if let Err(e) = f.sync() {
+                    tracing::error!(error = %e, "WAL sync failed");
+                }
+            }
+        }
+    }
+
+    /// Replay the WAL segments left after recovery into memtables, then open
+    /// a new generation for new writes.
+    fn replay(&self, segments: &[wal::Segment]) -> Result<()> {
+        let mut st = lock(&self.state);
+        let mut current = st.generation;
+        let mut records = 0u64;
+        for seg in segments {
+            if seg.generation != current {
+                // A generation boundary: seal here if the memtables are full,
+                // as the original run did.
+                if st.active.bytes() >= self.config.memtable_bytes_max && !st.active.is_empty() {
+                    self.seal_as(&mut st, current);
+                }
+                current = seg.generation;
+                st.generation = current;
+            }
+            wal::replay_segment(self.fs.as_ref(), seg, |record| {
+                records += 1;
+                match record {
+                    WalRecord::Write(batch) => {
+                        if let Err(e) = self.apply_write(&mut st, &batch, false) {
+                            if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
+                                return Err(e);
+                            }
+                            // Data the original run kept in separate memtables:
+                            // separate them again. The sealed part claims only
+                            // the generations before this one, so the WAL of
+                            // this generation stays until all of it is flushed.
+                            self.seal_as(&mut st, current.saturating_sub(1));
+                            self.apply_write(&mut st, &batch, false)?;
+                        }
+                        Ok(())
+                    }
+                    WalRecord::Delete { series, range } => self.apply_delete(&mut st, &series, range),
+                }
+            })?;
+        }
+        if records > 0 {
+            tracing::info!(records, segments = segments.len(), "replayed the WAL");
+        }
+        let generation = segments.last().map_or(st.checkpoint, |s| s.generation).max(st.checkpoint) + 1;
+        st.generation = generation;
+        st.wal = Some(Wal::create(Arc::clone(&self.fs), &self.wal_dir, self.config.wal_fsync, self.config.wal_segment_bytes, generation)?);
+        Ok(())
+    }
+}

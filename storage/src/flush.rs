@@ -1,0 +1,220 @@
+//! Flush: turn a sealed memtable into TsFiles, one per time partition it
+//! touches. Each series is sorted (last write wins on equal time) and
+//! written with the `tsfile` crate's writer; aligned devices are written as
+//! aligned chunk groups with a validity bitmap per column.
+//!
+//! Files are written, synced and their directory synced before the caller
+//! records the flush in the WAL checkpoint, so a flushed file is complete
+//! whenever its WAL is gone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tsfile::writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};
+use tsfile::{DataType, DeviceId, SeriesBatch, Values};
+
+use crate::error::{Error, Result};
+use crate::files::{partition_dir, tsfile_name, Origin};
+use crate::fs::{FileSystem, FsWriter};
+use crate::memtable::MemTable;
+use crate::run::take;
+
+/// One series' sorted points, ready to write.
+pub(crate) struct SeriesData {
+    pub(crate) measurement: String,
+    pub(crate) data_type: DataType,
+    pub(crate) run: SeriesBatch,
+}
+
+/// A TsFile being written, with its path for cleanup on failure.
+pub(crate) struct OutputFile {
+    pub(crate) path: PathBuf,
+    writer: TsFileWriter<FsWriter>,
+}
+
+impl OutputFile {
+    pub(crate) fn create(fs: &dyn FileSystem, path: PathBuf, page_max_points: usize) -> Result<OutputFile> {
+        if let Some(dir) = path.parent() {
+            if !fs.exists(dir) {
+                fs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                // The new partition directory's own entry must survive a crash too.
+                if let Some(parent) = dir.parent() {
+                    fs.sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+                }
+            }
+        }
+        let file = fs.create(&path).map_err(|e| Error::io(&path, e))?;
+        let options = WriterOptions { page_max_points: page_max_points.max(1), ..WriterOptions::default() };
+        let writer = TsFileWriter::new(FsWriter::new(file), options).map_err(|e| at_path(e, &path))?;
+        Ok(OutputFile { path, writer })
+    }
+
+    pub(crate) fn position(&self) -> u64 {
+        self.writer.position()
+    }
+
+    /// Write one device's series as one chunk group.
+    pub(crate) fn write_device(&mut self, device: &str, aligned: bool, series: &[SeriesData]) -> Result<()> {
+        let series: Vec<&SeriesData> = series.iter().filter(|s| !s.run.times.is_empty()).collect();
+        if series.is_empty() {
+            return Ok(());
+        }
+        let id = DeviceId::from_tree_path(device);
+        let schemas: Vec<SeriesSchema> = series.iter().map(|s| SeriesSchema::new(s.measurement.clone(), s.data_type)).collect();
+        let result = if aligned {
+            let (times, columns) = align(&series);
+            let cols: Vec<AlignedColumn<'_>> = schemas
+                .iter()
+                .zip(&columns)
+                .map(|(schema, (values, validity))| AlignedColumn { schema, values, validity: validity.as_deref() })
+                .collect();
+            self.writer.write_aligned_chunk_group(&id, &times, &cols)
+        } else {
+            let chunks: Vec<SeriesChunk<'_>> = schemas
+                .iter()
+                .zip(&series)
+                .map(|(schema, s)| SeriesChunk { schema, times: &s.run.times, values: &s.run.values })
+                .collect();
+            self.writer.write_chunk_group(&id, &chunks)
+        };
+        result.map_err(|e| at_path(e, &self.path))
+    }
+
+    /// Write the index and tail, and make the file durable.
+    pub(crate) fn finish(self, fs: &dyn FileSystem) -> Result<PathBuf> {
+        let path = self.path;
+        let mut out = self.writer.finish().map_err(|e| at_path(e, &path))?;
+        std::io::Write::flush(&mut out).map_err(|e| Error::io(&path, e))?;
+        out.file().sync().map_err(|e| Error::io(&path, e))?;
+        if let Some(dir) = path.parent() {
+            fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(path)
+    }
+}
+
+/// The writer reports I/O errors without a path; name the file.
+fn at_path(e: tsfile::Error, path: &Path) -> Error {
+    match e {
+        tsfile::Error::Io { source, .. } => Error::io(path, source),
+        other => Error::Tsfile(other),
+    }
+}
+
+/// The union of the columns' times, and per column its values with a
+/// validity bitmap (`None` when the column has a value in every row).
+/// A column's values and its validity bitmap (`None`: no NULLs).
+type AlignedValues = (Values, Option<Vec<bool>>);
+
+fn align(series: &[&SeriesData]) -> (Vec<i64>, Vec<AlignedValues>) {
+    let first = &series[0].run.times;
+    if series.iter().all(|s| s.run.times == *first) {
+        return (first.clone(), series.iter().map(|s| (s.run.values.clone(), None)).collect());
+    }
+    let mut times: Vec<i64> = series.iter().flat_map(|s| s.run.times.iter().copied()).collect();
+    times.sort_unstable();
+    times.dedup();
+    let columns = series
+        .iter()
+        .map(|s| {
+            let mut validity = vec![false; times.len()];
+            let mut j = 0;
+            for t in &s.run.times {
+                while times[j] < *t {
+                    j += 1;
+                }
+                validity[j] = true;
+            }
+            (s.run.values.clone(), Some(validity))
+        })
+        .collect();
+    (times, columns)
+}
+
+/// Split a sorted run at partition boundaries.
+fn split_by_partition(run: SeriesBatch, width: i64) -> Vec<(i64, SeriesBatch)> {
+    let (Some(&first), Some(&last)) = (run.times.first(), run.times.last()) else {
+        return Vec::new();
+    };
+    if first.div_euclid(width) == last.div_euclid(width) {
+        return vec![(first.div_euclid(width), run)];
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < run.times.len() {
+        let p = run.times[start].div_euclid(width);
+        let end = run.times.partition_point(|t| t.div_euclid(width) <= p);
+        let idx: Vec<usize> = (start..end).collect();
+        out.push((p, SeriesBatch { times: run.times[start..end].to_vec(), values: take(&run.values, &idx) }));
+        start = end;
+    }
+    out
+}
+
+/// Where and how flushed files are written.
+#[derive(Clone, Copy)]
+pub(crate) struct FlushEnv<'a> {
+    pub(crate) fs: &'a dyn FileSystem,
+    pub(crate) db: &'a Path,
+    pub(crate) versions: &'a Arc<AtomicU64>,
+    pub(crate) partition_width: i64,
+    pub(crate) page_max_points: usize,
+}
+
+/// Write `mem` as TsFiles (one per partition) of the given kind. Returns
+/// the files written; on error the partial files are removed.
+pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, generation: u64) -> Result<Vec<(i64, PathBuf)>> {
+    let FlushEnv { fs, db, versions, partition_width, page_max_points } = *env;
+    // partition -> device -> (aligned, series)
+    let mut parts: BTreeMap<i64, BTreeMap<&str, (bool, Vec<SeriesData>)>> = BTreeMap::new();
+    for (device, dev) in &mem.devices {
+        for (measurement, s) in &dev.series {
+            if s.len() == 0 {
+                continue;
+            }
+            for (p, run) in split_by_partition(s.sorted_all(), partition_width) {
+                let entry = parts.entry(p).or_default().entry(device.as_str()).or_insert_with(|| (dev.aligned, Vec::new()));
+                entry.1.push(SeriesData { measurement: measurement.clone(), data_type: s.data_type, run });
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (p, devices) in parts {
+        let version = versions.fetch_add(1, Ordering::SeqCst);
+        let path = partition_dir(db, seq, p).join(tsfile_name(version, Origin::Flush(generation)));
+        let result = (|| -> Result<PathBuf> {
+            let mut out = OutputFile::create(fs, path.clone(), page_max_points)?;
+            for (device, (aligned, mut series)) in devices {
+                series.sort_by(|a, b| a.measurement.cmp(&b.measurement));
+                out.write_device(device, aligned, &series)?;
+            }
+            out.finish(fs)
+        })();
+        match result {
+            Ok(path) => written.push((p, path)),
+            Err(e) => {
+                let _ = fs.remove_file(&path);
+                for (_, w) in &written {
+                    let _ = fs.remove_file(w);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_split_at_partition_boundaries() {
+        let run = SeriesBatch { times: vec![-3, -1, 0, 5, 10, 25], values: Values::Int64(vec![1, 2, 3, 4, 5, 6]) };
+        let parts = split_by_partition(run, 10);
+        let shape: Vec<(i64, Vec<i64>)> = parts.into_iter().map(|(p, r)| (p, r.times)).collect();
+        assert_eq!(shape, vec![(-1, vec![-3, -1]), (0, vec![0, 5]), (1, vec![10]), (2, vec![25])]);
+    }
+}
