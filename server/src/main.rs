@@ -2,6 +2,7 @@
 //! TSQL and SQL surfaces. `arbor` alone serves `./data` on 127.0.0.1:6667.
 
 mod config;
+mod copy;
 mod errors;
 mod wire;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
-use futures::{stream, Sink};
+use futures::{stream, Sink, SinkExt};
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{
@@ -20,8 +20,10 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler,
 };
 use pgwire::api::portal::{Format, Portal};
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -30,6 +32,7 @@ use sql::{Description, QueryOutput, Session};
 use tokio::sync::{Mutex, Notify};
 
 use crate::config::{AuthMethod, Config};
+use crate::copy::{encode_rows, parse_copy, CopyRequest};
 use crate::errors::{to_pgwire, user_error};
 
 /// What every connection shares.
@@ -229,6 +232,19 @@ type SessionFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = s
 pub(crate) struct ConnectionState {
     shared: Arc<Shared>,
     session: Arc<Mutex<Session>>,
+    /// A `COPY … FROM STDIN` waiting for its data.
+    pending_copy: std::sync::Mutex<Option<PendingCopy>>,
+}
+
+/// Largest COPY FROM STDIN payload buffered before it is written.
+const COPY_MAX_BYTES: usize = 1 << 30;
+
+struct PendingCopy {
+    table: String,
+    columns: Vec<String>,
+    options: sql::CopyOptions,
+    data: Vec<u8>,
+    failed: Option<String>,
 }
 
 impl ConnectionState {
@@ -263,7 +279,11 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> sql::Result<Connection> {
         let session = Session::new(shared.instance.clone())?;
-        let state = Arc::new(ConnectionState { shared: shared.clone(), session: Arc::new(Mutex::new(session)) });
+        let state = Arc::new(ConnectionState {
+            shared: shared.clone(),
+            session: Arc::new(Mutex::new(session)),
+            pending_copy: std::sync::Mutex::new(None),
+        });
         let startup = match shared.config.auth.method {
             AuthMethod::Trust => Startup::Trust(TrustStartup { shared: shared.clone() }),
             AuthMethod::ScramSha256 => {
@@ -293,6 +313,10 @@ impl PgWireServerHandlers for Connection {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         let _ = (&self.state, &self.parser);
         self.startup.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.handler.clone()
     }
 }
 
@@ -339,9 +363,86 @@ impl SimpleQueryHandler for QueryHandler {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if let Some(request) = parse_copy(query) {
+            return self.start_copy(request.map_err(|e| user_error("42601", e))?).await;
+        }
         let text = query.to_string();
         let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await?;
         outputs.into_iter().map(|o| to_response(o, &Format::UnifiedText)).collect()
+    }
+}
+
+impl QueryHandler {
+    async fn start_copy(&self, request: CopyRequest) -> PgWireResult<Vec<Response>> {
+        match request {
+            CopyRequest::FromStdin { table, columns, options } => {
+                let n = columns.len().max(1);
+                let mut pending = self.state.pending_copy.lock().map_err(|_| user_error("XX000", "connection state poisoned"))?;
+                *pending = Some(PendingCopy { table, columns, options, data: Vec::new(), failed: None });
+                Ok(vec![Response::CopyIn(CopyResponse::new(0, n, stream::empty()))])
+            }
+            CopyRequest::ToStdout { query, options } => {
+                let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&query).await })).await?;
+                let output = outputs.into_iter().next().ok_or_else(|| user_error("42601", "COPY TO needs a query"))?;
+                let (bytes, _rows, columns) = encode_rows(&output, &options).map_err(|e| user_error("0A000", e))?;
+                let chunk = pgwire::messages::copy::CopyData::new(bytes.into());
+                Ok(vec![Response::CopyOut(CopyResponse::new(0, columns, stream::iter(vec![Ok(chunk)])))])
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CopyHandler for QueryHandler {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut pending = self.state.pending_copy.lock().map_err(|_| user_error("XX000", "connection state poisoned"))?;
+        if let Some(p) = pending.as_mut() {
+            if p.data.len() + copy_data.data.len() > COPY_MAX_BYTES {
+                p.failed = Some(format!("COPY data larger than {COPY_MAX_BYTES} bytes; split it"));
+                p.data = Vec::new();
+            } else if p.failed.is_none() {
+                p.data.extend_from_slice(&copy_data.data);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let pending = self.state.pending_copy.lock().map_err(|_| user_error("XX000", "connection state poisoned"))?.take();
+        let Some(p) = pending else {
+            return Err(user_error("08P01", "CopyDone without a COPY in progress"));
+        };
+        if let Some(reason) = p.failed {
+            return Err(user_error("54000", reason));
+        }
+        let rows = self
+            .state
+            .run(move |s| Box::pin(async move { s.copy_in(&p.table, &p.columns, &p.options, &p.data).await }))
+            .await?;
+        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows).into())).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(mut p) = self.state.pending_copy.lock() {
+            *p = None;
+        }
+        user_error("57014", format!("COPY from stdin failed: {}", fail.message))
     }
 }
 
