@@ -1,0 +1,80 @@
+//! Protocol-level behaviour of the real `arbor` binary over TCP: SCRAM
+//! authentication, empty queries, garbage on the socket, many concurrent
+//! connections, errors that leave the connection usable, clean shutdown.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::io::Write;
+use std::path::Path;
+
+use sqllogictests::Server;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+fn start() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Path::new(env!("CARGO_BIN_EXE_arbor")), dir.path()).unwrap();
+    (dir, server)
+}
+
+#[tokio::test]
+async fn scram_accepts_the_configured_password_and_refuses_others() {
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    let msgs = client.simple_query("").await.unwrap();
+    assert!(msgs.iter().all(|m| !matches!(m, SimpleQueryMessage::Row(_))));
+    let conf = format!("host=127.0.0.1 port={} user=root password=wrong", server.port());
+    let err = tokio_postgres::connect(&conf, NoTls).await.err().expect("a wrong password is refused");
+    let code = err.as_db_error().map(|e| e.code().code().to_string());
+    assert_eq!(code.as_deref(), Some("28P01"), "{err}");
+    server.stop().unwrap();
+}
+
+#[tokio::test]
+async fn garbage_on_the_socket_does_not_hurt_the_server() {
+    let (_dir, mut server) = start();
+    for garbage in [&b"\x00\x00\x00\x08\x04\xd2\x16\x2f"[..], b"GET / HTTP/1.1\r\n\r\n", &[0xff; 64], b"\x00\x00\x00\x04"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        let _ = s.write_all(garbage);
+        drop(s);
+    }
+    // A huge declared length must not make the server allocate it.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let _ = s.write_all(&[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0]);
+    drop(s);
+    let client = server.connect().await.unwrap();
+    client.simple_query("-- still alive").await.unwrap();
+    server.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_connections_at_once() {
+    let (_dir, mut server) = start();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let port = server.port();
+        tasks.push(tokio::spawn(async move {
+            let conf = format!("host=127.0.0.1 port={port} user=root password=root");
+            let (client, conn) = tokio_postgres::connect(&conf, NoTls).await.unwrap();
+            tokio::spawn(conn);
+            for _ in 0..5 {
+                client.simple_query(";").await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.stop().unwrap();
+}
+
+#[tokio::test]
+async fn errors_leave_the_connection_usable() {
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    for _ in 0..3 {
+        let err = client.simple_query("THIS IS NOT SQL").await.unwrap_err();
+        assert!(err.as_db_error().is_some(), "{err}");
+    }
+    client.simple_query(";").await.unwrap();
+    server.stop().unwrap();
+}
