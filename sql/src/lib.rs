@@ -7,6 +7,7 @@ mod instance;
 mod output;
 pub mod relational;
 mod session;
+pub mod tree;
 
 pub use error::{Error, Result};
 pub use instance::{Instance, InstanceConfig};

@@ -1,0 +1,208 @@
+//! Conversions between tsfile values and Arrow arrays, and from literal text
+//! to typed values, shared by the TSQL executor.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType as ArrowType, TimeUnit};
+use tsfile::{DataType, Value};
+
+use crate::error::{Error, Result};
+
+/// The time zone string of `timestamptz` columns.
+pub(crate) const UTC: &str = "+00:00";
+
+/// The Arrow type that carries a series of `t` on the wire (DESIGN §3).
+pub(crate) fn arrow_type(t: DataType) -> ArrowType {
+    match t {
+        DataType::Boolean => ArrowType::Boolean,
+        DataType::Int32 => ArrowType::Int32,
+        DataType::Int64 => ArrowType::Int64,
+        DataType::Float => ArrowType::Float32,
+        DataType::Double => ArrowType::Float64,
+        DataType::Text | DataType::String => ArrowType::Utf8,
+        DataType::Blob => ArrowType::Binary,
+        DataType::Timestamp | DataType::Vector => ArrowType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+        DataType::Date => ArrowType::Date32,
+    }
+}
+
+/// The Arrow type of the time column.
+pub(crate) fn time_type() -> ArrowType {
+    ArrowType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
+}
+
+/// Days since 1970-01-01 of a `yyyymmdd` date.
+pub(crate) fn date_to_days(yyyymmdd: i32) -> i32 {
+    let (y, m, d) = (yyyymmdd / 10000, (yyyymmdd / 100) % 100, yyyymmdd % 100);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An Arrow array of `t` values, `None` for nulls.
+pub(crate) fn array_of(t: DataType, values: &[Option<Value>]) -> ArrayRef {
+    macro_rules! build {
+        ($builder:ty, $variant:ident, $map:expr) => {{
+            let mut b = <$builder>::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Some(Value::$variant(x)) => b.append_value($map(x)),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    match t {
+        DataType::Boolean => build!(BooleanBuilder, Boolean, |x: &bool| *x),
+        DataType::Int32 => build!(Int32Builder, Int32, |x: &i32| *x),
+        DataType::Date => build!(Date32Builder, Int32, |x: &i32| date_to_days(*x)),
+        DataType::Int64 => build!(Int64Builder, Int64, |x: &i64| *x),
+        DataType::Timestamp | DataType::Vector => {
+            let mut b = TimestampMillisecondBuilder::with_capacity(values.len()).with_timezone(UTC);
+            for v in values {
+                match v {
+                    Some(Value::Int64(x)) => b.append_value(*x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Float => build!(Float32Builder, Float, |x: &f32| *x),
+        DataType::Double => build!(Float64Builder, Double, |x: &f64| *x),
+        DataType::Text | DataType::String => {
+            let mut b = StringBuilder::with_capacity(values.len(), values.len() * 8);
+            for v in values {
+                match v {
+                    Some(Value::Binary(x)) => b.append_value(String::from_utf8_lossy(x)),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Blob => {
+            let mut b = BinaryBuilder::with_capacity(values.len(), values.len() * 8);
+            for v in values {
+                match v {
+                    Some(Value::Binary(x)) => b.append_value(x),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// The time column as an Arrow array.
+pub(crate) fn time_array(times: &[i64]) -> ArrayRef {
+    let mut b = TimestampMillisecondBuilder::with_capacity(times.len()).with_timezone(UTC);
+    b.append_slice(times);
+    Arc::new(b.finish())
+}
+
+/// A literal as written in a statement, before it meets a series type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// Integer text, e.g. `-12`.
+    Integer(String),
+    /// Floating text, e.g. `25.1`, `1e3`.
+    Float(String),
+    Boolean(bool),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl Literal {
+    /// The kind used to infer a new series' type.
+    pub(crate) fn kind(&self) -> Option<catalog::ValueKind> {
+        Some(match self {
+            Literal::Integer(_) => catalog::ValueKind::Integer,
+            Literal::Float(_) => catalog::ValueKind::Floating,
+            Literal::Boolean(_) => catalog::ValueKind::Boolean,
+            Literal::Text(_) => catalog::ValueKind::Text,
+            Literal::Blob(_) | Literal::Null => return None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Literal::Integer(s) | Literal::Float(s) => s.clone(),
+            Literal::Boolean(b) => b.to_string(),
+            Literal::Text(s) => format!("'{s}'"),
+            Literal::Blob(_) => "a blob".into(),
+            Literal::Null => "NULL".into(),
+        }
+    }
+
+    /// The value of this literal for a series of type `t` (`None` for NULL).
+    /// `path` names the series in errors.
+    pub(crate) fn to_value(&self, t: DataType, path: &str) -> Result<Option<Value>> {
+        let mismatch = || Error::TypeMismatch(format!("{path} is {t}, cannot store {}", self.describe()));
+        let invalid = |why: &str| Error::InvalidValue(format!("{} for {path} ({t}): {why}", self.describe()));
+        Ok(Some(match (self, t) {
+            (Literal::Null, _) => return Ok(None),
+            (Literal::Boolean(b), DataType::Boolean) => Value::Boolean(*b),
+            (Literal::Integer(s), DataType::Int32) => Value::Int32(s.parse().map_err(|_| invalid("out of range for INT32"))?),
+            (Literal::Integer(s), DataType::Int64 | DataType::Timestamp) => {
+                Value::Int64(s.parse().map_err(|_| invalid("out of range for INT64"))?)
+            }
+            (Literal::Integer(s) | Literal::Float(s), DataType::Float) => {
+                Value::Float(s.parse().map_err(|_| invalid("not a number"))?)
+            }
+            (Literal::Integer(s) | Literal::Float(s), DataType::Double) => {
+                Value::Double(s.parse().map_err(|_| invalid("not a number"))?)
+            }
+            (Literal::Text(s), DataType::Text | DataType::String) => Value::Binary(s.clone().into_bytes()),
+            (Literal::Text(s), DataType::Date) => {
+                Value::Int32(tsfile::text::parse_date(s).ok_or_else(|| invalid("not a YYYY-MM-DD date"))?)
+            }
+            (Literal::Blob(b), DataType::Blob) => Value::Binary(b.clone()),
+            (Literal::Text(s), DataType::Blob) => Value::Binary(s.clone().into_bytes()),
+            _ => return Err(mismatch()),
+        }))
+    }
+}
+
+/// A value as f64, for sums, averages and comparisons.
+pub(crate) fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int32(x) => Some(f64::from(*x)),
+        Value::Int64(x) => Some(*x as f64),
+        Value::Float(x) => Some(f64::from(*x)),
+        Value::Double(x) => Some(*x),
+        Value::Boolean(b) => Some(f64::from(u8::from(*b))),
+        Value::Binary(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_become_days_since_the_epoch() {
+        assert_eq!(date_to_days(19700101), 0);
+        assert_eq!(date_to_days(19700102), 1);
+        assert_eq!(date_to_days(20240229), 19782);
+        assert_eq!(date_to_days(19691231), -1);
+    }
+
+    #[test]
+    fn literals_meet_series_types() {
+        assert_eq!(Literal::Integer("26".into()).to_value(DataType::Double, "p").unwrap(), Some(Value::Double(26.0)));
+        assert!(matches!(Literal::Float("1.5".into()).to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
+        assert!(matches!(Literal::Text("x".into()).to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
+        assert!(matches!(Literal::Integer("99999999999".into()).to_value(DataType::Int32, "p"), Err(Error::InvalidValue(_))));
+        assert_eq!(Literal::Null.to_value(DataType::Int32, "p").unwrap(), None);
+    }
+}
