@@ -5,6 +5,8 @@
 //! of these; results come back as [`QueryOutput`] with IoTDB's headers.
 
 mod convert;
+mod front;
+pub use front::{execute, is_tsql};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
