@@ -59,6 +59,13 @@ fn storage_sqlstate(err: &storage::Error) -> &'static str {
 /// DataFusion errors: unwrap our own errors carried inside (External), and
 /// classify planning/parsing failures.
 fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
+    let text = err.to_string();
+    if text.contains("table '") && text.contains("not found") {
+        return "42P01";
+    }
+    if text.contains("No field named") || text.contains("Schema error: No field") {
+        return "42703";
+    }
     match err {
         DataFusionError::External(inner) => {
             if let Some(e) = inner.downcast_ref::<sql::Error>() {

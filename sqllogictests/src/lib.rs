@@ -195,6 +195,32 @@ fn binary_value_text(row: &tokio_postgres::Row, i: usize) -> Result<String, DbEr
     Ok(text.unwrap_or_else(|| "NULL".into()))
 }
 
+/// The server's text timestamps carry six fractional digits
+/// (`00:00:00.000000+00`); PostgreSQL drops trailing zeros. Normalise so both
+/// protocol modes compare equal.
+fn normalise_text(v: &str) -> String {
+    // arrow-pg prints whole floats as `13.0`; PostgreSQL prints `13`.
+    if let Some(int) = v.strip_suffix(".0") {
+        if !int.is_empty() && int.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) {
+            return int.to_string();
+        }
+    }
+    let bytes = v.as_bytes();
+    let looks_like_ts = bytes.len() >= 26 && bytes[4] == b'-' && bytes[10] == b' ' && bytes[19] == b'.';
+    if !looks_like_ts {
+        return v.to_string();
+    }
+    let (head, rest) = v.split_at(20);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let zone = &rest[digits.len()..];
+    let trimmed = digits.trim_end_matches('0');
+    if trimmed.is_empty() {
+        format!("{}{zone}", &head[..19])
+    } else {
+        format!("{head}{trimmed}{zone}")
+    }
+}
+
 fn float_text<F: Into<f64> + Copy + std::fmt::Display>(v: F) -> String {
     let f: f64 = v.into();
     if f.is_nan() {
@@ -234,7 +260,7 @@ impl AsyncDB for ArborDb {
                         SimpleQueryMessage::RowDescription(cols) => columns = Some(cols.len()),
                         SimpleQueryMessage::Row(row) => {
                             columns = Some(row.len());
-                            rows.push((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect::<Vec<_>>());
+                            rows.push((0..row.len()).map(|i| row.get(i).map_or("NULL".to_string(), normalise_text)).collect::<Vec<_>>());
                         }
                         SimpleQueryMessage::CommandComplete(n) => affected = n,
                         _ => {}

@@ -779,7 +779,13 @@ fn execute_one(instance: &Instance, sql: &str, now_ms: i64) -> Result<QueryOutpu
 /// `ENCODING=…, COMPRESSOR=…, TAGS(…), ATTRIBUTES(…)` in any order.
 fn series_options(p: &mut Parser, mut spec: SeriesSpec) -> Result<SeriesSpec> {
     loop {
-        p.eat_sym(",");
+        // A comma continues the options only when an option follows (in
+        // CREATE ALIGNED TIMESERIES it may start the next series instead).
+        let save = p.pos;
+        if p.eat_sym(",") && !["encoding", "compressor", "compression", "tags", "attributes"].iter().any(|k| p.is_kw(k)) {
+            p.pos = save;
+            return Ok(spec);
+        }
         if p.eat_kw("encoding") {
             p.sym("=")?;
             let e: Encoding = p.word()?.parse().map_err(|e: tsfile::Error| Error::Syntax(e.to_string()))?;
@@ -933,18 +939,21 @@ fn select(instance: &Instance, p: &mut Parser) -> Result<QueryOutput> {
             }
         };
     }
-    let mut patterns = Vec::new();
+    // Columns come in select-list order; a wildcard expands in path order.
+    let mut series: Vec<SeriesRef> = Vec::new();
     for item in &items {
         let texts = match item {
             Item::Star => full("*"),
             Item::Path(p) => full(p),
             Item::Agg(..) => Vec::new(),
         };
-        for t in texts {
-            patterns.push(pattern_of(&t)?);
+        let patterns: Vec<PathPattern> = texts.iter().map(|t| pattern_of(t)).collect::<Result<_>>()?;
+        for s in super::resolve(instance, &patterns) {
+            if !series.iter().any(|x| x.path() == s.path()) {
+                series.push(s);
+            }
         }
     }
-    let series = super::resolve(instance, &patterns);
     match filter.as_ref().filter(|e| has_value_predicate(e)) {
         None => super::select_raw(instance, &series, range, &|t, _| Ok(range.contains(t)), desc, limit, offset),
         Some(e) => {

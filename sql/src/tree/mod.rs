@@ -184,8 +184,10 @@ pub fn insert(instance: &Instance, device: &str, aligned: bool, measurements: &[
         .to_string();
     let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
     let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
-    for ((_, m, t), values) in types.iter().zip(&columns) {
-        wb = wb.with_column(Column::from_options(*m, *t, values)?);
+    for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
+        // An alias writes to the series' real measurement name.
+        let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
+        wb = wb.with_column(Column::from_options(name, *t, values)?);
     }
     instance.engine(&database)?.write(&wb)?;
     Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
