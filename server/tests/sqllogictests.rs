@@ -6,7 +6,9 @@ use std::path::Path;
 use sqllogictests::{run_file, slt_files, suites_dir, Mode};
 
 async fn run_all(mode: Mode) {
-    let binary = Path::new(env!("CARGO_BIN_EXE_arbor"));
+    // `ARBOR_BIN` runs the suites against another build of the server.
+    let binary = std::env::var_os("ARBOR_BIN").map_or_else(|| Path::new(env!("CARGO_BIN_EXE_arbor")).to_path_buf(), Into::into);
+    let binary = binary.as_path();
     let files = slt_files(&suites_dir());
     assert!(!files.is_empty(), "no .slt files under {}", suites_dir().display());
     let mut failures = Vec::new();

@@ -388,7 +388,10 @@ pub fn slt_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Where the suites live.
+/// Where the suites live: `$ARBOR_SLT_DIR` if set, else `sqllogictests/slt`.
 pub fn suites_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("slt")
+    match std::env::var_os("ARBOR_SLT_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("slt"),
+    }
 }
