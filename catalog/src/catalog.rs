@@ -625,6 +625,9 @@ impl Catalog {
         page: Page,
         filter: Option<&dyn Fn(&SeriesInfo) -> bool>,
     ) -> Vec<SeriesInfo> {
+        if page.limit == Some(0) {
+            return Vec::new();
+        }
         let tree = self.read_tree();
         let mut out = Vec::new();
         let mut skipped = 0;
@@ -700,6 +703,9 @@ impl Catalog {
 
     /// SHOW DEVICES: devices whose path matches, in path order.
     pub fn list_devices(&self, pattern: &PathPattern, page: Page) -> Vec<DeviceInfo> {
+        if page.limit == Some(0) {
+            return Vec::new();
+        }
         let tree = self.read_tree();
         let mut out = Vec::new();
         let mut skipped = 0;

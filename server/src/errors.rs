@@ -14,6 +14,7 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::TypeMismatch(_) => "42804",
         sql::Error::UnknownTable(_) => "42P01",
         sql::Error::UnknownColumn(_) => "42703",
+        sql::Error::NotNull(_) => "23502",
         sql::Error::Unsupported(_) => "0A000",
         sql::Error::Catalog(e) => catalog_sqlstate(e),
         sql::Error::Storage(e) => storage_sqlstate(e),
@@ -65,6 +66,9 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
     }
     if text.contains("No field named") || text.contains("Schema error: No field") {
         return "42703";
+    }
+    if text.contains("has null but schema specifies non-nullable") {
+        return "23502";
     }
     match err {
         DataFusionError::External(inner) => {

@@ -463,6 +463,10 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let stmt = &portal.statement.statement;
+        if let Some(request) = parse_copy(&stmt.sql) {
+            let mut responses = self.start_copy(request.map_err(|e| user_error("42601", e))?).await?;
+            return responses.pop().ok_or_else(|| user_error("XX000", "COPY produced no response"));
+        }
         let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> = stmt.description.parameters.iter().map(Option::as_ref).collect();
         let params = match arrow_pg::datatypes::df::deserialize_parameters(portal, &types)? {
             datafusion::common::ParamValues::List(values) => values.into_iter().map(|v| v.value).collect(),

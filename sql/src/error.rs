@@ -25,6 +25,9 @@ pub enum Error {
     /// A column (measurement) that does not exist (42703).
     #[error("column {0} does not exist")]
     UnknownColumn(String),
+    /// A NULL where a value is required, e.g. `time` (23502).
+    #[error("{0}")]
+    NotNull(String),
     /// Valid syntax that Arbor does not implement (0A000).
     #[error("not supported: {0}")]
     Unsupported(String),

@@ -9,7 +9,12 @@ use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaR
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
+use datafusion::arrow::array::UInt64Array;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
@@ -113,6 +118,66 @@ fn version_udf() -> ScalarUDF {
     )
 }
 
+/// PostgreSQL has no unsigned integers: the type an unsigned column is sent as.
+fn signed(t: &ArrowType) -> Option<ArrowType> {
+    Some(match t {
+        ArrowType::UInt8 => ArrowType::Int16,
+        ArrowType::UInt16 => ArrowType::Int32,
+        ArrowType::UInt32 | ArrowType::UInt64 => ArrowType::Int64,
+        _ => return None,
+    })
+}
+
+/// `schema` with unsigned integer columns made signed (row_number(), counts).
+fn pg_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| signed(f.data_type()).is_some()) {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match signed(f.data_type()) {
+            Some(t) => Field::new(f.name(), t, f.is_nullable()),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Cast the unsigned columns of a result to their signed PostgreSQL types.
+fn signed_columns(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let target = pg_schema(&schema);
+    if Arc::ptr_eq(&target, &schema) {
+        return Ok((schema, batches));
+    }
+    let cast = |b: RecordBatch| -> Result<RecordBatch> {
+        let columns = b
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::DataFusion(e.into()))
+    };
+    let batches = batches.into_iter().map(cast).collect::<Result<Vec<_>>>()?;
+    Ok((target, batches))
+}
+
+/// The parameter name of `SHOW name`.
+fn show_name(sql: &str) -> Option<&str> {
+    let trimmed = sql.trim().trim_end_matches(';').trim();
+    let name = trimmed.get(..5).filter(|w| w.eq_ignore_ascii_case("show "))?;
+    let _ = name;
+    Some(trimmed[5..].trim())
+}
+
+/// The parser with the rewrites psql, JDBC and Grafana queries need.
+fn parser() -> &'static PostgresCompatibilityParser {
+    static PARSER: std::sync::OnceLock<PostgresCompatibilityParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(PostgresCompatibilityParser::new)
+}
+
 fn one_text(header: &str, value: &str) -> Result<QueryOutput> {
     let schema = Arc::new(Schema::new(vec![Field::new(header, ArrowType::Utf8, true)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))]).map_err(|e| Error::DataFusion(e.into()))?;
@@ -121,7 +186,7 @@ fn one_text(header: &str, value: &str) -> Result<QueryOutput> {
 
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
-        let ctx = SessionContext::new();
+        let ctx = crate::relational::context(instance.clone())?;
         ctx.register_udf(version_udf());
         Ok(Session { instance, ctx })
     }
@@ -139,28 +204,63 @@ impl Session {
             .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?
     }
 
-    async fn relational(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<QueryOutput> {
-        if let Some(tag) = no_op_tag(sql) {
+    /// Run each PostgreSQL statement of `sql` (after the pg-compatibility rewrites).
+    async fn relational(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<QueryOutput>> {
+        let statements = match parser().parse(sql) {
+            Ok(s) => s,
+            // Session statements in forms the parser does not know (`SET x TO …`).
+            Err(_) if no_op_tag(sql).is_some() => return Ok(no_op_tag(sql).map(QueryOutput::command).into_iter().collect()),
+            Err(e) => return Err(Error::Syntax(e.to_string())),
+        };
+        let mut outputs = Vec::with_capacity(statements.len());
+        for statement in statements {
+            outputs.push(self.statement(statement, params.clone()).await?);
+        }
+        Ok(outputs)
+    }
+
+    async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>) -> Result<QueryOutput> {
+        let text = statement.to_string();
+        if let Some(tag) = no_op_tag(&text) {
             return Ok(QueryOutput::command(tag));
         }
-        let trimmed = sql.trim().trim_end_matches(';').trim();
-        if trimmed.len() > 5 && trimmed[..5].eq_ignore_ascii_case("show ") {
-            let name = trimmed[5..].trim();
+        if let Some(name) = show_name(&text) {
             return match setting(name) {
                 Some(v) => one_text(name, v),
                 None => Err(Error::Unsupported(format!("unrecognized configuration parameter \"{name}\""))),
             };
         }
-        let mut df = self.ctx.sql(sql).await?;
+        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        let insert = matches!(&plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(_)));
+        let mut df = self.ctx.execute_logical_plan(plan).await?;
         if let Some(values) = params {
             df = df.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?;
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
+        let (schema, batches) = signed_columns(schema, batches)?;
+        if insert {
+            let rows: u64 = batches
+                .iter()
+                .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+                .flat_map(|a| a.iter().flatten())
+                .sum();
+            return Ok(QueryOutput::command_with_rows("INSERT", rows as usize));
+        }
         if schema.fields().is_empty() {
             return Ok(QueryOutput::command("OK"));
         }
         Ok(QueryOutput::Rows { schema, batches })
+    }
+
+    /// The logical plan of the one statement in `sql`.
+    async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
+        let mut statements = parser().parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
+        if statements.len() != 1 {
+            return Err(Error::Syntax(format!("expected one statement, found {}", statements.len())));
+        }
+        let statement = statements.remove(0);
+        Ok(self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?)
     }
 
     /// Execute every statement of a simple query.
@@ -171,17 +271,19 @@ impl Session {
         if crate::tree::is_tsql(sql) {
             return self.tsql(sql).await;
         }
-        Ok(vec![self.relational(sql, None).await?])
+        self.relational(sql, None).await
     }
 
     /// Parameter and result types of one statement (extended protocol).
     /// TSQL statements that return rows are run to learn their columns.
     pub async fn describe(&mut self, sql: &str) -> Result<Description> {
-        if is_empty_query(sql) || no_op_tag(sql).is_some() {
+        // COPY runs through the copy sub-protocol, which the wire layer drives.
+        let copy = sql.trim_start().get(..5).is_some_and(|w| w.eq_ignore_ascii_case("copy "));
+        if is_empty_query(sql) || no_op_tag(sql).is_some() || copy {
             return Ok(Description::default());
         }
         if crate::tree::is_tsql(sql) {
-            let head = sql.trim_start().split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            let head = sql.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
             if !matches!(head.as_str(), "select" | "show" | "count") {
                 return Ok(Description::default());
             }
@@ -192,17 +294,15 @@ impl Session {
             });
             return Ok(Description { parameters: Vec::new(), schema });
         }
-        let trimmed = sql.trim().trim_end_matches(';').trim();
-        if trimmed.len() > 5 && trimmed[..5].eq_ignore_ascii_case("show ") {
-            let name = trimmed[5..].trim();
+        if let Some(name) = show_name(sql) {
             let schema = Arc::new(Schema::new(vec![Field::new(name, ArrowType::Utf8, true)]));
             return Ok(Description { parameters: Vec::new(), schema: Some(schema) });
         }
-        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        let plan = self.plan(sql).await?;
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));
         Ok(Description {
             parameters: params.into_iter().map(|(_, t)| t).collect(),
             schema: (!schema.fields().is_empty()).then_some(schema),
@@ -221,13 +321,19 @@ impl Session {
             let mut outputs = self.tsql(sql).await?;
             return outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()));
         }
-        self.relational(sql, (!params.is_empty()).then_some(params)).await
+        let mut outputs = self.relational(sql, (!params.is_empty()).then_some(params)).await?;
+        if outputs.len() != 1 {
+            return Err(Error::Syntax(format!("expected one statement, found {}", outputs.len())));
+        }
+        Ok(outputs.remove(0))
     }
 
     /// `COPY table [(columns)] FROM STDIN`: returns the rows written.
     pub async fn copy_in(&mut self, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
-        let _ = (table, columns, options, data);
-        Err(Error::Unsupported("COPY FROM STDIN into device tables is not built yet".into()))
+        let (instance, table, columns, options, data) = (self.instance.clone(), table.to_string(), columns.to_vec(), options.clone(), data.to_vec());
+        tokio::task::spawn_blocking(move || crate::relational::copy_in(&instance, &table, &columns, &options, &data))
+            .await
+            .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
     }
 }
 

@@ -303,14 +303,50 @@ impl AsyncDB for ArborDb {
 enum Segment {
     Script(String),
     Restart { crash: bool },
+    /// `COPY … FROM STDIN` with its data and the expected outcome.
+    Copy { line: usize, statement: String, data: String, expect: CopyExpect },
+}
+
+/// What a `# arbor: copy` directive expects.
+#[derive(Debug, PartialEq)]
+enum CopyExpect {
+    Rows(u64),
+    Error(String),
 }
 
 /// Split at directives; each script is padded with blank lines so the
 /// sqllogictest parser reports the file's own line numbers.
-fn segments(text: &str) -> Vec<Segment> {
+///
+/// `# arbor: copy rows=N` (or `error=SQLSTATE`) is followed by a COPY
+/// statement line, its data lines, and `# arbor: end`.
+fn segments(text: &str) -> Result<Vec<Segment>, String> {
     let mut out = Vec::new();
     let mut current = String::new();
-    for line in text.lines() {
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        if let Some(spec) = line.trim().strip_prefix("# arbor: copy ") {
+            let expect = match spec.trim().split_once('=') {
+                Some(("rows", count)) => CopyExpect::Rows(count.parse().map_err(|_| format!("line {}: bad row count {count:?}", n + 1))?),
+                Some(("error", code)) => CopyExpect::Error(code.to_string()),
+                _ => return Err(format!("line {}: expected `# arbor: copy rows=N` or `error=SQLSTATE`", n + 1)),
+            };
+            let Some((_, statement)) = lines.next() else { return Err(format!("line {}: COPY statement missing", n + 1)) };
+            let mut data = String::new();
+            let mut body = 1;
+            loop {
+                let Some((_, l)) = lines.next() else { return Err(format!("line {}: `# arbor: end` missing", n + 1)) };
+                body += 1;
+                if l.trim() == "# arbor: end" {
+                    break;
+                }
+                data.push_str(l);
+                data.push('\n');
+            }
+            let lines_so_far = current.lines().count() + 1 + body;
+            out.push(Segment::Script(std::mem::replace(&mut current, "\n".repeat(lines_so_far))));
+            out.push(Segment::Copy { line: n + 1, statement: statement.to_string(), data, expect });
+            continue;
+        }
         let directive = match line.trim() {
             "# arbor: restart" => Some(false),
             "# arbor: crash" => Some(true),
@@ -329,7 +365,33 @@ fn segments(text: &str) -> Vec<Segment> {
         }
     }
     out.push(Segment::Script(current));
-    out
+    Ok(out)
+}
+
+/// Run one COPY directive and check its outcome.
+async fn run_copy(port: u16, statement: &str, data: String, expect: &CopyExpect) -> Result<(), String> {
+    use futures::SinkExt;
+    let conf = format!("host=127.0.0.1 port={port} user=root password=root dbname=arbor");
+    let (client, connection) = tokio_postgres::connect(&conf, NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let outcome = async {
+        let sink = client.copy_in::<_, bytes::Bytes>(statement).await?;
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(data)).await?;
+        sink.finish().await
+    }
+    .await;
+    let got = match outcome {
+        Ok(n) => CopyExpect::Rows(n),
+        Err(e) => CopyExpect::Error(e.as_db_error().map_or_else(|| e.to_string(), |d| d.code().code().to_string())),
+    };
+    if &got == expect {
+        Ok(())
+    } else {
+        Err(format!("expected {expect:?}, got {got:?}"))
+    }
 }
 
 /// Run one `.slt` file against a fresh server; returns the number of
@@ -340,9 +402,13 @@ pub async fn run_file(binary: &Path, file: &Path, mode: Mode) -> Result<usize, S
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut server = Server::start(binary, dir.path())?;
     let mut records = 0;
-    for segment in segments(&text) {
+    for segment in segments(&text).map_err(|e| format!("{name}: {e}"))? {
         match segment {
             Segment::Restart { crash } => server.restart(crash)?,
+            Segment::Copy { line, statement, data, expect } => {
+                records += 1;
+                run_copy(server.port(), &statement, data, &expect).await.map_err(|e| format!("{mode:?} mode: {name}:{line}: {e}"))?;
+            }
             Segment::Script(script) => {
                 let parsed = sqllogictest::parse_with_name::<DefaultColumnType>(&script, name.clone()).map_err(|e| format!("{name}: {e}"))?;
                 records += parsed

@@ -163,6 +163,7 @@ impl Literal {
                 Value::Double(s.parse().map_err(|_| invalid("not a number"))?)
             }
             (Literal::Text(s), DataType::Text | DataType::String) => Value::Binary(s.clone().into_bytes()),
+            (Literal::Text(s), DataType::Timestamp) => Value::Int64(super::front::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
             (Literal::Text(s), DataType::Date) => {
                 Value::Int32(tsfile::text::parse_date(s).ok_or_else(|| invalid("not a YYYY-MM-DD date"))?)
             }

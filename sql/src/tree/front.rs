@@ -261,6 +261,20 @@ impl Parser {
         Ok(out)
     }
 
+    /// Zero or more comma-separated paths.
+    fn optional_paths(&mut self) -> Result<Vec<String>> {
+        match self.optional_path()? {
+            None => Ok(Vec::new()),
+            Some(first) => {
+                let mut out = vec![first];
+                while self.eat_sym(",") {
+                    out.push(self.path()?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     fn optional_path(&mut self) -> Result<Option<String>> {
         match self.peek() {
             Some(Tok::Word(w)) if !["limit", "offset", "group"].contains(&w.to_ascii_lowercase().as_str()) => Ok(Some(self.path()?)),
@@ -369,7 +383,7 @@ fn number_literal(n: String, negative: bool) -> Result<Literal> {
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(Error::InvalidValue(format!("X'{s}' has an odd number of hex digits")));
     }
     (0..s.len())
@@ -384,7 +398,8 @@ pub(crate) fn parse_iso(text: &str) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z"] {
+    // `%#z` also takes PostgreSQL's short offsets (`+00`, `+05:30`).
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
         if let Ok(t) = chrono::DateTime::parse_from_str(text, fmt) {
             return Ok(t.timestamp_millis());
         }
@@ -526,13 +541,23 @@ fn time_bounds(e: &Expr) -> TimeRange {
     }
 }
 
-fn has_value_predicate(e: &Expr) -> bool {
+/// The time range `e` selects when it is exactly one (ANDed `<`, `<=`,
+/// `>`, `>=`, `=` on time); `None` when rows must be filtered one by one
+/// (`!=`, OR, NOT, value predicates).
+fn exact_range(e: &Expr) -> Option<TimeRange> {
     match e {
-        Expr::And(a, b) | Expr::Or(a, b) => has_value_predicate(a) || has_value_predicate(b),
-        Expr::Not(a) => has_value_predicate(a),
-        Expr::Time(..) => false,
-        Expr::Value(..) | Expr::IsNull(..) => true,
+        Expr::And(a, b) => {
+            let (x, y) = (exact_range(a)?, exact_range(b)?);
+            Some(TimeRange::new(x.start.max(y.start), x.end.min(y.end)))
+        }
+        Expr::Time(op, _) if *op != "!=" => Some(time_bounds(e)),
+        _ => None,
     }
+}
+
+/// Whether `e` needs evaluating row by row.
+fn needs_row_filter(e: &Expr) -> bool {
+    exact_range(e).is_none()
 }
 
 fn compare(op: &str, ord: std::cmp::Ordering) -> bool {
@@ -562,6 +587,9 @@ fn eval(e: &Expr, time: i64, row: &[Option<Value>], column: &dyn Fn(&str) -> Opt
         Expr::Value(p, op, lit) => {
             let Some(v) = column(p).and_then(|i| row[i].as_ref()) else { return Ok(false) };
             match (v, lit) {
+                (Value::Binary(_), Literal::Integer(_) | Literal::Float(_)) => {
+                    return Err(Error::TypeMismatch(format!("cannot compare text series {p} with the number {lit:?}")))
+                }
                 (Value::Binary(b), Literal::Text(s)) => compare(op, b.as_slice().cmp(s.as_bytes())),
                 (Value::Boolean(b), Literal::Boolean(l)) => compare(op, b.cmp(l)),
                 (v, Literal::Integer(s) | Literal::Float(s)) => match (super::as_f64(v), s.parse::<f64>()) {
@@ -614,8 +642,8 @@ pub fn is_tsql(sql: &str) -> bool {
     };
     match w(0).as_str() {
         "create" => matches!(w(1).as_str(), "database" | "timeseries" | "aligned" | "storage"),
-        "drop" => (w(1) == "database" || w(1) == "timeseries") && root_after(&w(1)),
-        "delete" => w(1) == "timeseries" || w(1) == "database" || (w(1) == "from" && root_after("from")),
+        "drop" => ((w(1) == "database" || w(1) == "timeseries") && root_after(&w(1))) || w(1) == "storage",
+        "delete" => w(1) == "timeseries" || w(1) == "database" || w(1) == "storage" || (w(1) == "from" && root_after("from")),
         "show" => matches!(w(1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
         "count" => matches!(w(1).as_str(), "timeseries" | "devices" | "databases"),
         "insert" => root_after("into"),
@@ -700,10 +728,9 @@ fn execute_one(instance: &Instance, sql: &str, now_ms: i64) -> Result<QueryOutpu
             let paths = p.paths()?;
             let range = if p.eat_kw("where") {
                 let e = p.expr()?;
-                if has_value_predicate(&e) || matches!(e, Expr::Or(..) | Expr::Not(..)) {
-                    return Err(Error::Unsupported("DELETE ... WHERE supports time ranges only".into()));
-                }
-                time_bounds(&e)
+                // Only ANDed time comparisons (no !=, OR, NOT, values): anything
+                // else would delete more than it names.
+                exact_range(&e).ok_or_else(|| Error::Unsupported("DELETE ... WHERE supports time ranges only (<, <=, >, >=, =, BETWEEN joined by AND)".into()))?
             } else {
                 TimeRange::ALL
             };
@@ -769,8 +796,9 @@ fn execute_one(instance: &Instance, sql: &str, now_ms: i64) -> Result<QueryOutpu
         "insert" => insert(instance, &mut p),
         "select" => select(instance, &mut p),
         "flush" => {
+            let databases = p.optional_paths()?;
             p.done()?;
-            super::flush(instance)
+            super::flush(instance, &databases)
         }
         other => Err(Error::Syntax(format!("unknown TSQL statement \"{other}\""))),
     }
@@ -928,14 +956,19 @@ fn select(instance: &Instance, p: &mut Parser) -> Result<QueryOutput> {
             }
         }
         let where_series = filter_series(instance, filter.as_ref(), &prefixes)?;
-        return match filter.as_ref().filter(|e| has_value_predicate(e)) {
+        return match filter.as_ref().filter(|e| needs_row_filter(e)) {
             None => super::aggregate(instance, &pairs, range, None),
             Some(e) => {
-                let mut series: Vec<SeriesRef> = pairs.iter().map(|(_, s)| s.clone()).collect();
-                series.extend(where_series);
+                // The rows the filter sees: aggregated series then WHERE-only ones, once each.
+                let mut series: Vec<SeriesRef> = Vec::new();
+                for s in pairs.iter().map(|(_, s)| s).chain(where_series.iter()) {
+                    if !series.iter().any(|x| x.path() == s.path()) {
+                        series.push(s.clone());
+                    }
+                }
                 let column = column_lookup(&series, &prefixes);
                 let keep = |t: i64, row: &[Option<Value>]| eval(e, t, row, &column);
-                super::aggregate(instance, &pairs, range, Some(&keep))
+                super::aggregate(instance, &pairs, range, Some((&series, &keep)))
             }
         };
     }
@@ -954,7 +987,7 @@ fn select(instance: &Instance, p: &mut Parser) -> Result<QueryOutput> {
             }
         }
     }
-    match filter.as_ref().filter(|e| has_value_predicate(e)) {
+    match filter.as_ref().filter(|e| needs_row_filter(e)) {
         None => super::select_raw(instance, &series, range, &|t, _| Ok(range.contains(t)), desc, limit, offset),
         Some(e) => {
             // Filter columns not selected are read too, then dropped.

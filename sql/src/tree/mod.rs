@@ -19,7 +19,10 @@ use storage::{Column, SeriesKey, TimeRange, WriteBatch};
 use tsfile::{DataType, Value, Values};
 
 pub use convert::Literal;
-pub(crate) use convert::{arrow_type, as_f64};
+pub(crate) use convert::{array_of, arrow_type, as_f64, time_array, time_type};
+#[cfg(test)]
+pub(crate) use convert::date_to_days;
+pub(crate) use front::parse_iso;
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -110,7 +113,8 @@ pub fn delete_timeseries(instance: &Instance, patterns: &[String]) -> Result<Que
     for p in &patterns {
         instance.catalog().delete_series(p)?;
     }
-    Ok(QueryOutput::command("DELETE TIMESERIES"))
+    // libpq reads a number after a "DELETE " tag: use a tag it does not parse.
+    Ok(QueryOutput::command("DROP TIMESERIES"))
 }
 
 fn delete_series_data(instance: &Instance, series: &[SeriesRef], range: TimeRange) -> Result<()> {
@@ -242,13 +246,16 @@ pub fn align(instance: &Instance, series: &[SeriesRef], range: TimeRange) -> Res
     Ok(AlignedRows { times, columns })
 }
 
+/// Decides whether a row (time, values in column order) is kept.
+pub type RowFilter<'a> = &'a dyn Fn(i64, &[Option<Value>]) -> Result<bool>;
+
 /// A raw SELECT: `Time` then one column per series (named by its path).
 /// `keep` filters rows (value predicates); `desc` orders by time descending.
 pub fn select_raw(
     instance: &Instance,
     series: &[SeriesRef],
     range: TimeRange,
-    keep: &dyn Fn(i64, &[Option<Value>]) -> Result<bool>,
+    keep: RowFilter<'_>,
     desc: bool,
     limit: Option<usize>,
     offset: usize,
@@ -342,16 +349,22 @@ pub fn aggregate(
     instance: &Instance,
     items: &[(AggFn, SeriesRef)],
     range: TimeRange,
-    keep: Option<&dyn Fn(i64, &[Option<Value>]) -> Result<bool>>,
+    filter: Option<(&[SeriesRef], RowFilter<'_>)>,
 ) -> Result<QueryOutput> {
+    if items.is_empty() {
+        // Nothing matched the paths: an empty result, as IoTDB gives.
+        let schema = Arc::new(Schema::empty());
+        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(0));
+        let rows = RecordBatch::try_new_with_options(schema.clone(), Vec::new(), &options).map_err(|e| Error::DataFusion(e.into()))?;
+        return Ok(QueryOutput::Rows { schema, batches: vec![rows] });
+    }
     let mut fields = Vec::with_capacity(items.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
-    // With a value filter, aggregate the filtered aligned rows instead.
-    let filtered = match keep {
-        Some(keep) => {
-            let mut series: Vec<SeriesRef> = items.iter().map(|(_, s)| s.clone()).collect();
-            series.dedup_by(|a, b| a.path() == b.path());
-            let rows = align(instance, &series, range)?;
+    // With a row filter, aggregate the filtered aligned rows instead; `series`
+    // are the row's columns as the filter sees them.
+    let filtered = match filter {
+        Some((series, keep)) => {
+            let rows = align(instance, series, range)?;
             let mut kept: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
             let mut row = Vec::new();
             for i in 0..rows.times.len() {
@@ -370,6 +383,10 @@ pub fn aggregate(
         None => None,
     };
     for (f, s) in items {
+        let numeric = matches!(s.data_type(), DataType::Int32 | DataType::Int64 | DataType::Float | DataType::Double);
+        if matches!(f, AggFn::MinValue | AggFn::MaxValue | AggFn::Extreme) && !numeric {
+            return Err(Error::Unsupported(format!("{}() of the {} series {}", f.name(), s.data_type(), s.path())));
+        }
         let aggs = match &filtered {
             Some(kept) => aggregates_of(kept.get(&s.path()).map(Vec::as_slice).unwrap_or(&[])),
             None => instance.engine(&s.database)?.aggregate(&s.key(), range)?,
@@ -383,8 +400,8 @@ pub fn aggregate(
                 let avg = sum_of(t, &aggs)?.map(|s| s / aggs.count as f64);
                 (ArrowType::Float64, Arc::new(Float64Array::from(vec![avg])))
             }
-            AggFn::MinValue => (arrow_type(t), convert::array_of(t, &[aggs.min.clone()])),
-            AggFn::MaxValue => (arrow_type(t), convert::array_of(t, &[aggs.max.clone()])),
+            AggFn::MinValue => (arrow_type(t), convert::array_of(t, std::slice::from_ref(&aggs.min))),
+            AggFn::MaxValue => (arrow_type(t), convert::array_of(t, std::slice::from_ref(&aggs.max))),
             AggFn::Extreme => {
                 let pick = match (&aggs.min, &aggs.max) {
                     (Some(lo), Some(hi)) => {
@@ -549,7 +566,16 @@ pub fn show_child_nodes(instance: &Instance, path: Option<&str>) -> Result<Query
     text_result(&["ChildNodes"], rows)
 }
 
-pub fn flush(instance: &Instance) -> Result<QueryOutput> {
-    instance.flush_all()?;
+/// FLUSH [databases]: every database's memtables, or those named.
+pub fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOutput> {
+    if databases.is_empty() {
+        instance.flush_all()?;
+    } else {
+        for d in databases {
+            let path = Path::parse(d)?;
+            let info = instance.catalog().database(&path).ok_or_else(|| catalog::Error::DatabaseNotFound { path: path.to_string() })?;
+            instance.engine(&info.path.to_string())?.flush()?;
+        }
+    }
     Ok(QueryOutput::command("FLUSH"))
 }

@@ -1,0 +1,304 @@
+//! `COPY "root…" [(columns)] FROM STDIN`: PostgreSQL's text and CSV formats
+//! parsed into rows of one device and written through its engine. Every
+//! row is checked before any is written; an error names the line.
+
+use std::sync::Arc;
+
+use tsfile::{DataType, Value};
+
+use super::table::DeviceTable;
+use super::values::{write_rows, DeviceRows};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::session::CopyOptions;
+
+/// One field of a COPY row: `None` is NULL.
+type Field = Option<String>;
+
+/// Split COPY text format data into rows of fields (backslash escapes,
+/// `null` marks NULL, `\.` ends the data).
+fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+    let mut rows = Vec::new();
+    let data = data.strip_suffix('\n').unwrap_or(data);
+    if data.is_empty() {
+        return Ok(rows);
+    }
+    for (n, line) in data.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line == "\\." {
+            break;
+        }
+        let mut fields = Vec::new();
+        for raw in line.split(delimiter) {
+            if raw == null {
+                fields.push(None);
+            } else {
+                fields.push(Some(unescape(raw).map_err(|e| Error::InvalidValue(format!("line {}: {e}", n + 1)))?));
+            }
+        }
+        rows.push(fields);
+    }
+    Ok(rows)
+}
+
+fn unescape(raw: &str) -> std::result::Result<String, String> {
+    if !raw.contains('\\') {
+        return Ok(raw.to_string());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let Some(&c) = bytes.get(i + 1) else { return Err("trailing backslash".into()) };
+        i += 2;
+        match c {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                let mut k = 0;
+                while k < 2 && i < bytes.len() && (b'0'..=b'7').contains(&bytes[i]) {
+                    v = v * 8 + u32::from(bytes[i] - b'0');
+                    i += 1;
+                    k += 1;
+                }
+                out.push((v & 0xff) as u8);
+            }
+            b'x' if bytes.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                let mut v = 0u8;
+                let mut k = 0;
+                while k < 2 && i < bytes.len() && bytes[i].is_ascii_hexdigit() {
+                    v = v * 16 + (bytes[i] as char).to_digit(16).unwrap_or(0) as u8;
+                    i += 1;
+                    k += 1;
+                }
+                out.push(v);
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).map_err(|_| "invalid UTF-8 after unescaping".to_string())
+}
+
+/// Split CSV data into rows of fields: `"` quotes (`""` inside), an
+/// unquoted field equal to `null` is NULL, quoted fields never are.
+fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+    let mut rows = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut in_quotes = false;
+    let mut line = 1;
+    let mut chars = data.chars().peekable();
+    let mut row_started = false;
+    let finish_field = |fields: &mut Vec<Field>, field: &mut String, quoted: &mut bool| {
+        let f = std::mem::take(field);
+        fields.push(if !*quoted && f == null { None } else { Some(f) });
+        *quoted = false;
+    };
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_quotes = true;
+                quoted = true;
+                row_started = true;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                if row_started || !field.is_empty() || !fields.is_empty() {
+                    finish_field(&mut fields, &mut field, &mut quoted);
+                    rows.push(std::mem::take(&mut fields));
+                }
+                row_started = false;
+                line += 1;
+            }
+            c if c == delimiter => {
+                finish_field(&mut fields, &mut field, &mut quoted);
+                row_started = true;
+            }
+            c => {
+                if !row_started && field.is_empty() && c == '\\' && chars.peek() == Some(&'.') {
+                    // `\.` on its own line ends the data.
+                    break;
+                }
+                field.push(c);
+                row_started = true;
+            }
+        }
+    }
+    if in_quotes {
+        return Err(Error::InvalidValue(format!("line {line}: unterminated CSV quoted field")));
+    }
+    if row_started || !field.is_empty() || !fields.is_empty() {
+        finish_field(&mut fields, &mut field, &mut quoted);
+        rows.push(fields);
+    }
+    Ok(rows)
+}
+
+/// A `time` field: integer milliseconds or a timestamp text.
+fn parse_time(text: &str) -> Result<i64> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return Ok(ms);
+    }
+    crate::tree::parse_iso(t)
+}
+
+/// A value field of type `t`, in PostgreSQL's text forms.
+fn parse_field(t: DataType, text: &str) -> std::result::Result<Value, String> {
+    let bad = || format!("invalid input syntax for type {t}: {text:?}");
+    Ok(match t {
+        DataType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+            "t" | "true" | "1" | "yes" | "y" | "on" => Value::Boolean(true),
+            "f" | "false" | "0" | "no" | "n" | "off" => Value::Boolean(false),
+            _ => return Err(bad()),
+        },
+        DataType::Float | DataType::Double => {
+            let v = match text.trim().to_ascii_lowercase().as_str() {
+                "nan" => f64::NAN,
+                "infinity" | "inf" | "+infinity" => f64::INFINITY,
+                "-infinity" | "-inf" => f64::NEG_INFINITY,
+                s => s.parse::<f64>().map_err(|_| bad())?,
+            };
+            if t == DataType::Float {
+                Value::Float(text.trim().parse::<f32>().unwrap_or(v as f32))
+            } else {
+                Value::Double(v)
+            }
+        }
+        DataType::Timestamp => Value::Int64(parse_time(text).map_err(|_| bad())?),
+        DataType::Blob if !text.starts_with("\\x") => Value::Binary(text.as_bytes().to_vec()),
+        other => tsfile::text::parse_value(other, text).map_err(|_| bad())?,
+    })
+}
+
+/// Parse `data` and write it into the device table `table`; returns the rows written.
+pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
+    let device = DeviceTable::open(instance.clone(), table).ok_or_else(|| Error::UnknownTable(format!("\"{table}\"")))?;
+    let schema = datafusion::catalog::TableProvider::schema(&device);
+    let names: Vec<String> = if columns.is_empty() {
+        schema.fields().iter().map(|f| f.name().clone()).collect()
+    } else {
+        columns.to_vec()
+    };
+    // Where each COPY field goes: None = time, Some(i) = series i.
+    let mut targets = Vec::with_capacity(names.len());
+    for name in &names {
+        if name == "time" {
+            targets.push(None);
+        } else {
+            let i = device.series_index(name).ok_or_else(|| Error::UnknownColumn(format!("\"{name}\" of relation \"{table}\"")))?;
+            if targets.contains(&Some(i)) {
+                return Err(Error::Syntax(format!("column \"{name}\" specified more than once")));
+            }
+            targets.push(Some(i));
+        }
+    }
+    if !targets.contains(&None) {
+        return Err(Error::NotNull(format!("COPY into \"{table}\" needs the \"time\" column")));
+    }
+    let text = std::str::from_utf8(data).map_err(|e| Error::InvalidValue(format!("COPY data is not UTF-8: {e}")))?;
+    let delimiter = char::from(options.delimiter);
+    let mut rows = if options.csv { csv_rows(text, delimiter, &options.null)? } else { text_rows(text, delimiter, &options.null)? };
+    let first_line = if options.header && !rows.is_empty() {
+        rows.remove(0);
+        2
+    } else {
+        1
+    };
+    let series = device.series();
+    let mut times = Vec::with_capacity(rows.len());
+    let mut values: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); series.len()];
+    for (r, row) in rows.iter().enumerate() {
+        let line = r + first_line;
+        if row.len() != targets.len() {
+            return Err(Error::InvalidValue(format!("line {line}: {} fields for {} columns", row.len(), targets.len())));
+        }
+        let mut present = vec![false; series.len()];
+        for (field, target) in row.iter().zip(&targets) {
+            match (target, field) {
+                (None, None) => return Err(Error::NotNull(format!("line {line}: null value in column \"time\" violates not-null constraint"))),
+                (None, Some(f)) => times.push(parse_time(f).map_err(|e| Error::InvalidTime(format!("line {line}: {e}")))?),
+                (Some(i), f) => {
+                    let v = match f {
+                        None => None,
+                        Some(f) => Some(
+                            parse_field(series[*i].data_type(), f)
+                                .map_err(|e| Error::InvalidValue(format!("line {line}, column \"{}\": {e}", series[*i].info.measurement())))?,
+                        ),
+                    };
+                    values[*i].push(v);
+                    present[*i] = true;
+                }
+            }
+        }
+        for (i, p) in present.iter().enumerate() {
+            if !p {
+                values[i].push(None);
+            }
+        }
+    }
+    let columns = series
+        .iter()
+        .zip(values)
+        .map(|(s, v)| (s.info.measurement().to_string(), s.data_type(), v))
+        .collect();
+    write_rows(instance, DeviceRows { device: device.device().to_string(), times, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_rows() {
+        let rows = text_rows("1\ta\\tb\t\\N\n2\t\\x41\\101\t3\n\\.\nignored\n", '\t', "\\N").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], vec![Some("1".into()), Some("a\tb".into()), None]);
+        assert_eq!(rows[1], vec![Some("2".into()), Some("AA".into()), Some("3".into())]);
+    }
+
+    #[test]
+    fn csv_rows_quote_and_null() {
+        let rows = csv_rows("1,\"a,\"\"b\"\"\",\n2,\"\",x\r\n", ',', "").unwrap();
+        assert_eq!(rows[0], vec![Some("1".into()), Some("a,\"b\"".into()), None]);
+        assert_eq!(rows[1], vec![Some("2".into()), Some(String::new()), Some("x".into())]);
+        assert!(csv_rows("1,\"open\n", ',', "").is_err());
+    }
+
+    #[test]
+    fn fields_in_postgres_text_forms() {
+        assert_eq!(parse_field(DataType::Boolean, "t").unwrap(), Value::Boolean(true));
+        assert_eq!(parse_field(DataType::Double, "-Infinity").unwrap(), Value::Double(f64::NEG_INFINITY));
+        assert_eq!(parse_field(DataType::Float, "1.1").unwrap(), Value::Float(1.1));
+        assert!(parse_field(DataType::Int32, "1.5").is_err());
+        assert_eq!(parse_time("2024-01-01 00:00:01+00").unwrap(), 1_704_067_201_000);
+        assert_eq!(parse_time("1000").unwrap(), 1000);
+    }
+}

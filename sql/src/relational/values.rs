@@ -1,0 +1,117 @@
+//! From Arrow arrays and COPY text back to series values, and writing rows
+//! of one device through its engine.
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array,
+    StringArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
+use datafusion::arrow::datatypes::DataType as ArrowType;
+use storage::{Column, WriteBatch};
+use tsfile::{DataType, Value};
+
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::tree::{arrow_type, time_type};
+
+/// The `yyyymmdd` date of a day count since 1970-01-01.
+pub(crate) fn days_to_date(days: i32) -> i32 {
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i32::from(m <= 2);
+    y * 10_000 + m * 100 + d
+}
+
+fn cast(array: &ArrayRef, to: &ArrowType, column: &str) -> Result<ArrayRef> {
+    let options = CastOptions { safe: false, ..Default::default() };
+    cast_with_options(array, to, &options).map_err(|e| Error::InvalidValue(format!("column \"{column}\": {e}")))
+}
+
+/// Milliseconds of a `time` column; a NULL time is a not-null violation.
+pub(crate) fn times_of(array: &ArrayRef) -> Result<Vec<i64>> {
+    let ms = cast(array, &time_type(), "time")?;
+    let ms: &TimestampMillisecondArray = ms.as_primitive();
+    if ms.null_count() > 0 {
+        return Err(Error::NotNull("null value in column \"time\" violates not-null constraint".into()));
+    }
+    Ok(ms.values().to_vec())
+}
+
+/// The values of a column for a series of type `t`.
+pub(crate) fn values_of(t: DataType, array: &ArrayRef, column: &str) -> Result<Vec<Option<Value>>> {
+    let a = cast(array, &arrow_type(t), column)?;
+    macro_rules! collect {
+        ($ty:ty, $map:expr) => {{
+            let typed = a.as_any().downcast_ref::<$ty>().ok_or_else(|| Error::Unsupported(format!("column \"{column}\" of type {t}")))?;
+            typed.iter().map(|v| v.map($map)).collect()
+        }};
+    }
+    Ok(match t {
+        DataType::Boolean => collect!(BooleanArray, Value::Boolean),
+        DataType::Int32 => collect!(Int32Array, Value::Int32),
+        DataType::Int64 => collect!(Int64Array, Value::Int64),
+        DataType::Float => collect!(Float32Array, Value::Float),
+        DataType::Double => collect!(Float64Array, Value::Double),
+        DataType::Text | DataType::String => collect!(StringArray, |s: &str| Value::Binary(s.as_bytes().to_vec())),
+        DataType::Blob => collect!(BinaryArray, |b: &[u8]| Value::Binary(b.to_vec())),
+        DataType::Date => collect!(Date32Array, |d| Value::Int32(days_to_date(d))),
+        DataType::Timestamp | DataType::Vector => collect!(TimestampMillisecondArray, Value::Int64),
+    })
+}
+
+/// Rows for one device: times and, per measurement, its type and values.
+pub(crate) struct DeviceRows {
+    pub device: String,
+    pub times: Vec<i64>,
+    pub columns: Vec<(String, DataType, Vec<Option<Value>>)>,
+}
+
+/// Write rows of an existing device through its database's engine.
+/// Columns that hold only NULLs are left out (NULL never overwrites).
+pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize> {
+    let n = rows.times.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let path = catalog::Path::parse(&rows.device)?;
+    let device = instance.catalog().device(&path).ok_or_else(|| Error::UnknownTable(format!("\"{}\"", rows.device)))?;
+    let mut batch = WriteBatch::new(device.path.to_string(), device.aligned, rows.times);
+    let mut any = false;
+    for (measurement, t, values) in &rows.columns {
+        if values.iter().all(Option::is_none) {
+            continue;
+        }
+        batch = batch.with_column(Column::from_options(measurement.clone(), *t, values)?);
+        any = true;
+    }
+    if any {
+        instance.engine(&device.database.to_string())?.write(&batch)?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::date_to_days;
+
+    #[test]
+    fn days_and_dates_round_trip() {
+        for date in [19700101, 19691231, 20240229, 20000301, 19000101, 99991231, 15821015] {
+            assert_eq!(days_to_date(date_to_days(date)), date);
+        }
+        // yyyymmdd only makes sense for years 1..=9999.
+        for days in -719_000..2_900_000 {
+            if days % 997 == 0 {
+                assert_eq!(date_to_days(days_to_date(days)), days);
+            }
+        }
+    }
+}
