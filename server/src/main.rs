@@ -87,6 +87,7 @@ fn run(config: Config) -> Result<(), String> {
         in_flight: InFlight::default(),
         query_runtime: query.handle().clone(),
         pid_generator: Default::default(),
+        connections: Arc::new(pgwire::api::ConnectionManager::new()),
     });
     let result = network.block_on(serve(shared.clone()));
     info!("flushing memtables");

@@ -20,7 +20,9 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler,
 };
 use pgwire::api::portal::{Format, Portal};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::copy::CopyHandler;
+use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
@@ -43,6 +45,8 @@ pub(crate) struct Shared {
     /// Runtime that executes statements.
     pub(crate) query_runtime: tokio::runtime::Handle,
     pub(crate) pid_generator: RandomPidSecretKeyGenerator,
+    /// Every authenticated connection by (pid, secret key), for cancel requests.
+    pub(crate) connections: Arc<ConnectionManager>,
 }
 
 /// Counts statements being executed, so shutdown can wait for them.
@@ -154,7 +158,10 @@ impl StartupHandler for TrustStartup {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
             let (pid, key) = self.shared.pid_generator.generate(client);
-            client.set_pid_and_secret_key(pid, key);
+            client.set_pid_and_secret_key(pid, key.clone());
+            let (handle, guard) = self.shared.connections.register(pid, key);
+            client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+            client.session_extensions().insert::<ConnectionGuard>(guard);
             finish_authentication(client, &ArborParameters).await?;
         }
         Ok(())
@@ -261,10 +268,21 @@ impl ConnectionState {
             let mut session = session.lock().await;
             f(&mut session).await
         });
-        match task.await {
+        // A cancel request drops this future: the statement's task goes with it.
+        let mut task = AbortOnDrop(task);
+        match (&mut task.0).await {
             Ok(result) => result.map_err(to_pgwire),
             Err(e) => Err(user_error("XX000", format!("statement failed: {e}"))),
         }
+    }
+}
+
+/// Aborts a spawned statement when its caller stops waiting (cancel, disconnect).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -292,7 +310,11 @@ impl Connection {
                     password: shared.config.auth.password.clone(),
                 }));
                 scram.set_iterations(4096);
-                Startup::Scram(SASLAuthStartupHandler::new(Arc::new(ArborParameters)).with_scram(scram))
+                Startup::Scram(
+                    SASLAuthStartupHandler::new(Arc::new(ArborParameters))
+                        .with_scram(scram)
+                        .with_connection_manager(shared.connections.clone()),
+                )
             }
         };
         let parser = Arc::new(ArborQueryParser { connection: state.clone() });
@@ -317,6 +339,10 @@ impl PgWireServerHandlers for Connection {
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
         self.handler.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.state.shared.connections.clone()))
     }
 }
 

@@ -78,3 +78,22 @@ async fn errors_leave_the_connection_usable() {
     client.simple_query(";").await.unwrap();
     server.stop().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_a_running_query() {
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(NoTls).await.unwrap();
+    });
+    // Billions of rows: far longer than the test waits.
+    let err = client.simple_query("SELECT count(*) FROM generate_series(1, 100000000000) AS t(x) WHERE x % 7 = 3").await.unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(err.as_db_error().map(|e| e.code().code()), Some("57014"), "{err}");
+    // The connection is still usable.
+    let rows = client.simple_query("SELECT 1").await.unwrap();
+    assert!(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))));
+    server.stop().unwrap();
+}
