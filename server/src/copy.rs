@@ -93,8 +93,7 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
 }
 
 /// Encode rows as COPY text or CSV.
-use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use crate::text::pg_text;
 
 pub(crate) fn encode_rows(output: &sql::QueryOutput, options: &sql::CopyOptions) -> Result<(Vec<u8>, usize, usize), String> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -137,55 +136,6 @@ pub(crate) fn encode_rows(output: &sql::QueryOutput, options: &sql::CopyOptions)
         }
     }
     Ok((out, rows, schema.fields().len()))
-}
-
-/// PostgreSQL's text output for the types whose Arrow display differs:
-/// `t`/`f`, shortest floats with `Infinity`/`NaN`, `timestamptz` as
-/// `1970-01-01 00:00:01+00`, `bytea` as `\x…`.
-fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
-    fn float(v: f64) -> String {
-        if v.is_nan() {
-            "NaN".into()
-        } else if v.is_infinite() {
-            if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
-        } else {
-            v.to_string()
-        }
-    }
-    Some(match col.data_type() {
-        DataType::Boolean => if col.as_boolean().value(r) { "t" } else { "f" }.to_string(),
-        DataType::Float32 => {
-            let v = col.as_primitive::<Float32Type>().value(r);
-            if v.is_finite() { v.to_string() } else { float(f64::from(v)) }
-        }
-        DataType::Float64 => float(col.as_primitive::<Float64Type>().value(r)),
-        DataType::Binary => {
-            let b = col.as_binary::<i32>().value(r);
-            let mut s = String::with_capacity(2 + b.len() * 2);
-            s.push_str("\\x");
-            for byte in b {
-                s.push_str(&format!("{byte:02x}"));
-            }
-            s
-        }
-        DataType::Timestamp(unit, tz) => {
-            let v = col.as_any().downcast_ref::<TimestampMillisecondArray>().map(|a| a.value(r) * 1000).or_else(|| {
-                col.as_any().downcast_ref::<TimestampMicrosecondArray>().map(|a| a.value(r))
-            })?;
-            let _ = unit;
-            let t = chrono::DateTime::from_timestamp_micros(v)?.naive_utc();
-            let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
-            let micros = v.rem_euclid(1_000_000);
-            if micros != 0 {
-                s.push_str(format!(".{micros:06}").trim_end_matches('0'));
-            }
-            if tz.is_some() {
-                s.push_str("+00");
-            }
-            s
-        }
-        _ => return None,
-    })
 }
 
 fn csv_field(v: &str, delimiter: char) -> String {

@@ -4,6 +4,7 @@
 mod config;
 mod copy;
 mod errors;
+mod text;
 mod wire;
 
 use std::path::PathBuf;

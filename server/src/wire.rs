@@ -10,7 +10,8 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use datafusion::arrow::datatypes::DataType as ArrowType;
 use async_trait::async_trait;
 use futures::{stream, Sink, SinkExt};
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
@@ -24,7 +25,7 @@ use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
@@ -35,6 +36,7 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::config::{AuthMethod, Config};
 use crate::copy::{encode_rows, parse_copy, CopyRequest};
+use crate::text::pg_text;
 use crate::errors::{to_pgwire, user_error};
 
 /// What every connection shares.
@@ -375,8 +377,24 @@ fn to_response(output: QueryOutput, format: &Format) -> PgWireResult<Response> {
         QueryOutput::Rows { schema, batches } => {
             let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
             let mut rows = Vec::new();
+            let text_options = pgwire::types::format::FormatOptions::default();
             for batch in batches {
-                rows.extend(encode_recordbatch(fields.clone(), batch));
+                let mut encoder = DataRowEncoder::new(fields.clone());
+                for r in 0..batch.num_rows() {
+                    for (c, column) in batch.columns().iter().enumerate() {
+                        let field = &fields[c];
+                        // Text columns of floats and timestamps in PostgreSQL's own text form.
+                        let own = matches!(column.data_type(), ArrowType::Float32 | ArrowType::Float64 | ArrowType::Timestamp(..));
+                        if own && field.format() == FieldFormat::Text {
+                            if let Some(text) = pg_text(column.as_ref(), r) {
+                                encoder.encode_field_with_type_and_format(&text, field.datatype(), FieldFormat::Text, &text_options)?;
+                                continue;
+                            }
+                        }
+                        arrow_pg::encoder::encode_value(&mut encoder, column, r, schema.field(c), field)?;
+                    }
+                    rows.push(Ok(encoder.take_row()));
+                }
             }
             Ok(Response::Query(QueryResponse::new(fields, stream::iter(rows))))
         }

@@ -97,3 +97,20 @@ async fn a_cancel_request_stops_a_running_query() {
     assert!(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))));
     server.stop().unwrap();
 }
+
+#[tokio::test]
+async fn portals_return_rows_in_pieces_and_parameters_bind() {
+    let (_dir, mut server) = start();
+    let mut client = server.connect().await.unwrap();
+    client.batch_execute("INSERT INTO root.p.d1(timestamp, s1) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50)").await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let stmt = tx.prepare(r#"SELECT s1 FROM "root.p.d1" WHERE s1 >= $1 ORDER BY time"#).await.unwrap();
+    let portal = tx.bind(&stmt, &[&20_i64]).await.unwrap();
+    let first = tx.query_portal(&portal, 2).await.unwrap();
+    let second = tx.query_portal(&portal, 2).await.unwrap();
+    let rest = tx.query_portal(&portal, 2).await.unwrap();
+    let values = |rows: &[tokio_postgres::Row]| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
+    assert_eq!((values(&first), values(&second), values(&rest)), (vec![20, 30], vec![40, 50], vec![]));
+    tx.commit().await.unwrap();
+    server.stop().unwrap();
+}

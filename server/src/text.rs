@@ -1,0 +1,135 @@
+//! PostgreSQL's text output for the types whose Arrow display differs from
+//! it: `t`/`f`, floats in shortest round-trip form with `Infinity`/`NaN`
+//! and exponents where PostgreSQL uses them, `timestamptz` as
+//! `2024-05-01 10:00:00+00`, `bytea` as `\\x…`. Used for text-format
+//! result columns and COPY TO.
+
+use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+
+/// A float as PostgreSQL prints it (`extra_float_digits` = 1): shortest
+/// round-trip digits, exponent form below 1e-4 or from 10^`digits`.
+fn float_text(v: f64, shortest: String, digits: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let exp = v.abs().log10().floor() as i32;
+    if exp < -4 || exp >= digits {
+        // Rust's `{:e}` gives `1.5e-7`; PostgreSQL writes `1.5e-07`.
+        if let Some((mantissa, e)) = shortest.split_once('e') {
+            let e: i32 = e.parse().unwrap_or(0);
+            let sign = if e < 0 { '-' } else { '+' };
+            return format!("{mantissa}e{sign}{:02}", e.abs());
+        }
+    }
+    let plain = if let Some((mantissa, e)) = shortest.split_once('e') {
+        // Back from exponent form to positional digits.
+        let e: i32 = e.parse().unwrap_or(0);
+        let negative = mantissa.starts_with('-');
+        let digits_only: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let int_len = mantissa.trim_start_matches('-').split('.').next().map_or(1, str::len) as i32 + e;
+        let body = if int_len <= 0 {
+            format!("0.{}{}", "0".repeat((-int_len) as usize), digits_only)
+        } else if int_len as usize >= digits_only.len() {
+            format!("{}{}", digits_only, "0".repeat(int_len as usize - digits_only.len()))
+        } else {
+            format!("{}.{}", &digits_only[..int_len as usize], &digits_only[int_len as usize..])
+        };
+        if negative { format!("-{body}") } else { body }
+    } else {
+        shortest
+    };
+    plain
+}
+
+fn f64_text(v: f64) -> String {
+    float_text(v, format!("{v:e}"), 15)
+}
+
+fn f32_text(v: f32) -> String {
+    float_text(f64::from(v), format!("{v:e}"), 6)
+}
+
+/// The PostgreSQL text of row `r` of `col`, for the types Arrow displays
+/// differently; `None` for the others (and for nulls).
+pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
+    if col.is_null(r) {
+        return None;
+    }
+    Some(match col.data_type() {
+        DataType::Boolean => if col.as_boolean().value(r) { "t" } else { "f" }.to_string(),
+        DataType::Float32 => f32_text(col.as_primitive::<Float32Type>().value(r)),
+        DataType::Float64 => f64_text(col.as_primitive::<Float64Type>().value(r)),
+        DataType::Binary => {
+            let b = col.as_binary::<i32>().value(r);
+            let mut s = String::with_capacity(2 + b.len() * 2);
+            s.push_str("\\x");
+            for byte in b {
+                s.push_str(&format!("{byte:02x}"));
+            }
+            s
+        }
+        DataType::Timestamp(_, tz) => {
+            let any = col.as_any();
+            let micros = if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
+                a.value(r).checked_mul(1000)?
+            } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+                a.value(r)
+            } else if let Some(a) = any.downcast_ref::<TimestampSecondArray>() {
+                a.value(r).checked_mul(1_000_000)?
+            } else {
+                any.downcast_ref::<TimestampNanosecondArray>()?.value(r).div_euclid(1000)
+            };
+            let t = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+            let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+            let frac = micros.rem_euclid(1_000_000);
+            if frac != 0 {
+                s.push_str(format!(".{frac:06}").trim_end_matches('0'));
+            }
+            if tz.is_some() {
+                s.push_str("+00");
+            }
+            s
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_postgresql_does() {
+        for (v, want) in [
+            (26.0, "26"),
+            (25.325000000000003, "25.325000000000003"),
+            (0.1, "0.1"),
+            (-2.25, "-2.25"),
+            (1e20, "1e+20"),
+            (1.5e-7, "1.5e-07"),
+            (123456789012345.0, "123456789012345"),
+            (1e15, "1e+15"),
+            (0.0001, "0.0001"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(f64_text(v), want, "{v}");
+        }
+        assert_eq!(f32_text(1.1), "1.1");
+        assert_eq!(f32_text(1234567.0), "1.234567e+06");
+    }
+
+    #[test]
+    fn timestamps_print_as_postgresql_does() {
+        let a = TimestampMillisecondArray::from(vec![1_714_557_600_000, 1_500]).with_timezone("+00:00");
+        assert_eq!(pg_text(&a, 0).as_deref(), Some("2024-05-01 10:00:00+00"));
+        assert_eq!(pg_text(&a, 1).as_deref(), Some("1970-01-01 00:00:01.5+00"));
+    }
+}
