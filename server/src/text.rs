@@ -19,7 +19,9 @@ fn float_text(v: f64, shortest: String, digits: i32) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
-    let exp = v.abs().log10().floor() as i32;
+    // The decimal exponent of the shortest digits (`log10` of the binary
+    // value can be one lower: 0.0001f32 is just below 1e-4).
+    let exp: i32 = shortest.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
     if exp < -4 || exp >= digits {
         // Rust's `{:e}` gives `1.5e-7`; PostgreSQL writes `1.5e-07`.
         if let Some((mantissa, e)) = shortest.split_once('e') {
@@ -124,6 +126,8 @@ mod tests {
         }
         assert_eq!(f32_text(1.1), "1.1");
         assert_eq!(f32_text(1234567.0), "1.234567e+06");
+        assert_eq!(f32_text(0.0001), "0.0001");
+        assert_eq!(f64_text(999999999999999.9), "999999999999999.9");
     }
 
     #[test]

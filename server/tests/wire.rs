@@ -114,3 +114,20 @@ async fn portals_return_rows_in_pieces_and_parameters_bind() {
     tx.commit().await.unwrap();
     server.stop().unwrap();
 }
+
+#[tokio::test]
+async fn inserts_report_their_rows_and_columns_carry_postgres_names() {
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    client.batch_execute("CREATE TIMESERIES root.n.d1.s1 WITH DATATYPE=INT64").await.unwrap();
+    let insert = r#"INSERT INTO "root.n.d1"(time, s1) VALUES (to_timestamp(1), 1), (to_timestamp(2), 2)"#;
+    assert_eq!(client.execute(insert, &[]).await.unwrap(), 2);
+    // Describe of an INSERT answers NoData: no result columns.
+    assert!(client.prepare(insert).await.unwrap().columns().is_empty());
+    let rows = client.query(r#"SELECT count(*), max(s1), s1, s1 + 1, 7 AS seven FROM "root.n.d1" GROUP BY s1 ORDER BY s1"#, &[]).await.unwrap();
+    let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["count", "max", "s1", "?column?", "seven"]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].get::<_, i64>(1), 2);
+    server.stop().unwrap();
+}

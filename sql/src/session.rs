@@ -164,6 +164,74 @@ fn signed_columns(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(Schem
     Ok((target, batches))
 }
 
+/// PostgreSQL's names for the unaliased columns of a SELECT: a function
+/// call is named after the function (`count`, `max`), a column keeps its
+/// name, any other expression is `?column?`. `None` entries keep
+/// DataFusion's name; `None` overall when the select list has wildcards.
+fn pg_column_names(statement: &SqlStatement) -> Option<Vec<Option<String>>> {
+    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, SelectItem, SetExpr};
+    fn name_of(e: &SqlExpr) -> Option<String> {
+        match e {
+            SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
+            SqlExpr::Nested(inner) => name_of(inner),
+            SqlExpr::Cast { expr, .. } => name_of(expr).or_else(|| match expr.as_ref() {
+                SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
+                _ => Some("?column?".into()),
+            }),
+            SqlExpr::Function(f) => {
+                let full = f.name.to_string();
+                let last = full.rsplit('.').next().unwrap_or(&full);
+                Some(if last.starts_with('"') { last.trim_matches('"').to_string() } else { last.to_ascii_lowercase() })
+            }
+            SqlExpr::Case { .. } => Some("case".into()),
+            _ => Some("?column?".into()),
+        }
+    }
+    let SqlStatement::Query(query) = statement else { return None };
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(name_of(e)),
+            SelectItem::ExprWithAlias { .. } => Some(None),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
+    let Some(names) = names.filter(|n| n.len() == schema.fields().len() && n.iter().any(Option::is_some)) else {
+        return schema.clone();
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(f, n)| match n {
+            Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A result with its columns named as PostgreSQL names them.
+fn renamed(schema: SchemaRef, batches: Vec<RecordBatch>, names: Option<&[Option<String>]>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let target = rename_schema(&schema, names);
+    if Arc::ptr_eq(&target, &schema) {
+        return Ok((schema, batches));
+    }
+    let batches = batches
+        .into_iter()
+        .map(|b| {
+            let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+            RecordBatch::try_new_with_options(target.clone(), b.columns().to_vec(), &options).map_err(|e| Error::DataFusion(e.into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((target, batches))
+}
+
 /// The parameter name of `SHOW name`.
 fn show_name(sql: &str) -> Option<&str> {
     let trimmed = sql.trim().trim_end_matches(';').trim();
@@ -209,7 +277,9 @@ impl Session {
         let statements = match parser().parse(sql) {
             Ok(s) => s,
             // Session statements in forms the parser does not know (`SET x TO …`).
-            Err(_) if no_op_tag(sql).is_some() => return Ok(no_op_tag(sql).map(QueryOutput::command).into_iter().collect()),
+            Err(_) if no_op_tag(sql).is_some() && !sql.trim().trim_end_matches(';').contains(';') => {
+                return Ok(no_op_tag(sql).map(QueryOutput::command).into_iter().collect())
+            }
             Err(e) => return Err(Error::Syntax(e.to_string())),
         };
         let mut outputs = Vec::with_capacity(statements.len());
@@ -230,6 +300,7 @@ impl Session {
                 None => Err(Error::Unsupported(format!("unrecognized configuration parameter \"{name}\""))),
             };
         }
+        let names = pg_column_names(&statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         let insert = matches!(&plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(_)));
         let mut df = self.ctx.execute_logical_plan(plan).await?;
@@ -238,8 +309,8 @@ impl Session {
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
-        let (schema, batches) = signed_columns(schema, batches)?;
         if insert {
+            // The DML plan's one `count` column (UInt64).
             let rows: u64 = batches
                 .iter()
                 .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
@@ -247,6 +318,8 @@ impl Session {
                 .sum();
             return Ok(QueryOutput::command_with_rows("INSERT", rows as usize));
         }
+        let (schema, batches) = signed_columns(schema, batches)?;
+        let (schema, batches) = renamed(schema, batches, names.as_deref())?;
         if schema.fields().is_empty() {
             return Ok(QueryOutput::command("OK"));
         }
@@ -254,13 +327,15 @@ impl Session {
     }
 
     /// The logical plan of the one statement in `sql`.
-    async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
+    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
         let mut statements = parser().parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", statements.len())));
         }
         let statement = statements.remove(0);
-        Ok(self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?)
+        let names = pg_column_names(&statement);
+        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        Ok((plan, names))
     }
 
     /// Execute every statement of a simple query.
@@ -298,11 +373,14 @@ impl Session {
             let schema = Arc::new(Schema::new(vec![Field::new(name, ArrowType::Utf8, true)]));
             return Ok(Description { parameters: Vec::new(), schema: Some(schema) });
         }
-        let plan = self.plan(sql).await?;
+        let (plan, names) = self.plan(sql).await?;
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
         let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));
+        let schema = rename_schema(&schema, names.as_deref());
+        // INSERT without RETURNING answers NoData, not its internal count column.
+        let schema = if matches!(plan, LogicalPlan::Dml(_)) { Arc::new(Schema::empty()) } else { schema };
         Ok(Description {
             parameters: params.into_iter().map(|(_, t)| t).collect(),
             schema: (!schema.fields().is_empty()).then_some(schema),
@@ -339,7 +417,18 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::is_empty_query;
+    use super::{is_empty_query, parser, pg_column_names};
+
+    #[test]
+    fn columns_are_named_as_postgresql_names_them() {
+        let names = |sql: &str| pg_column_names(&parser().parse(sql).unwrap()[0]);
+        assert_eq!(
+            names("SELECT count(*), max(t.a), a, b + 1, 1 AS one, CAST(a AS INT), pg_catalog.lower(a) FROM t"),
+            Some(vec![Some("count".into()), Some("max".into()), None, Some("?column?".into()), None, None, Some("lower".into())])
+        );
+        assert_eq!(names("SELECT * FROM t"), None);
+        assert_eq!(names("INSERT INTO t VALUES (1)"), None);
+    }
 
     #[test]
     fn empty_queries_are_recognised() {

@@ -184,8 +184,8 @@ fn binary_value_text(row: &tokio_postgres::Row, i: usize) -> Result<String, DbEr
         Type::INT4 => get!(i32, |v| v.to_string()),
         Type::INT8 => get!(i64, |v| v.to_string()),
         Type::OID => get!(u32, |v| v.to_string()),
-        Type::FLOAT4 => get!(f32, float_text),
-        Type::FLOAT8 => get!(f64, float_text),
+        Type::FLOAT4 => get!(f32, |v| float_text(v, 6)),
+        Type::FLOAT8 => get!(f64, |v| float_text(v, 15)),
         Type::TIMESTAMPTZ => get!(chrono::DateTime<chrono::Utc>, |t| pg_timestamp(t.naive_utc(), "+00")),
         Type::TIMESTAMP => get!(chrono::NaiveDateTime, |t| pg_timestamp(t, "")),
         Type::DATE => get!(chrono::NaiveDate, |d| d.format("%Y-%m-%d").to_string()),
@@ -221,15 +221,23 @@ fn normalise_text(v: &str) -> String {
     }
 }
 
-fn float_text<F: Into<f64> + Copy + std::fmt::Display>(v: F) -> String {
+/// A binary float as PostgreSQL's text form prints it: shortest digits,
+/// exponent form (`1e+20`, `1.5e-07`) below 1e-4 or from 10^`digits`.
+fn float_text<F: Into<f64> + Copy + std::fmt::Display + std::fmt::LowerExp>(v: F, digits: i32) -> String {
     let f: f64 = v.into();
     if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "Infinity".into() } else { "-Infinity".into() }
-    } else {
-        v.to_string()
+        return "NaN".into();
     }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let sci = format!("{v:e}");
+    let exp: i32 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
+    if f != 0.0 && (exp < -4 || exp >= digits) {
+        let (mantissa, _) = sci.split_once('e').unwrap_or((&sci, ""));
+        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    v.to_string()
 }
 
 fn pg_timestamp(t: chrono::NaiveDateTime, zone: &str) -> String {

@@ -29,7 +29,7 @@ fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>>
             break;
         }
         let mut fields = Vec::new();
-        for raw in line.split(delimiter) {
+        for raw in split_unescaped(line, delimiter) {
             if raw == null {
                 fields.push(None);
             } else {
@@ -39,6 +39,25 @@ fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>>
         rows.push(fields);
     }
     Ok(rows)
+}
+
+/// Split a text-format line at delimiters not escaped by a backslash.
+fn split_unescaped(line: &str, delimiter: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == delimiter {
+            out.push(&line[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&line[start..]);
+    out
 }
 
 fn unescape(raw: &str) -> std::result::Result<String, String> {
@@ -143,8 +162,13 @@ fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> 
             }
             c => {
                 if !row_started && field.is_empty() && c == '\\' && chars.peek() == Some(&'.') {
-                    // `\.` on its own line ends the data.
-                    break;
+                    // `\.` alone on its line ends the data; anywhere else it is data.
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    let rest: String = ahead.by_ref().take(2).collect();
+                    if rest.is_empty() || rest.starts_with('\n') || rest == "\r\n" {
+                        break;
+                    }
                 }
                 field.push(c);
                 row_started = true;
@@ -211,6 +235,9 @@ pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String],
     let mut targets = Vec::with_capacity(names.len());
     for name in &names {
         if name == "time" {
+            if targets.contains(&None) {
+                return Err(Error::Syntax("column \"time\" specified more than once".into()));
+            }
             targets.push(None);
         } else {
             let i = device.series_index(name).ok_or_else(|| Error::UnknownColumn(format!("\"{name}\" of relation \"{table}\"")))?;
@@ -282,6 +309,9 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], vec![Some("1".into()), Some("a\tb".into()), None]);
         assert_eq!(rows[1], vec![Some("2".into()), Some("AA".into()), Some("3".into())]);
+        // An escaped delimiter is data (what COPY TO writes for non-tab delimiters).
+        let rows = text_rows("1,a\\,b,2\n", ',', "\\N").unwrap();
+        assert_eq!(rows[0], vec![Some("1".into()), Some("a,b".into()), Some("2".into())]);
     }
 
     #[test]
@@ -290,6 +320,9 @@ mod tests {
         assert_eq!(rows[0], vec![Some("1".into()), Some("a,\"b\"".into()), None]);
         assert_eq!(rows[1], vec![Some("2".into()), Some(String::new()), Some("x".into())]);
         assert!(csv_rows("1,\"open\n", ',', "").is_err());
+        // `\.` ends CSV data only alone on its line.
+        let rows = csv_rows("\\.profile,1\n2,x\n\\.\n3,y\n", ',', "").unwrap();
+        assert_eq!(rows, vec![vec![Some("\\.profile".into()), Some("1".into())], vec![Some("2".into()), Some("x".into())]]);
     }
 
     #[test]

@@ -327,11 +327,15 @@ pub(crate) fn time_bounds(expr: &Expr) -> Option<(i64, i64)> {
     }
 }
 
+/// `time`, or `time` cast to a timestamp at least as fine as milliseconds
+/// (a coarser cast truncates, so its bounds would be too narrow).
 fn is_time_column(e: &Expr) -> bool {
+    use datafusion::arrow::datatypes::{DataType as ArrowType, TimeUnit};
+    let lossless = |t: &ArrowType| matches!(t, ArrowType::Timestamp(TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond, _));
     match e {
         Expr::Column(c) => c.name == "time",
-        Expr::Cast(c) => is_time_column(&c.expr),
-        Expr::TryCast(c) => is_time_column(&c.expr),
+        Expr::Cast(c) => lossless(c.field.data_type()) && is_time_column(&c.expr),
+        Expr::TryCast(c) => lossless(c.field.data_type()) && is_time_column(&c.expr),
         _ => false,
     }
 }

@@ -14,8 +14,12 @@ use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::tree::{arrow_type, time_type};
 
-/// The `yyyymmdd` date of a day count since 1970-01-01.
-pub(crate) fn days_to_date(days: i32) -> i32 {
+/// The `yyyymmdd` date of a day count since 1970-01-01, for years 1..=9999.
+pub(crate) fn days_to_date(days: i32) -> Result<i32> {
+    // 0001-01-01 and 9999-12-31.
+    if !(-719_162..=2_932_896).contains(&days) {
+        return Err(Error::InvalidValue(format!("date {days} days from 1970-01-01 is outside years 1 to 9999")));
+    }
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
@@ -26,7 +30,7 @@ pub(crate) fn days_to_date(days: i32) -> i32 {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i32::from(m <= 2);
-    y * 10_000 + m * 100 + d
+    Ok(y * 10_000 + m * 100 + d)
 }
 
 fn cast(array: &ArrayRef, to: &ArrowType, column: &str) -> Result<ArrayRef> {
@@ -61,7 +65,10 @@ pub(crate) fn values_of(t: DataType, array: &ArrayRef, column: &str) -> Result<V
         DataType::Double => collect!(Float64Array, Value::Double),
         DataType::Text | DataType::String => collect!(StringArray, |s: &str| Value::Binary(s.as_bytes().to_vec())),
         DataType::Blob => collect!(BinaryArray, |b: &[u8]| Value::Binary(b.to_vec())),
-        DataType::Date => collect!(Date32Array, |d| Value::Int32(days_to_date(d))),
+        DataType::Date => {
+            let typed = a.as_any().downcast_ref::<Date32Array>().ok_or_else(|| Error::Unsupported(format!("column \"{column}\" of type {t}")))?;
+            typed.iter().map(|v| v.map(|d| days_to_date(d).map(Value::Int32)).transpose()).collect::<Result<Vec<_>>>()?
+        }
         DataType::Timestamp | DataType::Vector => collect!(TimestampMillisecondArray, Value::Int64),
     })
 }
@@ -88,6 +95,12 @@ pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize>
         if values.iter().all(Option::is_none) {
             continue;
         }
+        // The series may have been deleted or re-created since the statement was planned.
+        match instance.catalog().lookup_series(&rows.device, measurement) {
+            Some(h) if h.data_type == *t => {}
+            Some(h) => return Err(Error::TypeMismatch(format!("{}.{measurement} is now {}, not {t}", rows.device, h.data_type))),
+            None => return Err(Error::UnknownColumn(format!("\"{measurement}\" of relation \"{}\"", rows.device))),
+        }
         batch = batch.with_column(Column::from_options(measurement.clone(), *t, values)?);
         any = true;
     }
@@ -105,12 +118,13 @@ mod tests {
     #[test]
     fn days_and_dates_round_trip() {
         for date in [19700101, 19691231, 20240229, 20000301, 19000101, 99991231, 15821015] {
-            assert_eq!(days_to_date(date_to_days(date)), date);
+            assert_eq!(days_to_date(date_to_days(date)).unwrap(), date);
         }
         // yyyymmdd only makes sense for years 1..=9999.
-        for days in -719_000..2_900_000 {
+        assert!(days_to_date(-719_163).is_err() && days_to_date(2_932_897).is_err());
+        for days in -719_162..2_932_897 {
             if days % 997 == 0 {
-                assert_eq!(date_to_days(days_to_date(days)), days);
+                assert_eq!(date_to_days(days_to_date(days).unwrap()), days);
             }
         }
     }
