@@ -43,6 +43,7 @@ pub struct CopyOptions {
 pub struct Session {
     instance: Arc<Instance>,
     ctx: SessionContext,
+    gate: crate::relational::WriteGate,
 }
 
 /// Whether `sql` holds nothing but whitespace, `;` and comments.
@@ -254,9 +255,10 @@ fn one_text(header: &str, value: &str) -> Result<QueryOutput> {
 
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
-        let ctx = crate::relational::context(instance.clone())?;
+        let gate = crate::relational::WriteGate::default();
+        let ctx = crate::relational::context(instance.clone(), gate.clone())?;
         ctx.register_udf(version_udf());
-        Ok(Session { instance, ctx })
+        Ok(Session { instance, ctx, gate })
     }
 
     pub fn instance(&self) -> &Arc<Instance> {
@@ -267,7 +269,11 @@ impl Session {
     async fn tsql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
         let instance = self.instance.clone();
         let text = sql.to_string();
-        tokio::task::spawn_blocking(move || crate::tree::execute(&instance, &text, now_ms()))
+        let gate = self.gate.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            crate::tree::execute(&instance, &text, now_ms())
+        })
             .await
             .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?
     }
@@ -290,6 +296,8 @@ impl Session {
     }
 
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>) -> Result<QueryOutput> {
+        // A write left running by a cancelled statement finishes first.
+        drop(self.gate.lock().await);
         let text = statement.to_string();
         if let Some(tag) = no_op_tag(&text) {
             return Ok(QueryOutput::command(tag));
@@ -409,7 +417,11 @@ impl Session {
     /// `COPY table [(columns)] FROM STDIN`: returns the rows written.
     pub async fn copy_in(&mut self, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
         let (instance, table, columns, options, data) = (self.instance.clone(), table.to_string(), columns.to_vec(), options.clone(), data.to_vec());
-        tokio::task::spawn_blocking(move || crate::relational::copy_in(&instance, &table, &columns, &options, &data))
+        let gate = self.gate.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            crate::relational::copy_in(&instance, &table, &columns, &options, &data)
+        })
             .await
             .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
     }

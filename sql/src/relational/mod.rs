@@ -16,7 +16,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub(crate) use copy::copy_in;
-pub use table::{DeviceSchema, DeviceTable};
+pub use table::{DeviceSchema, DeviceTable, WriteGate};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -28,14 +28,14 @@ pub const SCHEMA: &str = "public";
 
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
-pub fn context(instance: Arc<Instance>) -> Result<SessionContext> {
+pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false);
     let ctx = SessionContext::new_with_config(config);
     let catalog = MemoryCatalogProvider::new();
-    catalog.register_schema(SCHEMA, Arc::new(DeviceSchema::new(instance)))?;
+    catalog.register_schema(SCHEMA, Arc::new(DeviceSchema::new(instance, gate)))?;
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     datafusion_pg_catalog::setup_pg_catalog(&ctx, CATALOG, datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider)
         .map_err(|e| Error::DataFusion(*e))?;

@@ -34,13 +34,19 @@ const BATCH_ROWS: usize = 8192;
 #[derive(Debug)]
 pub struct DeviceSchema {
     instance: Arc<Instance>,
+    gate: WriteGate,
 }
 
 impl DeviceSchema {
-    pub fn new(instance: Arc<Instance>) -> Self {
-        DeviceSchema { instance }
+    pub fn new(instance: Arc<Instance>, gate: WriteGate) -> Self {
+        DeviceSchema { instance, gate }
     }
 }
+
+/// Held by a session's storage writes until they finish, even when the
+/// statement that started one was cancelled; the session's next statement
+/// waits for it, so a cancelled write never lands after later statements.
+pub type WriteGate = Arc<tokio::sync::Mutex<()>>;
 
 #[async_trait]
 impl SchemaProvider for DeviceSchema {
@@ -55,7 +61,10 @@ impl SchemaProvider for DeviceSchema {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(DeviceTable::open(self.instance.clone(), name).map(|t| Arc::new(t) as Arc<dyn TableProvider>))
+        Ok(DeviceTable::open(self.instance.clone(), name).map(|mut t| {
+            t.gate = Some(self.gate.clone());
+            Arc::new(t) as Arc<dyn TableProvider>
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -70,6 +79,7 @@ pub struct DeviceTable {
     device: String,
     series: Vec<SeriesRef>,
     schema: SchemaRef,
+    gate: Option<WriteGate>,
 }
 
 impl DeviceTable {
@@ -89,7 +99,7 @@ impl DeviceTable {
         }
         let mut fields = vec![Field::new("time", time_type(), false)];
         fields.extend(series.iter().map(|s| Field::new(s.info.measurement(), arrow_type(s.data_type()), true)));
-        Some(DeviceTable { instance, device: info.path.to_string(), series, schema: Arc::new(Schema::new(fields)) })
+        Some(DeviceTable { instance, device: info.path.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None })
     }
 
     /// The device path.
@@ -203,6 +213,7 @@ impl TableProvider for DeviceTable {
                 device: self.device.clone(),
                 series: self.series.clone(),
                 schema: self.schema.clone(),
+                gate: None,
             };
             let projection = projection.cloned();
             tokio::task::spawn_blocking(move || table.read(projection.as_ref(), range, limit))
@@ -222,7 +233,13 @@ impl TableProvider for DeviceTable {
         if insert_op != InsertOp::Append {
             return Err(external(Error::Unsupported(format!("{insert_op} into a device table"))));
         }
-        let sink = DeviceSink { instance: self.instance.clone(), device: self.device.clone(), series: self.series.clone(), schema: self.schema.clone() };
+        let sink = DeviceSink {
+            instance: self.instance.clone(),
+            device: self.device.clone(),
+            series: self.series.clone(),
+            schema: self.schema.clone(),
+            gate: self.gate.clone(),
+        };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }
@@ -233,6 +250,7 @@ struct DeviceSink {
     device: String,
     series: Vec<SeriesRef>,
     schema: SchemaRef,
+    gate: Option<WriteGate>,
 }
 
 impl fmt::Debug for DeviceSink {
@@ -273,7 +291,12 @@ impl DataSink for DeviceSink {
             all.push(self.rows_of(&batch?).map_err(external)?);
         }
         let instance = self.instance.clone();
+        let gate = match &self.gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
         let written = tokio::task::spawn_blocking(move || -> crate::Result<usize> {
+            let _gate = gate;
             let mut n = 0;
             for rows in all {
                 n += write_rows(&instance, rows)?;

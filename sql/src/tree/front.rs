@@ -89,6 +89,16 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || ":.-+".contains(chars[i])) {
                     i += 1;
                 }
+                // IoTDB also takes a space between date and time: `2024-03-01 05:00:00`.
+                let clock_follows = i - start == 10
+                    && chars.get(i) == Some(&' ')
+                    && chars.get(i + 1..i + 4).is_some_and(|t| t[0].is_ascii_digit() && t[1].is_ascii_digit() && t[2] == ':');
+                if clock_follows {
+                    i += 1;
+                    while i < chars.len() && (chars[i].is_ascii_alphanumeric() || ":.-+".contains(chars[i])) {
+                        i += 1;
+                    }
+                }
                 out.push(Tok::Time(chars[start..i].iter().collect()));
             } else {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_') {
