@@ -78,6 +78,10 @@ pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
             s
         }
         DataType::Timestamp(_, tz) => {
+            // Other zones (AT TIME ZONE) keep Arrow's display, which shows the zone.
+            if tz.as_deref().is_some_and(|z| !matches!(z, "+00:00" | "UTC" | "Z" | "+00")) {
+                return None;
+            }
             let any = col.as_any();
             let micros = if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
                 a.value(r).checked_mul(1000)?

@@ -1,12 +1,15 @@
 //! `COPY "root…" [(columns)] FROM STDIN`: PostgreSQL's text and CSV formats
-//! parsed into rows of one device and written through its engine. Every
-//! row is checked before any is written; an error names the line.
+//! parsed into rows of one device and written through its engine. A first
+//! pass checks every row (an error names the line and nothing is written);
+//! a second writes in chunks of [`CHUNK_ROWS`], so memory stays bounded
+//! however large the COPY.
 
 use std::sync::Arc;
 
 use tsfile::{DataType, Value};
 
 use super::table::DeviceTable;
+use crate::tree::SeriesRef;
 use super::values::{write_rows, DeviceRows};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -15,13 +18,18 @@ use crate::session::CopyOptions;
 /// One field of a COPY row: `None` is NULL.
 type Field = Option<String>;
 
-/// Split COPY text format data into rows of fields (backslash escapes,
-/// `null` marks NULL, `\.` ends the data).
-fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
-    let mut rows = Vec::new();
+/// Rows per engine write.
+const CHUNK_ROWS: usize = 65_536;
+
+/// What receives each parsed row.
+type OnRow<'a> = &'a mut dyn FnMut(Vec<Field>) -> Result<()>;
+
+/// Each row of COPY text format data (backslash escapes, `null` marks
+/// NULL, `\.` ends the data).
+fn each_text_row(data: &str, delimiter: char, null: &str, on_row: OnRow<'_>) -> Result<()> {
     let data = data.strip_suffix('\n').unwrap_or(data);
     if data.is_empty() {
-        return Ok(rows);
+        return Ok(());
     }
     for (n, line) in data.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -36,9 +44,9 @@ fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>>
                 fields.push(Some(unescape(raw).map_err(|e| Error::InvalidValue(format!("line {}: {e}", n + 1)))?));
             }
         }
-        rows.push(fields);
+        on_row(fields)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Split a text-format line at delimiters not escaped by a backslash.
@@ -108,10 +116,9 @@ fn unescape(raw: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| "invalid UTF-8 after unescaping".to_string())
 }
 
-/// Split CSV data into rows of fields: `"` quotes (`""` inside), an
-/// unquoted field equal to `null` is NULL, quoted fields never are.
-fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
-    let mut rows = Vec::new();
+/// Each row of CSV data: `"` quotes (`""` inside), an unquoted field
+/// equal to `null` is NULL, quoted fields never are.
+fn each_csv_row(data: &str, delimiter: char, null: &str, on_row: OnRow<'_>) -> Result<()> {
     let mut fields: Vec<Field> = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -151,7 +158,7 @@ fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> 
             '\n' => {
                 if row_started || !field.is_empty() || !fields.is_empty() {
                     finish_field(&mut fields, &mut field, &mut quoted);
-                    rows.push(std::mem::take(&mut fields));
+                    on_row(std::mem::take(&mut fields))?;
                 }
                 row_started = false;
                 line += 1;
@@ -180,9 +187,9 @@ fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> 
     }
     if row_started || !field.is_empty() || !fields.is_empty() {
         finish_field(&mut fields, &mut field, &mut quoted);
-        rows.push(fields);
+        on_row(fields)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// A `time` field: integer milliseconds or a timestamp text.
@@ -252,56 +259,108 @@ pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String],
     }
     let text = std::str::from_utf8(data).map_err(|e| Error::InvalidValue(format!("COPY data is not UTF-8: {e}")))?;
     let delimiter = char::from(options.delimiter);
-    let mut rows = if options.csv { csv_rows(text, delimiter, &options.null)? } else { text_rows(text, delimiter, &options.null)? };
-    let first_line = if options.header && !rows.is_empty() {
-        rows.remove(0);
-        2
-    } else {
-        1
-    };
     let series = device.series();
-    let mut times = Vec::with_capacity(rows.len());
-    let mut values: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); series.len()];
-    for (r, row) in rows.iter().enumerate() {
-        let line = r + first_line;
+    let each_row = |on_row: OnRow<'_>| {
+        if options.csv {
+            each_csv_row(text, delimiter, &options.null, on_row)
+        } else {
+            each_text_row(text, delimiter, &options.null, on_row)
+        }
+    };
+    // Pass 1 checks every row; pass 2 converts again and writes chunk by chunk.
+    for write in [false, true] {
+        let mut chunk = Chunk::new(device.device(), series);
+        let mut line = 0;
+        let mut written = 0;
+        each_row(&mut |row| {
+            line += 1;
+            if options.header && line == 1 {
+                return Ok(());
+            }
+            chunk.push(&row, &targets, line)?;
+            if chunk.rows.times.len() >= CHUNK_ROWS {
+                let full = chunk.take();
+                written += if write { write_rows(instance, full)? } else { full.times.len() };
+            }
+            Ok(())
+        })?;
+        if write {
+            written += write_rows(instance, chunk.take())?;
+            return Ok(written);
+        }
+    }
+    Ok(0)
+}
+
+/// Rows being gathered for one engine write.
+struct Chunk<'a> {
+    series: &'a [SeriesRef],
+    rows: DeviceRows,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(device: &str, series: &'a [SeriesRef]) -> Self {
+        let columns = series.iter().map(|s| (s.info.measurement().to_string(), s.data_type(), Vec::new())).collect();
+        Chunk { series, rows: DeviceRows { device: device.to_string(), times: Vec::new(), columns } }
+    }
+
+    /// The gathered rows, leaving the chunk empty.
+    fn take(&mut self) -> DeviceRows {
+        let columns = self.rows.columns.iter().map(|(m, t, _)| (m.clone(), *t, Vec::new())).collect();
+        let empty = DeviceRows { device: self.rows.device.clone(), times: Vec::new(), columns };
+        std::mem::replace(&mut self.rows, empty)
+    }
+
+    /// Convert one row (`targets`: None = time, Some(i) = series i).
+    fn push(&mut self, row: &[Field], targets: &[Option<usize>], line: usize) -> Result<()> {
         if row.len() != targets.len() {
             return Err(Error::InvalidValue(format!("line {line}: {} fields for {} columns", row.len(), targets.len())));
         }
-        let mut present = vec![false; series.len()];
-        for (field, target) in row.iter().zip(&targets) {
+        let mut time = None;
+        let mut values: Vec<Option<Value>> = vec![None; self.series.len()];
+        for (field, target) in row.iter().zip(targets) {
             match (target, field) {
                 (None, None) => return Err(Error::NotNull(format!("line {line}: null value in column \"time\" violates not-null constraint"))),
-                (None, Some(f)) => times.push(parse_time(f).map_err(|e| Error::InvalidTime(format!("line {line}: {e}")))?),
-                (Some(i), f) => {
-                    let v = match f {
-                        None => None,
-                        Some(f) => Some(
-                            parse_field(series[*i].data_type(), f)
-                                .map_err(|e| Error::InvalidValue(format!("line {line}, column \"{}\": {e}", series[*i].info.measurement())))?,
-                        ),
-                    };
-                    values[*i].push(v);
-                    present[*i] = true;
+                (None, Some(f)) => time = Some(parse_time(f).map_err(|e| Error::InvalidTime(format!("line {line}: {e}")))?),
+                (Some(_), None) => {}
+                (Some(i), Some(f)) => {
+                    let s = &self.series[*i];
+                    let v = parse_field(s.data_type(), f)
+                        .map_err(|e| Error::InvalidValue(format!("line {line}, column \"{}\": {e}", s.info.measurement())))?;
+                    values[*i] = Some(v);
                 }
             }
         }
-        for (i, p) in present.iter().enumerate() {
-            if !p {
-                values[i].push(None);
-            }
+        let Some(time) = time else { return Err(Error::NotNull(format!("line {line}: no time"))) };
+        self.rows.times.push(time);
+        for ((_, _, column), v) in self.rows.columns.iter_mut().zip(values) {
+            column.push(v);
         }
+        Ok(())
     }
-    let columns = series
-        .iter()
-        .zip(values)
-        .map(|(s, v)| (s.info.measurement().to_string(), s.data_type(), v))
-        .collect();
-    write_rows(instance, DeviceRows { device: device.device().to_string(), times, columns })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+        let mut rows = Vec::new();
+        each_text_row(data, delimiter, null, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+        let mut rows = Vec::new();
+        each_csv_row(data, delimiter, null, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
 
     #[test]
     fn text_format_rows() {

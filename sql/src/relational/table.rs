@@ -297,11 +297,11 @@ impl DataSink for DeviceSink {
         };
         let written = tokio::task::spawn_blocking(move || -> crate::Result<usize> {
             let _gate = gate;
-            let mut n = 0;
-            for rows in all {
-                n += write_rows(&instance, rows)?;
+            // One write for the whole statement: it lands entirely or not at all.
+            match DeviceRows::concat(all) {
+                Some(rows) => write_rows(&instance, rows),
+                None => Ok(0),
             }
-            Ok(n)
         })
         .await
         .map_err(|e| DataFusionError::Execution(format!("insert task failed: {e}")))?

@@ -80,6 +80,21 @@ pub(crate) struct DeviceRows {
     pub columns: Vec<(String, DataType, Vec<Option<Value>>)>,
 }
 
+impl DeviceRows {
+    /// The rows of several batches of one device as one.
+    pub(crate) fn concat(parts: Vec<DeviceRows>) -> Option<DeviceRows> {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next()?;
+        for part in parts {
+            all.times.extend(part.times);
+            for ((_, _, values), (_, _, more)) in all.columns.iter_mut().zip(part.columns) {
+                values.extend(more);
+            }
+        }
+        Some(all)
+    }
+}
+
 /// Write rows of an existing device through its database's engine.
 /// Columns that hold only NULLs are left out (NULL never overwrites).
 pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize> {
