@@ -2,7 +2,8 @@
 # Install what the test suite needs beyond the Rust toolchain:
 #   * Apache TsFile's Python binding (PyPI tsfile==2.5.0, pulls numpy, pandas,
 #     pyarrow) for tsfile/tests/interop/apache_tsfile.py;
-#   * psql (postgresql-client) for the pgwire tests.
+#   * psql (postgresql-client) and the PostgreSQL JDBC driver with a JDK
+#     (libpostgresql-jdbc-java, default-jdk-headless) for server/tests/clients.rs.
 # Idempotent and quiet: does nothing when everything is already there.
 # Needs root (or sudo) only when apt-get has to run.
 set -euo pipefail
@@ -60,6 +61,14 @@ if ! command -v psql >/dev/null 2>&1; then
   log "installing postgresql-client"
   apt_install postgresql-client
   command -v psql >/dev/null 2>&1 || { log "psql still missing"; exit 1; }
+fi
+
+# --- JDK and the PostgreSQL JDBC driver (server/tests/clients.rs) ---------------
+JDBC_JAR=/usr/share/java/postgresql.jar
+if ! command -v java >/dev/null 2>&1 || ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler' || [ ! -f "$JDBC_JAR" ]; then
+  log "installing default-jdk-headless and libpostgresql-jdbc-java"
+  apt_install default-jdk-headless libpostgresql-jdbc-java
+  [ -f "$JDBC_JAR" ] || { log "$JDBC_JAR still missing"; exit 1; }
 fi
 
 # --- Python tsfile binding ----------------------------------------------------

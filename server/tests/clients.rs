@@ -1,0 +1,72 @@
+//! Real PostgreSQL clients against the real `arbor` binary: psql's
+//! meta-commands and the JDBC driver. Both are installed by
+//! `scripts/install-test-deps.sh`; a missing client fails the test.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::path::Path;
+use std::process::Command;
+
+use sqllogictests::Server;
+
+fn start() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Path::new(env!("CARGO_BIN_EXE_arbor")), dir.path()).unwrap();
+    (dir, server)
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run {command:?} (scripts/install-test-deps.sh installs it): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{command:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn psql(port: u16, args: &[&str]) -> String {
+    run(Command::new("psql")
+        .env("PGPASSWORD", "root")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "root", "-d", "arbor", "-v", "ON_ERROR_STOP=1"])
+        .args(args))
+}
+
+#[test]
+fn psql_lists_devices_and_describes_them() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    psql(port, &["-c", "INSERT INTO root.ps.wt01(timestamp, temperature, status) VALUES (1000, 20.5, true)"]);
+    let tables = psql(port, &["-A", "-t", "-c", "\\dt"]);
+    assert_eq!(tables.trim(), "public|root.ps.wt01|table|postgres");
+    let columns = psql(port, &["-A", "-t", "-c", "\\d \"root.ps.wt01\""]);
+    let lines: Vec<&str> = columns.lines().collect();
+    assert_eq!(lines, ["time|timestamp with time zone||not null|", "status|boolean|||", "temperature|double precision|||"]);
+    let rows = psql(port, &["-A", "-t", "-c", "SELECT time, temperature, status FROM \"root.ps.wt01\""]);
+    assert_eq!(rows.trim(), "1970-01-01 00:00:01+00|20.5|t");
+    server.stop().unwrap();
+}
+
+#[test]
+fn the_jdbc_driver_works_end_to_end() {
+    let (_dir, mut server) = start();
+    let jar = std::env::var("ARBOR_JDBC_JAR").unwrap_or_else(|_| "/usr/share/java/postgresql.jar".into());
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/JdbcSmoke.java");
+    let out = run(Command::new("java").arg("-cp").arg(&jar).arg(&source).arg(server.port().to_string()));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "server: PostgreSQL 15.0",
+            "prepared insert rows: 1",
+            "row: 2000 21.5 false",
+            "row: 3000 22.5 true",
+            "row: 4000 23.5 false",
+            "fetched with fetchSize 2: 4",
+            "table: root.j.d1",
+            "column: time timestamptz",
+            "column: ok bool",
+            "column: temp float8",
+            "tsql: count(root.j.d1.temp)=4 avg(root.j.d1.temp)=22.0",
+            "error: 42703 ERROR: Schema error: No field named nosuch.",
+        ]
+    );
+    server.stop().unwrap();
+}

@@ -1,0 +1,55 @@
+// JDBC smoke test run by server/tests/clients.rs: the PostgreSQL JDBC driver against a real
+// arbor server (plain statements, prepared statements with parameters, fetch size with
+// portal suspension, DatabaseMetaData, TSQL, errors with SQLSTATEs). Prints one line per check.
+
+import java.sql.*;
+
+public class JdbcSmoke {
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/arbor?user=root&password=root&sslmode=disable";
+        try (Connection c = DriverManager.getConnection(url)) {
+            DatabaseMetaData md = c.getMetaData();
+            System.out.println("server: " + md.getDatabaseProductName() + " " + md.getDatabaseProductVersion());
+            try (Statement s = c.createStatement()) {
+                s.execute("INSERT INTO root.j.d1(timestamp, temp, ok) VALUES (1000, 20.5, true), (2000, 21.5, false), (3000, 22.5, true)");
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO \"root.j.d1\"(time, temp, ok) VALUES (?, ?, ?)")) {
+                p.setTimestamp(1, new Timestamp(4000));
+                p.setDouble(2, 23.5);
+                p.setBoolean(3, false);
+                System.out.println("prepared insert rows: " + p.executeUpdate());
+            }
+            try (PreparedStatement p = c.prepareStatement("SELECT time, temp, ok FROM \"root.j.d1\" WHERE temp > ? ORDER BY time")) {
+                p.setDouble(1, 21.0);
+                try (ResultSet rs = p.executeQuery()) {
+                    while (rs.next()) System.out.println("row: " + rs.getTimestamp(1).getTime() + " " + rs.getDouble(2) + " " + rs.getBoolean(3));
+                }
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement p = c.prepareStatement("SELECT temp FROM \"root.j.d1\" ORDER BY time")) {
+                p.setFetchSize(2);
+                int n = 0;
+                try (ResultSet rs = p.executeQuery()) { while (rs.next()) n++; }
+                System.out.println("fetched with fetchSize 2: " + n);
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            try (ResultSet rs = md.getTables(null, "public", "%", new String[]{"TABLE"})) {
+                while (rs.next()) System.out.println("table: " + rs.getString("TABLE_NAME"));
+            }
+            try (ResultSet rs = md.getColumns(null, "public", "root.j.d1", "%")) {
+                while (rs.next()) System.out.println("column: " + rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME"));
+            }
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT count(temp), avg(temp) FROM root.j.d1")) {
+                ResultSetMetaData m = rs.getMetaData();
+                rs.next();
+                System.out.println("tsql: " + m.getColumnName(1) + "=" + rs.getLong(1) + " " + m.getColumnName(2) + "=" + rs.getDouble(2));
+            }
+            try (Statement s = c.createStatement()) {
+                s.executeQuery("SELECT nosuch FROM \"root.j.d1\"");
+            } catch (SQLException e) {
+                System.out.println("error: " + e.getSQLState() + " " + e.getMessage().split("\n")[0]);
+            }
+        }
+    }
+}
