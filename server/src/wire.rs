@@ -26,7 +26,10 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -497,6 +500,32 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    /// pgwire answers Describe of a statement that has parameters but no
+    /// result columns (an INSERT with `$1`) with an empty RowDescription;
+    /// PostgreSQL sends NoData, and JDBC takes a RowDescription to mean a
+    /// query (its batch update counts become 0). Send NoData there.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + pgwire::api::ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let response = self.do_describe_statement(client, &stmt).await?;
+                if response.fields.is_empty() && !response.parameters.is_empty() {
+                    let oids = response.parameters.iter().map(|t| t.oid()).collect();
+                    client.send(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
+                    client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+                    return Ok(());
+                }
+            }
+        }
+        self._on_describe(client, message).await
     }
 
     async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>

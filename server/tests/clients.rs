@@ -65,6 +65,8 @@ fn the_jdbc_driver_works_end_to_end() {
             "column: ok bool",
             "column: temp float8",
             "tsql: count(root.j.d1.temp)=4 avg(root.j.d1.temp)=22.0",
+            "tsql batch rows: 3",
+            "tsql row: 2000 root.j.d2.level=3.0 n'2",
             "error: 42703 ERROR: Schema error: No field named nosuch.",
         ]
     );

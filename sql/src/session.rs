@@ -367,15 +367,19 @@ impl Session {
         }
         if crate::tree::is_tsql(sql) {
             let head = sql.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+            let count = crate::tree::parameter_count(sql);
+            let parameters = vec![None; count];
             if !matches!(head.as_str(), "select" | "show" | "count") {
-                return Ok(Description::default());
+                return Ok(Description { parameters, schema: None });
             }
-            let outputs = self.tsql(sql).await?;
+            // The columns depend on the paths, not on the values: run it with zeros bound.
+            let zeros = vec![ScalarValue::Int64(Some(0)); count];
+            let outputs = self.tsql(&crate::tree::bind(sql, &zeros)?).await?;
             let schema = outputs.into_iter().find_map(|o| match o {
                 QueryOutput::Rows { schema, .. } => Some(schema),
                 _ => None,
             });
-            return Ok(Description { parameters: Vec::new(), schema });
+            return Ok(Description { parameters, schema });
         }
         if let Some(name) = show_name(sql) {
             let schema = Arc::new(Schema::new(vec![Field::new(name, ArrowType::Utf8, true)]));
@@ -401,10 +405,8 @@ impl Session {
             return Ok(QueryOutput::Empty);
         }
         if crate::tree::is_tsql(sql) {
-            if !params.is_empty() {
-                return Err(Error::Unsupported("parameters in TSQL statements".into()));
-            }
-            let mut outputs = self.tsql(sql).await?;
+            let bound = crate::tree::bind(sql, &params)?;
+            let mut outputs = self.tsql(&bound).await?;
             return outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()));
         }
         let mut outputs = self.relational(sql, (!params.is_empty()).then_some(params)).await?;

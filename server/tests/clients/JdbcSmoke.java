@@ -45,6 +45,25 @@ public class JdbcSmoke {
                 rs.next();
                 System.out.println("tsql: " + m.getColumnName(1) + "=" + rs.getLong(1) + " " + m.getColumnName(2) + "=" + rs.getDouble(2));
             }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO root.j.d2(timestamp, level, note) VALUES (?, ?, ?)")) {
+                for (int i = 1; i <= 3; i++) {
+                    p.setLong(1, i * 1000L);
+                    p.setDouble(2, i * 1.5);
+                    p.setString(3, "n'" + i);
+                    p.addBatch();
+                }
+                int total = 0;
+                for (int n : p.executeBatch()) total += n;
+                System.out.println("tsql batch rows: " + total);
+            }
+            try (PreparedStatement p = c.prepareStatement("SELECT level, note FROM root.j.d2 WHERE time >= ? AND level < ?")) {
+                p.setLong(1, 2000L);
+                p.setDouble(2, 4.0);
+                try (ResultSet rs = p.executeQuery()) {
+                    ResultSetMetaData m = rs.getMetaData();
+                    while (rs.next()) System.out.println("tsql row: " + rs.getTimestamp(1).getTime() + " " + m.getColumnName(2) + "=" + rs.getDouble(2) + " " + rs.getString(3));
+                }
+            }
             try (Statement s = c.createStatement()) {
                 s.executeQuery("SELECT nosuch FROM \"root.j.d1\"");
             } catch (SQLException e) {

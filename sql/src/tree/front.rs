@@ -637,6 +637,13 @@ fn split_statements(sql: &str) -> Vec<String> {
 
 /// Whether the TSQL surface owns this statement (vs PostgreSQL SQL).
 pub fn is_tsql(sql: &str) -> bool {
+    let neutral;
+    let sql = if sql.contains('$') {
+        neutral = super::params::neutral(sql);
+        neutral.as_str()
+    } else {
+        sql
+    };
     let Ok(toks) = tokenize(sql) else {
         // Unbalanced quotes etc.: let the SQL surface report it.
         return false;

@@ -6,7 +6,9 @@
 
 mod convert;
 mod front;
+mod params;
 pub use front::{execute, is_tsql};
+pub use params::{bind, parameter_count};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
