@@ -236,8 +236,7 @@ fn renamed(schema: SchemaRef, batches: Vec<RecordBatch>, names: Option<&[Option<
 /// The parameter name of `SHOW name`.
 fn show_name(sql: &str) -> Option<&str> {
     let trimmed = sql.trim().trim_end_matches(';').trim();
-    let name = trimmed.get(..5).filter(|w| w.eq_ignore_ascii_case("show "))?;
-    let _ = name;
+    trimmed.get(..5).filter(|w| w.eq_ignore_ascii_case("show "))?;
     Some(trimmed[5..].trim())
 }
 

@@ -344,22 +344,22 @@ impl<'a> Chunk<'a> {
 mod tests {
     use super::*;
 
-    fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+    /// Every row a parser gives, collected.
+    fn collect(parse: impl FnOnce(OnRow<'_>) -> Result<()>) -> Result<Vec<Vec<Field>>> {
         let mut rows = Vec::new();
-        each_text_row(data, delimiter, null, &mut |r| {
+        parse(&mut |r| {
             rows.push(r);
             Ok(())
         })?;
         Ok(rows)
     }
 
+    fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
+        collect(|on_row| each_text_row(data, delimiter, null, on_row))
+    }
+
     fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
-        let mut rows = Vec::new();
-        each_csv_row(data, delimiter, null, &mut |r| {
-            rows.push(r);
-            Ok(())
-        })?;
-        Ok(rows)
+        collect(|on_row| each_csv_row(data, delimiter, null, on_row))
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl SchemaProvider for DeviceSchema {
 }
 
 /// One device as a table: `time`, then its measurements in catalog order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DeviceTable {
     instance: Arc<Instance>,
     device: String,
@@ -208,13 +208,7 @@ impl TableProvider for DeviceTable {
         let batches = if range.start > range.end {
             Vec::new()
         } else {
-            let table = DeviceTable {
-                instance: self.instance.clone(),
-                device: self.device.clone(),
-                series: self.series.clone(),
-                schema: self.schema.clone(),
-                gate: None,
-            };
+            let table = self.clone();
             let projection = projection.cloned();
             tokio::task::spawn_blocking(move || table.read(projection.as_ref(), range, limit))
                 .await
