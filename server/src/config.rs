@@ -24,6 +24,9 @@ pub(crate) struct ServerSection {
     pub(crate) data_dir: PathBuf,
     /// Connections served at once; further ones are refused with 53300.
     pub(crate) max_connections: usize,
+    /// Memory all running queries may hold at once (sorts, aggregates,
+    /// joins); a query that needs more fails with 53200.
+    pub(crate) query_memory_bytes_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +83,7 @@ impl Default for ServerSection {
             port: 6667,
             data_dir: PathBuf::from("./data"),
             max_connections: 256,
+            query_memory_bytes_max: 1 << 30,
         }
     }
 }
@@ -130,6 +134,7 @@ impl Config {
     /// The instance settings this configuration describes.
     pub(crate) fn instance_config(&self) -> sql::InstanceConfig {
         let mut c = sql::InstanceConfig::new(&self.server.data_dir);
+        c.query_memory_bytes_max = self.server.query_memory_bytes_max;
         c.catalog.auto_create_schema = self.schema.auto_create_schema;
         c.catalog.database_level = self.schema.database_level;
         let s = &self.storage;

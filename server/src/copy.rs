@@ -95,11 +95,12 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
 /// Encode rows as COPY text or CSV.
 use crate::text::pg_text;
 
-pub(crate) fn encode_rows(output: &sql::QueryOutput, options: &sql::CopyOptions) -> Result<(Vec<u8>, usize, usize), String> {
+pub(crate) fn encode_rows(
+    schema: &datafusion::arrow::datatypes::Schema,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    options: &sql::CopyOptions,
+) -> Result<(Vec<u8>, usize, usize), String> {
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let sql::QueryOutput::Rows { schema, batches } = output else {
-        return Err("COPY TO needs a query that returns rows".into());
-    };
     let mut out = Vec::new();
     let mut rows = 0;
     let delimiter = options.delimiter as char;

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use async_trait::async_trait;
-use futures::{stream, Sink, SinkExt};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
+use pgwire::messages::data::DataRow;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{
@@ -358,7 +360,7 @@ pub(crate) struct QueryHandler {
 }
 
 /// The wire response of one statement's output.
-fn to_response(output: QueryOutput, format: &Format) -> PgWireResult<Response> {
+fn to_response(output: QueryOutput, format: &Format, cancel: Option<Arc<ConnectionHandle>>) -> PgWireResult<Response> {
     match output {
         QueryOutput::Empty => Ok(Response::EmptyQuery),
         QueryOutput::Command { tag, rows } => {
@@ -377,31 +379,104 @@ fn to_response(output: QueryOutput, format: &Format) -> PgWireResult<Response> {
                 _ => Response::Execution(t),
             })
         }
-        QueryOutput::Rows { schema, batches } => {
+        QueryOutput::Rows { schema, stream } => {
             let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
-            let mut rows = Vec::new();
-            let text_options = pgwire::types::format::FormatOptions::default();
-            for batch in batches {
-                let mut encoder = DataRowEncoder::new(fields.clone());
-                for r in 0..batch.num_rows() {
-                    for (c, column) in batch.columns().iter().enumerate() {
-                        let field = &fields[c];
-                        // Text columns of floats and timestamps in PostgreSQL's own text form.
-                        let own = matches!(column.data_type(), ArrowType::Float32 | ArrowType::Float64 | ArrowType::Timestamp(..));
-                        if own && field.format() == FieldFormat::Text {
-                            if let Some(text) = pg_text(column.as_ref(), r) {
-                                encoder.encode_field_with_type_and_format(&text, field.datatype(), FieldFormat::Text, &text_options)?;
-                                continue;
-                            }
-                        }
-                        arrow_pg::encoder::encode_value(&mut encoder, column, r, schema.field(c), field)?;
-                    }
-                    rows.push(Ok(encoder.take_row()));
-                }
-            }
-            Ok(Response::Query(QueryResponse::new(fields, stream::iter(rows))))
+            let row_fields = fields.clone();
+            // Rows are encoded and sent batch by batch as the plan produces them.
+            let rows = stream.flat_map(move |batch| {
+                let encoded = match batch {
+                    Ok(batch) => encode_batch(&batch, &row_fields),
+                    Err(e) => vec![Err(to_pgwire(sql::Error::DataFusion(e)))],
+                };
+                stream::iter(encoded)
+            });
+            let rows = Cancellable { rows: Box::pin(rows), handle: cancel, cancel: CancelState::Idle };
+            Ok(Response::Query(QueryResponse::new(fields, rows)))
         }
     }
+}
+
+/// Rows that stop with 57014 when a cancel request arrives while they are
+/// being produced and sent (pgwire watches for cancels only until the
+/// handler returns; rows stream after that).
+struct Cancellable {
+    rows: std::pin::Pin<Box<dyn futures::Stream<Item = PgWireResult<DataRow>> + Send>>,
+    handle: Option<Arc<ConnectionHandle>>,
+    cancel: CancelState,
+}
+
+enum CancelState {
+    /// Not yet listening (the receiver is made on the first poll).
+    Idle,
+    Starting(futures::future::BoxFuture<'static, futures::channel::oneshot::Receiver<()>>),
+    Listening(futures::channel::oneshot::Receiver<()>),
+    /// No cancel can arrive any more, or one did and was reported.
+    Off,
+}
+
+impl futures::Stream for Cancellable {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            match &mut this.cancel {
+                CancelState::Idle => match this.handle.take() {
+                    Some(h) => this.cancel = CancelState::Starting(Box::pin(async move { h.start_query().await })),
+                    None => this.cancel = CancelState::Off,
+                },
+                CancelState::Starting(f) => match f.as_mut().poll(cx) {
+                    Poll::Ready(rx) => this.cancel = CancelState::Listening(rx),
+                    Poll::Pending => break,
+                },
+                CancelState::Listening(rx) => match std::pin::Pin::new(rx).poll(cx) {
+                    Poll::Ready(Ok(())) => {
+                        this.cancel = CancelState::Off;
+                        // Dropping the rows stops the plan (and its storage reads).
+                        this.rows = Box::pin(stream::empty());
+                        return Poll::Ready(Some(Err(user_error("57014", "canceling statement due to user request"))));
+                    }
+                    Poll::Ready(Err(_)) => this.cancel = CancelState::Off,
+                    Poll::Pending => break,
+                },
+                CancelState::Off => break,
+            }
+        }
+        this.rows.as_mut().poll_next(cx)
+    }
+}
+
+/// The DataRows of one batch.
+fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
+    let text_options = pgwire::types::format::FormatOptions::default();
+    let schema = batch.schema();
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    for r in 0..batch.num_rows() {
+        let row = (|| -> PgWireResult<DataRow> {
+            for (c, column) in batch.columns().iter().enumerate() {
+                let field = &fields[c];
+                // Text columns of floats and timestamps in PostgreSQL's own text form.
+                let own = matches!(column.data_type(), ArrowType::Float32 | ArrowType::Float64 | ArrowType::Timestamp(..));
+                if own && field.format() == FieldFormat::Text {
+                    if let Some(text) = pg_text(column.as_ref(), r) {
+                        encoder.encode_field_with_type_and_format(&text, field.datatype(), FieldFormat::Text, &text_options)?;
+                        continue;
+                    }
+                }
+                arrow_pg::encoder::encode_value(&mut encoder, column, r, schema.field(c), field)?;
+            }
+            Ok(encoder.take_row())
+        })();
+        let failed = row.is_err();
+        rows.push(row);
+        if failed {
+            break;
+        }
+    }
+    rows
 }
 
 #[async_trait]
@@ -415,7 +490,8 @@ impl SimpleQueryHandler for QueryHandler {
         }
         let text = query.to_string();
         let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await?;
-        outputs.into_iter().map(|o| to_response(o, &Format::UnifiedText)).collect()
+        let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
+        outputs.into_iter().map(|o| to_response(o, &Format::UnifiedText, handle.clone())).collect()
     }
 }
 
@@ -431,7 +507,11 @@ impl QueryHandler {
             CopyRequest::ToStdout { query, options } => {
                 let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&query).await })).await?;
                 let output = outputs.into_iter().next().ok_or_else(|| user_error("42601", "COPY TO needs a query"))?;
-                let (bytes, _rows, columns) = encode_rows(&output, &options).map_err(|e| user_error("0A000", e))?;
+                let QueryOutput::Rows { schema, stream } = output else {
+                    return Err(user_error("0A000", "COPY TO needs a query that returns rows"));
+                };
+                let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| to_pgwire(sql::Error::DataFusion(e)))?;
+                let (bytes, _rows, columns) = encode_rows(&schema, &batches, &options).map_err(|e| user_error("0A000", e))?;
                 let chunk = pgwire::messages::copy::CopyData::new(bytes.into());
                 Ok(vec![Response::CopyOut(CopyResponse::new(0, columns, stream::iter(vec![Ok(chunk)])))])
             }
@@ -549,6 +629,7 @@ impl ExtendedQueryHandler for QueryHandler {
         };
         let text = stmt.sql.clone();
         let output = self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await?;
-        to_response(output, &portal.result_column_format)
+        let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
+        to_response(output, &portal.result_column_format, handle)
     }
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use catalog::{Catalog, CatalogConfig};
-use storage::{EngineConfig, StorageEngine};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use storage::{EngineConfig, SeriesStore, StorageEngine};
 
 use crate::error::{Error, Result};
 
@@ -17,6 +18,8 @@ pub struct InstanceConfig {
     pub catalog: CatalogConfig,
     /// Template for every database's engine.
     pub engine: EngineConfig,
+    /// Memory all running queries may hold at once.
+    pub query_memory_bytes_max: usize,
 }
 
 impl InstanceConfig {
@@ -25,6 +28,7 @@ impl InstanceConfig {
             data_dir: data_dir.into(),
             catalog: CatalogConfig::default(),
             engine: EngineConfig::default(),
+            query_memory_bytes_max: 1 << 30,
         }
     }
 }
@@ -34,6 +38,9 @@ pub struct Instance {
     config: InstanceConfig,
     catalog: Arc<Catalog>,
     engines: RwLock<HashMap<String, Arc<StorageEngine>>>,
+    /// Query execution resources shared by every session: one memory pool
+    /// bounded by `query_memory_bytes_max`.
+    runtime: Arc<RuntimeEnv>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -49,7 +56,8 @@ impl Instance {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::Storage(storage::Error::Io { path: config.data_dir.clone(), source: e }))?;
         let catalog = Arc::new(Catalog::open(config.data_dir.join("catalog"), config.catalog.clone())?);
-        let instance = Arc::new(Instance { config, catalog, engines: RwLock::new(HashMap::new()) });
+        let runtime = RuntimeEnvBuilder::new().with_memory_limit(config.query_memory_bytes_max.max(1 << 20), 1.0).build_arc()?;
+        let instance = Arc::new(Instance { config, catalog, engines: RwLock::new(HashMap::new()), runtime });
         for db in instance.catalog.list_databases(&catalog::PathPattern::all()) {
             instance.engine(&db.path.to_string())?;
         }
@@ -60,6 +68,10 @@ impl Instance {
         &self.catalog
     }
 
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
+    }
+
     pub fn config(&self) -> &InstanceConfig {
         &self.config
     }
@@ -68,8 +80,13 @@ impl Instance {
         self.config.data_dir.join("databases").join(database)
     }
 
-    /// The engine of `database` (e.g. `root.ln`), opened on first use.
-    pub fn engine(&self, database: &str) -> Result<Arc<StorageEngine>> {
+    /// The storage of `database` (e.g. `root.ln`), opened on first use:
+    /// the query layer reads and writes only through [`SeriesStore`].
+    pub fn store(&self, database: &str) -> Result<Arc<dyn SeriesStore>> {
+        Ok(self.engine(database)?)
+    }
+
+    fn engine(&self, database: &str) -> Result<Arc<StorageEngine>> {
         if let Some(e) = self.engines.read().map_err(|_| poisoned())?.get(database) {
             return Ok(e.clone());
         }

@@ -1,12 +1,18 @@
 //! Arbor's query surfaces over one engine: TSQL (IoTDB's tree dialect,
-//! `tsql`) and PostgreSQL SQL through DataFusion (`relational`), sharing an
+//! `tree`) and PostgreSQL SQL through DataFusion (`provider` tables,
+//! `exec` operators), sharing an
 //! [`Instance`] (catalog + one storage engine per database).
 
+mod convert;
 mod error;
+pub mod exec;
 mod instance;
 mod output;
-pub mod relational;
+pub mod planner;
+pub mod provider;
+mod series;
 mod session;
+mod time;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -1,34 +1,46 @@
 //! What a statement produces, for the wire layer to encode.
 
+use std::fmt;
+
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
+
+use crate::error::Result;
 
 /// The result of one statement.
-#[derive(Debug, Clone)]
 pub enum QueryOutput {
-    /// Rows with their schema (possibly zero batches).
-    Rows {
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
-    },
+    /// Rows with their schema, produced as the client reads them.
+    Rows { schema: SchemaRef, stream: SendableRecordBatchStream },
     /// A statement without rows: its command tag (`INSERT 0 3`, `CREATE DATABASE`, ...).
     Command { tag: String, rows: Option<usize> },
     /// An empty statement (`;`, `-- ping`).
     Empty,
 }
 
+impl fmt::Debug for QueryOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryOutput::Rows { schema, .. } => f.debug_struct("Rows").field("schema", schema).finish_non_exhaustive(),
+            QueryOutput::Command { tag, rows } => f.debug_struct("Command").field("tag", tag).field("rows", rows).finish(),
+            QueryOutput::Empty => f.write_str("Empty"),
+        }
+    }
+}
+
 impl QueryOutput {
     pub fn command(tag: impl Into<String>) -> Self {
-        QueryOutput::Command {
-            tag: tag.into(),
-            rows: None,
-        }
+        QueryOutput::Command { tag: tag.into(), rows: None }
     }
 
     pub fn command_with_rows(tag: impl Into<String>, rows: usize) -> Self {
-        QueryOutput::Command {
-            tag: tag.into(),
-            rows: Some(rows),
-        }
+        QueryOutput::Command { tag: tag.into(), rows: Some(rows) }
+    }
+
+    /// Rows already in memory (small results: listings, settings).
+    pub fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
+        let stream = MemoryStream::try_new(batches, schema.clone(), None)?;
+        Ok(QueryOutput::Rows { schema, stream: Box::pin(stream) })
     }
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
 use datafusion::arrow::array::UInt64Array;
@@ -43,7 +46,7 @@ pub struct CopyOptions {
 pub struct Session {
     instance: Arc<Instance>,
     ctx: SessionContext,
-    gate: crate::relational::WriteGate,
+    gate: crate::provider::WriteGate,
 }
 
 /// Whether `sql` holds nothing but whitespace, `;` and comments.
@@ -145,24 +148,27 @@ fn pg_schema(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Cast the unsigned columns of a result to their signed PostgreSQL types.
-fn signed_columns(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let target = pg_schema(&schema);
-    if Arc::ptr_eq(&target, &schema) {
-        return Ok((schema, batches));
+/// A result stream with unsigned columns cast to their signed PostgreSQL
+/// types and columns renamed as PostgreSQL names them, batch by batch.
+fn pg_stream(stream: SendableRecordBatchStream, names: Option<&[Option<String>]>) -> (SchemaRef, SendableRecordBatchStream) {
+    let source = stream.schema();
+    let target = rename_schema(&pg_schema(&source), names);
+    if Arc::ptr_eq(&target, &source) {
+        return (source, stream);
     }
-    let cast = |b: RecordBatch| -> Result<RecordBatch> {
-        let columns = b
+    let schema = target.clone();
+    let mapped = stream.map(move |batch| {
+        let batch = batch?;
+        let columns = batch
             .columns()
             .iter()
-            .zip(target.fields())
-            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::DataFusion(e.into()))?;
-        RecordBatch::try_new(target.clone(), columns).map_err(|e| Error::DataFusion(e.into()))
-    };
-    let batches = batches.into_iter().map(cast).collect::<Result<Vec<_>>>()?;
-    Ok((target, batches))
+            .zip(schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { datafusion::arrow::compute::cast(c, f.data_type()) })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+    });
+    (target.clone(), Box::pin(RecordBatchStreamAdapter::new(target, mapped)))
 }
 
 /// PostgreSQL's names for the unaliased columns of a SELECT: a function
@@ -217,22 +223,6 @@ fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schema
     Arc::new(Schema::new(fields))
 }
 
-/// A result with its columns named as PostgreSQL names them.
-fn renamed(schema: SchemaRef, batches: Vec<RecordBatch>, names: Option<&[Option<String>]>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let target = rename_schema(&schema, names);
-    if Arc::ptr_eq(&target, &schema) {
-        return Ok((schema, batches));
-    }
-    let batches = batches
-        .into_iter()
-        .map(|b| {
-            let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-            RecordBatch::try_new_with_options(target.clone(), b.columns().to_vec(), &options).map_err(|e| Error::DataFusion(e.into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((target, batches))
-}
-
 /// The parameter name of `SHOW name`.
 fn show_name(sql: &str) -> Option<&str> {
     let trimmed = sql.trim().trim_end_matches(';').trim();
@@ -249,13 +239,13 @@ fn parser() -> &'static PostgresCompatibilityParser {
 fn one_text(header: &str, value: &str) -> Result<QueryOutput> {
     let schema = Arc::new(Schema::new(vec![Field::new(header, ArrowType::Utf8, true)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))]).map_err(|e| Error::DataFusion(e.into()))?;
-    Ok(QueryOutput::Rows { schema, batches: vec![batch] })
+    QueryOutput::rows(schema, vec![batch])
 }
 
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
-        let gate = crate::relational::WriteGate::default();
-        let ctx = crate::relational::context(instance.clone(), gate.clone())?;
+        let gate = crate::provider::WriteGate::default();
+        let ctx = crate::planner::context(instance.clone(), gate.clone())?;
         ctx.register_udf(version_udf());
         Ok(Session { instance, ctx, gate })
     }
@@ -314,10 +304,9 @@ impl Session {
         if let Some(values) = params {
             df = df.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?;
         }
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
         if insert {
             // The DML plan's one `count` column (UInt64).
+            let batches = df.collect().await?;
             let rows: u64 = batches
                 .iter()
                 .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
@@ -325,12 +314,12 @@ impl Session {
                 .sum();
             return Ok(QueryOutput::command_with_rows("INSERT", rows as usize));
         }
-        let (schema, batches) = signed_columns(schema, batches)?;
-        let (schema, batches) = renamed(schema, batches, names.as_deref())?;
-        if schema.fields().is_empty() {
+        if df.schema().fields().is_empty() {
+            df.collect().await?;
             return Ok(QueryOutput::command("OK"));
         }
-        Ok(QueryOutput::Rows { schema, batches })
+        let (schema, stream) = pg_stream(df.execute_stream().await?, names.as_deref());
+        Ok(QueryOutput::Rows { schema, stream })
     }
 
     /// The logical plan of the one statement in `sql`.
@@ -421,7 +410,7 @@ impl Session {
         let gate = self.gate.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _gate = gate;
-            crate::relational::copy_in(&instance, &table, &columns, &options, &data)
+            crate::provider::copy_in(&instance, &table, &columns, &options, &data)
         })
             .await
             .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?

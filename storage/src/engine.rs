@@ -31,6 +31,7 @@ use crate::memtable::{run_with_deletes, MemTable, Rows};
 use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
+use crate::scan::{DeviceScan, ScanRequest};
 use crate::wal::{self, Wal, WalRecord};
 
 /// Ranks of memtable data sit above every file version.
@@ -123,7 +124,7 @@ struct State {
     closed: bool,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     dir: PathBuf,
     wal_dir: PathBuf,
     config: EngineConfig,
@@ -140,8 +141,8 @@ struct Inner {
     sync_signal: Signal,
     versions: Arc<AtomicU64>,
     compaction_ids: AtomicU64,
-    cache: MetaCache,
-    counters: Counters,
+    pub(crate) cache: MetaCache,
+    pub(crate) counters: Counters,
     shutdown: AtomicBool,
     dir_lock: Mutex<Option<Box<dyn DirLock>>>,
 }
@@ -356,6 +357,12 @@ impl StorageEngine {
             .map(|m| self.inner.view(&SeriesKey::new(device, *m), range))
             .collect::<Result<Vec<_>>>()?;
         read::scan_aligned(&views, &self.inner.cache, &self.inner.counters)
+    }
+
+    /// Rows of a device's measurements, streamed one time slice at a time
+    /// (see [`crate::scan`]): bounded memory whatever the range.
+    pub fn scan_device(&self, request: ScanRequest) -> Result<DeviceScan> {
+        DeviceScan::new(Arc::clone(&self.inner), request)
     }
 
     /// count/sum/min/max/first/last/min_time/max_time of a series in
@@ -815,7 +822,7 @@ impl Inner {
     }
 
     /// A snapshot of everything needed to read one series.
-    fn view(&self, key: &SeriesKey, range: TimeRange) -> Result<SeriesView> {
+    pub(crate) fn view(&self, key: &SeriesKey, range: TimeRange) -> Result<SeriesView> {
         let mut st = self.live_state()?;
         let bound = self.config.ttl_bound(st.ttl_ms);
         let range = TimeRange::new(range.start.max(bound), range.end);

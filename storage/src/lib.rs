@@ -17,7 +17,8 @@
 //! - Reads merge all sources so the newest value wins; aggregates come from
 //!   file, chunk and page statistics wherever those are exact.
 //!
-//! Module map: `wal` (log + checkpoint), `memtable`, `flush`, `files` (file
+//! Module map: `scan` (streaming device reads), `store` (the trait the
+//! query layer uses), `wal` (log + checkpoint), `memtable`, `flush`, `files` (file
 //! index), `mods` (tombstones), `compaction`, `recovery`, `read`, `run`
 //! (sorted-run merging), `engine` (the state and its locking), [`fs`] (the
 //! file-system seam used for fault injection).
@@ -35,10 +36,14 @@ mod mods;
 mod read;
 mod recovery;
 mod run;
+pub mod scan;
+mod store;
 mod wal;
 
 pub use batch::{Aggregates, Column, ReadCounters, SeriesKey, WriteBatch};
 pub use config::{Clock, EngineConfig, FsyncPolicy, MemoryBudget, TimePrecision};
 pub use engine::{FileInfo, StorageEngine};
+pub use scan::{DeviceScan, ScanOrder, ScanRequest};
+pub use store::{BatchStream, SeriesStore};
 pub use error::{Error, Result};
 pub use tsfile::{AlignedBatch, ColumnBatch, DataType, SeriesBatch, TimeRange, Value, Values};

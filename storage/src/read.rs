@@ -108,6 +108,37 @@ pub(crate) fn scan(view: &SeriesView, cache: &MetaCache, counters: &Counters) ->
     merge(&view.key.to_string(), runs)
 }
 
+/// Where a series' points in the view's range lie (earliest, latest) and
+/// about how many there are, from file statistics and memtable runs alone:
+/// the count may include overwritten or deleted points.
+pub(crate) fn extent(view: &SeriesView, cache: &MetaCache) -> Result<(Option<(i64, i64)>, u64)> {
+    if view.is_empty_range() {
+        return Ok((None, 0));
+    }
+    let (mut span, mut count): (Option<(i64, i64)>, u64) = (None, 0);
+    let mut widen = |lo: i64, hi: i64| {
+        let (lo, hi) = (lo.max(view.range.start), hi.min(view.range.end));
+        if lo <= hi {
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    };
+    for m in &view.mem {
+        if let (Some(first), Some(last)) = (m.run.times.first(), m.run.times.last()) {
+            widen(*first, *last);
+            count += m.run.times.len() as u64;
+        }
+    }
+    for f in &view.files {
+        let Some(meta) = f.file.device_metadata(cache, &view.key.device)? else { continue };
+        let Some(ts) = series_of(&meta, &view.key.measurement) else { continue };
+        if view.range.overlaps(&ts.statistics) {
+            widen(ts.statistics.start_time, ts.statistics.end_time);
+            count += ts.statistics.count;
+        }
+    }
+    Ok((span, count))
+}
+
 /// The data type of the series as its sources hold it.
 pub(crate) fn data_type(view: &SeriesView, cache: &MetaCache) -> Result<Option<DataType>> {
     if let Some(m) = view.mem.first() {

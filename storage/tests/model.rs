@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use storage::{Column, DataType, EngineConfig, SeriesKey, StorageEngine, TimeRange, Value, WriteBatch};
+use storage::{Column, DataType, EngineConfig, ScanOrder, ScanRequest, SeriesKey, StorageEngine, TimeRange, Value, WriteBatch};
 
 /// A device of the model: path, aligned, and its measurements with types.
 type DeviceSpec = (&'static str, bool, [(&'static str, DataType); 2]);
@@ -128,6 +128,51 @@ fn check(engine: &StorageEngine, model: &Model, series: usize, range: TimeRange)
     Ok(())
 }
 
+/// The device of `series` scanned as a stream (both orders, tiny batches,
+/// a limit): rows where either measurement has a point, with the model's
+/// values and NULLs elsewhere.
+fn check_device_scan(engine: &StorageEngine, model: &Model, series: usize, range: TimeRange, limit: usize) -> Result<(), TestCaseError> {
+    let device = series / 2;
+    let (path, _, ms) = DEVICES[device];
+    let mut rows: BTreeMap<i64, [Option<Value>; 2]> = BTreeMap::new();
+    for c in 0..2 {
+        for ((_, t), v) in model.range((device * 2 + c, range.start)..=(device * 2 + c, range.end)) {
+            rows.entry(*t).or_default()[c] = Some(v.clone());
+        }
+    }
+    for order in [ScanOrder::Ascending, ScanOrder::Descending] {
+        let mut expected: Vec<(i64, [Option<Value>; 2])> = rows.iter().map(|(t, v)| (*t, v.clone())).collect();
+        if order == ScanOrder::Descending {
+            expected.reverse();
+        }
+        expected.truncate(limit);
+        let request = ScanRequest {
+            order,
+            limit: Some(limit),
+            batch_rows: 3,
+            ..ScanRequest::new(path, ms.iter().map(|(m, _)| m.to_string()).collect(), range)
+        };
+        let mut got = Vec::new();
+        for batch in engine.scan_device(request).map_err(|e| TestCaseError::fail(e.to_string()))? {
+            let batch = batch.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(batch.times.len() <= 3, "batch of {} rows", batch.times.len());
+            let mut next = [0usize; 2];
+            for (r, t) in batch.times.iter().enumerate() {
+                let mut row: [Option<Value>; 2] = Default::default();
+                for c in 0..2 {
+                    if batch.columns[c].validity[r] {
+                        row[c] = Some(batch.columns[c].values.get(next[c]));
+                        next[c] += 1;
+                    }
+                }
+                got.push((*t, row));
+            }
+        }
+        prop_assert_eq!(&got, &expected, "device scan of {} in {:?} {:?} limit {}", path, range, order, limit);
+    }
+    Ok(())
+}
+
 fn check_last(engine: &StorageEngine, model: &Model) -> Result<(), TestCaseError> {
     for (i, (key, _)) in series_list().iter().enumerate() {
         let expected = model.range((i, i64::MIN)..=(i, i64::MAX)).next_back().map(|((_, t), v)| (*t, v.clone()));
@@ -192,7 +237,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 engine = common::open(dir.path(), config());
             }
             Op::Check { series, start, len } => {
-                check(&engine, &model, series, TimeRange::new(i64::from(start), i64::from(start) + i64::from(len)))?;
+                let range = TimeRange::new(i64::from(start), i64::from(start) + i64::from(len));
+                check(&engine, &model, series, range)?;
+                check_device_scan(&engine, &model, series, range, usize::from(len % 50))?;
             }
         }
         // Sequence files never overlap per device.
@@ -211,6 +258,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     for s in 0..4 {
         check(&engine, &model, s, TimeRange::ALL)?;
+        check_device_scan(&engine, &model, s, TimeRange::ALL, usize::MAX)?;
     }
     check_last(&engine, &model)?;
     if std::env::var("ARBOR_MODEL_DEBUG").is_ok() {
@@ -221,6 +269,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let engine = common::open(dir.path(), config());
     for s in 0..4 {
         check(&engine, &model, s, TimeRange::ALL)?;
+        check_device_scan(&engine, &model, s, TimeRange::ALL, usize::MAX)?;
     }
     check_last(&engine, &model)
 }

@@ -13,6 +13,7 @@ use storage::TimeRange;
 use tsfile::{Compression, DataType, Encoding, Value};
 
 use super::{AggFn, Literal, SeriesRef};
+pub(crate) use crate::time::{parse_duration, parse_iso};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::output::QueryOutput;
@@ -400,60 +401,6 @@ fn parse_hex(s: &str) -> Result<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| Error::InvalidValue(format!("X'{s}' is not hex"))))
         .collect()
-}
-
-/// Milliseconds since the epoch of an ISO-8601 date or date-time (UTC unless a zone is given).
-pub(crate) fn parse_iso(text: &str) -> Result<i64> {
-    let bad = || Error::InvalidTime(format!("{text:?} is not a valid ISO 8601 time"));
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
-    }
-    // `%#z` also takes PostgreSQL's short offsets (`+00`, `+05:30`).
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
-        if let Ok(t) = chrono::DateTime::parse_from_str(text, fmt) {
-            return Ok(t.timestamp_millis());
-        }
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, fmt) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).ok_or_else(bad);
-    }
-    Err(bad())
-}
-
-/// `1d2h30m`, `500ms` … in milliseconds (IoTDB units y, mo, w, d, h, m, s, ms, us, ns).
-pub(crate) fn parse_duration(text: &str) -> Result<i64> {
-    let bad = || Error::InvalidTime(format!("{text:?} is not a duration"));
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let ms = match &rest[..unit_len].to_ascii_lowercase()[..] {
-            "y" => 365 * 86_400_000,
-            "mo" => 30 * 86_400_000,
-            "w" => 7 * 86_400_000,
-            "d" => 86_400_000,
-            "h" => 3_600_000,
-            "m" => 60_000,
-            "s" => 1000,
-            "ms" => 1,
-            "us" | "ns" => 0,
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(n.checked_mul(ms).ok_or_else(bad)?).ok_or_else(bad)?;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 /// A WHERE expression.
@@ -1005,7 +952,7 @@ fn select(instance: &Instance, p: &mut Parser) -> Result<QueryOutput> {
         }
     }
     match filter.as_ref().filter(|e| needs_row_filter(e)) {
-        None => super::select_raw(instance, &series, range, &|t, _| Ok(range.contains(t)), desc, limit, offset),
+        None => super::select_raw(instance, &series, range, &|t, _| Ok(range.contains(t)), desc, limit, offset, 0),
         Some(e) => {
             // Filter columns not selected are read too, then dropped.
             let extra: Vec<SeriesRef> = filter_series(instance, Some(e), &prefixes)?
@@ -1016,8 +963,7 @@ fn select(instance: &Instance, p: &mut Parser) -> Result<QueryOutput> {
             all.extend(extra.iter().cloned());
             let column = column_lookup(&all, &prefixes);
             let keep = |t: i64, row: &[Option<Value>]| eval(e, t, row, &column);
-            let out = super::select_raw(instance, &all, range, &keep, desc, limit, offset)?;
-            Ok(drop_trailing_columns(out, extra.len()))
+            super::select_raw(instance, &all, range, &keep, desc, limit, offset, extra.len())
         }
     }
 }
@@ -1061,18 +1007,6 @@ fn column_lookup<'a>(series: &'a [SeriesRef], prefixes: &'a [String]) -> impl Fn
             let pat = PathPattern::parse(c).ok()?;
             series.iter().position(|s| pat.matches(&s.info.path))
         })
-    }
-}
-
-fn drop_trailing_columns(out: QueryOutput, n: usize) -> QueryOutput {
-    match out {
-        QueryOutput::Rows { schema, batches } if n > 0 => {
-            let keep: Vec<usize> = (0..schema.fields().len() - n).collect();
-            let schema = std::sync::Arc::new(schema.project(&keep).unwrap_or_else(|_| (*schema).clone()));
-            let batches = batches.into_iter().filter_map(|b| b.project(&keep).ok()).collect();
-            QueryOutput::Rows { schema, batches }
-        }
-        other => other,
     }
 }
 

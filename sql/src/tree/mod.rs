@@ -4,7 +4,6 @@
 //! deletes. The statement front end maps each parsed statement onto one
 //! of these; results come back as [`QueryOutput`] with IoTDB's headers.
 
-mod convert;
 mod front;
 mod params;
 pub use front::{execute, is_tsql};
@@ -13,18 +12,16 @@ pub use params::{bind, parameter_count};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use catalog::{Page, Path, PathPattern, SeriesInfo, SeriesSpec};
+use catalog::{Page, Path, PathPattern, SeriesSpec};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use storage::{Column, SeriesKey, TimeRange, WriteBatch};
 use tsfile::{DataType, Value, Values};
 
-pub use convert::Literal;
-pub(crate) use convert::{array_of, arrow_type, as_f64, time_array, time_type};
-#[cfg(test)]
-pub(crate) use convert::date_to_days;
-pub(crate) use front::parse_iso;
+pub use crate::convert::Literal;
+pub(crate) use crate::convert::{arrow_type, as_f64};
+pub use crate::series::{resolve, SeriesRef};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -32,7 +29,7 @@ use crate::output::QueryOutput;
 
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<QueryOutput> {
     let rows = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::DataFusion(e.into()))?;
-    Ok(QueryOutput::Rows { schema, batches: vec![rows] })
+    QueryOutput::rows(schema, vec![rows])
 }
 
 fn text_result(headers: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<QueryOutput> {
@@ -47,44 +44,10 @@ fn pattern(text: &str) -> Result<PathPattern> {
     Ok(PathPattern::parse(text)?)
 }
 
-/// One series a query reads.
-#[derive(Debug, Clone)]
-pub struct SeriesRef {
-    pub info: SeriesInfo,
-    /// The database path, whose engine holds the data.
-    pub database: String,
-}
-
-impl SeriesRef {
-    fn key(&self) -> SeriesKey {
-        SeriesKey::new(self.info.device_path().to_string(), self.info.path.last().to_string())
-    }
-
-    pub fn path(&self) -> String {
-        self.info.path.to_string()
-    }
-
-    pub fn data_type(&self) -> DataType {
-        self.info.handle.data_type
-    }
-}
-
-/// The series matching any of `patterns`, in path order, without duplicates.
-pub fn resolve(instance: &Instance, patterns: &[PathPattern]) -> Vec<SeriesRef> {
-    let mut found: BTreeMap<String, SeriesRef> = BTreeMap::new();
-    for p in patterns {
-        for info in instance.catalog().list_series(p, Page::all()) {
-            let database = info.database.to_string();
-            found.entry(info.path.to_string()).or_insert(SeriesRef { info, database });
-        }
-    }
-    found.into_values().collect()
-}
-
 pub fn create_database(instance: &Instance, path: &str) -> Result<QueryOutput> {
     let path = Path::parse(path)?;
     instance.catalog().create_database(&path)?;
-    instance.engine(&path.to_string())?;
+    instance.store(&path.to_string())?;
     Ok(QueryOutput::command("CREATE DATABASE"))
 }
 
@@ -125,7 +88,7 @@ fn delete_series_data(instance: &Instance, series: &[SeriesRef], range: TimeRang
         by_db.entry(&s.database).or_default().push(s.key());
     }
     for (db, keys) in by_db {
-        instance.engine(db)?.delete(&keys, range)?;
+        instance.store(db)?.delete(&keys, range)?;
     }
     Ok(())
 }
@@ -195,7 +158,7 @@ pub fn insert(instance: &Instance, device: &str, aligned: bool, measurements: &[
         let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
         wb = wb.with_column(Column::from_options(name, *t, values)?);
     }
-    instance.engine(&database)?.write(&wb)?;
+    instance.store(&database)?.write(&wb)?;
     Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
 }
 
@@ -209,12 +172,15 @@ fn prefix_row(e: Error, row: usize) -> Error {
 
 /// Points of one series in time order.
 fn scan_points(instance: &Instance, s: &SeriesRef, range: TimeRange) -> Result<(Vec<i64>, Values)> {
-    let batches = instance.engine(&s.database)?.scan(&s.key(), range)?;
+    let request = storage::ScanRequest::new(s.info.device_path().to_string(), vec![s.info.path.last().to_string()], range);
     let mut times = Vec::new();
     let mut values = Values::empty(s.data_type());
-    for b in batches {
+    for b in instance.store(&s.database)?.scan(request)? {
+        let b = b?;
         times.extend_from_slice(&b.times);
-        values.extend_from(&b.values).map_err(|e| Error::Storage(e.into()))?;
+        if let Some(c) = b.columns.first() {
+            values.extend_from(&c.values).map_err(|e| Error::Storage(e.into()))?;
+        }
     }
     Ok((times, values))
 }
@@ -261,6 +227,7 @@ pub fn select_raw(
     desc: bool,
     limit: Option<usize>,
     offset: usize,
+    hidden: usize,
 ) -> Result<QueryOutput> {
     let rows = align(instance, series, range)?;
     let mut order: Vec<usize> = (0..rows.times.len()).collect();
@@ -285,13 +252,15 @@ pub fn select_raw(
         }
         picked.push(i);
     }
-    let mut fields = vec![Field::new("Time", convert::time_type(), false)];
-    fields.extend(series.iter().map(|s| Field::new(s.path(), arrow_type(s.data_type()), true)));
+    // The trailing `hidden` series are read for the filter only.
+    let shown = &series[..series.len() - hidden];
+    let mut fields = vec![Field::new("Time", crate::convert::time_type(), false)];
+    fields.extend(shown.iter().map(|s| Field::new(s.path(), arrow_type(s.data_type()), true)));
     let schema = Arc::new(Schema::new(fields));
-    let mut arrays = vec![convert::time_array(&picked.iter().map(|&i| rows.times[i]).collect::<Vec<_>>())];
-    for (c, s) in rows.columns.iter().zip(series) {
+    let mut arrays = vec![crate::convert::time_array(&picked.iter().map(|&i| rows.times[i]).collect::<Vec<_>>())];
+    for (c, s) in rows.columns.iter().zip(shown) {
         let values: Vec<Option<Value>> = picked.iter().map(|&i| c[i].clone()).collect();
-        arrays.push(convert::array_of(s.data_type(), &values));
+        arrays.push(crate::convert::array_of(s.data_type(), &values));
     }
     batch(schema, arrays)
 }
@@ -358,7 +327,7 @@ pub fn aggregate(
         let schema = Arc::new(Schema::empty());
         let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(0));
         let rows = RecordBatch::try_new_with_options(schema.clone(), Vec::new(), &options).map_err(|e| Error::DataFusion(e.into()))?;
-        return Ok(QueryOutput::Rows { schema, batches: vec![rows] });
+        return QueryOutput::rows(schema, vec![rows]);
     }
     let mut fields = Vec::with_capacity(items.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
@@ -391,7 +360,7 @@ pub fn aggregate(
         }
         let aggs = match &filtered {
             Some(kept) => aggregates_of(kept.get(&s.path()).map(Vec::as_slice).unwrap_or(&[])),
-            None => instance.engine(&s.database)?.aggregate(&s.key(), range)?,
+            None => instance.store(&s.database)?.aggregate(&s.key(), range)?,
         };
         let name = format!("{}({})", f.name(), s.path());
         let t = s.data_type();
@@ -402,8 +371,8 @@ pub fn aggregate(
                 let avg = sum_of(t, &aggs)?.map(|s| s / aggs.count as f64);
                 (ArrowType::Float64, Arc::new(Float64Array::from(vec![avg])))
             }
-            AggFn::MinValue => (arrow_type(t), convert::array_of(t, std::slice::from_ref(&aggs.min))),
-            AggFn::MaxValue => (arrow_type(t), convert::array_of(t, std::slice::from_ref(&aggs.max))),
+            AggFn::MinValue => (arrow_type(t), crate::convert::array_of(t, std::slice::from_ref(&aggs.min))),
+            AggFn::MaxValue => (arrow_type(t), crate::convert::array_of(t, std::slice::from_ref(&aggs.max))),
             AggFn::Extreme => {
                 let pick = match (&aggs.min, &aggs.max) {
                     (Some(lo), Some(hi)) => {
@@ -412,10 +381,10 @@ pub fn aggregate(
                     }
                     _ => None,
                 };
-                (arrow_type(t), convert::array_of(t, &[pick]))
+                (arrow_type(t), crate::convert::array_of(t, &[pick]))
             }
-            AggFn::FirstValue => (arrow_type(t), convert::array_of(t, &[aggs.first.clone().map(|(_, v)| v)])),
-            AggFn::LastValue => (arrow_type(t), convert::array_of(t, &[aggs.last.clone().map(|(_, v)| v)])),
+            AggFn::FirstValue => (arrow_type(t), crate::convert::array_of(t, &[aggs.first.clone().map(|(_, v)| v)])),
+            AggFn::LastValue => (arrow_type(t), crate::convert::array_of(t, &[aggs.last.clone().map(|(_, v)| v)])),
             AggFn::MinTime => (ArrowType::Int64, Arc::new(Int64Array::from(vec![aggs.min_time]))),
             AggFn::MaxTime => (ArrowType::Int64, Arc::new(Int64Array::from(vec![aggs.max_time]))),
         };
@@ -576,7 +545,7 @@ pub fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOutput> {
         for d in databases {
             let path = Path::parse(d)?;
             let info = instance.catalog().database(&path).ok_or_else(|| catalog::Error::DatabaseNotFound { path: path.to_string() })?;
-            instance.engine(&info.path.to_string())?.flush()?;
+            instance.store(&info.path.to_string())?.flush()?;
         }
     }
     Ok(QueryOutput::command("FLUSH"))

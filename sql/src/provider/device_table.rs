@@ -1,7 +1,11 @@
-//! Devices as DataFusion tables: the schema provider lists the catalog's
-//! devices; each table reads its series through the engine with the time
-//! range of the query's `time` predicates and only the projected columns,
-//! and writes `INSERT`s back through the engine.
+//! Devices as DataFusion tables: [`DeviceSchemaProvider`] lists the
+//! catalog's devices; each [`DeviceTableProviderProvider`] plans a lazy
+//! [`DeviceScanExec`] with the time ranges of the query's `time` predicates,
+//! the projected columns and the limit pushed into storage, and writes
+//! `INSERT`s back through the engine.
+//!
+//! A device table has PostgreSQL row semantics: a row for every time at
+//! which any of its measurements has a point.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,8 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use catalog::{Page, Path, PathPattern, SeriesInfo};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::catalog::memory::MemorySourceConfig;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session as DfSession, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
@@ -20,26 +23,25 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
-use storage::TimeRange;
+use storage::{ScanOrder, TimeRange};
 
 use super::values::{times_of, values_of, write_rows, DeviceRows};
+use crate::convert::{arrow_type, time_type};
 use crate::error::Error;
+use crate::exec::{DeviceScanExec, DeviceScanSpec, ScanColumn};
 use crate::instance::Instance;
-use crate::tree::{align, arrow_type, array_of, time_array, time_type, SeriesRef};
-
-/// Rows per batch handed to DataFusion.
-const BATCH_ROWS: usize = 8192;
+use crate::series::SeriesRef;
 
 /// The `public` schema: one table per device of the series tree.
 #[derive(Debug)]
-pub struct DeviceSchema {
+pub struct DeviceSchemaProvider {
     instance: Arc<Instance>,
     gate: WriteGate,
 }
 
-impl DeviceSchema {
+impl DeviceSchemaProvider {
     pub fn new(instance: Arc<Instance>, gate: WriteGate) -> Self {
-        DeviceSchema { instance, gate }
+        DeviceSchemaProvider { instance, gate }
     }
 }
 
@@ -49,7 +51,7 @@ impl DeviceSchema {
 pub type WriteGate = Arc<tokio::sync::Mutex<()>>;
 
 #[async_trait]
-impl SchemaProvider for DeviceSchema {
+impl SchemaProvider for DeviceSchemaProvider {
     fn table_names(&self) -> Vec<String> {
         self.instance
             .catalog()
@@ -61,20 +63,20 @@ impl SchemaProvider for DeviceSchema {
     }
 
     async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
-        Ok(DeviceTable::open(self.instance.clone(), name).map(|mut t| {
+        Ok(DeviceTableProvider::open(self.instance.clone(), name).map(|mut t| {
             t.gate = Some(self.gate.clone());
             Arc::new(t) as Arc<dyn TableProvider>
         }))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        DeviceTable::open(self.instance.clone(), name).is_some()
+        DeviceTableProvider::open(self.instance.clone(), name).is_some()
     }
 }
 
 /// One device as a table: `time`, then its measurements in catalog order.
 #[derive(Debug, Clone)]
-pub struct DeviceTable {
+pub struct DeviceTableProvider {
     instance: Arc<Instance>,
     device: String,
     series: Vec<SeriesRef>,
@@ -82,9 +84,9 @@ pub struct DeviceTable {
     gate: Option<WriteGate>,
 }
 
-impl DeviceTable {
+impl DeviceTableProvider {
     /// The table of device `name`, if it is a device with at least one series.
-    pub fn open(instance: Arc<Instance>, name: &str) -> Option<DeviceTable> {
+    pub fn open(instance: Arc<Instance>, name: &str) -> Option<DeviceTableProvider> {
         let path = Path::parse(name).ok()?;
         let info = instance.catalog().device(&path)?;
         let series: Vec<SeriesRef> = instance
@@ -99,7 +101,7 @@ impl DeviceTable {
         }
         let mut fields = vec![Field::new("time", time_type(), false)];
         fields.extend(series.iter().map(|s| Field::new(s.info.measurement(), arrow_type(s.data_type()), true)));
-        Some(DeviceTable { instance, device: info.path.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None })
+        Some(DeviceTableProvider { instance, device: info.path.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None })
     }
 
     /// The device path.
@@ -116,48 +118,6 @@ impl DeviceTable {
     pub fn series_index(&self, name: &str) -> Option<usize> {
         self.series.iter().position(|s| s.info.measurement() == name)
     }
-
-    /// The rows of the projected columns in `range`, in time order.
-    fn read(&self, projection: Option<&Vec<usize>>, range: TimeRange, limit: Option<usize>) -> crate::Result<Vec<RecordBatch>> {
-        let columns: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&columns).map_err(|e| Error::DataFusion(e.into()))?);
-        let wanted: Vec<&SeriesRef> = columns.iter().filter(|&&c| c > 0).map(|&c| &self.series[c - 1]).collect();
-        // A row exists where any series has a point: with no value column
-        // projected (count(*), time only), every series decides the rows.
-        let read: Vec<SeriesRef> = if wanted.is_empty() { self.series.clone() } else { wanted.iter().map(|s| (*s).clone()).collect() };
-        let mut rows = align(&self.instance, &read, range)?;
-        if let Some(limit) = limit {
-            rows.times.truncate(limit);
-            for c in &mut rows.columns {
-                c.truncate(limit);
-            }
-        }
-        let mut arrays = Vec::with_capacity(columns.len());
-        let mut next = 0;
-        for &c in &columns {
-            if c == 0 {
-                arrays.push(time_array(&rows.times));
-            } else {
-                let s = &self.series[c - 1];
-                arrays.push(array_of(s.data_type(), &rows.columns[next]));
-                next += 1;
-            }
-        }
-        // count(*) projects no column at all: the batch carries only its row count.
-        let options = RecordBatchOptions::new().with_row_count(Some(rows.times.len()));
-        let batch = RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|e| Error::DataFusion(e.into()))?;
-        let mut out = Vec::with_capacity(batch.num_rows() / BATCH_ROWS + 1);
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let len = BATCH_ROWS.min(batch.num_rows() - offset);
-            out.push(batch.slice(offset, len));
-            offset += len;
-        }
-        if out.is_empty() {
-            out.push(batch);
-        }
-        Ok(out)
-    }
 }
 
 fn external(e: Error) -> DataFusionError {
@@ -165,7 +125,7 @@ fn external(e: Error) -> DataFusionError {
 }
 
 #[async_trait]
-impl TableProvider for DeviceTable {
+impl TableProvider for DeviceTableProvider {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -178,8 +138,8 @@ impl TableProvider for DeviceTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if time_bounds(f).is_some() {
-                    // The range narrows the read; DataFusion still applies the predicate.
+                if time_ranges(f).is_some() {
+                    // The ranges narrow the read; DataFusion still applies the predicate.
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -195,27 +155,38 @@ impl TableProvider for DeviceTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let mut range = TimeRange::ALL;
+        let mut ranges = vec![TimeRange::ALL];
         for f in filters {
-            if let Some((lo, hi)) = time_bounds(f) {
-                range = TimeRange::new(range.start.max(lo), range.end.min(hi));
+            if let Some(r) = time_ranges(f) {
+                ranges = intersect(&ranges, &r);
             }
         }
         // Filters that are not pushed down leave `limit` unset.
         let limit = if filters.is_empty() { limit } else { None };
-        let columns: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&columns)?);
-        let batches = if range.start > range.end {
-            Vec::new()
-        } else {
-            let table = self.clone();
-            let projection = projection.cloned();
-            tokio::task::spawn_blocking(move || table.read(projection.as_ref(), range, limit))
-                .await
-                .map_err(|e| DataFusionError::Execution(format!("scan task failed: {e}")))?
-                .map_err(external)?
-        };
-        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+        let indices: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let columns: Vec<ScanColumn> = indices
+            .iter()
+            .map(|&i| match i {
+                0 => ScanColumn::Time,
+                i => {
+                    let s = &self.series[i - 1];
+                    ScanColumn::Value { measurement: s.info.measurement().to_string(), data_type: s.data_type() }
+                }
+            })
+            .collect();
+        // Every measurement decides the rows, projected or not.
+        let row_only = self
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !indices.contains(&(i + 1)))
+            .map(|(_, s)| s.info.measurement().to_string())
+            .collect();
+        let database = &self.series[0].database;
+        let store = self.instance.store(database).map_err(external)?;
+        let spec = DeviceScanSpec { device: self.device.clone(), columns, row_only, ranges, order: ScanOrder::Ascending, limit };
+        Ok(Arc::new(DeviceScanExec::new(store, spec, schema)))
     }
 
     async fn insert_into(
@@ -304,18 +275,25 @@ impl DataSink for DeviceSink {
     }
 }
 
-/// The inclusive millisecond range a predicate on `time` allows, if it is
-/// one (comparisons with a constant, `BETWEEN`, and `AND` of those). The
-/// bounds may be wider than the predicate, never narrower.
-pub(crate) fn time_bounds(expr: &Expr) -> Option<(i64, i64)> {
+/// The inclusive millisecond ranges a predicate on `time` allows (sorted,
+/// disjoint), if it is one: comparisons with a constant, `BETWEEN`, `IN`,
+/// and `AND`/`OR`/`NOT` of those. The ranges may allow more than the
+/// predicate, never less; `None` when the predicate does not bound time.
+pub(crate) fn time_ranges(expr: &Expr) -> Option<Vec<TimeRange>> {
     match expr {
-        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
-            let (a, b) = (time_bounds(left), time_bounds(right));
-            match (a, b) {
-                (Some((l1, h1)), Some((l2, h2))) => Some((l1.max(l2), h1.min(h2))),
-                (Some(x), None) | (None, Some(x)) => Some(x),
-                (None, None) => None,
-            }
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => match (time_ranges(left), time_ranges(right)) {
+            (Some(a), Some(b)) => Some(intersect(&a, &b)),
+            (Some(x), None) | (None, Some(x)) => Some(x),
+            (None, None) => None,
+        },
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let (a, b) = (time_ranges(left)?, time_ranges(right)?);
+            Some(union(a.into_iter().chain(b).collect()))
+        }
+        Expr::Not(inner) => {
+            let r = time_ranges(inner)?;
+            // Only an exact set may be complemented: a wider one would narrow.
+            exact_time_ranges(inner).then(|| complement(&r))
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (op, ms) = if is_time_column(left) {
@@ -326,22 +304,105 @@ pub(crate) fn time_bounds(expr: &Expr) -> Option<(i64, i64)> {
                 return None;
             };
             let (floor, exact) = ms;
+            let one = |lo: i64, hi: i64| Some(vec![TimeRange::new(lo, hi)]);
             match op {
-                Operator::Eq => Some((floor, floor)),
-                Operator::Gt if exact => Some((floor.saturating_add(1), i64::MAX)),
-                Operator::Gt | Operator::GtEq => Some((floor, i64::MAX)),
-                Operator::Lt if exact => Some((i64::MIN, floor.saturating_sub(1))),
-                Operator::Lt | Operator::LtEq => Some((i64::MIN, floor)),
+                Operator::Eq if exact => one(floor, floor),
+                Operator::Eq => Some(Vec::new()),
+                Operator::NotEq if exact => Some(complement(&[TimeRange::new(floor, floor)])),
+                Operator::Gt if exact => one(floor.saturating_add(1), i64::MAX),
+                Operator::Gt | Operator::GtEq => one(floor, i64::MAX),
+                Operator::Lt if exact => one(i64::MIN, floor.saturating_sub(1)),
+                Operator::Lt | Operator::LtEq => one(i64::MIN, floor),
                 _ => None,
             }
         }
-        Expr::Between(b) if !b.negated && is_time_column(&b.expr) => {
-            let (lo, _) = literal_ms(&b.low)?;
+        Expr::Between(b) if is_time_column(&b.expr) => {
+            let (lo, lo_exact) = literal_ms(&b.low)?;
             let (hi, _) = literal_ms(&b.high)?;
-            Some((lo, hi))
+            // A fractional low bound starts in the next millisecond.
+            let lo = if lo_exact { lo } else { lo.saturating_add(1) };
+            let inside = if lo <= hi { vec![TimeRange::new(lo, hi)] } else { Vec::new() };
+            if b.negated {
+                exact_time_ranges(expr).then(|| complement(&inside))
+            } else {
+                Some(inside)
+            }
+        }
+        Expr::InList(list) if is_time_column(&list.expr) && !list.negated => {
+            let mut points = Vec::with_capacity(list.list.len());
+            for e in &list.list {
+                let (ms, exact) = literal_ms(e)?;
+                if exact {
+                    points.push(TimeRange::new(ms, ms));
+                }
+            }
+            Some(union(points))
         }
         _ => None,
     }
+}
+
+/// Whether [`time_ranges`] of `expr` is exactly the set of times it allows
+/// (every literal a whole millisecond), so that its complement is safe.
+fn exact_time_ranges(expr: &Expr) -> bool {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And | Operator::Or, right }) => {
+            time_ranges(left).is_some() && time_ranges(right).is_some() && exact_time_ranges(left) && exact_time_ranges(right)
+        }
+        Expr::Not(inner) => exact_time_ranges(inner),
+        Expr::BinaryExpr(BinaryExpr { left, right, .. }) => {
+            let lit = if is_time_column(left) { right } else { left };
+            literal_ms(lit).is_some_and(|(_, exact)| exact)
+        }
+        Expr::Between(b) => [&b.low, &b.high].iter().all(|e| literal_ms(e).is_some_and(|(_, exact)| exact)),
+        _ => false,
+    }
+}
+
+/// Sorted, merged ranges.
+pub(crate) fn union(mut ranges: Vec<TimeRange>) -> Vec<TimeRange> {
+    ranges.retain(|r| r.start <= r.end);
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<TimeRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end.saturating_add(1) => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// The times in both sets.
+pub(crate) fn intersect(a: &[TimeRange], b: &[TimeRange]) -> Vec<TimeRange> {
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            let (lo, hi) = (x.start.max(y.start), x.end.min(y.end));
+            if lo <= hi {
+                out.push(TimeRange::new(lo, hi));
+            }
+        }
+    }
+    union(out)
+}
+
+/// The times not in a sorted, disjoint set.
+fn complement(ranges: &[TimeRange]) -> Vec<TimeRange> {
+    let mut out = Vec::new();
+    let mut next = Some(i64::MIN);
+    for r in ranges {
+        if let Some(start) = next {
+            if r.start > start {
+                out.push(TimeRange::new(start, r.start - 1));
+            }
+        }
+        next = r.end.checked_add(1);
+    }
+    if let Some(start) = next {
+        out.push(TimeRange::new(start, i64::MAX));
+    }
+    out
 }
 
 /// `time`, or `time` cast to a timestamp at least as fine as milliseconds
@@ -379,19 +440,34 @@ mod tests {
         lit(ScalarValue::TimestampMillisecond(Some(ms), None))
     }
 
+    fn one(lo: i64, hi: i64) -> Option<Vec<TimeRange>> {
+        Some(vec![TimeRange::new(lo, hi)])
+    }
+
     #[test]
     fn time_predicates_become_ranges() {
-        assert_eq!(time_bounds(&col("time").gt(ts_ms(10))), Some((11, i64::MAX)));
-        assert_eq!(time_bounds(&col("time").gt_eq(ts_ms(10))), Some((10, i64::MAX)));
-        assert_eq!(time_bounds(&ts_ms(10).gt(col("time"))), Some((i64::MIN, 9)));
-        assert_eq!(time_bounds(&col("time").gt_eq(ts_ms(10)).and(col("time").lt_eq(ts_ms(20)))), Some((10, 20)));
-        assert_eq!(time_bounds(&col("time").between(ts_ms(3), ts_ms(5))), Some((3, 5)));
-        assert_eq!(time_bounds(&col("time").eq(ts_ms(7))), Some((7, 7)));
+        assert_eq!(time_ranges(&col("time").gt(ts_ms(10))), one(11, i64::MAX));
+        assert_eq!(time_ranges(&col("time").gt_eq(ts_ms(10))), one(10, i64::MAX));
+        assert_eq!(time_ranges(&ts_ms(10).gt(col("time"))), one(i64::MIN, 9));
+        assert_eq!(time_ranges(&col("time").gt_eq(ts_ms(10)).and(col("time").lt_eq(ts_ms(20)))), one(10, 20));
+        assert_eq!(time_ranges(&col("time").between(ts_ms(3), ts_ms(5))), one(3, 5));
+        assert_eq!(time_ranges(&col("time").eq(ts_ms(7))), one(7, 7));
         // 1.5 ms in microseconds: `>` keeps 1 ms as a bound (wider, never narrower).
-        assert_eq!(time_bounds(&col("time").gt(lit(ScalarValue::TimestampMicrosecond(Some(1500), None)))), Some((1, i64::MAX)));
-        assert_eq!(time_bounds(&col("s1").gt(lit(3))), None);
-        assert_eq!(time_bounds(&col("time").gt(ts_ms(1)).or(col("time").lt(ts_ms(0)))), None);
+        assert_eq!(time_ranges(&col("time").gt(lit(ScalarValue::TimestampMicrosecond(Some(1500), None)))), one(1, i64::MAX));
+        assert_eq!(time_ranges(&col("s1").gt(lit(3))), None);
         // AND with a non-time side keeps the time side.
-        assert_eq!(time_bounds(&col("time").lt(ts_ms(5)).and(col("s1").gt(lit(1)))), Some((i64::MIN, 4)));
+        assert_eq!(time_ranges(&col("time").lt(ts_ms(5)).and(col("s1").gt(lit(1)))), one(i64::MIN, 4));
+        // OR of ranges: both, sorted; OR with a non-time side bounds nothing.
+        assert_eq!(
+            time_ranges(&col("time").gt(ts_ms(100)).or(col("time").lt(ts_ms(0)))),
+            Some(vec![TimeRange::new(i64::MIN, -1), TimeRange::new(101, i64::MAX)])
+        );
+        assert_eq!(time_ranges(&col("time").gt(ts_ms(1)).or(col("s1").gt(lit(1)))), None);
+        assert_eq!(
+            time_ranges(&col("time").not_between(ts_ms(3), ts_ms(5))),
+            Some(vec![TimeRange::new(i64::MIN, 2), TimeRange::new(6, i64::MAX)])
+        );
+        assert_eq!(time_ranges(&col("time").in_list(vec![ts_ms(9), ts_ms(2), ts_ms(3)], false)), Some(vec![TimeRange::new(2, 3), TimeRange::new(9, 9)]));
+        assert_eq!(time_ranges(&Expr::Not(Box::new(col("time").gt(ts_ms(10))))), one(i64::MIN, 10));
     }
 }

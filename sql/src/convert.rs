@@ -1,14 +1,16 @@
 //! Conversions between tsfile values and Arrow arrays, and from literal text
-//! to typed values, shared by the TSQL executor.
+//! to typed values, shared by both surfaces.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int32Builder, Int64Builder,
-    StringBuilder, TimestampMillisecondBuilder,
+    new_null_array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float32Array,
+    Float32Builder, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, StringBuilder,
+    TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::{DataType as ArrowType, TimeUnit};
-use tsfile::{DataType, Value};
+use tsfile::{ColumnBatch, DataType, Value, Values};
 
 use crate::error::{Error, Result};
 
@@ -102,6 +104,70 @@ pub(crate) fn array_of(t: DataType, values: &[Option<Value>]) -> ArrayRef {
     }
 }
 
+/// A scanned column (present values in row order + per-row validity) as
+/// an Arrow array of the series type `t`: the values are moved into place
+/// in one pass, without per-cell `Value`s.
+pub(crate) fn column_array(t: DataType, column: ColumnBatch) -> ArrayRef {
+    let ColumnBatch { values, validity } = column;
+    let rows = validity.len();
+    let dense = values.len() == rows;
+    let nulls = (!dense).then(|| NullBuffer::from(validity.clone()));
+    /// Spread `present` values over the rows (default where NULL).
+    fn spread<T: Copy + Default>(present: Vec<T>, validity: &[bool]) -> Vec<T> {
+        if present.len() == validity.len() {
+            return present;
+        }
+        let mut out = Vec::with_capacity(validity.len());
+        let mut next = present.into_iter();
+        for v in validity {
+            out.push(if *v { next.next().unwrap_or_default() } else { T::default() });
+        }
+        out
+    }
+    match (t, values) {
+        (DataType::Boolean, Values::Boolean(v)) => {
+            let all = spread(v, &validity);
+            Arc::new(BooleanArray::new(BooleanBuffer::from(all), nulls))
+        }
+        (DataType::Int32, Values::Int32(v)) => Arc::new(Int32Array::new(spread(v, &validity).into(), nulls)),
+        (DataType::Date, Values::Int32(v)) => {
+            let days: Vec<i32> = spread(v, &validity).into_iter().map(date_to_days).collect();
+            Arc::new(Date32Array::new(days.into(), nulls))
+        }
+        (DataType::Int64, Values::Int64(v)) => Arc::new(Int64Array::new(spread(v, &validity).into(), nulls)),
+        (DataType::Timestamp | DataType::Vector, Values::Int64(v)) => {
+            Arc::new(TimestampMillisecondArray::new(spread(v, &validity).into(), nulls).with_timezone(UTC))
+        }
+        (DataType::Float, Values::Float(v)) => Arc::new(Float32Array::new(spread(v, &validity).into(), nulls)),
+        (DataType::Double, Values::Double(v)) => Arc::new(Float64Array::new(spread(v, &validity).into(), nulls)),
+        (DataType::Text | DataType::String, Values::Binary(v)) => {
+            let mut b = StringBuilder::with_capacity(rows, v.iter().map(Vec::len).sum());
+            let mut next = v.iter();
+            for present in &validity {
+                match present.then(|| next.next()).flatten() {
+                    Some(bytes) => b.append_value(String::from_utf8_lossy(bytes)),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        (DataType::Blob, Values::Binary(v)) => {
+            let mut b = BinaryBuilder::with_capacity(rows, v.iter().map(Vec::len).sum());
+            let mut next = v.iter();
+            for present in &validity {
+                match present.then(|| next.next()).flatten() {
+                    Some(bytes) => b.append_value(bytes),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        // No value of the series in these rows (its sources carried another
+        // physical type, or none): all NULL.
+        (t, _) => new_null_array(&arrow_type(t), rows),
+    }
+}
+
 /// The time column as an Arrow array.
 pub(crate) fn time_array(times: &[i64]) -> ArrayRef {
     let mut b = TimestampMillisecondBuilder::with_capacity(times.len()).with_timezone(UTC);
@@ -163,7 +229,7 @@ impl Literal {
                 Value::Double(s.parse().map_err(|_| invalid("not a number"))?)
             }
             (Literal::Text(s), DataType::Text | DataType::String) => Value::Binary(s.clone().into_bytes()),
-            (Literal::Text(s), DataType::Timestamp) => Value::Int64(super::front::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
+            (Literal::Text(s), DataType::Timestamp) => Value::Int64(crate::time::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
             (Literal::Text(s), DataType::Date) => {
                 Value::Int32(tsfile::text::parse_date(s).ok_or_else(|| invalid("not a YYYY-MM-DD date"))?)
             }

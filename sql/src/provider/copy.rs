@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tsfile::{DataType, Value};
 
-use super::table::DeviceTable;
-use crate::tree::SeriesRef;
+use super::device_table::DeviceTableProvider;
+use crate::series::SeriesRef;
 use super::values::{write_rows, DeviceRows};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -198,7 +198,7 @@ fn parse_time(text: &str) -> Result<i64> {
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    crate::tree::parse_iso(t)
+    crate::time::parse_iso(t)
 }
 
 /// A value field of type `t`, in PostgreSQL's text forms.
@@ -231,7 +231,7 @@ fn parse_field(t: DataType, text: &str) -> std::result::Result<Value, String> {
 
 /// Parse `data` and write it into the device table `table`; returns the rows written.
 pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
-    let device = DeviceTable::open(instance.clone(), table).ok_or_else(|| Error::UnknownTable(format!("\"{table}\"")))?;
+    let device = DeviceTableProvider::open(instance.clone(), table).ok_or_else(|| Error::UnknownTable(format!("\"{table}\"")))?;
     let schema = datafusion::catalog::TableProvider::schema(&device);
     let names: Vec<String> = if columns.is_empty() {
         schema.fields().iter().map(|f| f.name().clone()).collect()

@@ -12,7 +12,7 @@ use tsfile::{DataType, Value};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
-use crate::tree::{arrow_type, time_type};
+use crate::convert::{arrow_type, time_type};
 
 /// The `yyyymmdd` date of a day count since 1970-01-01, for years 1..=9999.
 pub(crate) fn days_to_date(days: i32) -> Result<i32> {
@@ -120,7 +120,7 @@ pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize>
         any = true;
     }
     if any {
-        instance.engine(&device.database.to_string())?.write(&batch)?;
+        instance.store(&device.database.to_string())?.write(&batch)?;
     }
     Ok(n)
 }
@@ -128,7 +128,7 @@ pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::date_to_days;
+    use crate::convert::date_to_days;
 
     #[test]
     fn days_and_dates_round_trip() {

@@ -1,0 +1,232 @@
+//! [`DeviceScanExec`]: the leaf of every plan over stored data. It streams
+//! one device's rows from storage (a [`SeriesStore`] scan) with the
+//! projection, time ranges, order and limit pushed into the read, and
+//! declares its time ordering so DataFusion drops redundant sorts.
+//! Nothing is read until the plan executes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::expressions::Column as ColumnExpr;
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesStore, TimeRange};
+use tsfile::DataType;
+
+use crate::convert::{column_array, time_array};
+use crate::error::Error;
+
+/// Batches in flight between the storage thread and the consumer.
+const SCAN_CHANNEL_BATCHES: usize = 2;
+
+/// One output column of a scan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanColumn {
+    Time,
+    /// A measurement of the device with its series type.
+    Value { measurement: String, data_type: DataType },
+}
+
+/// What a [`DeviceScanExec`] reads: everything pushed down into storage.
+#[derive(Debug, Clone)]
+pub struct DeviceScanSpec {
+    pub device: String,
+    /// Output columns in order (`schema` has one field per entry).
+    pub columns: Vec<ScanColumn>,
+    /// Measurements that are not output but whose points also make rows
+    /// (PostgreSQL's device-table rows: a row wherever any measurement has
+    /// a point). Empty for TSQL, where only the selected series make rows.
+    pub row_only: Vec<String>,
+    /// Disjoint inclusive ranges in ascending order.
+    pub ranges: Vec<TimeRange>,
+    pub order: ScanOrder,
+    pub limit: Option<usize>,
+}
+
+/// Streams one device's rows from storage.
+pub struct DeviceScanExec {
+    store: Arc<dyn SeriesStore>,
+    spec: DeviceScanSpec,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for DeviceScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceScanExec").field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+impl DeviceScanExec {
+    pub fn new(store: Arc<dyn SeriesStore>, spec: DeviceScanSpec, schema: SchemaRef) -> Self {
+        let time = spec.columns.iter().position(|c| *c == ScanColumn::Time);
+        let mut eq = EquivalenceProperties::new(schema.clone());
+        if let Some(i) = time {
+            let expr = Arc::new(ColumnExpr::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>;
+            let descending = spec.order == ScanOrder::Descending;
+            let sort = PhysicalSortExpr::new(expr, datafusion::arrow::compute::SortOptions { descending, nulls_first: descending });
+            if let Some(ordering) = LexOrdering::new(vec![sort]) {
+                eq = EquivalenceProperties::new_with_orderings(schema.clone(), [ordering]);
+            }
+        }
+        let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
+        DeviceScanExec { store, spec, schema, properties: Arc::new(properties) }
+    }
+
+    pub fn spec(&self) -> &DeviceScanSpec {
+        &self.spec
+    }
+
+    fn request(&self, batch_rows: usize) -> ScanRequest {
+        let mut measurements: Vec<String> = self
+            .spec
+            .columns
+            .iter()
+            .filter_map(|c| match c {
+                ScanColumn::Value { measurement, .. } => Some(measurement.clone()),
+                ScanColumn::Time => None,
+            })
+            .collect();
+        measurements.extend(self.spec.row_only.iter().filter(|m| !measurements.contains(m)).cloned().collect::<Vec<_>>());
+        ScanRequest {
+            device: self.spec.device.clone(),
+            measurements,
+            ranges: self.spec.ranges.clone(),
+            order: self.spec.order,
+            limit: self.spec.limit,
+            batch_rows,
+        }
+    }
+}
+
+/// A storage batch as a record batch of the scan's columns.
+fn to_record_batch(schema: &SchemaRef, columns: &[ScanColumn], batch: AlignedBatch) -> Result<RecordBatch> {
+    let rows = batch.times.len();
+    let mut values = batch.columns.into_iter();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    let mut time: Option<ArrayRef> = None;
+    for c in columns {
+        match c {
+            ScanColumn::Time => arrays.push(time.get_or_insert_with(|| time_array(&batch.times)).clone()),
+            ScanColumn::Value { data_type, .. } => {
+                let column = values.next().ok_or_else(|| DataFusionError::Internal("scan returned too few columns".into()))?;
+                arrays.push(column_array(*data_type, column));
+            }
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), arrays, &options)?)
+}
+
+fn ranges_text(ranges: &[TimeRange]) -> String {
+    let one = |r: &TimeRange| match (r.start, r.end) {
+        (i64::MIN, i64::MAX) => "all".to_string(),
+        (i64::MIN, e) => format!("..={e}"),
+        (s, i64::MAX) => format!("{s}.."),
+        (s, e) => format!("{s}..={e}"),
+    };
+    if ranges.is_empty() {
+        return "none".into();
+    }
+    ranges.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+impl DisplayAs for DeviceScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let columns: Vec<&str> = self
+            .spec
+            .columns
+            .iter()
+            .map(|c| match c {
+                ScanColumn::Time => "time",
+                ScanColumn::Value { measurement, .. } => measurement.as_str(),
+            })
+            .collect();
+        write!(f, "DeviceScanExec: device={}, columns=[{}], time=[{}]", self.spec.device, columns.join(", "), ranges_text(&self.spec.ranges))?;
+        if !self.spec.row_only.is_empty() {
+            write!(f, ", rows_from=[{}]", self.spec.row_only.join(", "))?;
+        }
+        if self.spec.order == ScanOrder::Descending {
+            write!(f, ", order=desc")?;
+        }
+        if let Some(l) = self.spec.limit {
+            write!(f, ", limit={l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for DeviceScanExec {
+    fn name(&self) -> &str {
+        "DeviceScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal("DeviceScanExec has no children".into()))
+        }
+    }
+
+    fn supports_limit_pushdown(&self) -> bool {
+        true
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        let mut spec = self.spec.clone();
+        spec.limit = match (spec.limit, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Some(Arc::new(DeviceScanExec::new(self.store.clone(), spec, self.schema.clone())))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.spec.limit
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("DeviceScanExec has one partition, not {}", partition + 1)));
+        }
+        let request = self.request(context.session_config().batch_size());
+        let store = self.store.clone();
+        let schema = self.schema.clone();
+        let columns = self.spec.columns.clone();
+        let mut builder = RecordBatchReceiverStreamBuilder::new(schema.clone(), SCAN_CHANNEL_BATCHES);
+        let tx = builder.tx();
+        builder.spawn_blocking(move || {
+            let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
+            for batch in store.scan(request).map_err(external)? {
+                let batch = to_record_batch(&schema, &columns, batch.map_err(external)?)?;
+                // The consumer went away (finished, cancelled): stop reading.
+                if tx.blocking_send(Ok(batch)).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        Ok(builder.build())
+    }
+}

@@ -1,0 +1,40 @@
+//! Planning: the DataFusion session every statement is planned in (device
+//! tables, `pg_catalog`, Arbor's analyzer rules and memory pool).
+
+mod epoch_time;
+
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::optimizer::{Analyzer, AnalyzerRule};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::provider::{DeviceSchemaProvider, WriteGate, CATALOG, SCHEMA};
+
+/// A DataFusion context whose `arbor.public` schema is the device tree,
+/// with `information_schema` and `pg_catalog` installed.
+pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG, SCHEMA)
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false);
+    // Epoch integers become timestamps before type coercion sees them.
+    let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
+    analyzer_rules.extend(Analyzer::new().rules);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(instance.runtime().clone())
+        .with_default_features()
+        .with_analyzer_rules(analyzer_rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    let catalog = MemoryCatalogProvider::new();
+    catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
+    ctx.register_catalog(CATALOG, Arc::new(catalog));
+    datafusion_pg_catalog::setup_pg_catalog(&ctx, CATALOG, datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider)
+        .map_err(|e| Error::DataFusion(*e))?;
+    Ok(ctx)
+}

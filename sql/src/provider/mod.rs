@@ -1,0 +1,19 @@
+//! The PostgreSQL surface over the series tree (DESIGN §4): every device is
+//! a table `"root.ln.wf01.wt01"` in schema `public`, with `time timestamptz`
+//! and one column per measurement. DataFusion plans the SQL; this module
+//! gives it the tables ([`DeviceSchemaProvider`], [`DeviceTableProvider`]),
+//! pushes time ranges and projections into storage, and writes `INSERT`s
+//! and `COPY` rows back through the engine.
+
+mod copy;
+mod device_table;
+mod values;
+
+pub(crate) use copy::copy_in;
+pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
+
+/// The catalog (database) name clients see: `current_database()`.
+pub const CATALOG: &str = "arbor";
+/// The schema that holds the device tables.
+pub const SCHEMA: &str = "public";
+

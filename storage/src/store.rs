@@ -1,0 +1,54 @@
+//! [`SeriesStore`]: the small contract the query layer reads and writes
+//! through, so it never reaches into engine internals.
+
+use tsfile::{AlignedBatch, TimeRange, Value};
+
+use crate::batch::{Aggregates, SeriesKey, WriteBatch};
+use crate::engine::StorageEngine;
+use crate::error::Result;
+use crate::scan::ScanRequest;
+
+/// Batches of a streaming scan, produced as they are read (blocking).
+pub type BatchStream = Box<dyn Iterator<Item = Result<AlignedBatch>> + Send>;
+
+/// What one database's storage offers the query layer.
+pub trait SeriesStore: Send + Sync + std::fmt::Debug {
+    /// Rows of a device's measurements aligned by time, streamed.
+    fn scan(&self, request: ScanRequest) -> Result<BatchStream>;
+    /// Aggregates of one series in `range`, from statistics wherever exact.
+    fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates>;
+    /// The point with the largest time of a series.
+    fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>>;
+    /// Append a batch durably (acknowledged once it survives `kill -9`).
+    fn write(&self, batch: &WriteBatch) -> Result<()>;
+    /// Delete the points of `series` in `range` (inclusive).
+    fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()>;
+    /// Persist memtables into TsFiles.
+    fn flush(&self) -> Result<()>;
+}
+
+impl SeriesStore for StorageEngine {
+    fn scan(&self, request: ScanRequest) -> Result<BatchStream> {
+        Ok(Box::new(self.scan_device(request)?))
+    }
+
+    fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates> {
+        StorageEngine::aggregate(self, series, range)
+    }
+
+    fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>> {
+        StorageEngine::last(self, series)
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<()> {
+        StorageEngine::write(self, batch)
+    }
+
+    fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()> {
+        StorageEngine::delete(self, series, range)
+    }
+
+    fn flush(&self) -> Result<()> {
+        StorageEngine::flush(self)
+    }
+}
