@@ -6,12 +6,15 @@
 //! never allocate more than [`MAX_PAGE_VALUES`] values: errors carry the
 //! offset within the given slice (the reader shifts it to a file offset).
 
+pub(crate) mod camel;
 pub(crate) mod chimp;
 pub(crate) mod dictionary;
 pub(crate) mod float;
 pub(crate) mod gorilla;
 pub(crate) mod plain;
+pub(crate) mod rlbe;
 pub(crate) mod rle;
+pub(crate) mod sprintz;
 pub(crate) mod ts2diff;
 pub(crate) mod zigzag;
 
@@ -137,6 +140,13 @@ pub fn decode(encoding: Encoding, data_type: DataType, input: &[u8], n: usize) -
         (Encoding::Dictionary, PhysicalType::Binary) => {
             Values::Binary(dictionary::decode(input, n)?)
         }
+        (Encoding::Sprintz, PhysicalType::Int32) => Values::Int32(sprintz::decode_i32(input, n)?),
+        (Encoding::Sprintz, PhysicalType::Int64) => Values::Int64(sprintz::decode_i64(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Int32) => Values::Int32(rlbe::decode_i32(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Int64) => Values::Int64(rlbe::decode_i64(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Float) => Values::Float(rlbe::decode_f32(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Double) => Values::Double(rlbe::decode_f64(input, n)?),
+        (Encoding::Camel, PhysicalType::Double) => Values::Double(camel::decode_f64(input, n)?),
         _ => {
             return Err(Error::Unsupported(format!(
                 "reading {encoding} for data type {data_type}"
