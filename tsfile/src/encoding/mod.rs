@@ -241,3 +241,33 @@ fn holds_gorilla_end_marker(values: &Values) -> bool {
         _ => false,
     }
 }
+
+/// Helpers shared by the decoders' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Bytes from a hex string (whitespace ignored).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// `count` pseudo-random byte strings of up to `max_len` bytes.
+    pub(crate) fn garbage(seed: u32, count: usize, max_len: u32) -> Vec<Vec<u8>> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = next() % (max_len + 1);
+                (0..len).map(|_| next() as u8).collect()
+            })
+            .collect()
+    }
+}
