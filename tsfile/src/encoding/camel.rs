@@ -221,3 +221,109 @@ fn shift_offset(e: Error, base: u64) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bits::BitWriter;
+    use super::super::test_util::{garbage, hex};
+    use super::*;
+
+    // Value sections of pages written by Apache tsfile 2.5.0 (PyPI, C++
+    // core) through tests/interop/apache_tsfile.py, uncompressed; expected
+    // values are what Apache's own reader returns for them.
+
+    /// [1.5, 2.25, -3.125, 0.1, 123456.789, 0.0, -0.0, 1e300, -2.5e-12, 7.0, 7.0]
+    const MIXED: &str = "c2073ff8000000000000410680608520085001101131e2e9c307e81fc48193f7ced930c0f7f8df
+                         90f22001d67b07e87643286d2f22212f1888f00010000000";
+    const MIXED_VALUES: [f64; 11] = [1.5, 2.25, -3.125, 0.1, 123456.789, 0.0, -0.0, 1e300, -2.5e-12, 7.0, 7.0];
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn apache_pages() {
+        let got = decode_f64(&hex(MIXED), 11).unwrap();
+        assert_eq!(bits(&got), bits(&MIXED_VALUES));
+        assert_eq!(decode_f64(&hex("8001c045400000000000"), 1).unwrap(), [-42.5]);
+        assert_eq!(bits(&decode_f64(&hex(MIXED), 3).unwrap()), bits(&MIXED_VALUES[..3]));
+        assert_eq!(decode_f64(&[], 0).unwrap(), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn apache_writer_turns_nan_into_zero() {
+        // Written as [1.0, NaN, inf, 2.5]. Apache's writer codes NaN as the
+        // decimal 0.0 and then XORs inf against NaN's bits, so its reader
+        // (and this one) returns 0.0 and 2^-1022 * 0.5 for those points.
+        let got = decode_f64(&hex("80023ff00000000000004080006601420300"), 4).unwrap();
+        assert_eq!(bits(&got), bits(&[1.0, 0.0, 1.112_536_929_253_600_7e-308, 2.5]));
+    }
+
+    #[test]
+    fn blocks_restart_their_state() {
+        // Two blocks of one value each: the second is raw bits again.
+        let mut page = Vec::new();
+        for v in [3.5f64, -0.25] {
+            page.push(0x80); // varint 128 bits -> zigzag 64
+            page.push(0x01);
+            page.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        assert_eq!(decode_f64(&page, 2).unwrap(), [3.5, -0.25]);
+    }
+
+    /// A one-block page from fields written with `build`.
+    fn page(build: impl FnOnce(&mut BitWriter<'_>)) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut w = BitWriter::new(&mut body);
+        build(&mut w);
+        let used = w.bit_len();
+        w.finish();
+        let mut out = Vec::new();
+        crate::io::ByteWriter::put_varint(&mut out, used as i32);
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn damaged_input_is_an_error_not_a_panic() {
+        let good = hex(MIXED);
+        for cut in 0..good.len() {
+            assert!(decode_f64(&good[..cut], 11).is_err(), "cut {cut}");
+        }
+        // block of 0 or negative bits
+        assert!(matches!(decode_f64(&[0x00], 1), Err(Error::Corrupt { .. })));
+        assert!(matches!(decode_f64(&[0x01], 1), Err(Error::Corrupt { .. })));
+        // decimal count 16
+        let bad = page(|w| {
+            w.write(1.0f64.to_bits(), 64);
+            w.write(0b01, 2); // positive, camel
+            w.write(0, 8); // varlong 0
+            w.write(15, 4);
+        });
+        assert!(matches!(decode_f64(&bad, 2), Err(Error::Corrupt { .. })));
+        // gorilla "reuse the window" before any window was set
+        let bad = page(|w| {
+            w.write(1.0f64.to_bits(), 64);
+            w.write(0b00, 2); // positive, gorilla
+            w.write(0b10, 2);
+        });
+        assert!(matches!(decode_f64(&bad, 2), Err(Error::Corrupt { .. })));
+        // window wider than 64 bits
+        let bad = page(|w| {
+            w.write(1.0f64.to_bits(), 64);
+            w.write(0b00, 2);
+            w.write(0b11, 2);
+            w.write(40, 6);
+            w.write(39, 6);
+            w.write(0, 40);
+        });
+        assert!(matches!(decode_f64(&bad, 2), Err(Error::Corrupt { .. })));
+        // a value that runs past the block's declared bits
+        let mut short = good.clone();
+        short[0] = 0xc0; // 480 instead of 481 bits
+        assert!(decode_f64(&short, 11).is_err());
+        for bytes in garbage(0xca3e1, 3000, 80) {
+            let _ = decode_f64(&bytes, 40);
+        }
+    }
+}
