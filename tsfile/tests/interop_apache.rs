@@ -347,7 +347,7 @@ fn read_only_encoding_series(n: usize) -> Vec<(&'static str, DataType, Encoding,
     add("camel_f64", DataType::Double, Encoding::Camel, (0..n).map(|i| Value::Double(match (edges.get(i % 40), i % 3) {
         (Some(d), _) => *d,
         (None, 0) => ((rng.next() % 2_000_000_000) as i64 - 1_000_000_000) as f64 / 10f64.powi((rng.next() % 7) as i32),
-        (None, 1) => f64::from_bits(rng.next() & 0x7fef_ffff_ffff_ffff) * if rng.next() % 2 == 0 { 1.0 } else { -1.0 },
+        (None, 1) => f64::from_bits(rng.next() & 0x7fef_ffff_ffff_ffff) * if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 },
         _ => (rng.next() % 1000) as f64 / 1e9,
     })).collect());
     add("camel_const", DataType::Double, Encoding::Camel, vec![Value::Double(3.25); 3000]);

@@ -186,8 +186,9 @@ mod tests {
         let mut out = Vec::new();
         let mut w = BitWriter::new(&mut out);
         block(&mut w, 6, 5, &[(3, &[1, 1], 5), (1, &[1, 0, 1, 1], 0)]);
-        let pad = (8 - (32 + 6 + 2 + 3 + 6 + 4 + 4) % 8) % 8;
-        w.write(0, pad);
+        let pad = (8 - w.bit_len() % 8) % 8;
+        assert_eq!(pad, 7); // 57 bits in block 1
+        w.write(0, pad as u32);
         w.write(3, 32);
         w.write(32, 6);
         w.write(0b11, 2);
