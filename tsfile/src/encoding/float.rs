@@ -48,7 +48,7 @@ fn scale_for(mpn: u32) -> f64 {
 
 /// Java `Math.round(double)`: floor(a + 0.5) computed exactly, saturating,
 /// NaN → 0.
-fn java_round_f64(a: f64) -> i64 {
+pub(super) fn java_round_f64(a: f64) -> i64 {
     let bits = a.to_bits() as i64;
     let biased_exp = (bits & 0x7FF0_0000_0000_0000) >> 52;
     let shift = (53 - 2 + 1023) - biased_exp;

@@ -6,12 +6,15 @@
 //! never allocate more than [`MAX_PAGE_VALUES`] values: errors carry the
 //! offset within the given slice (the reader shifts it to a file offset).
 
+pub(crate) mod camel;
 pub(crate) mod chimp;
 pub(crate) mod dictionary;
 pub(crate) mod float;
 pub(crate) mod gorilla;
 pub(crate) mod plain;
+pub(crate) mod rlbe;
 pub(crate) mod rle;
+pub(crate) mod sprintz;
 pub(crate) mod ts2diff;
 pub(crate) mod zigzag;
 
@@ -137,6 +140,13 @@ pub fn decode(encoding: Encoding, data_type: DataType, input: &[u8], n: usize) -
         (Encoding::Dictionary, PhysicalType::Binary) => {
             Values::Binary(dictionary::decode(input, n)?)
         }
+        (Encoding::Sprintz, PhysicalType::Int32) => Values::Int32(sprintz::decode_i32(input, n)?),
+        (Encoding::Sprintz, PhysicalType::Int64) => Values::Int64(sprintz::decode_i64(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Int32) => Values::Int32(rlbe::decode_i32(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Int64) => Values::Int64(rlbe::decode_i64(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Float) => Values::Float(rlbe::decode_f32(input, n)?),
+        (Encoding::Rlbe, PhysicalType::Double) => Values::Double(rlbe::decode_f64(input, n)?),
+        (Encoding::Camel, PhysicalType::Double) => Values::Double(camel::decode_f64(input, n)?),
         _ => {
             return Err(Error::Unsupported(format!(
                 "reading {encoding} for data type {data_type}"
@@ -229,5 +239,35 @@ fn holds_gorilla_end_marker(values: &Values) -> bool {
         Values::Float(v) => v.iter().any(|x| x.to_bits() == 0x7FC0_0000),
         Values::Double(v) => v.iter().any(|x| x.to_bits() == 0x7FF8_0000_0000_0000),
         _ => false,
+    }
+}
+
+/// Helpers shared by the decoders' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Bytes from a hex string (whitespace ignored).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        digits
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// `count` pseudo-random byte strings of up to `max_len` bytes.
+    pub(crate) fn garbage(seed: u32, count: usize, max_len: u32) -> Vec<Vec<u8>> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = next() % (max_len + 1);
+                (0..len).map(|_| next() as u8).collect()
+            })
+            .collect()
     }
 }
