@@ -189,10 +189,14 @@ async fn execute(client: &Client, sql: &str) -> Result<(), String> {
     client.simple_query(sql).await.map(|_| ()).map_err(|e| format!("{}\n  in: {}", describe_error(&e), abbreviate(sql)))
 }
 
-/// Run a schema statement whose failure only means "already there".
+/// Run a schema statement; "already exists" (42710, 42P04, 42P07) is
+/// fine, anything else is noted (a load that needs it fails later).
 async fn create(client: &Client, sql: &str) {
     if let Err(e) = client.simple_query(sql).await {
-        eprintln!("note: {} ({})", describe_error(&e), abbreviate(sql));
+        let exists = e.as_db_error().is_some_and(|db| matches!(db.code().code(), "42710" | "42P04" | "42P07"));
+        if !exists {
+            eprintln!("note: {} ({})", describe_error(&e), abbreviate(sql));
+        }
     }
 }
 
