@@ -189,6 +189,23 @@ async fn execute(client: &Client, sql: &str) -> Result<(), String> {
     client.simple_query(sql).await.map(|_| ()).map_err(|e| format!("{}\n  in: {}", describe_error(&e), abbreviate(sql)))
 }
 
+/// On Arbor, warn when `device` already holds data: loading again
+/// overwrites every point, which leaves unsequence files overlapping the
+/// sequence ones (inexact statistics, merged reads) until compaction.
+async fn warn_if_loaded(client: &Client, device: &str) {
+    let Ok(messages) = client.simple_query(&format!("SELECT count(s0) FROM {device}")).await else { return };
+    let count = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(r.len().saturating_sub(1)).and_then(|c| c.parse::<u64>().ok()),
+        _ => None,
+    });
+    if let Some(n) = count.filter(|n| *n > 0) {
+        eprintln!(
+            "warning: {device} already holds data ({n} points of s0); loading again overwrites it, leaving overlapping \
+             unsequence files that slow reads until compaction. Use an empty data directory, or --no-load."
+        );
+    }
+}
+
 /// Run a schema statement; "already exists" (42710, 42P04, 42P07) is
 /// fine, anything else is noted (a load that needs it fails later).
 async fn create(client: &Client, sql: &str) {
@@ -216,6 +233,7 @@ async fn load_paper(client: &Client, target: Target, layout: &Layout) -> Result<
     let columns = sensor_list();
     match target {
         Target::Arbor => {
+            warn_if_loaded(client, "root.bench.d0").await;
             create(client, "CREATE DATABASE root.bench").await;
             for d in 0..layout.paper_devices {
                 let series: Vec<String> = (0..SENSORS).map(|s| format!("s{s} DOUBLE")).collect();
@@ -296,6 +314,7 @@ async fn load_late(client: &Client, target: Target, layout: &Layout, records: &[
     let columns = sensor_list();
     match target {
         Target::Arbor => {
+            warn_if_loaded(client, "root.late.d0").await;
             create(client, "CREATE DATABASE root.late").await;
             // Not aligned: the INSERTs below name no ALIGNED. Explicit
             // DOUBLE, where auto-creation would infer the type.
