@@ -15,6 +15,8 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::UnknownTable(_) => "42P01",
         sql::Error::UnknownColumn(_) => "42703",
         sql::Error::NotNull(_) => "23502",
+        sql::Error::UndefinedFunction(_) => "42883",
+        sql::Error::NumericOverflow(_) => "22003",
         sql::Error::Unsupported(_) => "0A000",
         sql::Error::Catalog(e) => catalog_sqlstate(e),
         sql::Error::Storage(e) => storage_sqlstate(e),

@@ -424,7 +424,12 @@ impl futures::Stream for Cancellable {
         loop {
             match &mut this.cancel {
                 CancelState::Idle => match this.handle.take() {
-                    Some(h) => this.cancel = CancelState::Starting(Box::pin(async move { h.start_query().await })),
+                    Some(h) => {
+                        // The future yields the receiver to listen on, itself a future.
+                        #[allow(clippy::async_yields_async)]
+                        let start = Box::pin(async move { h.start_query().await });
+                        this.cancel = CancelState::Starting(start);
+                    }
                     None => this.cancel = CancelState::Off,
                 },
                 CancelState::Starting(f) => match f.as_mut().poll(cx) {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    new_null_array, ArrayRef, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Float32Array,
-    Float32Builder, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, StringBuilder,
+    new_null_array, ArrayRef, BinaryBuilder, BooleanArray, Date32Array, Float32Array,
+    Float64Array, Int32Array, Int64Array, StringBuilder,
     TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
@@ -48,60 +48,6 @@ pub(crate) fn date_to_days(yyyymmdd: i32) -> i32 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// An Arrow array of `t` values, `None` for nulls.
-pub(crate) fn array_of(t: DataType, values: &[Option<Value>]) -> ArrayRef {
-    macro_rules! build {
-        ($builder:ty, $variant:ident, $map:expr) => {{
-            let mut b = <$builder>::with_capacity(values.len());
-            for v in values {
-                match v {
-                    Some(Value::$variant(x)) => b.append_value($map(x)),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish()) as ArrayRef
-        }};
-    }
-    match t {
-        DataType::Boolean => build!(BooleanBuilder, Boolean, |x: &bool| *x),
-        DataType::Int32 => build!(Int32Builder, Int32, |x: &i32| *x),
-        DataType::Date => build!(Date32Builder, Int32, |x: &i32| date_to_days(*x)),
-        DataType::Int64 => build!(Int64Builder, Int64, |x: &i64| *x),
-        DataType::Timestamp | DataType::Vector => {
-            let mut b = TimestampMillisecondBuilder::with_capacity(values.len()).with_timezone(UTC);
-            for v in values {
-                match v {
-                    Some(Value::Int64(x)) => b.append_value(*x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Float => build!(Float32Builder, Float, |x: &f32| *x),
-        DataType::Double => build!(Float64Builder, Double, |x: &f64| *x),
-        DataType::Text | DataType::String => {
-            let mut b = StringBuilder::with_capacity(values.len(), values.len() * 8);
-            for v in values {
-                match v {
-                    Some(Value::Binary(x)) => b.append_value(String::from_utf8_lossy(x)),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Blob => {
-            let mut b = BinaryBuilder::with_capacity(values.len(), values.len() * 8);
-            for v in values {
-                match v {
-                    Some(Value::Binary(x)) => b.append_value(x),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-    }
 }
 
 /// A scanned column (present values in row order + per-row validity) as
@@ -237,18 +183,6 @@ impl Literal {
             (Literal::Text(s), DataType::Blob) => Value::Binary(s.clone().into_bytes()),
             _ => return Err(mismatch()),
         }))
-    }
-}
-
-/// A value as f64, for sums, averages and comparisons.
-pub(crate) fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int32(x) => Some(f64::from(*x)),
-        Value::Int64(x) => Some(*x as f64),
-        Value::Float(x) => Some(f64::from(*x)),
-        Value::Double(x) => Some(*x),
-        Value::Boolean(b) => Some(f64::from(u8::from(*b))),
-        Value::Binary(_) => None,
     }
 }
 

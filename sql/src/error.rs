@@ -25,6 +25,12 @@ pub enum Error {
     /// A column (measurement) that does not exist (42703).
     #[error("column {0} does not exist")]
     UnknownColumn(String),
+    /// A function that does not exist (42883).
+    #[error("{0}")]
+    UndefinedFunction(String),
+    /// A number out of its type's range (22003).
+    #[error("{0}")]
+    NumericOverflow(String),
     /// A NULL where a value is required, e.g. `time` (23502).
     #[error("{0}")]
     NotNull(String),

@@ -1,19 +1,22 @@
 //! Arbor's query surfaces over one engine: TSQL (IoTDB's tree dialect,
-//! `tree`) and PostgreSQL SQL through DataFusion (`provider` tables,
-//! `exec` operators), sharing an
+//! `tsql`) and PostgreSQL SQL (sqlparser), both planned onto DataFusion
+//! (`planner`) over device tables (`provider`) and Arbor's operators
+//! (`exec`), sharing an
 //! [`Instance`] (catalog + one storage engine per database).
 
 mod convert;
 mod error;
 pub mod exec;
+mod functions;
 mod instance;
 mod output;
 pub mod planner;
 pub mod provider;
+mod query_text;
 mod series;
 mod session;
 mod time;
-pub mod tree;
+pub mod tsql;
 
 pub use error::{Error, Result};
 pub use instance::{Instance, InstanceConfig};

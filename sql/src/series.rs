@@ -32,7 +32,7 @@ impl SeriesRef {
 }
 
 /// The series matching any of `patterns`, in path order, without duplicates.
-pub fn resolve(instance: &Instance, patterns: &[PathPattern]) -> Vec<SeriesRef> {
+pub(crate) fn resolve(instance: &Instance, patterns: &[PathPattern]) -> Vec<SeriesRef> {
     let mut found: BTreeMap<String, SeriesRef> = BTreeMap::new();
     for p in patterns {
         for info in instance.catalog().list_series(p, Page::all()) {

@@ -1,6 +1,6 @@
-//! A client session: routes each statement to the TSQL surface (the `tree`
-//! executor) or the PostgreSQL surface (DataFusion), over the shared
-//! [`Instance`].
+//! A client session: routes each statement to the TSQL surface (parsed by
+//! `tsql`, planned by `planner`) or the PostgreSQL surface (sqlparser),
+//! both executed by DataFusion over the shared [`Instance`].
 
 use std::sync::Arc;
 
@@ -21,8 +21,10 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
+pub use crate::query_text::is_empty_query;
 use crate::instance::Instance;
 use crate::output::QueryOutput;
+use crate::tsql::ast::Statement;
 
 /// What the extended protocol needs to know before executing a statement.
 #[derive(Debug, Clone, Default)]
@@ -47,21 +49,6 @@ pub struct Session {
     instance: Arc<Instance>,
     ctx: SessionContext,
     gate: crate::provider::WriteGate,
-}
-
-/// Whether `sql` holds nothing but whitespace, `;` and comments.
-pub fn is_empty_query(sql: &str) -> bool {
-    let mut rest = sql.trim_start();
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return rest.is_empty();
-        }
-    }
 }
 
 fn now_ms() -> i64 {
@@ -254,17 +241,40 @@ impl Session {
         &self.instance
     }
 
-    /// TSQL runs blocking storage work: keep it off the async workers.
+    /// Run TSQL text (one or more statements): a `SELECT` is planned onto
+    /// DataFusion and streams; the others run as blocking storage work off
+    /// the async workers.
     async fn tsql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
-        let instance = self.instance.clone();
-        let text = sql.to_string();
-        let gate = self.gate.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let _gate = gate;
-            crate::tree::execute(&instance, &text, now_ms())
-        })
+        let mut outputs = Vec::new();
+        for text in crate::tsql::split_statements(sql) {
+            let explain = crate::tsql::strip_explain(&text);
+            let statement = crate::tsql::parse(explain.unwrap_or(&text), now_ms())?;
+            if let Statement::Select(select) = statement {
+                let mut plan = self.tsql_plan(&select)?;
+                if explain.is_some() {
+                    plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
+                }
+                let stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
+                let (schema, stream) = pg_stream(stream, None);
+                outputs.push(QueryOutput::Rows { schema, stream });
+                continue;
+            }
+            let instance = self.instance.clone();
+            let gate = self.gate.clone().lock_owned().await;
+            let output = tokio::task::spawn_blocking(move || {
+                let _gate = gate;
+                crate::planner::run(&instance, statement)
+            })
             .await
-            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?
+            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+            outputs.push(output);
+        }
+        Ok(outputs)
+    }
+
+    fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        crate::planner::plan_select(&self.instance, select, &state)
     }
 
     /// Run each PostgreSQL statement of `sql` (after the pg-compatibility rewrites).
@@ -339,7 +349,7 @@ impl Session {
         if is_empty_query(sql) {
             return Ok(vec![QueryOutput::Empty]);
         }
-        if crate::tree::is_tsql(sql) {
+        if crate::tsql::is_tsql(sql) {
             return self.tsql(sql).await;
         }
         self.relational(sql, None).await
@@ -353,20 +363,26 @@ impl Session {
         if is_empty_query(sql) || no_op_tag(sql).is_some() || copy {
             return Ok(Description::default());
         }
-        if crate::tree::is_tsql(sql) {
-            let head = sql.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-            let count = crate::tree::parameter_count(sql);
+        if crate::tsql::is_tsql(sql) {
+            let count = crate::tsql::parameter_count(sql);
             let parameters = vec![None; count];
-            if !matches!(head.as_str(), "select" | "show" | "count") {
-                return Ok(Description { parameters, schema: None });
-            }
-            // The columns depend on the paths, not on the values: run it with zeros bound.
+            // The columns depend on the paths, not on the values: plan it with
+            // zeros bound (nothing is read).
             let zeros = vec![ScalarValue::Int64(Some(0)); count];
-            let outputs = self.tsql(&crate::tree::bind(sql, &zeros)?).await?;
-            let schema = outputs.into_iter().find_map(|o| match o {
-                QueryOutput::Rows { schema, .. } => Some(schema),
+            let bound = crate::tsql::bind(sql, &zeros)?;
+            let explain = crate::tsql::strip_explain(&bound);
+            let statement = crate::tsql::parse(explain.unwrap_or(&bound), now_ms())?;
+            let schema = match statement {
+                Statement::Select(select) => {
+                    let mut plan = self.tsql_plan(&select)?;
+                    if explain.is_some() {
+                        plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
+                    }
+                    Some(pg_schema(&Arc::new(plan.schema().as_arrow().clone())))
+                }
+                Statement::Show(show) => Some(crate::planner::show_schema(&show)),
                 _ => None,
-            });
+            };
             return Ok(Description { parameters, schema });
         }
         if let Some(name) = show_name(sql) {
@@ -392,8 +408,8 @@ impl Session {
         if is_empty_query(sql) {
             return Ok(QueryOutput::Empty);
         }
-        if crate::tree::is_tsql(sql) {
-            let bound = crate::tree::bind(sql, &params)?;
+        if crate::tsql::is_tsql(sql) {
+            let bound = crate::tsql::bind(sql, &params)?;
             let mut outputs = self.tsql(&bound).await?;
             return outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()));
         }

@@ -49,6 +49,12 @@ impl AlignByTime {
     }
 }
 
+impl AlignByTime {
+    pub fn schema_ref(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+}
+
 impl Hash for AlignByTime {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.inputs.hash(state);

@@ -1,5 +1,11 @@
 //! Physical operators (`*Exec`): how plans over stored data execute.
 
+mod align_by_time;
 mod device_scan;
+mod planner;
+mod series_aggregate;
 
+pub use align_by_time::{AlignByTime, AlignByTimeExec};
 pub use device_scan::{DeviceScanExec, DeviceScanSpec, ScanColumn};
+pub use planner::ArborQueryPlanner;
+pub use series_aggregate::{SeriesAggItem, SeriesAggregate, SeriesAggregateExec, StatKind};

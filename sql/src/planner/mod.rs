@@ -2,6 +2,12 @@
 //! tables, `pg_catalog`, Arbor's analyzer rules and memory pool).
 
 mod epoch_time;
+mod select;
+mod statements;
+mod statistics;
+
+pub use select::plan_select;
+pub(crate) use statements::{run, show_schema};
 
 use std::sync::Arc;
 
@@ -16,11 +22,15 @@ use crate::provider::{DeviceSchemaProvider, WriteGate, CATALOG, SCHEMA};
 
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
+/// The DataFusion context of one session.
 pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_information_schema(true)
-        .with_create_default_catalog_and_schema(false);
+        .with_create_default_catalog_and_schema(false)
+        // Round-robin repartitioning splits ordered scans for no gain on
+        // short series reads and loses their time order.
+        .set_bool("datafusion.optimizer.enable_round_robin_repartition", false);
     // Epoch integers become timestamps before type coercion sees them.
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
     analyzer_rules.extend(Analyzer::new().rules);
@@ -29,6 +39,8 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_runtime_env(instance.runtime().clone())
         .with_default_features()
         .with_analyzer_rules(analyzer_rules)
+        .with_optimizer_rule(Arc::new(statistics::StatisticsAggregateRule))
+        .with_query_planner(Arc::new(crate::exec::ArborQueryPlanner::new(instance.clone())))
         .build();
     let ctx = SessionContext::new_with_state(state);
     let catalog = MemoryCatalogProvider::new();

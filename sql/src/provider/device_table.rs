@@ -82,6 +82,10 @@ pub struct DeviceTableProvider {
     series: Vec<SeriesRef>,
     schema: SchemaRef,
     gate: Option<WriteGate>,
+    /// Times the table is restricted to (a TSQL query's `WHERE` ranges).
+    ranges: Vec<TimeRange>,
+    /// The order rows are read in.
+    order: ScanOrder,
 }
 
 impl DeviceTableProvider {
@@ -101,7 +105,34 @@ impl DeviceTableProvider {
         }
         let mut fields = vec![Field::new("time", time_type(), false)];
         fields.extend(series.iter().map(|s| Field::new(s.info.measurement(), arrow_type(s.data_type()), true)));
-        Some(DeviceTableProvider { instance, device: info.path.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None })
+        Some(DeviceTableProvider {
+            instance,
+            device: info.path.to_string(),
+            series,
+            schema: Arc::new(Schema::new(fields)),
+            gate: None,
+            ranges: vec![TimeRange::ALL],
+            order: ScanOrder::Ascending,
+        })
+    }
+
+    /// A read-only view of some series of one device for a TSQL query:
+    /// columns `time`, then one per series named by its full path; a row
+    /// wherever one of these series has a point, within `ranges`, read in
+    /// `order`.
+    pub fn for_series(
+        instance: Arc<Instance>,
+        device: &str,
+        series: Vec<SeriesRef>,
+        ranges: Vec<TimeRange>,
+        order: ScanOrder,
+    ) -> crate::Result<DeviceTableProvider> {
+        if series.is_empty() {
+            return Err(Error::Unsupported(format!("no series of {device} to read")));
+        }
+        let mut fields = vec![Field::new("time", time_type(), false)];
+        fields.extend(series.iter().map(|s| Field::new(s.path(), arrow_type(s.data_type()), true)));
+        Ok(DeviceTableProvider { instance, device: device.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None, ranges, order })
     }
 
     /// The device path.
@@ -112,6 +143,17 @@ impl DeviceTableProvider {
     /// The series behind the value columns, in column order.
     pub fn series(&self) -> &[SeriesRef] {
         &self.series
+    }
+
+    /// The times the table is restricted to.
+    pub(crate) fn ranges(&self) -> &[TimeRange] {
+        &self.ranges
+    }
+
+    /// The series behind the column named `name` (not `time`).
+    pub(crate) fn column_series(&self, name: &str) -> Option<&SeriesRef> {
+        let i = self.schema.index_of(name).ok()?;
+        i.checked_sub(1).and_then(|i| self.series.get(i))
     }
 
     /// The series of value column `name`.
@@ -155,7 +197,7 @@ impl TableProvider for DeviceTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let mut ranges = vec![TimeRange::ALL];
+        let mut ranges = self.ranges.clone();
         for f in filters {
             if let Some(r) = time_ranges(f) {
                 ranges = intersect(&ranges, &r);
@@ -185,7 +227,7 @@ impl TableProvider for DeviceTableProvider {
             .collect();
         let database = &self.series[0].database;
         let store = self.instance.store(database).map_err(external)?;
-        let spec = DeviceScanSpec { device: self.device.clone(), columns, row_only, ranges, order: ScanOrder::Ascending, limit };
+        let spec = DeviceScanSpec { device: self.device.clone(), columns, row_only, ranges, order: self.order, limit };
         Ok(Arc::new(DeviceScanExec::new(store, spec, schema)))
     }
 
@@ -344,7 +386,7 @@ pub(crate) fn time_ranges(expr: &Expr) -> Option<Vec<TimeRange>> {
 
 /// Whether [`time_ranges`] of `expr` is exactly the set of times it allows
 /// (every literal a whole millisecond), so that its complement is safe.
-fn exact_time_ranges(expr: &Expr) -> bool {
+pub(crate) fn exact_time_ranges(expr: &Expr) -> bool {
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op: Operator::And | Operator::Or, right }) => {
             time_ranges(left).is_some() && time_ranges(right).is_some() && exact_time_ranges(left) && exact_time_ranges(right)

@@ -11,6 +11,7 @@ mod values;
 
 pub(crate) use copy::copy_in;
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
+pub(crate) use device_table::{exact_time_ranges, intersect, time_ranges};
 
 /// The catalog (database) name clients see: `current_database()`.
 pub const CATALOG: &str = "arbor";

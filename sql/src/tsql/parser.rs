@@ -138,10 +138,9 @@ impl Parser {
             let node = match self.next() {
                 Some(Tok::Word(w)) => {
                     let mut w = w;
-                    // `d*`: a partial node (only when no space separates them
-                    // would be exact; a following `*` then `.` or a clause end
-                    // is taken as part of the node).
-                    if self.is_sym("*") && matches!(self.peek_at(1), None | Some(Tok::Sym(".")) | Some(Tok::Sym(",")) | Some(Tok::Sym(")")) | Some(Tok::Sym(";"))) {
+                    // `d*`: a partial node, when the `*` touches the word.
+                    let word_end = self.toks[self.pos - 1].1 + w.chars().count();
+                    if self.is_sym("*") && self.toks.get(self.pos).is_some_and(|(_, p)| *p == word_end) {
                         self.pos += 1;
                         w.push('*');
                     }
@@ -585,6 +584,9 @@ impl Parser {
             .find(|(s, _)| self.is_sym(s));
         if let Some((_, op)) = op {
             self.pos += 1;
+            if self.peek().is_none() {
+                return self.err(if left == Expr::Time { "a time" } else { "a value" });
+            }
             return Ok(binary(op, left, self.additive()?));
         }
         if self.eat_kw("is") {

@@ -1,0 +1,88 @@
+//! Physical planning of Arbor's logical extension nodes: one
+//! [`ExtensionPlanner`] per node kind, wired into DataFusion's default
+//! physical planner by [`ArborQueryPlanner`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::error::Result;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::catalog::Session;
+
+use super::{AlignByTime, AlignByTimeExec, SeriesAggregate, SeriesAggregateExec};
+use crate::instance::Instance;
+use datafusion::error::DataFusionError;
+
+/// DataFusion's planner with Arbor's extension nodes.
+#[derive(Debug)]
+pub struct ArborQueryPlanner {
+    instance: Arc<Instance>,
+}
+
+impl ArborQueryPlanner {
+    pub fn new(instance: Arc<Instance>) -> Self {
+        ArborQueryPlanner { instance }
+    }
+}
+
+#[async_trait]
+impl QueryPlanner for ArborQueryPlanner {
+    async fn create_physical_plan(&self, logical_plan: &LogicalPlan, session: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(AlignByTimePlanner),
+            Arc::new(SeriesAggregatePlanner { instance: self.instance.clone() }),
+        ]);
+        planner.create_physical_plan(logical_plan, session).await
+    }
+}
+
+struct SeriesAggregatePlanner {
+    instance: Arc<Instance>,
+}
+
+#[async_trait]
+impl ExtensionPlanner for SeriesAggregatePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(agg) = node.as_any().downcast_ref::<SeriesAggregate>() else { return Ok(None) };
+        let items = agg
+            .items
+            .iter()
+            .map(|i| {
+                let store = self.instance.store(&i.database).map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok((i.clone(), store))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = Arc::new(agg.schema.as_arrow().clone());
+        Ok(Some(Arc::new(SeriesAggregateExec::new(items, agg.ranges.clone(), schema))))
+    }
+}
+
+struct AlignByTimePlanner;
+
+#[async_trait]
+impl ExtensionPlanner for AlignByTimePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(align) = node.as_any().downcast_ref::<AlignByTime>() else { return Ok(None) };
+        let schema = Arc::new(align.schema_ref().as_arrow().clone());
+        Ok(Some(Arc::new(AlignByTimeExec::new(physical_inputs.to_vec(), align.descending, schema))))
+    }
+}

@@ -1,0 +1,275 @@
+//! Aggregates answered by storage: `count`, `sum`, `avg`, `min`/`max`,
+//! `first`/`last` value and time of whole series over time ranges, from
+//! file, chunk and page statistics wherever those are exact (the engine
+//! decodes only what overlaps, is deleted from, or straddles a range edge).
+//!
+//! [`SeriesAggregate`] is the logical node (a leaf: one row); the optimizer
+//! rule `planner::statistics::StatisticsAggregateRule` puts it in place of
+//! an aggregate over a device scan on both surfaces;
+//! [`SeriesAggregateExec`] computes it when the plan runs.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{DataType as ArrowType, SchemaRef, TimeUnit};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::DFSchemaRef;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::scalar::ScalarValue;
+use storage::{Aggregates, SeriesKey, SeriesStore, TimeRange, Value};
+
+use crate::convert::{date_to_days, UTC};
+use crate::error::Error;
+
+/// What one output column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatKind {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    First,
+    Last,
+    MinTime,
+    MaxTime,
+}
+
+/// One output column: an aggregate of one series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesAggItem {
+    pub kind: StatKind,
+    pub database: String,
+    pub device: String,
+    pub measurement: String,
+    pub data_type: tsfile::DataType,
+}
+
+/// Logical node: one row of aggregates of series over time ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesAggregate {
+    pub items: Vec<SeriesAggItem>,
+    pub ranges: Vec<TimeRange>,
+    /// The schema of the aggregate this node replaces.
+    pub schema: DFSchemaRef,
+}
+
+impl Hash for SeriesAggregate {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.items.hash(state);
+        for r in &self.ranges {
+            (r.start, r.end).hash(state);
+        }
+    }
+}
+
+impl PartialOrd for SeriesAggregate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        (self == other).then_some(Ordering::Equal)
+    }
+}
+
+impl UserDefinedLogicalNodeCore for SeriesAggregate {
+    fn name(&self) -> &str {
+        "SeriesAggregate"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        Vec::new()
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        Vec::new()
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "SeriesAggregate: {}", describe(&self.items, &self.ranges))
+    }
+
+    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
+        Ok(self.clone())
+    }
+}
+
+fn describe(items: &[SeriesAggItem], ranges: &[TimeRange]) -> String {
+    let cols: Vec<String> = items.iter().map(|i| format!("{:?}({}.{})", i.kind, i.device, i.measurement)).collect();
+    let ranges: Vec<String> = ranges.iter().map(|r| format!("{}..={}", r.start, r.end)).collect();
+    format!("[{}], time=[{}]", cols.join(", "), ranges.join(", "))
+}
+
+/// Computes a [`SeriesAggregate`] through the storage trait.
+pub struct SeriesAggregateExec {
+    items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
+    ranges: Vec<TimeRange>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for SeriesAggregateExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeriesAggregateExec").field("ranges", &self.ranges).finish_non_exhaustive()
+    }
+}
+
+impl SeriesAggregateExec {
+    pub fn new(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, schema: SchemaRef) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        SeriesAggregateExec { items, ranges, schema, properties: Arc::new(properties) }
+    }
+}
+
+impl DisplayAs for SeriesAggregateExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<SeriesAggItem> = self.items.iter().map(|(i, _)| i.clone()).collect();
+        write!(f, "SeriesAggregateExec: {}", describe(&items, &self.ranges))
+    }
+}
+
+/// `a` and `b` of disjoint ranges as one.
+fn merge(mut a: Aggregates, b: Aggregates) -> Aggregates {
+    let less = |x: &Value, y: &Value| match (x, y) {
+        (Value::Int32(p), Value::Int32(q)) => p < q,
+        (Value::Int64(p), Value::Int64(q)) => p < q,
+        (Value::Float(p), Value::Float(q)) => p < q,
+        (Value::Double(p), Value::Double(q)) => p < q,
+        (Value::Binary(p), Value::Binary(q)) => p < q,
+        _ => false,
+    };
+    a.count += b.count;
+    a.sum = match (a.sum, b.sum) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
+    if let Some(m) = b.min {
+        if a.min.as_ref().is_none_or(|cur| less(&m, cur)) {
+            a.min = Some(m);
+        }
+    }
+    if let Some(m) = b.max {
+        if a.max.as_ref().is_none_or(|cur| less(cur, &m)) {
+            a.max = Some(m);
+        }
+    }
+    if let Some(f) = b.first {
+        if a.first.as_ref().is_none_or(|(t, _)| f.0 < *t) {
+            a.first = Some(f);
+        }
+    }
+    if let Some(l) = b.last {
+        if a.last.as_ref().is_none_or(|(t, _)| l.0 > *t) {
+            a.last = Some(l);
+        }
+    }
+    a.min_time = match (a.min_time, b.min_time) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    a.max_time = match (a.max_time, b.max_time) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    a
+}
+
+/// A stored value as a scalar of the output type.
+fn scalar(v: Option<Value>, t: &ArrowType) -> Result<ScalarValue> {
+    let Some(v) = v else { return ScalarValue::try_from(t) };
+    let s = match (v, t) {
+        (Value::Int32(x), ArrowType::Date32) => ScalarValue::Date32(Some(date_to_days(x))),
+        (Value::Int32(x), _) => ScalarValue::Int32(Some(x)),
+        (Value::Int64(x), ArrowType::Timestamp(TimeUnit::Millisecond, tz)) => ScalarValue::TimestampMillisecond(Some(x), tz.clone()),
+        (Value::Int64(x), _) => ScalarValue::Int64(Some(x)),
+        (Value::Float(x), _) => ScalarValue::Float32(Some(x)),
+        (Value::Double(x), _) => ScalarValue::Float64(Some(x)),
+        (Value::Boolean(x), _) => ScalarValue::Boolean(Some(x)),
+        (Value::Binary(x), ArrowType::Utf8) => ScalarValue::Utf8(Some(String::from_utf8_lossy(&x).into_owned())),
+        (Value::Binary(x), _) => ScalarValue::Binary(Some(x)),
+    };
+    // The aggregate's declared type decides (e.g. a Float64 sum).
+    Ok(if s.data_type() == *t { s } else { s.cast_to(t)? })
+}
+
+fn column(kind: StatKind, a: &Aggregates, t: &ArrowType) -> Result<ScalarValue> {
+    let time = |ms: Option<i64>| ScalarValue::TimestampMillisecond(ms, Some(UTC.into())).cast_to(t);
+    match kind {
+        StatKind::Count => ScalarValue::Int64(Some(a.count as i64)).cast_to(t),
+        StatKind::Sum => ScalarValue::Float64((a.count > 0).then_some(a.sum.unwrap_or(0.0))).cast_to(t),
+        StatKind::Avg => ScalarValue::Float64((a.count > 0).then(|| a.sum.unwrap_or(0.0) / a.count as f64)).cast_to(t),
+        StatKind::Min => scalar(a.min.clone(), t),
+        StatKind::Max => scalar(a.max.clone(), t),
+        StatKind::First => scalar(a.first.clone().map(|(_, v)| v), t),
+        StatKind::Last => scalar(a.last.clone().map(|(_, v)| v), t),
+        StatKind::MinTime => time(a.min_time),
+        StatKind::MaxTime => time(a.max_time),
+    }
+}
+
+impl ExecutionPlan for SeriesAggregateExec {
+    fn name(&self) -> &str {
+        "SeriesAggregateExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("SeriesAggregateExec has one partition, not {}", partition + 1)));
+        }
+        let items = self.items.clone();
+        let ranges = self.ranges.clone();
+        let schema = self.schema.clone();
+        let out = schema.clone();
+        let work = async move {
+            tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
+                let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
+                let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
+                for (i, (item, store)) in items.iter().enumerate() {
+                    let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
+                    let mut total = Aggregates::default();
+                    for r in &ranges {
+                        total = merge(total, store.aggregate(&key, *r).map_err(external)?);
+                    }
+                    arrays.push(column(item.kind, &total, schema.field(i).data_type())?.to_array()?);
+                }
+                Ok(RecordBatch::try_new(schema, arrays)?)
+            })
+            .await
+            .map_err(|e| DataFusionError::Execution(format!("aggregate task failed: {e}")))?
+        };
+        let stream = futures::stream::once(work);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
+    }
+}

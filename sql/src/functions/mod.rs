@@ -1,0 +1,168 @@
+//! IoTDB's built-in functions as DataFusion expressions: aggregates
+//! (`count`, `max_value`, `first_value`, `extreme`, `time_duration`, …) and
+//! scalar functions (math, strings), mapped onto DataFusion's own functions
+//! where the semantics match.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType as ArrowType;
+use datafusion::execution::FunctionRegistry;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::functions_aggregate::first_last::{first_value_udaf, last_value_udaf};
+use datafusion::logical_expr::expr::NullTreatment;
+use datafusion::logical_expr::{cast, lit, Expr, ExprFunctionExt, SortExpr};
+
+use crate::error::{Error, Result};
+
+/// IoTDB's aggregate functions (lower-case names).
+const AGGREGATES: &[&str] = &[
+    "count", "sum", "avg", "max_value", "min_value", "first_value", "last_value", "max_time", "min_time", "extreme", "stddev",
+    "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "count_time", "time_duration", "max_by", "min_by", "mode",
+    "count_if",
+];
+
+/// Whether `name` is an aggregate function.
+pub(crate) fn is_aggregate(name: &str) -> bool {
+    AGGREGATES.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// One argument of an aggregate: its expression and type.
+pub(crate) struct AggArg {
+    pub(crate) expr: Expr,
+    pub(crate) data_type: ArrowType,
+}
+
+fn numeric(t: &ArrowType) -> bool {
+    t.is_numeric()
+}
+
+fn not_numeric(name: &str, a: &AggArg) -> Error {
+    Error::TypeMismatch(format!("{name} does not take a {} argument", a.data_type))
+}
+
+fn one<'a>(name: &str, args: &'a [AggArg]) -> Result<&'a AggArg> {
+    match args {
+        [a] => Ok(a),
+        _ => Err(Error::Syntax(format!("{name} takes one argument, not {}", args.len()))),
+    }
+}
+
+fn built(e: datafusion::error::Result<Expr>) -> Result<Expr> {
+    e.map_err(Error::DataFusion)
+}
+
+/// The time of the first (or last) row at which `arg` is not NULL, as
+/// epoch milliseconds (`BIGINT`, as IoTDB reports times).
+fn time_of(arg: &AggArg, time: &Expr, last: bool) -> Expr {
+    let e = if last { agg::max(time.clone()) } else { agg::min(time.clone()) };
+    let filtered = match e {
+        Expr::AggregateFunction(mut f) => {
+            f.params.filter = Some(Box::new(arg.expr.clone().is_not_null()));
+            Expr::AggregateFunction(f)
+        }
+        other => other,
+    };
+    cast(filtered, ArrowType::Int64)
+}
+
+/// The aggregate `name(args)` as an expression over DataFusion aggregate
+/// calls. `time` is the row time column.
+pub(crate) fn aggregate(name: &str, args: &[AggArg], time: &Expr) -> Result<Expr> {
+    let lower = name.to_ascii_lowercase();
+    let f64 = |a: &AggArg| cast(a.expr.clone(), ArrowType::Float64);
+    Ok(match lower.as_str() {
+        "count" => agg::count(one(name, args)?.expr.clone()),
+        "count_time" => agg::count(time.clone()),
+        "sum" | "avg" | "stddev" | "stddev_samp" | "stddev_pop" | "variance" | "var_samp" | "var_pop" => {
+            let a = one(name, args)?;
+            if !numeric(&a.data_type) {
+                return Err(not_numeric(name, a));
+            }
+            match lower.as_str() {
+                "sum" => agg::sum(f64(a)),
+                "avg" => agg::avg(f64(a)),
+                "stddev" | "stddev_samp" => agg::stddev(f64(a)),
+                "stddev_pop" => agg::stddev_pop(f64(a)),
+                "variance" | "var_samp" => agg::var_sample(f64(a)),
+                _ => agg::var_pop(f64(a)),
+            }
+        }
+        "max_value" | "min_value" | "extreme" => {
+            let a = one(name, args)?;
+            if !numeric(&a.data_type) && lower == "extreme" {
+                return Err(not_numeric(name, a));
+            }
+            if matches!(a.data_type, ArrowType::Boolean | ArrowType::Binary | ArrowType::Utf8) {
+                return Err(not_numeric(name, a));
+            }
+            let (hi, lo) = (agg::max(a.expr.clone()), agg::min(a.expr.clone()));
+            match lower.as_str() {
+                "max_value" => hi,
+                "min_value" => lo,
+                // The value of largest magnitude; the positive one on a tie.
+                _ => datafusion::logical_expr::when(
+                    datafusion::functions::math::expr_fn::abs(hi.clone()).gt_eq(datafusion::functions::math::expr_fn::abs(lo.clone())),
+                    hi,
+                )
+                .otherwise(lo)
+                .map_err(Error::DataFusion)?,
+            }
+        }
+        "first_value" | "last_value" => {
+            let a = one(name, args)?;
+            let order = vec![SortExpr::new(time.clone(), true, false)];
+            let udaf = if lower == "first_value" { first_value_udaf() } else { last_value_udaf() };
+            built(udaf.call(vec![a.expr.clone()]).order_by(order).null_treatment(NullTreatment::IgnoreNulls).build())?
+        }
+        "max_time" => time_of(one(name, args)?, time, true),
+        "min_time" => time_of(one(name, args)?, time, false),
+        "time_duration" => {
+            let a = one(name, args)?;
+            time_of(a, time, true) - time_of(a, time, false)
+        }
+        "max_by" | "min_by" => {
+            let [x, y] = args else {
+                return Err(Error::Syntax(format!("{name} takes two arguments, not {}", args.len())));
+            };
+            // x at the row where y is largest (smallest); the earliest such row.
+            let order = vec![SortExpr::new(y.expr.clone(), lower == "min_by", false), SortExpr::new(time.clone(), true, false)];
+            let call = first_value_udaf().call(vec![x.expr.clone()]).order_by(order).filter(y.expr.clone().is_not_null());
+            built(call.build())?
+        }
+        _ => return Err(Error::Unsupported(format!("the aggregate function {name} is not supported yet"))),
+    })
+}
+
+/// IoTDB scalar function names that DataFusion spells differently.
+fn datafusion_name(name: &str) -> &str {
+    match name {
+        "locate" => "strpos",
+        "startswith" => "starts_with",
+        "endswith" => "ends_with",
+        "substring" => "substr",
+        "ceiling" => "ceil",
+        "log" => "ln",
+        other => other,
+    }
+}
+
+/// Functions DataFusion has whose semantics are IoTDB's.
+const SCALARS: &[&str] = &[
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "degrees", "radians", "abs", "sign", "signum", "ceil", "floor",
+    "exp", "ln", "log10", "log2", "sqrt", "pi", "length", "strpos", "starts_with", "ends_with", "concat", "substr", "upper", "lower",
+    "trim", "ltrim", "rtrim", "replace", "round",
+];
+
+/// The scalar function `name(args)`.
+pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr>) -> Result<Expr> {
+    let lower = name.to_ascii_lowercase();
+    if lower == "e" && args.is_empty() {
+        return Ok(lit(std::f64::consts::E));
+    }
+    let df = datafusion_name(&lower);
+    if !SCALARS.contains(&df) {
+        return Err(Error::UndefinedFunction(format!("function {name} does not exist")));
+    }
+    let udf = registry.udf(if df == "sign" { "signum" } else { df }).map_err(Error::DataFusion)?;
+    Ok(Arc::clone(&udf).call(args))
+}

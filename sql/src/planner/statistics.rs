@@ -1,0 +1,189 @@
+//! [`StatisticsAggregateRule`]: an aggregate without `GROUP BY` over device
+//! scans, filtered by time only, whose every aggregate is a whole-series
+//! statistic (`count(s)`, `sum`/`avg` as doubles, `min`/`max`, first/last
+//! value in time order ignoring NULLs, min/max time where `s` is not NULL)
+//! becomes a [`SeriesAggregate`], answered from TsFile statistics. The same
+//! rule serves TSQL (`count(root.sg.d1.s1)`) and SQL (`count(s1)` on a
+//! device table).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType as ArrowType;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::Column;
+use datafusion::datasource::source_as_provider;
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::{AggregateFunction, NullTreatment};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use storage::TimeRange;
+
+use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind};
+use crate::provider::{exact_time_ranges, intersect, time_ranges, DeviceTableProvider};
+
+#[derive(Debug, Default)]
+pub(crate) struct StatisticsAggregateRule;
+
+/// The device tables under an aggregate, with the time ranges every row
+/// passed; `None` when anything else (a value filter, a join, a limit)
+/// stands between.
+fn sources(plan: &LogicalPlan, ranges: &mut Vec<TimeRange>, out: &mut Vec<(Option<String>, Arc<DeviceTableProvider>)>) -> Option<()> {
+    match plan {
+        LogicalPlan::Filter(f) => {
+            let r = time_ranges(&f.predicate)?;
+            if !exact_time_ranges(&f.predicate) {
+                return None;
+            }
+            *ranges = intersect(ranges, &r);
+            sources(&f.input, ranges, out)
+        }
+        LogicalPlan::Projection(p) => {
+            // Only plain column pass-throughs keep the names meaning the same.
+            let plain = p.expr.iter().all(|e| matches!(e, Expr::Column(_)));
+            if plain {
+                sources(&p.input, ranges, out)
+            } else {
+                None
+            }
+        }
+        LogicalPlan::TableScan(scan) => {
+            if scan.fetch.is_some() {
+                return None;
+            }
+            for f in &scan.filters {
+                let r = time_ranges(f)?;
+                if !exact_time_ranges(f) {
+                    return None;
+                }
+                *ranges = intersect(ranges, &r);
+            }
+            let provider = source_as_provider(&scan.source).ok()?;
+            let table = provider.downcast_ref::<DeviceTableProvider>()?;
+            *ranges = intersect(ranges, table.ranges());
+            out.push((Some(scan.table_name.to_string()), Arc::new(table.clone())));
+            Some(())
+        }
+        LogicalPlan::Extension(e) => {
+            let align = e.node.as_any().downcast_ref::<AlignByTime>()?;
+            for input in &align.inputs {
+                sources(input, ranges, out)?;
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+/// The series item of aggregate `e`, if it is a whole-series statistic.
+fn item(e: &Expr, tables: &[(Option<String>, Arc<DeviceTableProvider>)]) -> Option<SeriesAggItem> {
+    let e = match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        other => other,
+    };
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = e else { return None };
+    if params.distinct {
+        return None;
+    }
+    let name = func.name().to_ascii_lowercase();
+    let arg = params.args.first()?;
+    let is_time = |c: &Column| c.name == "time";
+    let series_of = |c: &Column| tables.iter().find_map(|(_, t)| t.column_series(&c.name).cloned());
+    let value_column = |e: &Expr| -> Option<(Column, bool)> {
+        match e {
+            Expr::Column(c) => Some((c.clone(), false)),
+            Expr::Cast(cast) if *cast.field.data_type() == ArrowType::Float64 => match cast.expr.as_ref() {
+                Expr::Column(c) => Some((c.clone(), true)),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let (column, kind) = match (name.as_str(), &params.filter) {
+        ("count", None) if params.order_by.is_empty() => {
+            let (c, _) = value_column(arg)?;
+            (c, StatKind::Count)
+        }
+        ("sum" | "avg", None) => {
+            let (c, cast) = value_column(arg)?;
+            let s = series_of(&c)?;
+            // Only double sums: an integer sum's exact type would differ.
+            let double = cast || matches!(s.data_type(), tsfile::DataType::Double | tsfile::DataType::Float);
+            if !double && name == "sum" {
+                return None;
+            }
+            (c, if name == "sum" { StatKind::Sum } else { StatKind::Avg })
+        }
+        ("min" | "max", None) => {
+            let Expr::Column(c) = arg else { return None };
+            if is_time(c) {
+                return None;
+            }
+            (c.clone(), if name == "min" { StatKind::Min } else { StatKind::Max })
+        }
+        ("min" | "max", Some(filter)) => {
+            // min/max(time) FILTER (WHERE s IS NOT NULL): s's first/last time.
+            let Expr::Column(t) = arg else { return None };
+            let Expr::IsNotNull(inner) = filter.as_ref() else { return None };
+            let Expr::Column(c) = inner.as_ref() else { return None };
+            if !is_time(t) {
+                return None;
+            }
+            (c.clone(), if name == "min" { StatKind::MinTime } else { StatKind::MaxTime })
+        }
+        ("first_value" | "last_value", None) => {
+            let Expr::Column(c) = arg else { return None };
+            let by_time = matches!(params.order_by.as_slice(), [s] if s.asc && matches!(&s.expr, Expr::Column(t) if is_time(t)));
+            if !by_time || params.null_treatment != Some(NullTreatment::IgnoreNulls) {
+                return None;
+            }
+            (c.clone(), if name == "first_value" { StatKind::First } else { StatKind::Last })
+        }
+        _ => return None,
+    };
+    let s = series_of(&column)?;
+    // Statistics carry min/max for numbers and strings only.
+    if matches!(kind, StatKind::Min | StatKind::Max) && !matches!(s.data_type(), tsfile::DataType::Int32 | tsfile::DataType::Int64 | tsfile::DataType::Float | tsfile::DataType::Double | tsfile::DataType::Date | tsfile::DataType::Timestamp) {
+        return None;
+    }
+    if matches!(kind, StatKind::Sum | StatKind::Avg) && !matches!(s.data_type(), tsfile::DataType::Int32 | tsfile::DataType::Int64 | tsfile::DataType::Float | tsfile::DataType::Double) {
+        return None;
+    }
+    Some(SeriesAggItem {
+        kind,
+        database: s.database.clone(),
+        device: s.info.device_path().to_string(),
+        measurement: s.info.measurement().to_string(),
+        data_type: s.data_type(),
+    })
+}
+
+impl OptimizerRule for StatisticsAggregateRule {
+    fn name(&self) -> &str {
+        "statistics_aggregate"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Aggregate(agg) = &plan else { return Ok(Transformed::no(plan)) };
+        if !agg.group_expr.is_empty() || agg.aggr_expr.is_empty() {
+            return Ok(Transformed::no(plan));
+        }
+        let mut ranges = vec![TimeRange::ALL];
+        let mut tables = Vec::new();
+        if sources(&agg.input, &mut ranges, &mut tables).is_none() {
+            return Ok(Transformed::no(plan));
+        }
+        let Some(items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else {
+            return Ok(Transformed::no(plan));
+        };
+        let node = SeriesAggregate { items, ranges, schema: agg.schema.clone() };
+        Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
+    }
+}

@@ -1,0 +1,109 @@
+//! TSQL, IoTDB's tree dialect: `lexer` → `parser` → typed `ast`, and the
+//! `$n` parameters of the extended protocol (`params`). Nothing here runs
+//! anything.
+
+pub mod ast;
+mod lexer;
+mod params;
+mod parser;
+
+pub use params::{bind, parameter_count};
+pub use parser::parse;
+
+use lexer::{tokenize, Tok};
+
+/// Split `sql` into statements at `;` outside quotes.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in sql.chars() {
+        match (quote, c) {
+            (None, '\'' | '"' | '`') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, ';') => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !crate::query_text::is_empty_query(s)).collect()
+}
+
+/// `sql` without a leading `EXPLAIN`, if it has one.
+pub fn strip_explain(sql: &str) -> Option<&str> {
+    let t = sql.trim_start();
+    let head = t.get(..7)?;
+    (head.eq_ignore_ascii_case("explain") && t[7..].starts_with(char::is_whitespace)).then(|| &t[7..])
+}
+
+/// Whether the TSQL surface owns this statement (vs PostgreSQL SQL).
+pub fn is_tsql(sql: &str) -> bool {
+    let neutral;
+    let sql = if sql.contains('$') {
+        neutral = params::neutral(sql);
+        neutral.as_str()
+    } else {
+        sql
+    };
+    let Ok(toks) = tokenize(sql) else {
+        // Unbalanced quotes etc.: let the SQL surface report it.
+        return false;
+    };
+    let toks: Vec<Tok> = toks.into_iter().map(|(t, _)| t).collect();
+    let w = |i: usize| match toks.get(i) {
+        Some(Tok::Word(w)) => w.to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let root_after = |kw: &str| {
+        toks.iter()
+            .position(|t| matches!(t, Tok::Word(x) if x.eq_ignore_ascii_case(kw)))
+            .is_some_and(|i| matches!(toks.get(i + 1), Some(Tok::Word(r)) if r.eq_ignore_ascii_case("root")))
+    };
+    match w(0).as_str() {
+        "explain" => w(1) == "select" && root_after("from"),
+        "create" => matches!(w(1).as_str(), "database" | "timeseries" | "aligned" | "storage"),
+        "drop" => ((w(1) == "database" || w(1) == "timeseries") && root_after(&w(1))) || w(1) == "storage",
+        "delete" => w(1) == "timeseries" || w(1) == "database" || w(1) == "storage" || (w(1) == "from" && root_after("from")),
+        "show" => matches!(w(1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
+        "count" => matches!(w(1).as_str(), "timeseries" | "devices" | "databases"),
+        "insert" => root_after("into"),
+        "select" => root_after("from"),
+        "flush" => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        for q in [
+            "CREATE DATABASE root.ln",
+            "create timeseries root.a.b.c with datatype=INT32",
+            "INSERT INTO root.a.b(timestamp, s) VALUES (1, 2)",
+            "select s1 from root.sg.d1",
+            "SHOW TIMESERIES",
+            "COUNT DEVICES root.**",
+            "DELETE FROM root.a.b.c WHERE time < 5",
+            "FLUSH",
+        ] {
+            assert!(is_tsql(q), "{q}");
+        }
+        for q in ["SELECT 1", "SELECT * FROM \"root.a.b\"", "INSERT INTO \"root.a.b\"(time, s) VALUES (now(), 1)", "SHOW search_path", "BEGIN", "SET x = 1"] {
+            assert!(!is_tsql(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn statements_split_outside_quotes() {
+        assert_eq!(split_statements("select 1; insert into root.a.b(time, s) values (1, ';');"), vec!["select 1", " insert into root.a.b(time, s) values (1, ';')"]);
+    }
+}
