@@ -153,16 +153,64 @@ const SCALARS: &[&str] = &[
     "trim", "ltrim", "rtrim", "replace", "round",
 ];
 
+/// IoTDB functions Arbor does not have yet (0A000, not "does not exist").
+const NOT_YET: &[&str] = &["diff", "top_k", "bottom_k", "mode", "count_if", "equal_size_bucket_random_sample", "m4", "on_off", "zero_count"];
+
+/// Math functions: IoTDB computes them in DOUBLE (`java.lang.Math`).
+const MATH: &[&str] =
+    &["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "degrees", "radians", "exp", "ln", "log10", "log2", "sqrt"];
+
 /// The scalar function `name(args)`.
 pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr>) -> Result<Expr> {
     let lower = name.to_ascii_lowercase();
     if lower == "e" && args.is_empty() {
         return Ok(lit(std::f64::consts::E));
     }
+    if NOT_YET.contains(&lower.as_str()) {
+        return Err(Error::Unsupported(format!("the function {name} is not supported yet")));
+    }
     let df = datafusion_name(&lower);
     if !SCALARS.contains(&df) {
         return Err(Error::UndefinedFunction(format!("function {name} does not exist")));
     }
     let udf = registry.udf(if df == "sign" { "signum" } else { df }).map_err(Error::DataFusion)?;
-    Ok(Arc::clone(&udf).call(args))
+    let mut args = args;
+    if MATH.contains(&df) {
+        args = args.into_iter().map(|a| cast(a, ArrowType::Float64)).collect();
+    }
+    Ok(match df {
+        // Java's Math.sqrt: NaN below zero, not an error.
+        "sqrt" => {
+            let x = args.first().cloned().ok_or_else(|| Error::Syntax(format!("{name} takes one argument")))?;
+            datafusion::logical_expr::when(x.clone().lt(lit(0.0)), lit(f64::NAN)).otherwise(udf.call(args)).map_err(Error::DataFusion)?
+        }
+        // IoTDB's locate is 0-based and -1 when absent.
+        "strpos" => Arc::clone(&udf).call(args) - lit(1i64),
+        // Math.rint: halves go to the even neighbour.
+        "round" => round_half_even(registry, args)?,
+        _ => Arc::clone(&udf).call(args),
+    })
+}
+
+/// `round(x[, places])` with halves to the even neighbour (`Math.rint`):
+/// `x·10^p` rounded away from zero, minus one where that was a tie that
+/// landed on an odd number.
+fn round_half_even(registry: &dyn FunctionRegistry, args: Vec<Expr>) -> Result<Expr> {
+    let udf = |n: &str| registry.udf(n).map_err(Error::DataFusion);
+    let mut it = args.into_iter();
+    let x = cast(it.next().ok_or_else(|| Error::Syntax("round takes an argument".into()))?, ArrowType::Float64);
+    let places = it.next().map(|p| cast(p, ArrowType::Float64)).unwrap_or_else(|| lit(0.0));
+    let scale = udf("power")?.call(vec![lit(10.0), places]);
+    let scaled = x * scale.clone();
+    let floor = udf("floor")?.call(vec![scaled.clone()]);
+    let diff = scaled.clone() - floor.clone();
+    let odd = |e: Expr| udf("abs").map(|abs| abs.call(vec![e % lit(2.0)]).eq(lit(1.0)));
+    let rounded = datafusion::logical_expr::when(diff.clone().lt(lit(0.5)), floor.clone())
+        .when(diff.gt(lit(0.5)), floor.clone() + lit(1.0))
+        .when(odd(floor.clone())?, floor.clone() + lit(1.0))
+        .otherwise(floor)
+        .map_err(Error::DataFusion)?;
+    // rint keeps the sign of a zero result (-0.4 → -0.0).
+    let signed = datafusion::logical_expr::when(rounded.clone().eq(lit(0.0)), scaled * lit(0.0)).otherwise(rounded).map_err(Error::DataFusion)?;
+    Ok(signed / scale)
 }

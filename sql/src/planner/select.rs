@@ -568,7 +568,8 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
                     translator.expr(&bound)?
                 }
             };
-            let nulls_first = o.nulls_first.unwrap_or(o.descending);
+            // IoTDB puts NULLs last unless told otherwise, in either direction.
+            let nulls_first = o.nulls_first.unwrap_or(false);
             Ok(SortExpr::new(e, !o.descending, nulls_first))
         })
         .collect::<Result<_>>()?;

@@ -137,7 +137,7 @@ pub enum Expr {
     Like { expr: Box<Expr>, pattern: String, negated: bool },
     Regexp { expr: Box<Expr>, pattern: String, negated: bool },
     IsNull { expr: Box<Expr>, negated: bool },
-    /// A function call; `count(*)` has `args == [Path("*")]`. Options are
+    /// A function call, its name as typed; `count(*)` has `args == [Path("*")]`. Options are
     /// IoTDB's `'k'='v'` attributes (`top_k(s1, 'k'='2')`).
     Function { name: String, args: Vec<Expr>, options: BTreeMap<String, String> },
     Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },

@@ -764,7 +764,8 @@ impl Parser {
             }
             self.sym(")")?;
         }
-        Ok(Expr::Function { name: name.to_ascii_lowercase(), args, options })
+        // The name as typed: it appears in the column header.
+        Ok(Expr::Function { name, args, options })
     }
 
     fn case(&mut self) -> Result<Expr> {
@@ -877,6 +878,8 @@ mod tests {
         assert!(matches!(&s.items[0].expr, Expr::Binary { op: BinaryOp::Plus, right, .. } if matches!(right.as_ref(), Expr::Binary { op: BinaryOp::Multiply, .. })));
         assert!(matches!(&s.items[1].expr, Expr::Negate(_)));
         assert!(matches!(&s.items[3].expr, Expr::Function { name, args, .. } if name == "count" && args == &vec![Expr::Path("*".into())]));
+        let s = select("SELECT COUNT(s1) FROM root.sg.d1");
+        assert!(matches!(&s.items[0].expr, Expr::Function { name, .. } if name == "COUNT"));
         assert!(matches!(s.filter, Some(Expr::Binary { op: BinaryOp::Or, .. })));
     }
 

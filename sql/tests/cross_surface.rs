@@ -1,0 +1,196 @@
+//! Cross-surface property test: random devices get in-order and late
+//! points, overwrites, deletions and flushes (through TSQL statements);
+//! then the same question — raw rows of a time range, aggregates of a time
+//! range — is asked in TSQL and in SQL over the device table. Both answers
+//! must agree with each other and with a `BTreeMap` model.
+//!
+//! `ARBOR_CROSS_CASES` sets the number of cases (default 12).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use futures::TryStreamExt;
+use proptest::prelude::*;
+use sql::{Instance, InstanceConfig, QueryOutput, Session};
+
+const DEVICES: [&str; 2] = ["root.x.d0", "root.x.d1"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Rows of one device: (time, a, b); `a` INT64, `b` DOUBLE.
+    Write { device: usize, rows: Vec<(u8, Option<i8>, Option<i8>)> },
+    Delete { device: usize, measurement: bool, start: u8, len: u8 },
+    Flush,
+    Check { device: usize, start: u8, len: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let row = (any::<u8>(), proptest::option::weighted(0.7, any::<i8>()), proptest::option::weighted(0.7, any::<i8>()));
+    prop_oneof![
+        6 => (0..2usize, proptest::collection::vec(row, 1..10)).prop_map(|(device, rows)| Op::Write { device, rows }),
+        1 => (0..2usize, any::<bool>(), any::<u8>(), 0..60u8).prop_map(|(device, measurement, start, len)| Op::Delete { device, measurement, start, len }),
+        1 => Just(Op::Flush),
+        2 => (0..2usize, any::<u8>(), 0..255u8).prop_map(|(device, start, len)| Op::Check { device, start, len }),
+    ]
+}
+
+/// (device, measurement 0 = a / 1 = b, time) → value.
+type Model = BTreeMap<(usize, usize, i64), f64>;
+
+
+/// Column `c` of every row as f64 (times as epoch ms).
+fn column(batches: &[RecordBatch], c: usize) -> Vec<Option<f64>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = b.column(c);
+        let col = if matches!(col.data_type(), DataType::Timestamp(..)) { cast(&cast(col, &DataType::Int64).unwrap(), &DataType::Float64).unwrap() } else { cast(col, &DataType::Float64).unwrap() };
+        let a = col.as_primitive::<Float64Type>();
+        out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))));
+    }
+    out
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    session: Session,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = InstanceConfig::new(dir.path());
+        config.engine.memtable_bytes_max = 2_000;
+        config.engine.time_partition_ms = 64;
+        config.engine.page_max_points = 4;
+        config.engine.seq_file_target_bytes = 1_000;
+        let instance: Arc<Instance> = Instance::open(config).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let session = Session::new(instance).unwrap();
+        Harness { runtime, session, _dir: dir }
+    }
+
+    fn run(&mut self, sql: &str) -> Vec<QueryOutput> {
+        let session = &mut self.session;
+        self.runtime.block_on(session.execute(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    fn rows(&mut self, sql: &str) -> Vec<RecordBatch> {
+        let out = self.run(sql).pop().unwrap();
+        let QueryOutput::Rows { stream, .. } = out else { panic!("expected rows from {sql}, got {out:?}") };
+        self.runtime.block_on(stream.try_collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+fn check(h: &mut Harness, model: &Model, device: usize, lo: i64, hi: i64) -> Result<(), TestCaseError> {
+    let path = DEVICES[device];
+    // The model's rows: a time appears where a or b has a point.
+    let mut rows: BTreeMap<i64, [Option<f64>; 2]> = BTreeMap::new();
+    for m in 0..2 {
+        for ((_, _, t), v) in model.range((device, m, lo)..=(device, m, hi)) {
+            rows.entry(*t).or_default()[m] = Some(*v);
+        }
+    }
+    let expected_times: Vec<Option<f64>> = rows.keys().map(|t| Some(*t as f64)).collect();
+    let expected_a: Vec<Option<f64>> = rows.values().map(|r| r[0]).collect();
+    let expected_b: Vec<Option<f64>> = rows.values().map(|r| r[1]).collect();
+
+    let tsql = h.rows(&format!("SELECT a, b FROM {path} WHERE time >= {lo} AND time <= {hi}"));
+    let sql = h.rows(&format!("SELECT time, a, b FROM \"{path}\" WHERE time >= {lo} AND time <= {hi} ORDER BY time"));
+    for (surface, got) in [("TSQL", &tsql), ("SQL", &sql)] {
+        prop_assert_eq!(&column(got, 0), &expected_times, "{} times of {} in {}..={}", surface, path, lo, hi);
+        prop_assert_eq!(&column(got, 1), &expected_a, "{} a of {} in {}..={}", surface, path, lo, hi);
+        prop_assert_eq!(&column(got, 2), &expected_b, "{} b of {} in {}..={}", surface, path, lo, hi);
+    }
+
+    // Aggregates: count, sum, min, max of a; first/last of b; count(*) rows in SQL.
+    let a: Vec<f64> = model.range((device, 0, lo)..=(device, 0, hi)).map(|(_, v)| *v).collect();
+    let b: Vec<(i64, f64)> = model.range((device, 1, lo)..=(device, 1, hi)).map(|((_, _, t), v)| (*t, *v)).collect();
+    let count = a.len() as f64;
+    let sum = (!a.is_empty()).then(|| a.iter().sum::<f64>());
+    let min = a.iter().copied().reduce(f64::min);
+    let max = a.iter().copied().reduce(f64::max);
+    let expected = vec![Some(count), sum, min, max, b.first().map(|x| x.1), b.last().map(|x| x.1), b.first().map(|x| x.0 as f64)];
+    let tsql = h.rows(&format!(
+        "SELECT count(a), sum(a), min_value(a), max_value(a), first_value(b), last_value(b), min_time(b) FROM {path} WHERE time >= {lo} AND time <= {hi}"
+    ));
+    let sql = h.rows(&format!(
+        "SELECT count(a), sum(CAST(a AS DOUBLE)), min(a), max(a), first_value(b ORDER BY time) IGNORE NULLS, last_value(b ORDER BY time) IGNORE NULLS, CAST(min(time) FILTER (WHERE b IS NOT NULL) AS BIGINT) FROM \"{path}\" WHERE time >= {lo} AND time <= {hi}"
+    ));
+    for (surface, got) in [("TSQL", &tsql), ("SQL", &sql)] {
+        let values: Vec<Option<f64>> = (0..expected.len()).map(|c| column(got, c).first().copied().flatten()).collect();
+        prop_assert_eq!(&values, &expected, "{} aggregates of {} in {}..={}", surface, path, lo, hi);
+    }
+    let rows_sql = h.rows(&format!("SELECT count(*) FROM \"{path}\" WHERE time >= {lo} AND time <= {hi}"));
+    prop_assert_eq!(column(&rows_sql, 0), vec![Some(rows.len() as f64)], "SQL count(*) of {}", path);
+    Ok(())
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut h = Harness::new();
+    h.run("CREATE DATABASE root.x");
+    for d in DEVICES {
+        h.run(&format!("CREATE TIMESERIES {d}.a WITH DATATYPE=INT64"));
+        h.run(&format!("CREATE TIMESERIES {d}.b WITH DATATYPE=DOUBLE"));
+    }
+    let mut model: Model = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Write { device, rows } => {
+                let mut values = Vec::new();
+                for (t, a, b) in &rows {
+                    let cell = |v: &Option<i8>, scale: f64| v.map_or("NULL".to_string(), |x| format!("{}", f64::from(x) * scale));
+                    values.push(format!("({t}, {}, {})", cell(a, 1.0), cell(b, 0.25)));
+                }
+                h.run(&format!("INSERT INTO {}(timestamp, a, b) VALUES {}", DEVICES[device], values.join(", ")));
+                // Within one statement the last row for a time wins; NULL never overwrites.
+                for (t, a, b) in rows {
+                    if let Some(a) = a {
+                        model.insert((device, 0, i64::from(t)), f64::from(a));
+                    }
+                    if let Some(b) = b {
+                        model.insert((device, 1, i64::from(t)), f64::from(b) * 0.25);
+                    }
+                }
+            }
+            Op::Delete { device, measurement, start, len } => {
+                let (lo, hi) = (i64::from(start), i64::from(start) + i64::from(len));
+                let m = usize::from(measurement);
+                h.run(&format!("DELETE FROM {}.{} WHERE time >= {lo} AND time <= {hi}", DEVICES[device], ["a", "b"][m]));
+                let doomed: Vec<_> = model.range((device, m, lo)..=(device, m, hi)).map(|(k, _)| *k).collect();
+                for k in doomed {
+                    model.remove(&k);
+                }
+            }
+            Op::Flush => {
+                h.run("FLUSH");
+            }
+            Op::Check { device, start, len } => {
+                let lo = i64::from(start);
+                check(&mut h, &model, device, lo, lo + i64::from(len))?;
+            }
+        }
+    }
+    for d in 0..2 {
+        check(&mut h, &model, d, 0, 600)?;
+    }
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("ARBOR_CROSS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn tsql_and_sql_agree_with_a_btreemap(ops in proptest::collection::vec(op(), 1..40)) {
+        run(ops)?;
+    }
+}
