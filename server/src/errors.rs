@@ -85,6 +85,9 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
             }
             "XX000"
         }
+        // The type-coercion analyzer rule names itself in the context: an
+        // operator or function applied to types it has no form for.
+        DataFusionError::Context(rule, _) if rule == "type_coercion" => "42883",
         DataFusionError::Context(_, inner) => datafusion_sqlstate(inner),
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
         DataFusionError::SQL(..) => "42601",

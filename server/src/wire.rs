@@ -587,6 +587,77 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// An Execute that asks for every row streams them as the plan produces
+    /// them. (pgwire's default gathers a portal's rows into memory before
+    /// sending, which would hold a whole result.) Executes with a row limit,
+    /// and portals already started, take pgwire's path with suspension.
+    async fn on_execute<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + pgwire::api::ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::portal::PortalExecutionState;
+        use pgwire::api::PgWireConnectionState;
+        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(p)) if message.max_rows == 0 && matches!(*p.state().lock().await, PortalExecutionState::Initial) => p,
+            _ => return self._on_execute(client, message).await,
+        };
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut transaction_status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
+        let response = match handle {
+            Some(h) => {
+                let cancel = h.start_query().await;
+                match futures::future::select(ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0), cancel).await {
+                    futures::future::Either::Left((result, _)) => result,
+                    futures::future::Either::Right(_) => Err(PgWireError::QueryCanceled),
+                }
+            }
+            None => ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0).await,
+        }?;
+        *portal.state().lock().await = PortalExecutionState::Finished;
+        match response {
+            Response::Query(results) => pgwire::api::query::send_query_response(client, results, false).await?,
+            Response::EmptyQuery => {
+                client.feed(PgWireBackendMessage::EmptyQueryResponse(pgwire::messages::response::EmptyQueryResponse::new())).await?
+            }
+            Response::Execution(tag) => pgwire::api::query::send_execution_response(client, tag).await?,
+            Response::TransactionStart(tag) => {
+                pgwire::api::query::send_execution_response(client, tag).await?;
+                transaction_status = transaction_status.to_in_transaction_state();
+            }
+            Response::TransactionEnd(tag) => {
+                pgwire::api::query::send_execution_response(client, tag).await?;
+                transaction_status = transaction_status.to_idle_state();
+                client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
+            }
+            Response::Error(e) => {
+                client.send(PgWireBackendMessage::ErrorResponse((*e).into())).await?;
+                transaction_status = transaction_status.to_error_state();
+            }
+            Response::CopyIn(result) => {
+                client.set_state(PgWireConnectionState::CopyInProgress(true));
+                pgwire::api::copy::send_copy_in_response(client, result).await?;
+            }
+            Response::CopyOut(result) => pgwire::api::copy::send_copy_out_response(client, result).await?,
+            Response::CopyBoth(result) => {
+                client.set_state(PgWireConnectionState::CopyInProgress(true));
+                pgwire::api::copy::send_copy_both_response(client, result).await?;
+            }
+        }
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            client.set_transaction_status(transaction_status);
+        }
+        Ok(())
+    }
+
     /// pgwire answers Describe of a statement that has parameters but no
     /// result columns (an INSERT with `$1`) with an empty RowDescription;
     /// PostgreSQL sends NoData, and JDBC takes a RowDescription to mean a

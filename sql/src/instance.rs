@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use catalog::{Catalog, CatalogConfig};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use storage::{EngineConfig, SeriesStore, StorageEngine};
 
@@ -56,7 +57,12 @@ impl Instance {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::Storage(storage::Error::Io { path: config.data_dir.clone(), source: e }))?;
         let catalog = Arc::new(Catalog::open(config.data_dir.join("catalog"), config.catalog.clone())?);
-        let runtime = RuntimeEnvBuilder::new().with_memory_limit(config.query_memory_bytes_max.max(1 << 20), 1.0).build_arc()?;
+        // Past the budget a query fails with 53200 rather than spilling to
+        // an unbounded temporary directory.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(config.query_memory_bytes_max.max(1 << 20), 1.0)
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()?;
         let instance = Arc::new(Instance { config, catalog, engines: RwLock::new(HashMap::new()), runtime });
         for db in instance.catalog.list_databases(&catalog::PathPattern::all()) {
             instance.engine(&db.path.to_string())?;

@@ -21,6 +21,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
+pub use crate::provider::CopyOptions;
 pub use crate::query_text::is_empty_query;
 use crate::instance::Instance;
 use crate::output::QueryOutput;
@@ -33,15 +34,6 @@ pub struct Description {
     pub parameters: Vec<Option<ArrowType>>,
     /// `None` for statements that return no rows.
     pub schema: Option<SchemaRef>,
-}
-
-/// How COPY data is laid out.
-#[derive(Debug, Clone)]
-pub struct CopyOptions {
-    pub csv: bool,
-    pub delimiter: u8,
-    pub null: String,
-    pub header: bool,
 }
 
 /// One client's session.

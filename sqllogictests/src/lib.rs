@@ -32,6 +32,8 @@ pub enum Mode {
 pub struct Server {
     binary: PathBuf,
     data_dir: PathBuf,
+    /// Extra command-line arguments (e.g. `--config FILE`).
+    args: Vec<String>,
     child: Option<Child>,
     port: u16,
 }
@@ -39,9 +41,20 @@ pub struct Server {
 impl Server {
     /// Start `binary` serving `data_dir` on a free port.
     pub fn start(binary: &Path, data_dir: &Path) -> Result<Server, String> {
-        let mut server = Server { binary: binary.to_path_buf(), data_dir: data_dir.to_path_buf(), child: None, port: 0 };
+        Server::start_with_args(binary, data_dir, &[])
+    }
+
+    /// Start `binary` with extra command-line arguments.
+    pub fn start_with_args(binary: &Path, data_dir: &Path, args: &[&str]) -> Result<Server, String> {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut server = Server { binary: binary.to_path_buf(), data_dir: data_dir.to_path_buf(), args, child: None, port: 0 };
         server.spawn()?;
         Ok(server)
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -49,6 +62,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(&self.args)
             .env("ARBOR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

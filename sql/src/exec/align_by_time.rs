@@ -107,7 +107,7 @@ pub struct AlignByTimeExec {
 impl AlignByTimeExec {
     pub fn new(inputs: Vec<Arc<dyn ExecutionPlan>>, descending: bool, schema: SchemaRef) -> Self {
         let expr = Arc::new(ColumnExpr::new(schema.field(0).name(), 0)) as Arc<dyn PhysicalExpr>;
-        let sort = PhysicalSortExpr::new(expr, datafusion::arrow::compute::SortOptions { descending, nulls_first: descending });
+        let sort = PhysicalSortExpr::new(expr, datafusion::arrow::compute::SortOptions { descending, nulls_first: false });
         let eq = match LexOrdering::new(vec![sort]) {
             Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [o]),
             None => EquivalenceProperties::new(schema.clone()),

@@ -71,7 +71,7 @@ impl DeviceScanExec {
         if let Some(i) = time {
             let expr = Arc::new(ColumnExpr::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>;
             let descending = spec.order == ScanOrder::Descending;
-            let sort = PhysicalSortExpr::new(expr, datafusion::arrow::compute::SortOptions { descending, nulls_first: descending });
+            let sort = PhysicalSortExpr::new(expr, datafusion::arrow::compute::SortOptions { descending, nulls_first: false });
             if let Some(ordering) = LexOrdering::new(vec![sort]) {
                 eq = EquivalenceProperties::new_with_orderings(schema.clone(), [ordering]);
             }

@@ -18,7 +18,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
-use crate::provider::{DeviceSchemaProvider, WriteGate, CATALOG, SCHEMA};
+use crate::provider::{DeviceSchemaProvider, SystemSchemaProvider, WriteGate, CATALOG, SCHEMA, SYSTEM_SCHEMA};
 
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
@@ -44,6 +44,7 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .build();
     let ctx = SessionContext::new_with_state(state);
     let catalog = MemoryCatalogProvider::new();
+    catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
     catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     datafusion_pg_catalog::setup_pg_catalog(&ctx, CATALOG, datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider)

@@ -569,7 +569,8 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
                 }
             };
             // IoTDB puts NULLs last unless told otherwise, in either direction.
-            let nulls_first = o.nulls_first.unwrap_or(false);
+            // (`time` is never NULL: its key matches the scans' declared order.)
+            let nulls_first = if o.expr == Expr::Time { false } else { o.nulls_first.unwrap_or(false) };
             Ok(SortExpr::new(e, !o.descending, nulls_first))
         })
         .collect::<Result<_>>()?;
@@ -579,7 +580,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         // losing it (and costs nothing when the order is known).
         let mut keys = sorts;
         if !keys.iter().any(|k| k.expr == column(TIME)) {
-            keys.push(SortExpr::new(column(TIME), !time_desc, time_desc));
+            keys.push(SortExpr::new(column(TIME), !time_desc, false));
         }
         builder = builder.sort(keys)?;
     }

@@ -14,11 +14,12 @@ use tsfile::{DataType, Value};
 
 use crate::convert::Literal;
 use crate::series::{resolve, SeriesRef};
-use crate::tsql::ast::{Insert, Show, Statement};
+use crate::tsql::ast::{Insert, SeriesFilter, Show, Statement};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::output::QueryOutput;
+use crate::provider::json_map;
 
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<QueryOutput> {
     let rows = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::DataFusion(e.into()))?;
@@ -176,23 +177,23 @@ pub(crate) fn show_databases(instance: &Instance, pattern_text: Option<&str>) ->
     batch(schema, vec![Arc::new(names), Arc::new(intervals)])
 }
 
-fn json_map(m: &BTreeMap<String, String>) -> Option<String> {
-    if m.is_empty() {
-        return None;
-    }
-    let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{}\":\"{}\"", escape_json(k), escape_json(v))).collect();
-    Some(format!("{{{}}}", body.join(",")))
-}
-
-fn escape_json(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-pub(crate) fn show_timeseries(instance: &Instance, pattern_text: Option<&str>, limit: Option<usize>, offset: usize) -> Result<QueryOutput> {
+pub(crate) fn show_timeseries(
+    instance: &Instance,
+    pattern_text: Option<&str>,
+    filter: Option<&SeriesFilter>,
+    limit: Option<usize>,
+    offset: usize,
+) -> Result<QueryOutput> {
     let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
+    let keep = |s: &catalog::SeriesInfo| match filter {
+        None => true,
+        Some(SeriesFilter::PathContains(t)) => s.path.to_string().contains(t.as_str()),
+        Some(SeriesFilter::DataType(t)) => s.handle.data_type == *t,
+        Some(SeriesFilter::Tag(k, v)) => s.tags.get(k) == Some(v),
+    };
     let rows = instance
         .catalog()
-        .list_series(&p, Page::new(limit, offset))
+        .list_series_where(&p, Page::new(limit, offset), &keep)
         .into_iter()
         .map(|s| {
             vec![
@@ -204,21 +205,50 @@ pub(crate) fn show_timeseries(instance: &Instance, pattern_text: Option<&str>, l
                 Some(s.handle.compression.to_string()),
                 json_map(&s.tags),
                 json_map(&s.attributes),
+                None,
+                None,
+                Some("BASE".to_string()),
             ]
         })
         .collect();
-    text_result(&["Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes"], rows)
+    text_result(&TIMESERIES_HEADERS, rows)
 }
 
-pub(crate) fn show_devices(instance: &Instance, pattern_text: Option<&str>, limit: Option<usize>, offset: usize) -> Result<QueryOutput> {
+/// The columns of SHOW TIMESERIES (IoTDB 2.x).
+const TIMESERIES_HEADERS: [&str; 11] =
+    ["Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes", "Deadband", "DeadbandParameters", "ViewType"];
+
+pub(crate) fn show_devices(instance: &Instance, pattern_text: Option<&str>, with_database: bool, limit: Option<usize>, offset: usize) -> Result<QueryOutput> {
     let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
     let rows = instance
         .catalog()
         .list_devices(&p, Page::new(limit, offset))
         .into_iter()
-        .map(|d| vec![Some(d.path.to_string()), Some(d.aligned.to_string())])
+        .map(|d| {
+            let mut row = vec![Some(d.path.to_string())];
+            if with_database {
+                row.push(Some(d.database.to_string()));
+            }
+            row.push(Some(d.aligned.to_string()));
+            row
+        })
         .collect();
-    text_result(&["Device", "IsAligned"], rows)
+    text_result(if with_database { &["Device", "Database", "IsAligned"] } else { &["Device", "IsAligned"] }, rows)
+}
+
+/// COUNT NODES pattern LEVEL = n: distinct nodes at level `n` (root is 0)
+/// on the paths of the series the pattern matches.
+pub(crate) fn count_nodes(instance: &Instance, pattern_text: &str, level: usize) -> Result<QueryOutput> {
+    let p = pattern(pattern_text)?;
+    let mut nodes = std::collections::BTreeSet::new();
+    for s in instance.catalog().list_series(&p, Page::all()) {
+        let text = s.path.to_string();
+        let parts: Vec<&str> = text.split('.').collect();
+        if parts.len() > level {
+            nodes.insert(parts[..=level].join("."));
+        }
+    }
+    count_result("count(nodes)", nodes.len() as u64)
 }
 
 fn count_result(header: &str, n: u64) -> Result<QueryOutput> {
@@ -250,7 +280,7 @@ pub(crate) fn count_devices(instance: &Instance, pattern_text: Option<&str>) -> 
 
 pub(crate) fn count_databases(instance: &Instance, pattern_text: Option<&str>) -> Result<QueryOutput> {
     let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    count_result("count(databases)", instance.catalog().count_databases(&p))
+    count_result("count(database)", instance.catalog().count_databases(&p))
 }
 
 /// SHOW CHILD PATHS: the children of `path` (a pattern, default root).
@@ -298,8 +328,9 @@ pub(crate) fn run(instance: &Instance, statement: Statement) -> Result<QueryOutp
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Show(show) => match show {
             Show::Databases { pattern } => show_databases(instance, pattern.as_deref()),
-            Show::Devices { pattern, limit, offset } => show_devices(instance, pattern.as_deref(), limit, offset),
-            Show::Timeseries { pattern, limit, offset } => show_timeseries(instance, pattern.as_deref(), limit, offset),
+            Show::Devices { pattern, with_database, limit, offset } => show_devices(instance, pattern.as_deref(), with_database, limit, offset),
+            Show::Timeseries { pattern, filter, limit, offset } => show_timeseries(instance, pattern.as_deref(), filter.as_ref(), limit, offset),
+            Show::CountNodes { pattern, level } => count_nodes(instance, &pattern, level),
             Show::ChildPaths { pattern } => show_child_paths(instance, pattern.as_deref()),
             Show::ChildNodes { pattern } => show_child_nodes(instance, pattern.as_deref()),
             Show::CountTimeseries { pattern, level } => count_timeseries(instance, pattern.as_deref(), level),
@@ -318,8 +349,10 @@ pub(crate) fn show_schema(show: &Show) -> SchemaRef {
         Show::Databases { .. } => {
             vec![Field::new("Database", ArrowType::Utf8, false), Field::new("TimePartitionInterval", ArrowType::Int64, false)]
         }
-        Show::Devices { .. } => text(&["Device", "IsAligned"]),
-        Show::Timeseries { .. } => text(&["Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes"]),
+        Show::Devices { with_database: false, .. } => text(&["Device", "IsAligned"]),
+        Show::Devices { with_database: true, .. } => text(&["Device", "Database", "IsAligned"]),
+        Show::Timeseries { .. } => text(&TIMESERIES_HEADERS),
+        Show::CountNodes { .. } => count("count(nodes)"),
         Show::ChildPaths { .. } => text(&["ChildPaths", "NodeTypes"]),
         Show::ChildNodes { .. } => text(&["ChildNodes"]),
         Show::CountTimeseries { level: None, .. } => count("count(timeseries)"),
@@ -327,7 +360,7 @@ pub(crate) fn show_schema(show: &Show) -> SchemaRef {
             vec![Field::new("Column", ArrowType::Utf8, false), Field::new("count(timeseries)", ArrowType::Int64, false)]
         }
         Show::CountDevices { .. } => count("count(devices)"),
-        Show::CountDatabases { .. } => count("count(databases)"),
+        Show::CountDatabases { .. } => count("count(database)"),
     };
     Arc::new(Schema::new(fields))
 }

@@ -13,7 +13,15 @@ use crate::series::SeriesRef;
 use super::values::{write_rows, DeviceRows};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
-use crate::session::CopyOptions;
+
+/// How COPY data is laid out.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub csv: bool,
+    pub delimiter: u8,
+    pub null: String,
+    pub header: bool,
+}
 
 /// One field of a COPY row: `None` is NULL.
 type Field = Option<String>;

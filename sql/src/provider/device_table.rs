@@ -180,7 +180,10 @@ impl TableProvider for DeviceTableProvider {
         Ok(filters
             .iter()
             .map(|f| {
-                if time_ranges(f).is_some() {
+                if time_ranges(f).is_some() && exact_time_ranges(f) {
+                    // The scan returns exactly the rows in these ranges.
+                    TableProviderFilterPushDown::Exact
+                } else if time_ranges(f).is_some() {
                     // The ranges narrow the read; DataFusion still applies the predicate.
                     TableProviderFilterPushDown::Inexact
                 } else {
@@ -203,8 +206,8 @@ impl TableProvider for DeviceTableProvider {
                 ranges = intersect(&ranges, &r);
             }
         }
-        // Filters that are not pushed down leave `limit` unset.
-        let limit = if filters.is_empty() { limit } else { None };
+        // A limit holds only when the scan applies every filter itself.
+        let limit = if filters.iter().all(exact_time_ranges) { limit } else { None };
         let indices: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let schema = Arc::new(self.schema.project(&indices)?);
         let columns: Vec<ScanColumn> = indices

@@ -7,9 +7,13 @@
 
 mod copy;
 mod device_table;
+mod system;
 mod values;
 
 pub(crate) use copy::copy_in;
+pub use copy::CopyOptions;
+pub(crate) use system::json_map;
+pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
 pub(crate) use device_table::{exact_time_ranges, intersect, time_ranges};
 

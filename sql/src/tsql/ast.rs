@@ -37,13 +37,26 @@ pub struct Insert {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Show {
     Databases { pattern: Option<String> },
-    Devices { pattern: Option<String>, limit: Option<usize>, offset: usize },
-    Timeseries { pattern: Option<String>, limit: Option<usize>, offset: usize },
+    Devices { pattern: Option<String>, with_database: bool, limit: Option<usize>, offset: usize },
+    Timeseries { pattern: Option<String>, filter: Option<SeriesFilter>, limit: Option<usize>, offset: usize },
     ChildPaths { pattern: Option<String> },
     ChildNodes { pattern: Option<String> },
     CountTimeseries { pattern: Option<String>, level: Option<usize> },
     CountDevices { pattern: Option<String> },
     CountDatabases { pattern: Option<String> },
+    /// `COUNT NODES pattern LEVEL = n`.
+    CountNodes { pattern: String, level: usize },
+}
+
+/// `SHOW TIMESERIES … WHERE`: one condition on the listed series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesFilter {
+    /// `TIMESERIES CONTAINS 'text'`
+    PathContains(String),
+    /// `DATATYPE = FLOAT`
+    DataType(DataType),
+    /// `TAGS(key) = value`
+    Tag(String, String),
 }
 
 /// A `SELECT` over paths.

@@ -71,7 +71,7 @@ pub fn is_tsql(sql: &str) -> bool {
         "drop" => ((w(1) == "database" || w(1) == "timeseries") && root_after(&w(1))) || w(1) == "storage",
         "delete" => w(1) == "timeseries" || w(1) == "database" || w(1) == "storage" || (w(1) == "from" && root_after("from")),
         "show" => matches!(w(1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
-        "count" => matches!(w(1).as_str(), "timeseries" | "devices" | "databases"),
+        "count" => matches!(w(1).as_str(), "timeseries" | "devices" | "databases" | "nodes"),
         "insert" => root_after("into"),
         "select" => root_after("from"),
         "flush" => true,

@@ -8,7 +8,7 @@ use catalog::SeriesSpec;
 use storage::TimeRange;
 use tsfile::{Compression, DataType, Encoding};
 
-use super::ast::{BinaryOp, Expr, Insert, Literal, OrderItem, Select, SelectItem, Show, Statement};
+use super::ast::{BinaryOp, Expr, Insert, Literal, OrderItem, Select, SelectItem, SeriesFilter, Show, Statement};
 use super::lexer::{tokenize, Tok};
 use crate::error::{Error, Result};
 use crate::time::{parse_duration, parse_iso};
@@ -377,12 +377,17 @@ impl Parser {
             Show::Databases { pattern: self.optional_path()? }
         } else if self.eat_kw("devices") {
             let pattern = self.optional_path()?;
+            let with_database = self.eat_kw("with");
+            if with_database {
+                self.kw("database")?;
+            }
             let (limit, offset) = self.limit_offset()?;
-            Show::Devices { pattern, limit, offset }
+            Show::Devices { pattern, with_database, limit, offset }
         } else if self.eat_kw("timeseries") {
             let pattern = self.optional_path()?;
+            let filter = if self.eat_kw("where") { Some(self.series_filter()?) } else { None };
             let (limit, offset) = self.limit_offset()?;
-            Show::Timeseries { pattern, limit, offset }
+            Show::Timeseries { pattern, filter, limit, offset }
         } else if self.eat_kw("child") {
             if self.eat_kw("paths") {
                 Show::ChildPaths { pattern: self.optional_path()? }
@@ -412,10 +417,42 @@ impl Parser {
             Show::CountDevices { pattern: self.optional_path()? }
         } else if self.eat_kw("databases") {
             Show::CountDatabases { pattern: self.optional_path()? }
+        } else if self.eat_kw("nodes") {
+            let pattern = self.path()?;
+            self.kw("level")?;
+            self.sym("=")?;
+            Show::CountNodes { pattern, level: self.usize()? }
         } else {
-            return self.err("TIMESERIES, DEVICES or DATABASES");
+            return self.err("TIMESERIES, DEVICES, DATABASES or NODES");
         };
         Ok(Statement::Show(show))
+    }
+
+    /// `TIMESERIES CONTAINS 'x'`, `DATATYPE = FLOAT` or `TAGS(k) = v`.
+    fn series_filter(&mut self) -> Result<SeriesFilter> {
+        if self.eat_kw("timeseries") {
+            self.kw("contains")?;
+            return Ok(SeriesFilter::PathContains(self.string()?));
+        }
+        if self.eat_kw("datatype") {
+            self.sym("=")?;
+            return Ok(SeriesFilter::DataType(self.data_type()?));
+        }
+        if self.eat_kw("tags") {
+            self.sym("(")?;
+            let key = match self.next() {
+                Some(Tok::Word(w)) | Some(Tok::Quoted(w)) | Some(Tok::Str(w)) => w,
+                _ => return self.back_err("a tag key"),
+            };
+            self.sym(")")?;
+            self.sym("=")?;
+            let value = match self.next() {
+                Some(Tok::Word(w)) | Some(Tok::Quoted(w)) | Some(Tok::Str(w)) | Some(Tok::Number(w)) => w,
+                _ => return self.back_err("a tag value"),
+            };
+            return Ok(SeriesFilter::Tag(key, value));
+        }
+        self.err("TIMESERIES CONTAINS, DATATYPE = or TAGS(key) =")
     }
 
     fn insert(&mut self) -> Result<Statement> {
@@ -878,8 +915,8 @@ mod tests {
         assert!(matches!(&s.items[0].expr, Expr::Binary { op: BinaryOp::Plus, right, .. } if matches!(right.as_ref(), Expr::Binary { op: BinaryOp::Multiply, .. })));
         assert!(matches!(&s.items[1].expr, Expr::Negate(_)));
         assert!(matches!(&s.items[3].expr, Expr::Function { name, args, .. } if name == "count" && args == &vec![Expr::Path("*".into())]));
-        let s = select("SELECT COUNT(s1) FROM root.sg.d1");
-        assert!(matches!(&s.items[0].expr, Expr::Function { name, .. } if name == "COUNT"));
+        let typed = select("SELECT COUNT(s1) FROM root.sg.d1");
+        assert!(matches!(&typed.items[0].expr, Expr::Function { name, .. } if name == "COUNT"));
         assert!(matches!(s.filter, Some(Expr::Binary { op: BinaryOp::Or, .. })));
     }
 

@@ -1,0 +1,231 @@
+//! The series tree as virtual tables in schema `arbor` (`pg_catalog`-style):
+//! `arbor.databases`, `arbor.devices`, `arbor.timeseries`. Each scan reads
+//! the catalog when the plan runs, so a query sees the tree as it is then.
+//! TSQL's `SHOW` statements list the same rows with IoTDB's headers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use catalog::{Page, PathPattern};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, Session as DfSession, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+
+use crate::instance::Instance;
+
+/// The schema name of the system tables.
+pub const SYSTEM_SCHEMA: &str = "arbor";
+
+/// Which listing a table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Databases,
+    Devices,
+    Timeseries,
+}
+
+impl Listing {
+    fn of(name: &str) -> Option<Listing> {
+        Some(match name {
+            "databases" => Listing::Databases,
+            "devices" => Listing::Devices,
+            "timeseries" => Listing::Timeseries,
+            _ => return None,
+        })
+    }
+
+    fn schema(self) -> SchemaRef {
+        let text = |n: &str, nullable: bool| Field::new(n, ArrowType::Utf8, nullable);
+        Arc::new(Schema::new(match self {
+            Listing::Databases => vec![text("database", false), Field::new("time_partition_interval", ArrowType::Int64, false)],
+            Listing::Devices => vec![text("device", false), text("database", false), Field::new("is_aligned", ArrowType::Boolean, false)],
+            Listing::Timeseries => vec![
+                text("timeseries", false),
+                text("alias", true),
+                text("database", false),
+                text("device", false),
+                text("data_type", false),
+                text("encoding", false),
+                text("compression", false),
+                text("tags", true),
+                text("attributes", true),
+            ],
+        }))
+    }
+}
+
+/// Tags and attributes as IoTDB prints them: a JSON object, NULL if empty.
+pub(crate) fn json_map(m: &BTreeMap<String, String>) -> Option<String> {
+    if m.is_empty() {
+        return None;
+    }
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{}\":\"{}\"", escape(k), escape(v))).collect();
+    Some(format!("{{{}}}", body.join(",")))
+}
+
+fn rows(instance: &Instance, listing: Listing, schema: &SchemaRef) -> Result<RecordBatch> {
+    let all = PathPattern::all();
+    let columns: Vec<ArrayRef> = match listing {
+        Listing::Databases => {
+            let dbs = instance.catalog().list_databases(&all);
+            let interval = instance.config().engine.time_partition_ms;
+            vec![
+                Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
+                Arc::new(Int64Array::from(vec![interval; dbs.len()])),
+            ]
+        }
+        Listing::Devices => {
+            let devices = instance.catalog().list_devices(&all, Page::all());
+            vec![
+                Arc::new(devices.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
+                Arc::new(devices.iter().map(|d| Some(d.database.to_string())).collect::<StringArray>()),
+                Arc::new(devices.iter().map(|d| Some(d.aligned)).collect::<BooleanArray>()),
+            ]
+        }
+        Listing::Timeseries => {
+            let series = instance.catalog().list_series(&all, Page::all());
+            let text = |f: &dyn Fn(&catalog::SeriesInfo) -> Option<String>| Arc::new(series.iter().map(f).collect::<StringArray>()) as ArrayRef;
+            vec![
+                text(&|s| Some(s.path.to_string())),
+                text(&|s| s.alias.clone()),
+                text(&|s| Some(s.database.to_string())),
+                text(&|s| Some(s.device_path().to_string())),
+                text(&|s| Some(s.handle.data_type.to_string())),
+                text(&|s| Some(s.handle.encoding.to_string())),
+                text(&|s| Some(s.handle.compression.to_string())),
+                text(&|s| json_map(&s.tags)),
+                text(&|s| json_map(&s.attributes)),
+            ]
+        }
+    };
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Schema `arbor`: the system tables.
+#[derive(Debug)]
+pub struct SystemSchemaProvider {
+    instance: Arc<Instance>,
+}
+
+impl SystemSchemaProvider {
+    pub fn new(instance: Arc<Instance>) -> Self {
+        SystemSchemaProvider { instance }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        vec!["databases".into(), "devices".into(), "timeseries".into()]
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(Listing::of(name).map(|listing| Arc::new(SystemTable { instance: self.instance.clone(), listing }) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        Listing::of(name).is_some()
+    }
+}
+
+/// One system table.
+#[derive(Debug)]
+struct SystemTable {
+    instance: Arc<Instance>,
+    listing: Listing,
+}
+
+#[async_trait]
+impl TableProvider for SystemTable {
+    fn schema(&self) -> SchemaRef {
+        self.listing.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(&self, _state: &dyn DfSession, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        let full = self.listing.schema();
+        let schema = match projection {
+            Some(p) => Arc::new(full.project(p)?),
+            None => full.clone(),
+        };
+        let properties = PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), EmissionType::Final, Boundedness::Bounded);
+        Ok(Arc::new(SystemTableExec {
+            instance: self.instance.clone(),
+            listing: self.listing,
+            projection: projection.cloned(),
+            schema,
+            properties: Arc::new(properties),
+        }))
+    }
+}
+
+/// Reads the catalog when executed.
+struct SystemTableExec {
+    instance: Arc<Instance>,
+    listing: Listing,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for SystemTableExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemTableExec").field("listing", &self.listing).finish_non_exhaustive()
+    }
+}
+
+impl DisplayAs for SystemTableExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SystemTableExec: {:?}", self.listing)
+    }
+}
+
+impl ExecutionPlan for SystemTableExec {
+    fn name(&self) -> &str {
+        "SystemTableExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("SystemTableExec has one partition, not {}", partition + 1)));
+        }
+        let full = self.listing.schema();
+        let batch = rows(&self.instance, self.listing, &full)?;
+        let batch = match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        };
+        Ok(Box::pin(MemoryStream::try_new(vec![batch], self.schema.clone(), None)?))
+    }
+}
