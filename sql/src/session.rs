@@ -246,8 +246,9 @@ impl Session {
                 if explain.is_some() {
                     plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
                 }
+                let names = crate::planner::headers(plan.schema().as_arrow());
                 let stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
-                let (schema, stream) = pg_stream(stream, None);
+                let (schema, stream) = pg_stream(stream, Some(&names));
                 outputs.push(QueryOutput::Rows { schema, stream });
                 continue;
             }
@@ -370,7 +371,8 @@ impl Session {
                     if explain.is_some() {
                         plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
                     }
-                    Some(pg_schema(&Arc::new(plan.schema().as_arrow().clone())))
+                    let names = crate::planner::headers(plan.schema().as_arrow());
+                    Some(rename_schema(&pg_schema(&Arc::new(plan.schema().as_arrow().clone())), Some(&names)))
                 }
                 Statement::Show(show) => Some(crate::planner::show_schema(&show)),
                 _ => None,

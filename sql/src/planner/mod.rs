@@ -7,6 +7,7 @@ mod statements;
 mod statistics;
 
 pub use select::plan_select;
+pub(crate) use select::headers;
 pub(crate) use statements::{run, show_schema};
 
 use std::sync::Arc;

@@ -44,6 +44,14 @@ use crate::tsql::ast::{BinaryOp, Expr, Select};
 const TIME: &str = "time";
 /// The header of the time column in results.
 const TIME_HEADER: &str = "Time";
+/// Separates a repeated column's header from the suffix that keeps its
+/// name distinct inside the plan.
+const DUPLICATE_MARK: char = '\u{1}';
+
+/// The column headers a client sees for a planned TSQL query.
+pub(crate) fn headers(schema: &datafusion::arrow::datatypes::Schema) -> Vec<Option<String>> {
+    schema.fields().iter().map(|f| f.name().split_once(DUPLICATE_MARK).map(|(h, _)| h.to_string())).collect()
+}
 
 /// One output column after expansion: the expression with its paths made
 /// full, the series each full path names, and the header.
@@ -435,10 +443,6 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         for binding in bindings {
             let expr = bind(&item.expr, &binding);
             let header_text = item.alias.clone().unwrap_or_else(|| header(&expr));
-            // A plain series selected twice (`s1, *`) is one column.
-            if matches!(expr, Expr::Path(_)) && columns.iter().any(|c| c.expr == expr && c.header == header_text) {
-                continue;
-            }
             columns.push(OutputColumn { expr, header: header_text });
         }
         for series in expansions.iter().flatten() {
@@ -552,8 +556,15 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     if !aggregate {
         projection.push(column(TIME).alias(TIME_HEADER));
     }
+    // IoTDB keeps every select item, repeated ones too; DataFusion needs
+    // distinct names, so a repeat gets a private suffix that the session
+    // strips (see `headers`).
+    let mut used: HashMap<String, usize> = HashMap::new();
     for (e, c) in exprs.into_iter().zip(&columns) {
-        projection.push(DfExpr::Alias(Alias::new(e, None::<&str>, c.header.clone())));
+        let n = used.entry(c.header.clone()).or_insert(0);
+        *n += 1;
+        let name = if *n == 1 { c.header.clone() } else { format!("{}{DUPLICATE_MARK}{n}", c.header) };
+        projection.push(DfExpr::Alias(Alias::new(e, None::<&str>, name)));
     }
     let mut builder = LogicalPlanBuilder::from(plan);
     // Sort keys refer to the input of the projection (value expressions).
