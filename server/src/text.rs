@@ -58,6 +58,52 @@ fn f32_text(v: f32) -> String {
     float_text(f64::from(v), format!("{v:e}"), 6)
 }
 
+/// `YYYY-MM-DD HH:MM:SS` of a UTC instant in microseconds, for years
+/// 1..=9999 (`None` outside: chrono's slower formatting handles those).
+/// Written digit by digit: this runs once per timestamp of every result.
+fn civil_text(micros: i64) -> Option<String> {
+    let secs = micros.div_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    let (h, m, sec) = (tod / 3600, tod / 60 % 60, tod % 60);
+    let digit = |v: i64| b'0' + (v % 10) as u8;
+    let text = [
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(month / 10),
+        digit(month),
+        b'-',
+        digit(day / 10),
+        digit(day),
+        b' ',
+        digit(h / 10),
+        digit(h),
+        b':',
+        digit(m / 10),
+        digit(m),
+        b':',
+        digit(sec / 10),
+        digit(sec),
+    ];
+    String::from_utf8(text.to_vec()).ok()
+}
+
 /// The PostgreSQL text of row `r` of `col`, for the types Arrow displays
 /// differently; `None` for the others (and for nulls).
 pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
@@ -92,8 +138,10 @@ pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
             } else {
                 any.downcast_ref::<TimestampNanosecondArray>()?.value(r).div_euclid(1000)
             };
-            let t = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
-            let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+            let mut s = match civil_text(micros) {
+                Some(s) => s,
+                None => chrono::DateTime::from_timestamp_micros(micros)?.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+            };
             let frac = micros.rem_euclid(1_000_000);
             if frac != 0 {
                 s.push_str(format!(".{frac:06}").trim_end_matches('0'));
@@ -139,5 +187,12 @@ mod tests {
         let a = TimestampMillisecondArray::from(vec![1_714_557_600_000, 1_500]).with_timezone("+00:00");
         assert_eq!(pg_text(&a, 0).as_deref(), Some("2024-05-01 10:00:00+00"));
         assert_eq!(pg_text(&a, 1).as_deref(), Some("1970-01-01 00:00:01.5+00"));
+        // Digit by digit agrees with chrono over leap years, centuries and before 1970.
+        for ms in [0_i64, 951_782_400_000, 4_107_542_399_999, -1, -62_135_596_800_000, 253_402_300_799_000, 1_709_164_800_000] {
+            let micros = ms * 1000;
+            let want = chrono::DateTime::from_timestamp_micros(micros).unwrap().naive_utc().format("%Y-%m-%d %H:%M:%S").to_string();
+            assert_eq!(civil_text(micros).as_deref(), Some(want.as_str()), "{ms}");
+        }
+        assert_eq!(civil_text(-62_135_596_800_001 * 1000), None);
     }
 }

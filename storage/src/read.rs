@@ -162,6 +162,18 @@ pub(crate) fn scan_aligned(views: &[SeriesView], cache: &MetaCache, counters: &C
         let dt = data_type(v, cache)?.unwrap_or(DataType::Int32);
         columns.push(concat(scan(v, cache, counters)?, dt));
     }
+    // One column, or columns with the very same times (an aligned device's
+    // usual case): the rows are those times, every value present.
+    if let Some(first) = columns.first() {
+        if columns.iter().all(|c| c.times == first.times) {
+            if first.times.is_empty() {
+                return Ok(Vec::new());
+            }
+            let times = first.times.clone();
+            let cols = columns.into_iter().map(|c| ColumnBatch { validity: vec![true; c.times.len()], values: c.values }).collect();
+            return Ok(vec![AlignedBatch { times, columns: cols }]);
+        }
+    }
     let mut times: Vec<i64> = columns.iter().flat_map(|c| c.times.iter().copied()).collect();
     if times.is_empty() {
         return Ok(Vec::new());
