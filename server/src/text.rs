@@ -51,6 +51,12 @@ fn float_text(v: f64, shortest: String, digits: i32) -> String {
 }
 
 fn f64_text(v: f64) -> String {
+    // Where PostgreSQL prints positional digits, Rust's shortest Display
+    // is the same text, in one formatting pass.
+    let magnitude = v.abs();
+    if (1e-4..1e15).contains(&magnitude) {
+        return v.to_string();
+    }
     float_text(v, format!("{v:e}"), 15)
 }
 
@@ -180,6 +186,10 @@ mod tests {
         assert_eq!(f32_text(1234567.0), "1.234567e+06");
         assert_eq!(f32_text(0.0001), "0.0001");
         assert_eq!(f64_text(999999999999999.9), "999999999999999.9");
+        // The positional fast path agrees with the general one.
+        for v in [1e-4, 0.00012345, 1.0, 25.1, -3.75, 123456.789, 99999999999999.98, 1e14, -0.5] {
+            assert_eq!(f64_text(v), float_text(v, format!("{v:e}"), 15), "{v}");
+        }
     }
 
     #[test]
