@@ -266,8 +266,10 @@ impl Session {
     }
 
     fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
-        let state = self.ctx.state();
-        crate::planner::plan_select(&self.instance, select, &state)
+        // Borrow the session state: cloning it per statement costs more than planning.
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        crate::planner::plan_select(&self.instance, select, &*state)
     }
 
     /// Run each PostgreSQL statement of `sql` (after the pg-compatibility rewrites).

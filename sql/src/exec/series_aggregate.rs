@@ -256,12 +256,22 @@ impl ExecutionPlan for SeriesAggregateExec {
             tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
                 let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
+                // avg/min/max of one series read its statistics once.
+                let mut done: Vec<(&str, &str, Aggregates)> = Vec::new();
                 for (i, (item, store)) in items.iter().enumerate() {
-                    let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
-                    let mut total = Aggregates::default();
-                    for r in &ranges {
-                        total = merge(total, store.aggregate(&key, *r).map_err(external)?);
-                    }
+                    let known = done.iter().find(|(d, m, _)| *d == item.device && *m == item.measurement).map(|(_, _, a)| a.clone());
+                    let total = match known {
+                        Some(a) => a,
+                        None => {
+                            let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
+                            let mut total = Aggregates::default();
+                            for r in &ranges {
+                                total = merge(total, store.aggregate(&key, *r).map_err(external)?);
+                            }
+                            done.push((&item.device, &item.measurement, total.clone()));
+                            total
+                        }
+                    };
                     arrays.push(column(item.kind, &total, schema.field(i).data_type())?.to_array()?);
                 }
                 Ok(RecordBatch::try_new(schema, arrays)?)
