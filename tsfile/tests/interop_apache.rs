@@ -98,7 +98,7 @@ fn values_for(t: DataType, encoding: Encoding, n: usize, seed: u64) -> Values {
     for i in 0..n {
         let r = rng.next();
         let value = match t {
-            DataType::Boolean => Value::Boolean(r % 3 == 0),
+            DataType::Boolean => Value::Boolean(r.is_multiple_of(3)),
             DataType::Int32 => Value::Int32(match i {
                 0 => i32::MAX,
                 1 => i32::MIN + 1,
@@ -117,7 +117,7 @@ fn values_for(t: DataType, encoding: Encoding, n: usize, seed: u64) -> Values {
                 0 => f32::INFINITY,
                 1 => -0.0,
                 2 => f32::MIN_POSITIVE / 4.0,
-                _ => f32::from_bits((r as u32) & 0x7f7f_ffff) * if r % 2 == 0 { 1.0 } else { -1.0 },
+                _ => f32::from_bits((r as u32) & 0x7f7f_ffff) * if r.is_multiple_of(2) { 1.0 } else { -1.0 },
             }),
             DataType::Double => Value::Double(match i {
                 0 => f64::NEG_INFINITY,
@@ -211,7 +211,7 @@ fn series_spec(t: DataType, e: Encoding, c: Compression, n: usize, seed: u64) ->
     let values = values_for(t, e, n, seed);
     let points: Vec<serde_json::Value> = (0..n)
         // Sparse: every 7th point missing, so aligned rows have nulls.
-        .filter(|i| (i + seed as usize) % 7 != 0)
+        .filter(|i| !(i + seed as usize).is_multiple_of(7))
         .map(|i| json!([i as i64 * 5, spec_value(t, &values.get(i))]))
         .collect();
     json!({ "measurement": e.name().to_lowercase(), "data_type": t.name(), "encoding": e.name(), "compression": c.name(), "points": points })
