@@ -154,6 +154,56 @@ pub(crate) fn data_type(view: &SeriesView, cache: &MetaCache) -> Result<Option<D
     Ok(None)
 }
 
+/// The rows of an aligned device's columns when only sequence files hold
+/// them, untouched by tombstones: each file's aligned chunks are read once
+/// for all columns (one time-column decode), files in time order (sequence
+/// files never overlap). `None` when the general merge is needed.
+pub(crate) fn scan_aligned_files(views: &[SeriesView], cache: &MetaCache) -> Result<Option<Vec<AlignedBatch>>> {
+    let Some(first) = views.first() else { return Ok(None) };
+    let same_files = |v: &SeriesView| {
+        v.files.len() == first.files.len() && v.files.iter().zip(&first.files).all(|(a, b)| Arc::ptr_eq(&a.file, &b.file))
+    };
+    let plain = |v: &SeriesView| v.mem.is_empty() && v.files.iter().all(|f| f.rank == 0 && f.deleted.is_empty());
+    if first.is_empty_range() || !views.iter().all(|v| plain(v) && same_files(v) && v.range == first.range) {
+        return Ok(None);
+    }
+    let device = &first.key.device;
+    let mut files: Vec<&FileSource> = first.files.iter().collect();
+    files.sort_by_key(|f| f.file.span(device).map_or(i64::MAX, |s| s.start));
+    let measurements: Vec<&str> = views.iter().map(|v| v.key.measurement.as_str()).collect();
+    let mut out = Vec::new();
+    for f in files {
+        let Some(meta) = f.file.device_metadata(cache, device)? else { continue };
+        if !meta.aligned {
+            return Ok(None);
+        }
+        for batch in f.file.reader.read_aligned_of(&meta, &measurements, first.range)? {
+            // A time at which none of these columns has a value is no row.
+            let keep: Vec<bool> = (0..batch.times.len()).map(|r| batch.columns.iter().any(|c| c.validity[r])).collect();
+            let batch = if keep.iter().all(|k| *k) { batch } else { keep_rows(batch, &keep) };
+            if !batch.times.is_empty() {
+                out.push(batch);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The rows of `b` whose `keep` is set.
+fn keep_rows(b: AlignedBatch, keep: &[bool]) -> AlignedBatch {
+    let times = b.times.iter().zip(keep).filter(|(_, k)| **k).map(|(t, _)| *t).collect();
+    let columns = b
+        .columns
+        .into_iter()
+        .map(|c| {
+            // Dropped rows have no value in any column: values stay as they are.
+            let validity = c.validity.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| *v).collect();
+            ColumnBatch { values: c.values, validity }
+        })
+        .collect();
+    AlignedBatch { times, columns }
+}
+
 /// Rows of several series of one device, aligned by time. A row appears
 /// when at least one of the columns has a value at its time.
 pub(crate) fn scan_aligned(views: &[SeriesView], cache: &MetaCache, counters: &Counters) -> Result<Vec<AlignedBatch>> {

@@ -150,7 +150,10 @@ impl DeviceScan {
             }
         }
         let views = self.keys.iter().map(|k| self.inner.view(k, slice)).collect::<Result<Vec<_>>>()?;
-        let batches = read::scan_aligned(&views, &self.inner.cache, &self.inner.counters)?;
+        let batches = match read::scan_aligned_files(&views, &self.inner.cache)? {
+            Some(batches) => batches,
+            None => read::scan_aligned(&views, &self.inner.cache, &self.inner.counters)?,
+        };
         let rows: usize = batches.iter().map(|b| b.times.len()).sum();
         // Keep slices near the batch size: the density varies over time.
         if rows > self.batch_rows * 2 && self.width > 1 {
@@ -158,8 +161,10 @@ impl DeviceScan {
         } else if rows < self.batch_rows / 2 {
             self.width = self.width.saturating_mul(2);
         }
-        for b in batches {
-            let b = if self.order == ScanOrder::Descending { reverse(b) } else { b };
+        // Batches come in ascending time order; descending reads them backwards.
+        let ordered: Box<dyn Iterator<Item = AlignedBatch>> =
+            if self.order == ScanOrder::Descending { Box::new(batches.into_iter().rev().map(reverse)) } else { Box::new(batches.into_iter()) };
+        for b in ordered {
             let mut start = 0;
             while start < b.times.len() {
                 let len = self.batch_rows.min(b.times.len() - start);
