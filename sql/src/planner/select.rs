@@ -350,7 +350,21 @@ impl<'a> Translator<'a> {
                 let x = self.expr(expr)?;
                 if *negated { x.is_not_null() } else { x.is_null() }
             }
-            Expr::Cast { expr, to } => cast(self.expr(expr)?, arrow_type(*to)),
+            Expr::Cast { expr, to } => {
+                let x = self.expr(expr)?;
+                let float = match expr.as_ref() {
+                    Expr::Path(p) => self.reads.get(p).is_some_and(|s| matches!(s.data_type(), tsfile::DataType::Float | tsfile::DataType::Double)),
+                    Expr::Literal(Literal::Float(_)) => true,
+                    _ => false,
+                };
+                if float && matches!(to, tsfile::DataType::Int32 | tsfile::DataType::Int64) {
+                    // IoTDB casts FLOAT/DOUBLE to integers with Math.round: floor(x + 0.5).
+                    let floor = self.registry.udf("floor").map_err(Error::DataFusion)?;
+                    cast(floor.call(vec![cast(x, ArrowType::Float64) + lit(0.5)]), arrow_type(*to))
+                } else {
+                    cast(x, arrow_type(*to))
+                }
+            }
             Expr::Case { operand, whens, otherwise } => {
                 let mut builder = match operand {
                     Some(o) => datafusion::logical_expr::case(self.expr(o)?),
