@@ -57,7 +57,7 @@ pub(crate) fn column_array(t: DataType, column: ColumnBatch) -> ArrayRef {
     let ColumnBatch { values, validity } = column;
     let rows = validity.len();
     let dense = values.len() == rows;
-    let nulls = (!dense).then(|| NullBuffer::from(validity.clone()));
+    let nulls = (!dense).then(|| NullBuffer::from(validity.as_slice()));
     /// Spread `present` values over the rows (default where NULL).
     fn spread<T: Copy + Default>(present: Vec<T>, validity: &[bool]) -> Vec<T> {
         if present.len() == validity.len() {

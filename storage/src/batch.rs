@@ -194,6 +194,59 @@ pub struct Aggregates {
     pub max_time: Option<i64>,
 }
 
+impl Aggregates {
+    /// The aggregates of two disjoint pieces of one series as one.
+    pub fn merge(mut self, other: Aggregates) -> Aggregates {
+        self.count += other.count;
+        self.sum = match (self.sum, other.sum) {
+            (Some(x), Some(y)) => Some(x + y),
+            (x, y) => x.or(y),
+        };
+        if let Some(m) = other.min {
+            if self.min.as_ref().is_none_or(|cur| value_less(&m, cur)) {
+                self.min = Some(m);
+            }
+        }
+        if let Some(m) = other.max {
+            if self.max.as_ref().is_none_or(|cur| value_less(cur, &m)) {
+                self.max = Some(m);
+            }
+        }
+        if let Some(f) = other.first {
+            if self.first.as_ref().is_none_or(|(t, _)| f.0 < *t) {
+                self.first = Some(f);
+            }
+        }
+        if let Some(l) = other.last {
+            if self.last.as_ref().is_none_or(|(t, _)| l.0 > *t) {
+                self.last = Some(l);
+            }
+        }
+        self.min_time = match (self.min_time, other.min_time) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        self.max_time = match (self.max_time, other.max_time) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        self
+    }
+}
+
+/// `a < b` for two values of one type (false across types).
+pub(crate) fn value_less(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int32(x), Value::Int32(y)) => x < y,
+        (Value::Int64(x), Value::Int64(y)) => x < y,
+        (Value::Float(x), Value::Float(y)) => x < y,
+        (Value::Double(x), Value::Double(y)) => x < y,
+        (Value::Binary(x), Value::Binary(y)) => x < y,
+        (Value::Boolean(x), Value::Boolean(y)) => x < y,
+        _ => false,
+    }
+}
+
 /// How an aggregate or scan was answered: statistics used vs data decoded.
 /// Counters only grow; tests compare snapshots before and after a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -223,5 +276,40 @@ impl ReadCounters {
             pages_decoded: self.pages_decoded - earlier.pages_decoded,
             memtable_points: self.memtable_points - earlier.memtable_points,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_of_disjoint_pieces_merge() {
+        let a = Aggregates {
+            count: 2,
+            sum: Some(3.0),
+            min: Some(Value::Int64(1)),
+            max: Some(Value::Int64(2)),
+            first: Some((10, Value::Int64(1))),
+            last: Some((20, Value::Int64(2))),
+            min_time: Some(10),
+            max_time: Some(20),
+        };
+        let b = Aggregates {
+            count: 1,
+            sum: Some(-5.0),
+            min: Some(Value::Int64(-5)),
+            max: Some(Value::Int64(-5)),
+            first: Some((5, Value::Int64(-5))),
+            last: Some((5, Value::Int64(-5))),
+            min_time: Some(5),
+            max_time: Some(5),
+        };
+        let m = a.clone().merge(b);
+        assert_eq!((m.count, m.sum), (3, Some(-2.0)));
+        assert_eq!((m.min, m.max), (Some(Value::Int64(-5)), Some(Value::Int64(2))));
+        assert_eq!((m.first, m.last), (Some((5, Value::Int64(-5))), Some((20, Value::Int64(2)))));
+        assert_eq!((m.min_time, m.max_time), (Some(5), Some(20)));
+        assert_eq!(a.clone().merge(Aggregates::default()), a);
     }
 }

@@ -16,7 +16,7 @@ use tsfile::reader::DeviceMetadata;
 use tsfile::statistics::ValueStatistics;
 use tsfile::{AlignedBatch, ColumnBatch, DataType, SeriesBatch, Statistics, TimeRange, Value, Values};
 
-use crate::batch::{Aggregates, ReadCounters, SeriesKey};
+use crate::batch::{value_less, Aggregates, ReadCounters, SeriesKey};
 use crate::error::{Error, Result};
 use crate::files::{MetaCache, TsFileResource};
 use crate::run::{concat, merge, remove_ranges, trim, RankedRun};
@@ -262,18 +262,6 @@ fn statistics_usable(dt: DataType) -> bool {
     !matches!(dt, DataType::Blob | DataType::Vector)
 }
 
-fn less(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Int32(x), Value::Int32(y)) => x < y,
-        (Value::Int64(x), Value::Int64(y)) => x < y,
-        (Value::Float(x), Value::Float(y)) => x < y,
-        (Value::Double(x), Value::Double(y)) => x < y,
-        (Value::Binary(x), Value::Binary(y)) => x < y,
-        (Value::Boolean(x), Value::Boolean(y)) => x < y,
-        _ => false,
-    }
-}
-
 /// Running aggregates over disjoint pieces of a series.
 struct Acc {
     dt: DataType,
@@ -301,10 +289,10 @@ impl Acc {
         if !has_min_max(self.dt) {
             return;
         }
-        if self.a.min.as_ref().is_none_or(|m| less(&min, m)) {
+        if self.a.min.as_ref().is_none_or(|m| value_less(&min, m)) {
             self.a.min = Some(min);
         }
-        if self.a.max.as_ref().is_none_or(|m| less(m, &max)) {
+        if self.a.max.as_ref().is_none_or(|m| value_less(m, &max)) {
             self.a.max = Some(max);
         }
     }

@@ -165,10 +165,14 @@ impl DeviceScan {
         let ordered: Box<dyn Iterator<Item = AlignedBatch>> =
             if self.order == ScanOrder::Descending { Box::new(batches.into_iter().rev().map(reverse)) } else { Box::new(batches.into_iter()) };
         for b in ordered {
+            if b.times.len() <= self.batch_rows {
+                self.ready.push_back(b);
+                continue;
+            }
             let mut start = 0;
             while start < b.times.len() {
                 let len = self.batch_rows.min(b.times.len() - start);
-                self.ready.push_back(if start == 0 && len == b.times.len() { b.clone() } else { slice_rows(&b, start, len) });
+                self.ready.push_back(slice_rows(&b, start, len));
                 start += len;
             }
         }

@@ -143,52 +143,6 @@ impl DisplayAs for SeriesAggregateExec {
     }
 }
 
-/// `a` and `b` of disjoint ranges as one.
-fn merge(mut a: Aggregates, b: Aggregates) -> Aggregates {
-    let less = |x: &Value, y: &Value| match (x, y) {
-        (Value::Int32(p), Value::Int32(q)) => p < q,
-        (Value::Int64(p), Value::Int64(q)) => p < q,
-        (Value::Float(p), Value::Float(q)) => p < q,
-        (Value::Double(p), Value::Double(q)) => p < q,
-        (Value::Binary(p), Value::Binary(q)) => p < q,
-        _ => false,
-    };
-    a.count += b.count;
-    a.sum = match (a.sum, b.sum) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, y) => x.or(y),
-    };
-    if let Some(m) = b.min {
-        if a.min.as_ref().is_none_or(|cur| less(&m, cur)) {
-            a.min = Some(m);
-        }
-    }
-    if let Some(m) = b.max {
-        if a.max.as_ref().is_none_or(|cur| less(cur, &m)) {
-            a.max = Some(m);
-        }
-    }
-    if let Some(f) = b.first {
-        if a.first.as_ref().is_none_or(|(t, _)| f.0 < *t) {
-            a.first = Some(f);
-        }
-    }
-    if let Some(l) = b.last {
-        if a.last.as_ref().is_none_or(|(t, _)| l.0 > *t) {
-            a.last = Some(l);
-        }
-    }
-    a.min_time = match (a.min_time, b.min_time) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    };
-    a.max_time = match (a.max_time, b.max_time) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    };
-    a
-}
-
 /// A stored value as a scalar of the output type.
 fn scalar(v: Option<Value>, t: &ArrowType) -> Result<ScalarValue> {
     let Some(v) = v else { return ScalarValue::try_from(t) };
@@ -266,7 +220,7 @@ impl ExecutionPlan for SeriesAggregateExec {
                             let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
                             let mut total = Aggregates::default();
                             for r in &ranges {
-                                total = merge(total, store.aggregate(&key, *r).map_err(external)?);
+                                total = total.merge(store.aggregate(&key, *r).map_err(external)?);
                             }
                             done.push((&item.device, &item.measurement, total.clone()));
                             total

@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::exec::AlignByTime;
 use crate::functions::{self, AggArg};
 use crate::instance::Instance;
-use crate::provider::{intersect, time_ranges, DeviceTableProvider};
+use crate::provider::{time_ranges, DeviceTableProvider};
 use crate::series::{resolve, SeriesRef};
 use crate::tsql::ast::{BinaryOp, Expr, Select};
 
@@ -439,6 +439,8 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     // 1. Expand the select list.
     let mut reads = Reads { series: BTreeMap::new(), order: Vec::new() };
     let mut columns: Vec<OutputColumn> = Vec::new();
+    // Every series an expansion named, by full path.
+    let mut expanded: HashMap<String, SeriesRef> = HashMap::new();
     for item in &select.items {
         let paths: Vec<&str> = {
             let mut v: Vec<&str> = Vec::new();
@@ -459,15 +461,15 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             let header_text = item.alias.clone().unwrap_or_else(|| header(&expr));
             columns.push(OutputColumn { expr, header: header_text });
         }
-        for series in expansions.iter().flatten() {
-            let _ = series;
+        for series in expansions.into_iter().flatten() {
+            expanded.entry(series.path()).or_insert(series);
         }
     }
     let columns: Vec<OutputColumn> = columns.into_iter().skip(select.soffset).take(select.slimit.unwrap_or(usize::MAX)).collect();
     for c in &columns {
         for p in c.expr.paths() {
-            if let Some(s) = find_series(instance, p)? {
-                reads.add(&s);
+            if let Some(s) = expanded.get(p) {
+                reads.add(s);
             }
         }
     }
@@ -517,7 +519,6 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         Some(Some(r)) => r,
         _ => vec![TimeRange::ALL],
     };
-    let ranges = intersect(&ranges, &[TimeRange::ALL]);
     let mut devices: Vec<(String, Vec<SeriesRef>)> = Vec::new();
     for path in &reads.order {
         let s = reads.series[path].clone();
@@ -614,12 +615,6 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         builder = builder.limit(select.offset, select.limit)?;
     }
     Ok(builder.build()?)
-}
-
-/// The series a full path names, if any.
-fn find_series(instance: &Instance, path: &str) -> Result<Option<SeriesRef>> {
-    let pattern = PathPattern::parse(path)?;
-    Ok(resolve(instance, std::slice::from_ref(&pattern)).into_iter().next())
 }
 
 /// An `ORDER BY` expression with its paths made full (first match).

@@ -631,7 +631,6 @@ impl Parser {
             self.kw("null")?;
             return Ok(Expr::IsNull { expr: Box::new(left), negated });
         }
-        let save = self.pos;
         let negated = self.eat_kw("not");
         if self.eat_kw("between") {
             let low = self.additive()?;
@@ -657,15 +656,9 @@ impl Parser {
             return Ok(Expr::Regexp { expr: Box::new(left), pattern, negated });
         }
         if negated {
-            self.pos = save;
-            return self.back_err_at_next("BETWEEN, IN, LIKE or REGEXP after NOT");
+            return self.err("BETWEEN, IN, LIKE or REGEXP after NOT");
         }
         Ok(left)
-    }
-
-    fn back_err_at_next<T>(&mut self, expected: &str) -> Result<T> {
-        self.pos += 1;
-        self.err(expected)
     }
 
     fn string(&mut self) -> Result<String> {
