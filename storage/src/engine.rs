@@ -372,6 +372,16 @@ impl StorageEngine {
         read::aggregate(&view, &self.inner.cache, &self.inner.counters)
     }
 
+    /// Aggregates of one series over each of `windows` (inclusive ranges
+    /// sorted by start and end), reading every chunk and page at most once.
+    pub fn aggregate_windows(&self, series: &SeriesKey, windows: &[TimeRange]) -> Result<Vec<Aggregates>> {
+        let (Some(first), Some(end)) = (windows.first(), windows.iter().map(|w| w.end).max()) else {
+            return Ok(Vec::new());
+        };
+        let view = self.inner.view(series, TimeRange::new(first.start, end))?;
+        read::aggregate_windows(&view, windows, &self.inner.cache, &self.inner.counters)
+    }
+
     /// The latest point of a series (from the last-value cache when it knows).
     pub fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>> {
         let token = {

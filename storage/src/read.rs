@@ -357,14 +357,21 @@ impl Acc {
         }
     }
 
-    fn add_run(&mut self, run: &SeriesBatch) {
-        let n = run.times.len();
-        if n == 0 {
+    /// The points of a sorted run that lie in `window`.
+    fn add_window(&mut self, run: &SeriesBatch, window: TimeRange) {
+        let a = run.times.partition_point(|t| *t < window.start);
+        let b = run.times.partition_point(|t| *t <= window.end);
+        self.add_slice(run, a, b);
+    }
+
+    /// Points `a..b` of a sorted run.
+    fn add_slice(&mut self, run: &SeriesBatch, a: usize, b: usize) {
+        if a >= b {
             return;
         }
-        self.times(run.times[0], run.times[n - 1], n as u64);
-        self.first(run.times[0], run.values.get(0));
-        self.last(run.times[n - 1], run.values.get(n - 1));
+        self.times(run.times[a], run.times[b - 1], (b - a) as u64);
+        self.first(run.times[a], run.values.get(a));
+        self.last(run.times[b - 1], run.values.get(b - 1));
         macro_rules! numeric {
             ($v:expr, $variant:ident, $to_f64:expr) => {{
                 let v = $v;
@@ -384,13 +391,13 @@ impl Acc {
             }};
         }
         match &run.values {
-            Values::Int32(v) => numeric!(v, Int32, f64::from),
-            Values::Int64(v) => numeric!(v, Int64, |x: i64| x as f64),
-            Values::Float(v) => numeric!(v, Float, f64::from),
-            Values::Double(v) => numeric!(v, Double, |x: f64| x),
+            Values::Int32(v) => numeric!(&v[a..b], Int32, f64::from),
+            Values::Int64(v) => numeric!(&v[a..b], Int64, |x: i64| x as f64),
+            Values::Float(v) => numeric!(&v[a..b], Float, f64::from),
+            Values::Double(v) => numeric!(&v[a..b], Double, |x: f64| x),
             Values::Binary(v) if self.dt == DataType::String => {
-                let min = v.iter().min().cloned().unwrap_or_default();
-                let max = v.iter().max().cloned().unwrap_or_default();
+                let min = v[a..b].iter().min().cloned().unwrap_or_default();
+                let max = v[a..b].iter().max().cloned().unwrap_or_default();
                 self.min_max(Value::Binary(min), Value::Binary(max));
             }
             Values::Binary(_) | Values::Boolean(_) => {}
@@ -430,10 +437,38 @@ fn clip(range: TimeRange, s: &Statistics) -> Option<(i64, i64)> {
 
 /// Aggregates of the series over the view's range.
 pub(crate) fn aggregate(view: &SeriesView, cache: &MetaCache, counters: &Counters) -> Result<Aggregates> {
+    Ok(aggregate_windows(view, &[view.range], cache, counters)?.pop().unwrap_or_default())
+}
+
+/// The windows (sorted by start, and so by end; they may overlap) that
+/// overlap `[start, end]`.
+fn windows_over(windows: &[TimeRange], start: i64, end: i64) -> std::ops::Range<usize> {
+    let first = windows.partition_point(|w| w.end < start);
+    let last = first + windows[first..].partition_point(|w| w.start <= end);
+    first..last
+}
+
+/// Aggregates of the series over each of `windows` (inclusive ranges sorted
+/// by start and end, inside the view's range; they may overlap or leave
+/// gaps). Every unit is read at most once: a chunk, file or page inside a
+/// window adds its statistics there; a page straddling a window edge is
+/// decoded once and split; overlapping sources are merged once and split.
+pub(crate) fn aggregate_windows(view: &SeriesView, windows: &[TimeRange], cache: &MetaCache, counters: &Counters) -> Result<Vec<Aggregates>> {
+    let windows: Vec<TimeRange> = windows
+        .iter()
+        .map(|w| TimeRange::new(w.start.max(view.range.start), w.end.min(view.range.end)))
+        .collect();
+    let mut out: Vec<Aggregates> = vec![Aggregates::default(); windows.len()];
+    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
+        return Ok(out);
+    };
     if view.is_empty_range() {
-        return Ok(Aggregates::default());
+        return Ok(out);
     }
-    let range = view.range;
+    let range = TimeRange::new(first.start, windows.iter().map(|w| w.end).max().unwrap_or(last.end));
+    if range.start > range.end {
+        return Ok(out);
+    }
     let name = view.key.to_string();
     let mut dt: Option<DataType> = None;
     let mut check_type = |t: DataType| -> Result<()> {
@@ -468,13 +503,15 @@ pub(crate) fn aggregate(view: &SeriesView, cache: &MetaCache, counters: &Counter
         opened.push(o);
     }
     for (k, m) in view.mem.iter().enumerate() {
-        if let (Some(&s), Some(&e)) = (m.run.times.first(), m.run.times.last()) {
+        let from = m.run.times.partition_point(|t| *t < range.start);
+        let to = m.run.times.partition_point(|t| *t <= range.end);
+        if from < to {
             check_type(m.data_type)?;
-            units.push(Unit { start: s, end: e, what: UnitKind::Mem(k) });
+            units.push(Unit { start: m.run.times[from], end: m.run.times[to - 1], what: UnitKind::Mem(k) });
         }
     }
     let Some(dt) = dt else {
-        return Ok(Aggregates::default());
+        return Ok(out);
     };
 
     // 2. Which units overlap another (sweep over intervals sorted by start).
@@ -491,8 +528,8 @@ pub(crate) fn aggregate(view: &SeriesView, cache: &MetaCache, counters: &Counter
         max_end = max_end.max(units[i].end);
     }
 
-    // 3. Exact units from statistics; the rest decoded and merged.
-    let mut acc = Acc::new(dt);
+    // 3. Exact units from statistics; the rest decoded, merged and split.
+    let mut accs: Vec<Acc> = (0..windows.len()).map(|_| Acc::new(dt)).collect();
     let usable = statistics_usable(dt);
     let mut exact = vec![false; units.len()];
     for (u, unit) in units.iter().enumerate() {
@@ -501,44 +538,56 @@ pub(crate) fn aggregate(view: &SeriesView, cache: &MetaCache, counters: &Counter
             exact[u] = usable && clean && !overlapped[u];
         }
     }
-    // A file whose every chunk is exact and inside the range: one series-level statistic.
-    let mut done_by_file = vec![false; units.len()];
+    // A file whose every chunk is exact and inside a window: one series-level
+    // statistic for that window.
+    let mut file_done: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
     for (i, o) in opened.iter().enumerate() {
         let Some(o) = o else { continue };
         let ts = o.ts();
-        if ts.statistics.count == 0 || !range.covers(&ts.statistics) {
+        if ts.statistics.count == 0 {
             continue;
         }
         let mine: Vec<usize> = (0..units.len()).filter(|&u| matches!(units[u].what, UnitKind::Chunk(f, _) if f == i)).collect();
         let nonempty = ts.chunks.iter().filter(|c| c.statistics.count > 0).count();
-        if !mine.is_empty() && mine.len() == nonempty && mine.iter().all(|&u| exact[u]) {
-            acc.add_stats(&ts.statistics);
-            bump(&counters.files_from_statistics, 1);
-            for u in mine {
-                done_by_file[u] = true;
+        if mine.is_empty() || mine.len() != nonempty || !mine.iter().all(|&u| exact[u]) {
+            continue;
+        }
+        for w in windows_over(&windows, ts.statistics.start_time, ts.statistics.end_time) {
+            if windows[w].covers(&ts.statistics) {
+                accs[w].add_stats(&ts.statistics);
+                bump(&counters.files_from_statistics, 1);
+                file_done.insert((w, i));
             }
         }
     }
     let mut runs = Vec::new();
     for (u, unit) in units.iter().enumerate() {
-        if done_by_file[u] {
-            continue;
-        }
         match unit.what {
             UnitKind::Chunk(i, j) => {
                 let Some(o) = &opened[i] else { continue };
                 let f = &view.files[i];
                 let cm = &o.ts().chunks[j];
-                if exact[u] && range.covers(&cm.statistics) {
-                    acc.add_stats(&cm.statistics);
-                    bump(&counters.chunks_from_statistics, 1);
-                } else if exact[u] {
-                    chunk_by_pages(f, o, j, range, &mut acc, counters)?;
-                } else {
+                if !exact[u] {
                     bump(&counters.chunks_decoded, 1);
                     for run in decode_chunk(f, o, j, range)? {
                         runs.push(RankedRun { rank: f.rank, run: remove_ranges(run, &f.deleted) });
                     }
+                    continue;
+                }
+                let mut partial = Vec::new();
+                for w in windows_over(&windows, unit.start, unit.end) {
+                    if file_done.contains(&(w, i)) {
+                        continue;
+                    }
+                    if windows[w].covers(&cm.statistics) {
+                        accs[w].add_stats(&cm.statistics);
+                        bump(&counters.chunks_from_statistics, 1);
+                    } else {
+                        partial.push(w);
+                    }
+                }
+                if !partial.is_empty() {
+                    chunk_by_pages(f, o, j, &windows, &partial, &mut accs, counters)?;
                 }
             }
             UnitKind::Mem(k) => {
@@ -549,13 +598,19 @@ pub(crate) fn aggregate(view: &SeriesView, cache: &MetaCache, counters: &Counter
         }
     }
     for run in merge(&view.key.to_string(), runs)? {
-        acc.add_run(&run);
+        let (Some(&s), Some(&e)) = (run.times.first(), run.times.last()) else { continue };
+        for w in windows_over(&windows, s, e) {
+            accs[w].add_window(&run, windows[w]);
+        }
     }
-    if acc.a.count == 0 {
-        // SQL semantics: the sum of no values is NULL.
-        acc.a.sum = None;
+    for (a, acc) in out.iter_mut().zip(accs) {
+        *a = acc.a;
+        if a.count == 0 {
+            // SQL semantics: the sum of no values is NULL.
+            a.sum = None;
+        }
     }
-    Ok(acc.a)
+    Ok(out)
 }
 
 /// The time chunk of the chunk group holding the aligned value chunk at `offset`.
@@ -587,9 +642,10 @@ fn decode_one(f: &FileSource, chunk: &tsfile::reader::Chunk, time: Option<&tsfil
     })
 }
 
-/// An exact chunk partly inside the range: whole pages from their
-/// statistics, edge pages decoded.
-fn chunk_by_pages(f: &FileSource, o: &Opened, j: usize, range: TimeRange, acc: &mut Acc, counters: &Counters) -> Result<()> {
+/// An exact chunk partly inside each of the windows `partial`: pages inside
+/// a window from their statistics, pages straddling a window edge decoded
+/// once and split.
+fn chunk_by_pages(f: &FileSource, o: &Opened, j: usize, windows: &[TimeRange], partial: &[usize], accs: &mut [Acc], counters: &Counters) -> Result<()> {
     let chunk_stats = &o.ts().chunks[j].statistics;
     let (chunk, time) = read_chunk_pair(f, o, j)?;
     for (p, page) in chunk.pages.iter().enumerate() {
@@ -597,15 +653,24 @@ fn chunk_by_pages(f: &FileSource, o: &Opened, j: usize, range: TimeRange, acc: &
             continue;
         }
         let stats = page.header.statistics.as_ref().unwrap_or(chunk_stats);
-        if !range.overlaps(stats) {
-            continue;
-        }
-        if range.covers(stats) {
-            acc.add_stats(stats);
-            bump(&counters.pages_from_statistics, 1);
-        } else {
-            acc.add_run(&trim(decode_one(f, &chunk, time.as_ref(), p)?, range));
-            bump(&counters.pages_decoded, 1);
+        let mut decoded: Option<SeriesBatch> = None;
+        for &w in partial {
+            let window = windows[w];
+            if !window.overlaps(stats) {
+                continue;
+            }
+            if window.covers(stats) {
+                accs[w].add_stats(stats);
+                bump(&counters.pages_from_statistics, 1);
+                continue;
+            }
+            if decoded.is_none() {
+                decoded = Some(decode_one(f, &chunk, time.as_ref(), p)?);
+                bump(&counters.pages_decoded, 1);
+            }
+            if let Some(run) = &decoded {
+                accs[w].add_window(run, window);
+            }
         }
     }
     Ok(())

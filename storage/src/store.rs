@@ -17,6 +17,9 @@ pub trait SeriesStore: Send + Sync + std::fmt::Debug {
     fn scan(&self, request: ScanRequest) -> Result<BatchStream>;
     /// Aggregates of one series in `range`, from statistics wherever exact.
     fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates>;
+    /// Aggregates of one series over each window (inclusive ranges sorted
+    /// by start and end; they may overlap), each chunk and page read once.
+    fn aggregate_windows(&self, series: &SeriesKey, windows: &[TimeRange]) -> Result<Vec<Aggregates>>;
     /// The point with the largest time of a series.
     fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>>;
     /// Append a batch durably (acknowledged once it survives `kill -9`).
@@ -34,6 +37,10 @@ impl SeriesStore for StorageEngine {
 
     fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates> {
         StorageEngine::aggregate(self, series, range)
+    }
+
+    fn aggregate_windows(&self, series: &SeriesKey, windows: &[TimeRange]) -> Result<Vec<Aggregates>> {
+        StorageEngine::aggregate_windows(self, series, windows)
     }
 
     fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>> {

@@ -96,15 +96,45 @@ fn check(engine: &StorageEngine, model: &Model, series: usize, range: TimeRange)
     prop_assert_eq!(&got, &expected, "scan of {} in {:?}", key, range);
 
     let agg = engine.aggregate(key, range).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert_eq!(agg.count, expected.len() as u64, "count of {} in {:?}", key, range);
-    prop_assert_eq!(agg.first.clone(), expected.first().cloned());
-    prop_assert_eq!(agg.last.clone(), expected.last().cloned());
-    prop_assert_eq!(agg.min_time, expected.first().map(|p| p.0));
-    prop_assert_eq!(agg.max_time, expected.last().map(|p| p.0));
+    check_aggregates(&agg, &expected, *dt, &format!("{key} in {range:?}"))?;
+
+    // Windows over the range: as long as, shorter than (overlapping) and
+    // longer than (gaps) the interval, every window's aggregates equal the
+    // model's over the points inside it.
+    // (The model's times are small: an open range is windowed over them.)
+    let range = TimeRange::new(range.start.max(-3), range.end.min(4_000));
+    let width = range.end - range.start + 1;
+    let interval = 1 + width % 37;
+    let step = match width % 3 {
+        0 => interval,
+        1 => (interval / 2).max(1),
+        _ => interval * 2,
+    };
+    let windows: Vec<TimeRange> = (0..)
+        .map(|k: i64| range.start + k * step)
+        .take_while(|s| *s <= range.end)
+        .map(|s| TimeRange::new(s, (s + interval - 1).min(range.end)))
+        .collect();
+    let got = engine.aggregate_windows(key, &windows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(got.len(), windows.len());
+    for (w, agg) in windows.iter().zip(&got) {
+        let inside: Vec<(i64, Value)> = expected.iter().filter(|(t, _)| w.contains(*t)).cloned().collect();
+        check_aggregates(agg, &inside, *dt, &format!("{key} in window {w:?} of {range:?}"))?;
+    }
+    Ok(())
+}
+
+/// Aggregates as the engine reports them against the model's points.
+fn check_aggregates(agg: &storage::Aggregates, expected: &[(i64, Value)], dt: DataType, what: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(agg.count, expected.len() as u64, "count of {}", what);
+    prop_assert_eq!(agg.first.clone(), expected.first().cloned(), "first of {}", what);
+    prop_assert_eq!(agg.last.clone(), expected.last().cloned(), "last of {}", what);
+    prop_assert_eq!(agg.min_time, expected.first().map(|p| p.0), "min_time of {}", what);
+    prop_assert_eq!(agg.max_time, expected.last().map(|p| p.0), "max_time of {}", what);
     let mut min: Option<Value> = None;
     let mut max: Option<Value> = None;
     let mut sum = 0f64;
-    for (_, v) in &expected {
+    for (_, v) in expected {
         if min.as_ref().is_none_or(|m| less(v, m)) {
             min = Some(v.clone());
         }
@@ -118,12 +148,12 @@ fn check(engine: &StorageEngine, model: &Model, series: usize, range: TimeRange)
             _ => 0.0,
         };
     }
-    prop_assert_eq!(agg.min, min, "min of {} in {:?}", key, range);
-    prop_assert_eq!(agg.max, max, "max of {} in {:?}", key, range);
-    if *dt == DataType::String || expected.is_empty() {
-        prop_assert_eq!(agg.sum, None);
+    prop_assert_eq!(agg.min.clone(), min, "min of {}", what);
+    prop_assert_eq!(agg.max.clone(), max, "max of {}", what);
+    if dt == DataType::String || expected.is_empty() {
+        prop_assert_eq!(agg.sum, None, "sum of {}", what);
     } else {
-        prop_assert_eq!(agg.sum, Some(sum), "sum of {} in {:?}", key, range);
+        prop_assert_eq!(agg.sum, Some(sum), "sum of {}", what);
     }
     Ok(())
 }
