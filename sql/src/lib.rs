@@ -15,7 +15,7 @@ pub mod provider;
 mod query_text;
 mod series;
 mod session;
-mod time;
+pub mod time;
 pub mod tsql;
 
 pub use error::{Error, Result};

@@ -4,8 +4,10 @@ mod align_by_time;
 mod device_scan;
 mod planner;
 mod series_aggregate;
+mod windows;
 
 pub use align_by_time::{AlignByTime, AlignByTimeExec};
 pub use device_scan::{DeviceScanExec, DeviceScanSpec, ScanColumn};
 pub use planner::ArborQueryPlanner;
 pub use series_aggregate::{SeriesAggItem, SeriesAggregate, SeriesAggregateExec, StatKind};
+pub use windows::{TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec, MAX_WINDOWS, WINDOW};

@@ -12,7 +12,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::catalog::Session;
 
-use super::{AlignByTime, AlignByTimeExec, SeriesAggregate, SeriesAggregateExec};
+use super::{AlignByTime, AlignByTimeExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
 use crate::instance::Instance;
 use datafusion::error::DataFusionError;
 
@@ -34,6 +34,7 @@ impl QueryPlanner for ArborQueryPlanner {
         let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
             Arc::new(AlignByTimePlanner),
             Arc::new(SeriesAggregatePlanner { instance: self.instance.clone() }),
+            Arc::new(WindowsPlanner),
         ]);
         planner.create_physical_plan(logical_plan, session).await
     }
@@ -64,7 +65,7 @@ impl ExtensionPlanner for SeriesAggregatePlanner {
             })
             .collect::<Result<Vec<_>>>()?;
         let schema = Arc::new(agg.schema.as_arrow().clone());
-        Ok(Some(Arc::new(SeriesAggregateExec::new(items, agg.ranges.clone(), schema))))
+        Ok(Some(Arc::new(SeriesAggregateExec::new(items, agg.ranges.clone(), agg.windows, schema))))
     }
 }
 
@@ -84,5 +85,30 @@ impl ExtensionPlanner for AlignByTimePlanner {
         let Some(align) = node.as_any().downcast_ref::<AlignByTime>() else { return Ok(None) };
         let schema = Arc::new(align.schema_ref().as_arrow().clone());
         Ok(Some(Arc::new(AlignByTimeExec::new(physical_inputs.to_vec(), align.descending, schema))))
+    }
+}
+
+struct WindowsPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for WindowsPlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let input = || physical_inputs.first().cloned().ok_or_else(|| DataFusionError::Internal(format!("{} needs an input", node.name())));
+        if let Some(w) = node.as_any().downcast_ref::<TimeWindows>() {
+            let schema = Arc::new(node.schema().as_arrow().clone());
+            return Ok(Some(Arc::new(TimeWindowsExec::try_new(input()?, w.windows, schema)?)));
+        }
+        if let Some(w) = node.as_any().downcast_ref::<WindowFill>() {
+            return Ok(Some(Arc::new(WindowFillExec::new(input()?, w.windows, w.descending, w.zero.clone()))));
+        }
+        Ok(None)
     }
 }

@@ -25,10 +25,12 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use storage::{Aggregates, SeriesKey, SeriesStore, TimeRange, Value};
 
 use crate::convert::{date_to_days, UTC};
 use crate::error::Error;
+use crate::time::Windows;
 
 /// What one output column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +61,9 @@ pub struct SeriesAggItem {
 pub struct SeriesAggregate {
     pub items: Vec<SeriesAggItem>,
     pub ranges: Vec<TimeRange>,
+    /// `GROUP BY` time windows: one row per window, the window's start
+    /// first (as the [`WINDOW`](super::WINDOW) group column).
+    pub windows: Option<Windows>,
     /// The schema of the aggregate this node replaces.
     pub schema: DFSchemaRef,
 }
@@ -66,6 +71,7 @@ pub struct SeriesAggregate {
 impl Hash for SeriesAggregate {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.items.hash(state);
+        self.windows.hash(state);
         for r in &self.ranges {
             (r.start, r.end).hash(state);
         }
@@ -96,7 +102,7 @@ impl UserDefinedLogicalNodeCore for SeriesAggregate {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "SeriesAggregate: {}", describe(&self.items, &self.ranges))
+        write!(f, "SeriesAggregate: {}", describe(&self.items, &self.ranges, self.windows.as_ref()))
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, _inputs: Vec<LogicalPlan>) -> Result<Self> {
@@ -104,16 +110,18 @@ impl UserDefinedLogicalNodeCore for SeriesAggregate {
     }
 }
 
-fn describe(items: &[SeriesAggItem], ranges: &[TimeRange]) -> String {
+fn describe(items: &[SeriesAggItem], ranges: &[TimeRange], windows: Option<&Windows>) -> String {
     let cols: Vec<String> = items.iter().map(|i| format!("{:?}({}.{})", i.kind, i.device, i.measurement)).collect();
     let ranges: Vec<String> = ranges.iter().map(|r| format!("{}..={}", r.start, r.end)).collect();
-    format!("[{}], time=[{}]", cols.join(", "), ranges.join(", "))
+    let windows = windows.map(|w| format!(", windows={}..{} every {:?}", w.start, w.end, w.step)).unwrap_or_default();
+    format!("[{}], time=[{}]{windows}", cols.join(", "), ranges.join(", "))
 }
 
 /// Computes a [`SeriesAggregate`] through the storage trait.
 pub struct SeriesAggregateExec {
     items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
     ranges: Vec<TimeRange>,
+    windows: Option<Windows>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -125,21 +133,21 @@ impl fmt::Debug for SeriesAggregateExec {
 }
 
 impl SeriesAggregateExec {
-    pub fn new(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, schema: SchemaRef) -> Self {
+    pub fn new(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, windows: Option<Windows>, schema: SchemaRef) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
         );
-        SeriesAggregateExec { items, ranges, schema, properties: Arc::new(properties) }
+        SeriesAggregateExec { items, ranges, windows, schema, properties: Arc::new(properties) }
     }
 }
 
 impl DisplayAs for SeriesAggregateExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let items: Vec<SeriesAggItem> = self.items.iter().map(|(i, _)| i.clone()).collect();
-        write!(f, "SeriesAggregateExec: {}", describe(&items, &self.ranges))
+        write!(f, "SeriesAggregateExec: {}", describe(&items, &self.ranges, self.windows.as_ref()))
     }
 }
 
@@ -206,6 +214,9 @@ impl ExecutionPlan for SeriesAggregateExec {
         let ranges = self.ranges.clone();
         let schema = self.schema.clone();
         let out = schema.clone();
+        if let Some(windows) = self.windows {
+            return windowed(items, ranges, windows, schema);
+        }
         let work = async move {
             tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
                 let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
@@ -236,4 +247,72 @@ impl ExecutionPlan for SeriesAggregateExec {
         let stream = futures::stream::once(work);
         Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
     }
+}
+
+/// Windows per output batch of a windowed aggregate.
+const WINDOWS_PER_BATCH: i64 = 4096;
+
+/// One batch per [`WINDOWS_PER_BATCH`] windows: the window start, then each
+/// item's aggregate over the window (cut to the pushed-down ranges).
+fn windowed(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, windows: Windows, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
+    let count = windows.count();
+    if count > super::MAX_WINDOWS {
+        return Err(DataFusionError::Plan(format!("GROUP BY makes {count} windows, more than the limit of {}", super::MAX_WINDOWS)));
+    }
+    let out = schema.clone();
+    let chunks = (0..count).step_by(WINDOWS_PER_BATCH as usize).map(move |first| (first, (first + WINDOWS_PER_BATCH).min(count)));
+    let stream = futures::stream::iter(chunks).then(move |(first, last)| {
+        let (items, ranges, schema) = (items.clone(), ranges.clone(), schema.clone());
+        async move {
+            tokio::task::spawn_blocking(move || window_batch(&items, &ranges, &windows, first..last, &schema))
+                .await
+                .map_err(|e| DataFusionError::Execution(format!("aggregate task failed: {e}")))?
+        }
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
+}
+
+fn window_batch(
+    items: &[(SeriesAggItem, Arc<dyn SeriesStore>)],
+    ranges: &[TimeRange],
+    windows: &Windows,
+    ks: std::ops::Range<i64>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
+    // Each window cut by the pushed-down ranges: pieces sorted as storage
+    // wants them, each remembering its window.
+    let mut pieces: Vec<(TimeRange, usize)> = Vec::new();
+    for (i, k) in ks.clone().enumerate() {
+        let Some(w) = windows.range(k) else { continue };
+        for r in ranges {
+            let piece = TimeRange::new(w.start.max(r.start), w.end.min(r.end));
+            if piece.start <= piece.end {
+                pieces.push((piece, i));
+            }
+        }
+    }
+    pieces.sort_by_key(|(r, _)| (r.start, r.end));
+    let n = (ks.end - ks.start) as usize;
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len() + 1);
+    let starts: Vec<i64> = ks.clone().map(|k| windows.window(k).map(|w| w.0).unwrap_or_default()).collect();
+    arrays.push(Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(starts).with_timezone(UTC)));
+    let mut done: Vec<(&str, &str, Vec<Aggregates>)> = Vec::new();
+    for (c, (item, store)) in items.iter().enumerate() {
+        if !done.iter().any(|(d, m, _)| *d == item.device && *m == item.measurement) {
+            let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
+            let just: Vec<TimeRange> = pieces.iter().map(|(r, _)| *r).collect();
+            let got = store.aggregate_windows(&key, &just).map_err(external)?;
+            let mut per_window = vec![Aggregates::default(); n];
+            for ((_, w), a) in pieces.iter().zip(got) {
+                per_window[*w] = std::mem::take(&mut per_window[*w]).merge(a);
+            }
+            done.push((&item.device, &item.measurement, per_window));
+        }
+        let Some((_, _, per_window)) = done.iter().find(|(d, m, _)| *d == item.device && *m == item.measurement) else { continue };
+        let t = schema.field(c + 1).data_type();
+        let values = per_window.iter().map(|a| column(item.kind, a, t)).collect::<Result<Vec<_>>>()?;
+        arrays.push(ScalarValue::iter_to_array(values)?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }

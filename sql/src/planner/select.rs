@@ -33,12 +33,13 @@ use storage::{ScanOrder, TimeRange};
 
 use crate::convert::{arrow_type, time_type, Literal, UTC};
 use crate::error::{Error, Result};
-use crate::exec::AlignByTime;
+use crate::exec::{AlignByTime, TimeWindows, WindowFill, WINDOW};
 use crate::functions::{self, AggArg};
 use crate::instance::Instance;
 use crate::provider::{time_ranges, DeviceTableProvider};
 use crate::series::{resolve, SeriesRef};
-use crate::tsql::ast::{BinaryOp, Expr, Select};
+use crate::time::Windows;
+use crate::tsql::ast::{BinaryOp, Expr, GroupByTime, Select};
 
 /// The internal name of the time column of every scan.
 const TIME: &str = "time";
@@ -431,6 +432,12 @@ fn time_predicate(t: &Translator<'_>, e: &Expr) -> Option<DfExpr> {
 /// Plan a TSQL `SELECT`. `registry` resolves scalar functions.
 pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn FunctionRegistry) -> Result<LogicalPlan> {
     let aggregate = select.items.iter().any(|i| i.expr.has_aggregate());
+    if select.group_by_time.is_some() && !aggregate {
+        return Err(Error::Syntax("GROUP BY time needs aggregate functions in the select list".into()));
+    }
+    if select.having.is_some() && !aggregate {
+        return Err(Error::Syntax("HAVING needs aggregate functions in the select list".into()));
+    }
     if aggregate {
         if let Some(raw) = select.items.iter().find(|i| !i.expr.has_aggregate() && !i.expr.paths().is_empty()) {
             return Err(Error::Syntax(format!("{} mixes raw data with aggregates; add GROUP BY or aggregate it", header(&raw.expr))));
@@ -500,14 +507,15 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         }
         None => None,
     };
-    // Series only ORDER BY mentions are read too.
-    for o in &select.order_by {
-        for p in o.expr.paths() {
+    // Series only ORDER BY or HAVING mention are read too.
+    for e in select.order_by.iter().map(|o| &o.expr).chain(&select.having) {
+        for p in e.paths() {
             if let Some(s) = matches(instance, p, &select.from)?.first() {
                 reads.add(s);
             }
         }
     }
+    let having = select.having.as_ref().map(|h| bind_suffixes(instance, h, &select.from)).transpose()?;
     let where_only: Vec<String> = reads.order.iter().filter(|p| !selected.contains(p)).cloned().collect();
     let translator = Translator { reads: &reads, registry };
 
@@ -555,7 +563,25 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
 
     // 4. Aggregates, then the projection with IoTDB's headers.
     let mut exprs: Vec<DfExpr> = columns.iter().map(|c| translator.expr(&c.expr)).collect::<Result<_>>()?;
-    if aggregate {
+    let mut window_filter: Option<DfExpr> = None;
+    if let Some(group) = &select.group_by_time {
+        let windows = windows(instance, group, &reads, &ranges)?;
+        let having = having.as_ref().map(|h| translator.expr(h)).transpose()?;
+        let aggs = find_aggregate_exprs(exprs.iter().chain(&having));
+        plan = LogicalPlan::Extension(Extension { node: Arc::new(TimeWindows::try_new(plan, windows)?) });
+        plan = LogicalPlanBuilder::from(plan).aggregate(vec![column(WINDOW)], aggs.clone())?.build()?;
+        // Counts are 0 in an empty window, everything else NULL.
+        let zero: Vec<usize> = aggs.iter().enumerate().filter(|(_, a)| counts(a)).map(|(i, _)| i + 1).collect();
+        plan = LogicalPlan::Extension(Extension { node: Arc::new(WindowFill { input: plan, windows, descending: time_desc, zero }) });
+        let outputs: Vec<DfExpr> = (0..aggs.len())
+            .map(|i| {
+                let (qualifier, field) = plan.schema().qualified_field(i + 1);
+                DfExpr::Column(Column::new(qualifier.cloned(), field.name()))
+            })
+            .collect();
+        exprs = exprs.into_iter().map(|e| rebase(e, &aggs, &outputs)).collect::<Result<_>>()?;
+        window_filter = having.map(|h| rebase(h, &aggs, &outputs)).transpose()?;
+    } else if aggregate {
         let aggs = find_aggregate_exprs(exprs.iter());
         plan = LogicalPlanBuilder::from(plan).aggregate(Vec::<DfExpr>::new(), aggs.clone())?.build()?;
         // The aggregate node's output columns, in the order of `aggs`.
@@ -566,9 +592,21 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             })
             .collect();
         exprs = exprs.into_iter().map(|e| rebase(e, &aggs, &outputs)).collect::<Result<_>>()?;
+        if let Some(h) = &having {
+            let h = translator.expr(h)?;
+            if !find_aggregate_exprs(std::iter::once(&h)).iter().all(|a| aggs.contains(a)) {
+                return Err(Error::Syntax("HAVING may only use aggregates that the select list computes".into()));
+            }
+            window_filter = Some(rebase(h, &aggs, &outputs)?);
+        }
+    }
+    if let Some(f) = window_filter {
+        plan = LogicalPlanBuilder::from(plan).filter(f)?.build()?;
     }
     let mut projection: Vec<DfExpr> = Vec::with_capacity(columns.len() + 1);
-    if !aggregate {
+    if select.group_by_time.is_some() {
+        projection.push(column(WINDOW).alias(TIME_HEADER));
+    } else if !aggregate {
         projection.push(column(TIME).alias(TIME_HEADER));
     }
     // IoTDB keeps every select item, repeated ones too; DataFusion needs
@@ -615,6 +653,44 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         builder = builder.limit(select.offset, select.limit)?;
     }
     Ok(builder.build()?)
+}
+
+/// Whether an aggregate counts (0 over no input rather than NULL).
+fn counts(e: &DfExpr) -> bool {
+    match e {
+        DfExpr::AggregateFunction(f) => f.func.name().to_ascii_lowercase().starts_with("count"),
+        DfExpr::Alias(a) => counts(&a.expr),
+        _ => false,
+    }
+}
+
+/// The windows of `GROUP BY` time: as written, or over the selected data
+/// inside the `WHERE` clause's time ranges.
+fn windows(instance: &Instance, group: &GroupByTime, reads: &Reads, ranges: &[TimeRange]) -> Result<Windows> {
+    let step = group.step.unwrap_or(group.interval);
+    let (start, end) = match group.range {
+        Some((start, end)) => (start, end),
+        None => {
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for s in reads.series.values() {
+                let key = storage::SeriesKey::new(s.info.device_path().to_string(), s.info.measurement());
+                let store = instance.store(&s.database)?;
+                for r in ranges {
+                    let a = store.aggregate(&key, *r)?;
+                    if let (Some(min), Some(max)) = (a.min_time, a.max_time) {
+                        lo = lo.min(min);
+                        hi = hi.max(max);
+                    }
+                }
+            }
+            if lo > hi { (0, 0) } else { (lo, hi.saturating_add(1)) }
+        }
+    };
+    let windows = Windows { start, end, interval: group.interval, step, left_open: group.left_open };
+    if windows.count() > crate::exec::MAX_WINDOWS {
+        return Err(Error::InvalidValue(format!("GROUP BY makes {} windows, more than the limit of {}", windows.count(), crate::exec::MAX_WINDOWS)));
+    }
+    Ok(windows)
 }
 
 /// An `ORDER BY` expression with its paths made full (first match).

@@ -18,7 +18,7 @@ use datafusion::logical_expr::{Expr, Extension, LogicalPlan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use storage::TimeRange;
 
-use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind};
+use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind, TimeWindows, WINDOW};
 use crate::provider::{exact_time_ranges, intersect, time_ranges, DeviceTableProvider};
 
 #[derive(Debug, Default)]
@@ -172,18 +172,40 @@ impl OptimizerRule for StatisticsAggregateRule {
 
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         let LogicalPlan::Aggregate(agg) = &plan else { return Ok(Transformed::no(plan)) };
-        if !agg.group_expr.is_empty() || agg.aggr_expr.is_empty() {
+        if agg.aggr_expr.is_empty() {
             return Ok(Transformed::no(plan));
         }
+        // No grouping, or grouping by the time window only.
+        let (input, windows) = match agg.group_expr.as_slice() {
+            [] => (agg.input.as_ref(), None),
+            [Expr::Column(c)] if c.name == WINDOW => {
+                // Column pruning may put a plain projection in between.
+                let mut below = agg.input.as_ref();
+                while let LogicalPlan::Projection(p) = below {
+                    if !p.expr.iter().all(|e| matches!(e, Expr::Column(_))) {
+                        return Ok(Transformed::no(plan));
+                    }
+                    below = p.input.as_ref();
+                }
+                match below {
+                    LogicalPlan::Extension(e) => match e.node.as_any().downcast_ref::<TimeWindows>() {
+                        Some(w) => (&w.input, Some(w.windows)),
+                        None => return Ok(Transformed::no(plan)),
+                    },
+                    _ => return Ok(Transformed::no(plan)),
+                }
+            }
+            _ => return Ok(Transformed::no(plan)),
+        };
         let mut ranges = vec![TimeRange::ALL];
         let mut tables = Vec::new();
-        if sources(&agg.input, &mut ranges, &mut tables).is_none() {
+        if sources(input, &mut ranges, &mut tables).is_none() {
             return Ok(Transformed::no(plan));
         }
         let Some(items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else {
             return Ok(Transformed::no(plan));
         };
-        let node = SeriesAggregate { items, ranges, schema: agg.schema.clone() };
+        let node = SeriesAggregate { items, ranges, windows, schema: agg.schema.clone() };
         Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
     }
 }

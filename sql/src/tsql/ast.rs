@@ -7,6 +7,7 @@ use catalog::SeriesSpec;
 use tsfile::DataType;
 
 pub use crate::convert::Literal;
+pub use crate::time::CalendarDuration;
 
 /// One TSQL statement.
 #[derive(Debug, Clone)]
@@ -71,6 +72,33 @@ pub struct Select {
     pub offset: usize,
     pub slimit: Option<usize>,
     pub soffset: usize,
+    /// `GROUP BY ([start, end), interval[, step])`.
+    pub group_by_time: Option<GroupByTime>,
+    /// `HAVING`: a condition on the aggregates of each window.
+    pub having: Option<Expr>,
+    pub fill: Option<Fill>,
+}
+
+/// IoTDB's time windows of `GROUP BY`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupByTime {
+    /// `[start, end)`, or `(start, end]` when `left_open`; `None`: from the
+    /// data and the `WHERE` clause.
+    pub range: Option<(i64, i64)>,
+    pub left_open: bool,
+    pub interval: CalendarDuration,
+    /// The sliding step (the interval when absent).
+    pub step: Option<CalendarDuration>,
+}
+
+/// `FILL(…)`: how NULLs of the result are filled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fill {
+    /// The previous non-NULL value in output order, at most `bound` ms back.
+    Previous { bound: Option<i64> },
+    /// Linear interpolation between the non-NULL neighbours.
+    Linear,
+    Constant(Literal),
 }
 
 /// One item of the select list.

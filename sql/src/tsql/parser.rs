@@ -8,7 +8,7 @@ use catalog::SeriesSpec;
 use storage::TimeRange;
 use tsfile::{Compression, DataType, Encoding};
 
-use super::ast::{BinaryOp, Expr, Insert, Literal, OrderItem, Select, SelectItem, SeriesFilter, Show, Statement};
+use super::ast::{BinaryOp, CalendarDuration, Expr, Fill, GroupByTime, Insert, Literal, OrderItem, Select, SelectItem, SeriesFilter, Show, Statement};
 use super::lexer::{tokenize, Tok};
 use crate::error::{Error, Result};
 use crate::time::{parse_duration, parse_iso};
@@ -530,12 +530,32 @@ impl Parser {
         self.kw("from")?;
         let from = self.paths()?;
         let filter = if self.eat_kw("where") { Some(self.expr()?) } else { None };
-        for (clause, what) in [("group", "GROUP BY"), ("fill", "FILL"), ("having", "HAVING")] {
-            if self.is_kw(clause) {
-                return Err(Error::Unsupported(format!("{what} is not supported yet")));
+        let mut select = Select {
+            items,
+            from,
+            filter,
+            order_by: Vec::new(),
+            limit: None,
+            offset: 0,
+            slimit: None,
+            soffset: 0,
+            group_by_time: None,
+            having: None,
+            fill: None,
+        };
+        if self.eat_kw("group") {
+            self.kw("by")?;
+            select.group_by_time = Some(self.group_by()?);
+        }
+        loop {
+            if self.eat_kw("having") {
+                select.having = Some(self.expr()?);
+            } else if self.eat_kw("fill") {
+                select.fill = Some(self.fill()?);
+            } else {
+                break;
             }
         }
-        let mut select = Select { items, from, filter, order_by: Vec::new(), limit: None, offset: 0, slimit: None, soffset: 0 };
         if self.eat_kw("order") {
             self.kw("by")?;
             loop {
@@ -583,6 +603,78 @@ impl Parser {
             self.kw("time")?;
         }
         Ok(Statement::Select(Box::new(select)))
+    }
+
+    /// `GROUP BY` after its keywords: time windows (other groupings are
+    /// not supported yet).
+    fn group_by(&mut self) -> Result<GroupByTime> {
+        for (kw, what) in [("level", "GROUP BY LEVEL"), ("tags", "GROUP BY TAGS"), ("variation", "GROUP BY VARIATION"), ("condition", "GROUP BY CONDITION"), ("session", "GROUP BY SESSION"), ("count", "GROUP BY COUNT")] {
+            if self.is_kw(kw) {
+                return Err(Error::Unsupported(format!("{what} is not supported yet")));
+            }
+        }
+        self.sym("(")?;
+        let (mut range, mut left_open) = (None, false);
+        if self.is_sym("[") || self.is_sym("(") {
+            left_open = self.eat_sym("(");
+            if !left_open {
+                self.sym("[")?;
+            }
+            let start = self.time()?;
+            self.sym(",")?;
+            let end = self.time()?;
+            self.sym(if left_open { "]" } else { ")" })?;
+            self.sym(",")?;
+            if end < start {
+                return Err(Error::Syntax(format!("the GROUP BY range ends ({end}) before it starts ({start})")));
+            }
+            range = Some((start, end));
+        }
+        let interval = self.duration()?;
+        let step = if self.eat_sym(",") { Some(self.duration()?) } else { None };
+        self.sym(")")?;
+        if self.eat_sym(",") {
+            return self.err("the end of GROUP BY (LEVEL and TAGS with time windows are not supported yet)");
+        }
+        Ok(GroupByTime { range, left_open, interval, step })
+    }
+
+    /// A duration: `1d`, `1mo`, `30m`, or plain milliseconds.
+    fn duration(&mut self) -> Result<CalendarDuration> {
+        match self.next() {
+            Some(Tok::Number(n)) if n.chars().all(|c| c.is_ascii_digit()) => {
+                let ms: i64 = n.parse().map_err(|_| Error::InvalidTime(format!("{n} is not a duration")))?;
+                if ms <= 0 {
+                    return Err(Error::InvalidTime(format!("{n} is not a positive duration")));
+                }
+                Ok(CalendarDuration { months: 0, ms })
+            }
+            Some(Tok::Number(n)) => CalendarDuration::parse(&n),
+            _ => self.back_err("a duration such as 1m"),
+        }
+    }
+
+    /// `FILL(…)` after its keyword.
+    fn fill(&mut self) -> Result<Fill> {
+        self.sym("(")?;
+        let fill = if self.eat_kw("previous") {
+            let bound = if self.eat_sym(",") { Some(self.duration()?) } else { None };
+            if let Some(b) = bound {
+                if b.months != 0 {
+                    return Err(Error::Syntax("the time bound of FILL(PREVIOUS) cannot be in months".into()));
+                }
+            }
+            Fill::Previous { bound: bound.map(|b| b.ms) }
+        } else if self.eat_kw("linear") {
+            Fill::Linear
+        } else {
+            Fill::Constant(self.literal()?)
+        };
+        if self.is_sym(",") {
+            return Err(Error::Syntax("only FILL(PREVIOUS) takes a time bound".into()));
+        }
+        self.sym(")")?;
+        Ok(fill)
     }
 
     fn is_kw_at(&self, ahead: usize, kw: &str) -> bool {
