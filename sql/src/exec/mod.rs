@@ -2,6 +2,7 @@
 
 mod align_by_time;
 mod device_scan;
+mod fill;
 mod planner;
 mod series_aggregate;
 mod windows;
@@ -11,3 +12,4 @@ pub use device_scan::{DeviceScanExec, DeviceScanSpec, ScanColumn};
 pub use planner::ArborQueryPlanner;
 pub use series_aggregate::{SeriesAggItem, SeriesAggregate, SeriesAggregateExec, StatKind};
 pub use windows::{TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec, MAX_WINDOWS, WINDOW};
+pub use fill::{Fill, FillExec, FillMethod};

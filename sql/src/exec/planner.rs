@@ -12,7 +12,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::catalog::Session;
 
-use super::{AlignByTime, AlignByTimeExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
+use super::{AlignByTime, AlignByTimeExec, Fill, FillExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
 use crate::instance::Instance;
 use datafusion::error::DataFusionError;
 
@@ -105,6 +105,9 @@ impl ExtensionPlanner for WindowsPlanner {
         if let Some(w) = node.as_any().downcast_ref::<TimeWindows>() {
             let schema = Arc::new(node.schema().as_arrow().clone());
             return Ok(Some(Arc::new(TimeWindowsExec::try_new(input()?, w.windows, schema)?)));
+        }
+        if let Some(f) = node.as_any().downcast_ref::<Fill>() {
+            return Ok(Some(Arc::new(FillExec::new(input()?, f.method.clone(), f.keep.clone()))));
         }
         if let Some(w) = node.as_any().downcast_ref::<WindowFill>() {
             return Ok(Some(Arc::new(WindowFillExec::new(input()?, w.windows, w.descending, w.zero.clone()))));

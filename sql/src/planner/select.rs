@@ -33,13 +33,13 @@ use storage::{ScanOrder, TimeRange};
 
 use crate::convert::{arrow_type, time_type, Literal, UTC};
 use crate::error::{Error, Result};
-use crate::exec::{AlignByTime, TimeWindows, WindowFill, WINDOW};
+use crate::exec::{AlignByTime, Fill, FillMethod, TimeWindows, WindowFill, WINDOW};
 use crate::functions::{self, AggArg};
 use crate::instance::Instance;
 use crate::provider::{time_ranges, DeviceTableProvider};
 use crate::series::{resolve, SeriesRef};
 use crate::time::Windows;
-use crate::tsql::ast::{BinaryOp, Expr, GroupByTime, Select};
+use crate::tsql::ast::{self, BinaryOp, Expr, GroupByTime, Select};
 
 /// The internal name of the time column of every scan.
 const TIME: &str = "time";
@@ -649,10 +649,29 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         builder = builder.sort(keys)?;
     }
     builder = builder.project(projection)?;
+    if let Some(fill) = &select.fill {
+        let timed = select.group_by_time.is_some() || !aggregate;
+        let node = Fill { input: builder.build()?, method: fill_method(fill)?, keep: if timed { vec![0] } else { Vec::new() } };
+        builder = LogicalPlanBuilder::from(LogicalPlan::Extension(Extension { node: Arc::new(node) }));
+    }
     if select.limit.is_some() || select.offset > 0 {
         builder = builder.limit(select.offset, select.limit)?;
     }
     Ok(builder.build()?)
+}
+
+fn fill_method(fill: &ast::Fill) -> Result<FillMethod> {
+    Ok(match fill {
+        ast::Fill::Previous { bound } => FillMethod::Previous { bound: *bound },
+        ast::Fill::Linear => FillMethod::Linear,
+        ast::Fill::Constant(l) => FillMethod::Constant(match l {
+            Literal::Integer(s) => ScalarValue::Int64(Some(s.parse().map_err(|_| Error::NumericOverflow(format!("integer {s} is out of range for type bigint")))?)),
+            Literal::Float(s) => ScalarValue::Float64(Some(s.parse().map_err(|_| Error::InvalidValue(format!("{s} is not a number")))?)),
+            Literal::Text(s) => ScalarValue::Utf8(Some(s.clone())),
+            Literal::Boolean(b) => ScalarValue::Boolean(Some(*b)),
+            Literal::Null | Literal::Blob(_) => return Err(Error::Syntax("FILL takes PREVIOUS, LINEAR or a number, text or boolean constant".into())),
+        }),
+    })
 }
 
 /// Whether an aggregate counts (0 over no input rather than NULL).

@@ -582,6 +582,10 @@ impl Parser {
                 }
             }
         }
+        // IoTDB writes FILL before ORDER BY; after it is taken too.
+        if select.fill.is_none() && self.eat_kw("fill") {
+            select.fill = Some(self.fill()?);
+        }
         loop {
             if self.eat_kw("limit") {
                 select.limit = Some(self.usize()?);
