@@ -88,6 +88,9 @@ pub struct EngineConfig {
     /// ... or this many sequence files smaller than half the target size.
     pub compaction_small_seq_files_trigger: usize,
     /// Points per TsFile page (Apache's default is 10 000).
+    /// Series whose latest point the last-value cache keeps (least
+    /// recently used ones are evicted beyond this).
+    pub last_cache_entries_max: u64,
     pub page_max_points: usize,
     pub fs: Arc<dyn FileSystem>,
     pub clock: Clock,
@@ -129,6 +132,7 @@ impl Default for EngineConfig {
             compaction_unseq_files_trigger: 4,
             compaction_small_seq_files_trigger: 8,
             page_max_points: 10_000,
+            last_cache_entries_max: 1_000_000,
             fs: Arc::new(RealFs),
             clock: system_clock(),
         }

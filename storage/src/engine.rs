@@ -118,7 +118,8 @@ struct State {
     /// Per device, the latest time sealed into a sequence memtable: newer
     /// points are sequence data, older ones unsequence.
     stable: HashMap<String, i64>,
-    last: HashMap<SeriesKey, LastEntry>,
+    /// The last-value cache (bounded; every change happens under the state lock).
+    last: moka::sync::Cache<SeriesKey, LastEntry>,
     last_token: u64,
     ttl_ms: Option<i64>,
     closed: bool,
@@ -234,7 +235,7 @@ impl StorageEngine {
             next_order: 1,
             files: recovered.files,
             stable: recovered.stable,
-            last: HashMap::new(),
+            last: moka::sync::Cache::new(config.last_cache_entries_max),
             last_token: 0,
             ttl_ms: config.ttl_ms,
             closed: false,
@@ -388,7 +389,7 @@ impl StorageEngine {
             let mut st = self.inner.live_state()?;
             let bound = self.inner.config.ttl_bound(st.ttl_ms);
             if let Some(LastEntry::Known(v)) = st.last.get(series) {
-                return Ok(v.clone().filter(|(t, _)| *t >= bound));
+                return Ok(v.filter(|(t, _)| *t >= bound));
             }
             st.last_token += 1;
             let token = st.last_token;
@@ -396,8 +397,8 @@ impl StorageEngine {
             token
         };
         let last = self.aggregate(series, TimeRange::ALL)?.last;
-        let mut st = lock(&self.inner.state);
-        if matches!(st.last.get(series), Some(LastEntry::Pending(t)) if *t == token) {
+        let st = lock(&self.inner.state);
+        if matches!(st.last.get(series), Some(LastEntry::Pending(t)) if t == token) {
             st.last.insert(series.clone(), LastEntry::Known(last.clone()));
         }
         Ok(last)
@@ -435,7 +436,7 @@ impl StorageEngine {
     pub fn set_ttl(&self, ttl_ms: Option<i64>) -> Result<()> {
         let mut st = self.inner.live_state()?;
         st.ttl_ms = ttl_ms;
-        st.last.clear();
+        st.last.invalidate_all();
         Ok(())
     }
 
@@ -611,12 +612,9 @@ impl Inner {
 
     /// Keep cached last values right after a write.
     fn update_last(&self, st: &mut State, batch: &WriteBatch) {
-        if st.last.is_empty() {
-            return;
-        }
         for c in &batch.columns {
             let key = SeriesKey::new(batch.device.as_str(), c.measurement.as_str());
-            let Some(entry) = st.last.get_mut(&key) else { continue };
+            let Some(entry) = st.last.get(&key) else { continue };
             // The newest present row of this column (later rows win ties).
             let mut best: Option<(i64, usize)> = None;
             let mut v = 0;
@@ -631,13 +629,14 @@ impl Inner {
             let Some((t, vi)) = best else { continue };
             match entry {
                 LastEntry::Known(cur) => {
+                    // A late point older than the cached one never replaces it.
                     if cur.as_ref().is_none_or(|(ct, _)| t >= *ct) {
-                        *cur = Some((t, c.values.get(vi)));
+                        st.last.insert(key, LastEntry::Known(Some((t, c.values.get(vi)))));
                     }
                 }
                 LastEntry::Pending(_) => {
                     // A reader is computing it from an older snapshot.
-                    st.last.remove(&key);
+                    st.last.invalidate(&key);
                 }
             }
         }
@@ -649,11 +648,9 @@ impl Inner {
             st.active.seq.delete(&k.device, &k.measurement, range);
             st.active.unseq.delete(&k.device, &k.measurement, range);
             match st.last.get(k) {
-                Some(LastEntry::Known(Some((t, _)))) if !range.contains(*t) => {}
+                Some(LastEntry::Known(Some((t, _)))) if !range.contains(t) => {}
                 Some(LastEntry::Known(None)) => {}
-                Some(_) => {
-                    st.last.remove(k);
-                }
+                Some(_) => st.last.invalidate(k),
                 None => {}
             }
         }

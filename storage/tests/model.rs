@@ -70,6 +70,8 @@ fn config() -> EngineConfig {
         time_partition_ms: 128,
         seq_file_target_bytes: 1_500,
         page_max_points: 4,
+        // Fewer cache entries than series: evictions happen.
+        last_cache_entries_max: 2,
         ..common::test_config()
     }
 }

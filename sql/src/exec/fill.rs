@@ -157,7 +157,7 @@ fn fill_previous(batch: &RecordBatch, bound: Option<i64>, keep: &[usize], carry:
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (c, column) in batch.columns().iter().enumerate() {
         if keep.contains(&c) || column.null_count() == 0 {
-            if !keep.contains(&c) && column.len() > 0 {
+            if !keep.contains(&c) && !column.is_empty() {
                 let last = column.len() - 1;
                 carry.values[c] = Some((column.slice(last, 1), time.map(|t| t.value(last))));
             }

@@ -3,6 +3,7 @@
 mod align_by_time;
 mod device_scan;
 mod fill;
+mod last_values;
 mod planner;
 mod series_aggregate;
 mod windows;
@@ -13,3 +14,4 @@ pub use planner::ArborQueryPlanner;
 pub use series_aggregate::{SeriesAggItem, SeriesAggregate, SeriesAggregateExec, StatKind};
 pub use windows::{TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec, MAX_WINDOWS, WINDOW};
 pub use fill::{Fill, FillExec, FillMethod};
+pub use last_values::{last_schema, value_text, LastItem, LastValues, LastValuesExec};

@@ -12,7 +12,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::catalog::Session;
 
-use super::{AlignByTime, AlignByTimeExec, Fill, FillExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
+use super::{AlignByTime, AlignByTimeExec, Fill, FillExec, LastValues, LastValuesExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
 use crate::instance::Instance;
 use datafusion::error::DataFusionError;
 
@@ -55,6 +55,11 @@ impl ExtensionPlanner for SeriesAggregatePlanner {
         _session: &dyn Session,
         _planning_ctx: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let store = |database: &str| self.instance.store(database).map_err(|e| DataFusionError::External(Box::new(e)));
+        if let Some(last) = node.as_any().downcast_ref::<LastValues>() {
+            let items = last.items.iter().map(|i| Ok((i.clone(), store(&i.database)?))).collect::<Result<Vec<_>>>()?;
+            return Ok(Some(Arc::new(LastValuesExec::new(items, last.range))));
+        }
         let Some(agg) = node.as_any().downcast_ref::<SeriesAggregate>() else { return Ok(None) };
         let items = agg
             .items

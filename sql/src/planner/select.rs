@@ -62,7 +62,7 @@ struct OutputColumn {
 }
 
 /// The expansions of one path as the select list or `WHERE` writes it.
-fn matches(instance: &Instance, path: &str, from: &[String]) -> Result<Vec<SeriesRef>> {
+pub(super) fn matches(instance: &Instance, path: &str, from: &[String]) -> Result<Vec<SeriesRef>> {
     let texts: Vec<String> = if path.starts_with("root") { vec![path.to_string()] } else { from.iter().map(|p| format!("{p}.{path}")).collect() };
     let mut out: Vec<SeriesRef> = Vec::new();
     for t in texts {
@@ -431,6 +431,9 @@ fn time_predicate(t: &Translator<'_>, e: &Expr) -> Option<DfExpr> {
 
 /// Plan a TSQL `SELECT`. `registry` resolves scalar functions.
 pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn FunctionRegistry) -> Result<LogicalPlan> {
+    if select.last {
+        return super::last::plan_last(instance, select);
+    }
     let aggregate = select.items.iter().any(|i| i.expr.has_aggregate());
     if select.group_by_time.is_some() && !aggregate {
         return Err(Error::Syntax("GROUP BY time needs aggregate functions in the select list".into()));

@@ -77,6 +77,8 @@ pub struct Select {
     /// `HAVING`: a condition on the aggregates of each window.
     pub having: Option<Expr>,
     pub fill: Option<Fill>,
+    /// `SELECT LAST`: the latest point of each series.
+    pub last: bool,
 }
 
 /// IoTDB's time windows of `GROUP BY`.

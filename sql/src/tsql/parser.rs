@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::time::{parse_duration, parse_iso};
 
 /// Parse one TSQL statement. `now_ms` is what `now()` means.
+/// `ORDER BY TIMESERIES` of `SELECT LAST`, as the path of its order key.
+pub(crate) const TIMESERIES_KEY: &str = "\u{1}timeseries";
+
 pub fn parse(sql: &str, now_ms: i64) -> Result<Statement> {
     let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms };
     let statement = p.statement()?;
@@ -515,8 +518,10 @@ impl Parser {
     }
 
     fn select(&mut self) -> Result<Statement> {
-        if self.is_kw("last") && !matches!(self.peek_at(1), Some(Tok::Sym("(")) | Some(Tok::Sym(",")) | Some(Tok::Sym("."))) && !self.is_kw_at(1, "from") {
-            return Err(Error::Unsupported("SELECT LAST is not supported yet".into()));
+        // `SELECT LAST s1, …` (but not a series or function named `last`).
+        let last = self.is_kw("last") && !matches!(self.peek_at(1), Some(Tok::Sym("(")) | Some(Tok::Sym(",")) | Some(Tok::Sym("."))) && !self.is_kw_at(1, "from");
+        if last {
+            self.pos += 1;
         }
         let mut items = Vec::new();
         loop {
@@ -542,6 +547,7 @@ impl Parser {
             group_by_time: None,
             having: None,
             fill: None,
+            last,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
@@ -559,7 +565,13 @@ impl Parser {
         if self.eat_kw("order") {
             self.kw("by")?;
             loop {
-                let expr = if self.eat_kw("time") || self.eat_kw("timestamp") { Expr::Time } else { self.expr()? };
+                let expr = if self.eat_kw("time") || self.eat_kw("timestamp") {
+                    Expr::Time
+                } else if select.last && self.eat_kw("timeseries") {
+                    Expr::Path(TIMESERIES_KEY.into())
+                } else {
+                    self.expr()?
+                };
                 let descending = if self.eat_kw("desc") {
                     true
                 } else {
