@@ -2,7 +2,8 @@
 //! points, overwrites, deletions and flushes (through TSQL statements);
 //! then the same question — raw rows of a time range, aggregates of a time
 //! range — is asked in TSQL and in SQL over the device table. Both answers
-//! must agree with each other and with a `BTreeMap` model.
+//! must agree with each other and with a `BTreeMap` model. `GROUP BY` time
+//! windows answered from statistics and from the rows agree with it too.
 //!
 //! `ARBOR_CROSS_CASES` sets the number of cases (default 12).
 
@@ -126,6 +127,50 @@ fn check(h: &mut Harness, model: &Model, device: usize, lo: i64, hi: i64) -> Res
         let values: Vec<Option<f64>> = (0..expected.len()).map(|c| column(got, c).first().copied().flatten()).collect();
         prop_assert_eq!(&values, &expected, "{} aggregates of {} in {}..={}", surface, path, lo, hi);
     }
+    // GROUP BY time windows: from statistics (no value filter) and from the
+    // rows (a value filter that keeps every row), each window against the model.
+    let width = 1 + (hi - lo) % 13;
+    let mut expected_windows: Vec<Vec<Option<f64>>> = Vec::new();
+    let mut start = lo;
+    while start <= hi {
+        let end = (start + width - 1).min(hi);
+        let a: Vec<(i64, f64)> = model.range((device, 0, start)..=(device, 0, end)).map(|((_, _, t), v)| (*t, *v)).collect();
+        let b: Vec<(i64, f64)> = model.range((device, 1, start)..=(device, 1, end)).map(|((_, _, t), v)| (*t, *v)).collect();
+        let avg_b = (!b.is_empty()).then(|| b.iter().map(|x| x.1).sum::<f64>() / b.len() as f64);
+        expected_windows.push(vec![
+            Some(start as f64),
+            Some(a.len() as f64),
+            (!a.is_empty()).then(|| a.iter().map(|x| x.1).sum::<f64>()),
+            a.iter().map(|x| x.1).reduce(f64::min),
+            a.iter().map(|x| x.1).reduce(f64::max),
+            b.first().map(|x| x.1),
+            b.last().map(|x| x.1),
+            avg_b,
+            a.last().map(|x| x.0 as f64),
+        ]);
+        start += width;
+    }
+    let items = "count(a), sum(a), min_value(a), max_value(a), first_value(b), last_value(b), avg(b), max_time(a)";
+    let group = format!("GROUP BY ([{lo}, {}), {width}ms)", hi + 1);
+    for (how, filter) in [("statistics", String::new()), ("rows", "WHERE a IS NOT NULL OR b IS NOT NULL ".to_string())] {
+        let got = h.rows(&format!("SELECT {items} FROM {path} {filter}{group}"));
+        let windows: Vec<Vec<Option<f64>>> = {
+            let cols: Vec<Vec<Option<f64>>> = (0..9).map(|c| column(&got, c)).collect();
+            (0..cols[0].len()).map(|r| cols.iter().map(|c| c[r]).collect()).collect()
+        };
+        prop_assert_eq!(windows.len(), expected_windows.len(), "{} windows of {} in {}..={}", how, path, lo, hi);
+        for (w, e) in windows.iter().zip(&expected_windows) {
+            for (x, y) in w.iter().zip(e) {
+                let close = match (x, y) {
+                    (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                    (None, None) => true,
+                    _ => false,
+                };
+                prop_assert!(close, "{} window {:?} of {} {}: got {:?}, model {:?}", how, e[0], path, group, w, e);
+            }
+        }
+    }
+
     let rows_sql = h.rows(&format!("SELECT count(*) FROM \"{path}\" WHERE time >= {lo} AND time <= {hi}"));
     prop_assert_eq!(column(&rows_sql, 0), vec![Some(rows.len() as f64)], "SQL count(*) of {}", path);
     Ok(())

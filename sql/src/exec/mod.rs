@@ -1,5 +1,6 @@
 //! Physical operators (`*Exec`): how plans over stored data execute.
 
+mod align_by_device;
 mod align_by_time;
 mod device_scan;
 mod fill;
@@ -15,3 +16,4 @@ pub use series_aggregate::{SeriesAggItem, SeriesAggregate, SeriesAggregateExec, 
 pub use windows::{TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec, MAX_WINDOWS, WINDOW};
 pub use fill::{Fill, FillExec, FillMethod};
 pub use last_values::{last_schema, value_text, LastItem, LastValues, LastValuesExec};
+pub use align_by_device::{AlignByDevice, AlignByDeviceExec};

@@ -1,6 +1,7 @@
 //! Planning: the DataFusion session every statement is planned in (device
 //! tables, `pg_catalog`, Arbor's analyzer rules and memory pool).
 
+mod align_by_device;
 mod epoch_time;
 mod last;
 mod select;

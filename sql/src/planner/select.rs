@@ -77,7 +77,7 @@ pub(super) fn matches(instance: &Instance, path: &str, from: &[String]) -> Resul
 }
 
 /// `expr` with each path replaced by its full path in `binding`.
-fn bind(expr: &Expr, binding: &HashMap<&str, String>) -> Expr {
+pub(super) fn bind(expr: &Expr, binding: &HashMap<&str, String>) -> Expr {
     match expr {
         Expr::Path(p) => Expr::Path(binding.get(p.as_str()).cloned().unwrap_or_else(|| p.clone())),
         Expr::Negate(e) => Expr::Negate(Box::new(bind(e, binding))),
@@ -179,7 +179,7 @@ pub(crate) fn header(e: &Expr) -> String {
 
 /// Every combination of the paths' expansions (IoTDB's cartesian product),
 /// as the full path of each path text.
-fn combinations<'a>(paths: &[&'a str], expansions: &[Vec<SeriesRef>]) -> Vec<HashMap<&'a str, String>> {
+pub(super) fn combinations<'a>(paths: &[&'a str], expansions: &[Vec<SeriesRef>]) -> Vec<HashMap<&'a str, String>> {
     let mut out = vec![HashMap::new()];
     for (p, series) in paths.iter().zip(expansions) {
         let mut next = Vec::with_capacity(out.len() * series.len());
@@ -434,6 +434,9 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     if select.last {
         return super::last::plan_last(instance, select);
     }
+    if select.align_by_device {
+        return super::align_by_device::plan_align_by_device(instance, select, registry);
+    }
     let aggregate = select.items.iter().any(|i| i.expr.has_aggregate());
     if select.group_by_time.is_some() && !aggregate {
         return Err(Error::Syntax("GROUP BY time needs aggregate functions in the select list".into()));
@@ -663,7 +666,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     Ok(builder.build()?)
 }
 
-fn fill_method(fill: &ast::Fill) -> Result<FillMethod> {
+pub(super) fn fill_method(fill: &ast::Fill) -> Result<FillMethod> {
     Ok(match fill {
         ast::Fill::Previous { bound } => FillMethod::Previous { bound: *bound },
         ast::Fill::Linear => FillMethod::Linear,

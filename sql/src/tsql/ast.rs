@@ -79,6 +79,8 @@ pub struct Select {
     pub fill: Option<Fill>,
     /// `SELECT LAST`: the latest point of each series.
     pub last: bool,
+    /// `ALIGN BY DEVICE`: one result per device, bare measurement columns.
+    pub align_by_device: bool,
 }
 
 /// IoTDB's time windows of `GROUP BY`.

@@ -9,7 +9,7 @@ mod parser;
 
 pub use params::{bind, parameter_count};
 pub use parser::parse;
-pub(crate) use parser::{exact_time_range, TIMESERIES_KEY};
+pub(crate) use parser::{exact_time_range, DEVICE_KEY, TIMESERIES_KEY};
 
 use lexer::{tokenize, Tok};
 

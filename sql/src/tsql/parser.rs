@@ -16,6 +16,8 @@ use crate::time::{parse_duration, parse_iso};
 /// Parse one TSQL statement. `now_ms` is what `now()` means.
 /// `ORDER BY TIMESERIES` of `SELECT LAST`, as the path of its order key.
 pub(crate) const TIMESERIES_KEY: &str = "\u{1}timeseries";
+/// `ORDER BY DEVICE` of `ALIGN BY DEVICE`, as the path of its order key.
+pub(crate) const DEVICE_KEY: &str = "\u{1}device";
 
 pub fn parse(sql: &str, now_ms: i64) -> Result<Statement> {
     let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms };
@@ -548,6 +550,7 @@ impl Parser {
             having: None,
             fill: None,
             last,
+            align_by_device: false,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
@@ -569,6 +572,8 @@ impl Parser {
                     Expr::Time
                 } else if select.last && self.eat_kw("timeseries") {
                     Expr::Path(TIMESERIES_KEY.into())
+                } else if self.eat_kw("device") {
+                    Expr::Path(DEVICE_KEY.into())
                 } else {
                     self.expr()?
                 };
@@ -613,10 +618,11 @@ impl Parser {
         }
         if self.eat_kw("align") {
             self.kw("by")?;
-            if self.is_kw("device") {
-                return Err(Error::Unsupported("ALIGN BY DEVICE is not supported yet".into()));
+            if self.eat_kw("device") {
+                select.align_by_device = true;
+            } else {
+                self.kw("time")?;
             }
-            self.kw("time")?;
         }
         Ok(Statement::Select(Box::new(select)))
     }
