@@ -59,6 +59,24 @@ pub(crate) fn headers(schema: &datafusion::arrow::datatypes::Schema) -> Vec<Opti
 struct OutputColumn {
     expr: Expr,
     header: String,
+    /// `GROUP BY LEVEL`: the function and the series it merges.
+    level: Option<(String, Vec<String>)>,
+}
+
+/// A series path as `GROUP BY LEVEL` shows it: the levels kept (and `root`,
+/// and the measurement unless the item was a wildcard), `*` elsewhere.
+fn level_path(path: &str, levels: &[usize], star_leaf: bool) -> String {
+    let nodes: Vec<&str> = path.split('.').collect();
+    let last = nodes.len() - 1;
+    let kept: Vec<&str> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let kept = if i == last { !star_leaf || levels.contains(&i) } else { i == 0 || levels.contains(&i) };
+            if kept { n } else { "*" }
+        })
+        .collect();
+    kept.join(".")
 }
 
 /// The expansions of one path as the select list or `WHERE` writes it.
@@ -465,6 +483,34 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             v
         };
         let expansions = paths.iter().map(|p| matches(instance, p, &select.from)).collect::<Result<Vec<_>>>()?;
+        if let Some(levels) = &select.group_by_level {
+            let (Expr::Function { name, args, .. }, [path]) = (&item.expr, paths.as_slice()) else {
+                return Err(Error::Unsupported("GROUP BY LEVEL takes aggregates of one path each, such as count(s1)".into()));
+            };
+            if !functions::is_aggregate(name) || args.len() != 1 {
+                return Err(Error::Unsupported("GROUP BY LEVEL takes aggregates of one path each, such as count(s1)".into()));
+            }
+            let star_leaf = path.rsplit('.').next().is_some_and(|leaf| leaf.contains('*'));
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for s in &expansions[0] {
+                let h = format!("{name}({})", level_path(&s.path(), levels, star_leaf));
+                match groups.iter_mut().find(|(g, _)| *g == h) {
+                    Some((_, members)) => members.push(s.path()),
+                    None => groups.push((h, vec![s.path()])),
+                }
+            }
+            if item.alias.is_some() && groups.len() > 1 {
+                return Err(Error::Syntax(format!("alias {} names {} columns; an alias needs exactly one", item.alias.as_deref().unwrap_or(""), groups.len())));
+            }
+            for (h, members) in groups {
+                let expr = Expr::Function { name: name.clone(), args: members.iter().map(|m| Expr::Path(m.clone())).collect(), options: BTreeMap::new() };
+                columns.push(OutputColumn { expr, header: item.alias.clone().unwrap_or(h), level: Some((name.clone(), members)) });
+            }
+            for series in expansions.into_iter().flatten() {
+                expanded.entry(series.path()).or_insert(series);
+            }
+            continue;
+        }
         let bindings = combinations(&paths, &expansions);
         if item.alias.is_some() && bindings.len() > 1 {
             return Err(Error::Syntax(format!("alias {} names {} columns; an alias needs exactly one", item.alias.as_deref().unwrap_or(""), bindings.len())));
@@ -472,7 +518,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         for binding in bindings {
             let expr = bind(&item.expr, &binding);
             let header_text = item.alias.clone().unwrap_or_else(|| header(&expr));
-            columns.push(OutputColumn { expr, header: header_text });
+            columns.push(OutputColumn { expr, header: header_text, level: None });
         }
         for series in expansions.into_iter().flatten() {
             expanded.entry(series.path()).or_insert(series);
@@ -568,7 +614,13 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     }
 
     // 4. Aggregates, then the projection with IoTDB's headers.
-    let mut exprs: Vec<DfExpr> = columns.iter().map(|c| translator.expr(&c.expr)).collect::<Result<_>>()?;
+    let mut exprs: Vec<DfExpr> = columns
+        .iter()
+        .map(|c| match &c.level {
+            Some((function, members)) => level_expr(&translator, function, members),
+            None => translator.expr(&c.expr),
+        })
+        .collect::<Result<_>>()?;
     let mut window_filter: Option<DfExpr> = None;
     if let Some(group) = &select.group_by_time {
         let windows = windows(instance, group, &reads, &ranges)?;
@@ -677,6 +729,47 @@ pub(super) fn fill_method(fill: &ast::Fill) -> Result<FillMethod> {
             Literal::Boolean(b) => ScalarValue::Boolean(Some(*b)),
             Literal::Null | Literal::Blob(_) => return Err(Error::Syntax("FILL takes PREVIOUS, LINEAR or a number, text or boolean constant".into())),
         }),
+    })
+}
+
+/// `GROUP BY LEVEL`: `function` over the series `members` merged into one
+/// column, from each member's own aggregates.
+fn level_expr(t: &Translator<'_>, function: &str, members: &[String]) -> Result<DfExpr> {
+    let agg = |name: &str, p: &String| t.expr(&Expr::Function { name: name.into(), args: vec![Expr::Path(p.clone())], options: BTreeMap::new() });
+    if let [only] = members {
+        return agg(function, only);
+    }
+    let each = |name: &str| members.iter().map(|p| agg(name, p)).collect::<Result<Vec<_>>>();
+    let udf = |name: &str| t.registry.udf(name).map_err(Error::DataFusion);
+    let total = |parts: Vec<DfExpr>, zero: DfExpr| parts.into_iter().map(|e| datafusion::functions::expr_fn::coalesce(vec![e, zero.clone()])).reduce(|a, b| a + b);
+    let lower = function.to_ascii_lowercase();
+    Ok(match lower.as_str() {
+        "count" => total(each("count")?, lit(0i64)).unwrap_or(lit(0i64)),
+        "sum" | "avg" => {
+            let sums: Vec<DfExpr> = each("sum")?.into_iter().map(|e| cast(e, ArrowType::Float64)).collect();
+            let counts = total(each("count")?, lit(0i64)).unwrap_or(lit(0i64));
+            let sum = total(sums, lit(0f64)).unwrap_or(lit(0f64));
+            let none = counts.clone().eq(lit(0i64));
+            if lower == "sum" {
+                datafusion::logical_expr::when(none, lit(ScalarValue::Float64(None))).otherwise(sum)?
+            } else {
+                datafusion::logical_expr::when(none, lit(ScalarValue::Float64(None))).otherwise(sum / cast(counts, ArrowType::Float64))?
+            }
+        }
+        "max_value" | "max_time" => udf("greatest")?.call(each(&lower)?),
+        "min_value" | "min_time" => udf("least")?.call(each(&lower)?),
+        "first_value" | "last_value" => {
+            let (time_of, pick) = if lower == "first_value" { ("min_time", "least") } else { ("max_time", "greatest") };
+            let times = each(time_of)?;
+            let values = each(&lower)?;
+            let chosen = udf(pick)?.call(times.clone());
+            let mut cases = datafusion::logical_expr::when(times[0].clone().eq(chosen.clone()), values[0].clone());
+            for (t, v) in times.iter().zip(&values).skip(1) {
+                cases = cases.when(t.clone().eq(chosen.clone()), v.clone());
+            }
+            cases.end()?
+        }
+        other => return Err(Error::Unsupported(format!("{other} with GROUP BY LEVEL is not supported yet"))),
     })
 }
 

@@ -81,6 +81,8 @@ pub struct Select {
     pub last: bool,
     /// `ALIGN BY DEVICE`: one result per device, bare measurement columns.
     pub align_by_device: bool,
+    /// `GROUP BY LEVEL = n[, m]`: series merged by the path levels kept.
+    pub group_by_level: Option<Vec<usize>>,
 }
 
 /// IoTDB's time windows of `GROUP BY`.

@@ -551,10 +551,11 @@ impl Parser {
             fill: None,
             last,
             align_by_device: false,
+            group_by_level: None,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
-            select.group_by_time = Some(self.group_by()?);
+            self.group_by(&mut select)?;
         }
         loop {
             if self.eat_kw("having") {
@@ -627,14 +628,35 @@ impl Parser {
         Ok(Statement::Select(Box::new(select)))
     }
 
-    /// `GROUP BY` after its keywords: time windows (other groupings are
-    /// not supported yet).
-    fn group_by(&mut self) -> Result<GroupByTime> {
-        for (kw, what) in [("level", "GROUP BY LEVEL"), ("tags", "GROUP BY TAGS"), ("variation", "GROUP BY VARIATION"), ("condition", "GROUP BY CONDITION"), ("session", "GROUP BY SESSION"), ("count", "GROUP BY COUNT")] {
-            if self.is_kw(kw) {
-                return Err(Error::Unsupported(format!("{what} is not supported yet")));
+    /// `GROUP BY` after its keywords: time windows and/or `LEVEL = n[, m]`.
+    fn group_by(&mut self, select: &mut Select) -> Result<()> {
+        loop {
+            if self.eat_kw("level") {
+                self.sym("=")?;
+                let mut levels = vec![self.usize()?];
+                while self.is_sym(",") && matches!(self.peek_at(1), Some(Tok::Number(_))) {
+                    self.pos += 1;
+                    levels.push(self.usize()?);
+                }
+                select.group_by_level = Some(levels);
+            } else if self.is_sym("(") {
+                select.group_by_time = Some(self.time_windows()?);
+            } else {
+                for (kw, what) in [("tags", "GROUP BY TAGS"), ("variation", "GROUP BY VARIATION"), ("condition", "GROUP BY CONDITION"), ("session", "GROUP BY SESSION"), ("count", "GROUP BY COUNT")] {
+                    if self.is_kw(kw) {
+                        return Err(Error::Unsupported(format!("{what} is not supported yet")));
+                    }
+                }
+                return self.err("time windows or LEVEL after GROUP BY");
+            }
+            if !self.eat_sym(",") {
+                return Ok(());
             }
         }
+    }
+
+    /// `([start, end), interval[, step])`, `((start, end], …)` or `(interval[, step])`.
+    fn time_windows(&mut self) -> Result<GroupByTime> {
         self.sym("(")?;
         let (mut range, mut left_open) = (None, false);
         if self.is_sym("[") || self.is_sym("(") {
@@ -655,9 +677,6 @@ impl Parser {
         let interval = self.duration()?;
         let step = if self.eat_sym(",") { Some(self.duration()?) } else { None };
         self.sym(")")?;
-        if self.eat_sym(",") {
-            return self.err("the end of GROUP BY (LEVEL and TAGS with time windows are not supported yet)");
-        }
         Ok(GroupByTime { range, left_open, interval, step })
     }
 
