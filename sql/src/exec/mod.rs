@@ -6,6 +6,7 @@ mod device_scan;
 mod fill;
 mod last_values;
 mod planner;
+mod segments;
 mod series_aggregate;
 mod windows;
 
@@ -17,3 +18,4 @@ pub use windows::{TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec, MAX_
 pub use fill::{Fill, FillExec, FillMethod};
 pub use last_values::{last_schema, value_text, LastItem, LastValues, LastValuesExec};
 pub use align_by_device::{AlignByDevice, AlignByDeviceExec};
+pub use segments::{SegmentKind, Segments, SegmentsExec, CONTROL};

@@ -33,13 +33,13 @@ use storage::{ScanOrder, TimeRange};
 
 use crate::convert::{arrow_type, time_type, Literal, UTC};
 use crate::error::{Error, Result};
-use crate::exec::{AlignByTime, Fill, FillMethod, TimeWindows, WindowFill, WINDOW};
+use crate::exec::{AlignByTime, Fill, FillMethod, SegmentKind, Segments, TimeWindows, WindowFill, CONTROL, WINDOW};
 use crate::functions::{self, AggArg};
 use crate::instance::Instance;
 use crate::provider::{time_ranges, DeviceTableProvider};
 use crate::series::{resolve, SeriesRef};
 use crate::time::Windows;
-use crate::tsql::ast::{self, BinaryOp, Expr, GroupByTime, Select};
+use crate::tsql::ast::{self, BinaryOp, Expr, GroupByTime, Segment, Select};
 
 /// The internal name of the time column of every scan.
 const TIME: &str = "time";
@@ -456,6 +456,9 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         return super::align_by_device::plan_align_by_device(instance, select, registry);
     }
     let aggregate = select.items.iter().any(|i| i.expr.has_aggregate());
+    if select.group_by_segment.is_some() && !aggregate {
+        return Err(Error::Syntax("GROUP BY VARIATION/CONDITION/SESSION/COUNT needs aggregate functions in the select list".into()));
+    }
     if select.group_by_time.is_some() && !aggregate {
         return Err(Error::Syntax("GROUP BY time needs aggregate functions in the select list".into()));
     }
@@ -463,7 +466,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         return Err(Error::Syntax("HAVING needs aggregate functions in the select list".into()));
     }
     if aggregate {
-        if let Some(raw) = select.items.iter().find(|i| !i.expr.has_aggregate() && !i.expr.paths().is_empty()) {
+        if let Some(raw) = select.items.iter().find(|i| !i.expr.has_aggregate() && !i.expr.paths().is_empty() && !is_end_time(select, &i.expr)) {
             return Err(Error::Syntax(format!("{} mixes raw data with aggregates; add GROUP BY or aggregate it", header(&raw.expr))));
         }
     }
@@ -473,6 +476,10 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     // Every series an expansion named, by full path.
     let mut expanded: HashMap<String, SeriesRef> = HashMap::new();
     for item in &select.items {
+        if is_end_time(select, &item.expr) {
+            columns.push(OutputColumn { expr: item.expr.clone(), header: item.alias.clone().unwrap_or_else(|| END_TIME.into()), level: None });
+            continue;
+        }
         let paths: Vec<&str> = {
             let mut v: Vec<&str> = Vec::new();
             for p in item.expr.paths() {
@@ -568,12 +575,25 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         }
     }
     let having = select.having.as_ref().map(|h| bind_suffixes(instance, h, &select.from)).transpose()?;
+    let control = match &select.group_by_segment {
+        Some(Segment::Variation { expr, .. } | Segment::Condition { expr, .. } | Segment::Count { expr, .. }) => {
+            for p in expr.paths() {
+                if let Some(s) = matches(instance, p, &select.from)?.first() {
+                    reads.add(s);
+                }
+            }
+            Some(bind_suffixes(instance, expr, &select.from)?)
+        }
+        _ => None,
+    };
     let where_only: Vec<String> = reads.order.iter().filter(|p| !selected.contains(p)).cloned().collect();
     let translator = Translator { reads: &reads, registry };
 
     // 2. Scans per device, with pushed-down time ranges and order.
     let time_desc = select.order_by.first().is_some_and(|o| o.expr == Expr::Time && o.descending);
-    let order = if time_desc { ScanOrder::Descending } else { ScanOrder::Ascending };
+    // Segments are found in time order.
+    let scan_desc = time_desc && select.group_by_segment.is_none();
+    let order = if scan_desc { ScanOrder::Descending } else { ScanOrder::Ascending };
     let pushed = filter.as_ref().and_then(|f| time_predicate(&translator, f));
     let ranges = match pushed.as_ref().map(time_ranges) {
         Some(Some(r)) => r,
@@ -597,7 +617,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     let mut plan = if scans.len() == 1 {
         scans.remove(0)
     } else {
-        LogicalPlan::Extension(Extension { node: Arc::new(AlignByTime::try_new(scans, time_desc)?) })
+        LogicalPlan::Extension(Extension { node: Arc::new(AlignByTime::try_new(scans, scan_desc)?) })
     };
 
     // 3. Filter; rows where no selected series has a value go.
@@ -618,6 +638,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         .iter()
         .map(|c| match &c.level {
             Some((function, members)) => level_expr(&translator, function, members),
+            None if is_end_time(select, &c.expr) => Ok(datafusion::functions_aggregate::expr_fn::max(column(TIME))),
             None => translator.expr(&c.expr),
         })
         .collect::<Result<_>>()?;
@@ -639,6 +660,36 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             .collect();
         exprs = exprs.into_iter().map(|e| rebase(e, &aggs, &outputs)).collect::<Result<_>>()?;
         window_filter = having.map(|h| rebase(h, &aggs, &outputs)).transpose()?;
+    } else if let Some(segment) = &select.group_by_segment {
+        let (kind, keep) = segment_kind(segment);
+        if let Some(control) = &control {
+            // The control value as a column next to the rows' own.
+            let mut projection: Vec<DfExpr> = plan.schema().columns().into_iter().map(DfExpr::Column).collect();
+            projection.push(translator.expr(control)?.alias(CONTROL));
+            plan = LogicalPlanBuilder::from(plan).project(projection)?.build()?;
+        }
+        let having = having.as_ref().map(|h| translator.expr(h)).transpose()?;
+        let size = datafusion::functions_aggregate::expr_fn::count(column(TIME));
+        let mut aggs = find_aggregate_exprs(exprs.iter().chain(&having));
+        if keep.is_some() && !aggs.contains(&size) {
+            aggs.push(size.clone());
+        }
+        plan = LogicalPlan::Extension(Extension { node: Arc::new(Segments::try_new(plan, kind)?) });
+        plan = LogicalPlanBuilder::from(plan).aggregate(vec![column(WINDOW)], aggs.clone())?.build()?;
+        let outputs: Vec<DfExpr> = (0..aggs.len())
+            .map(|i| {
+                let (qualifier, field) = plan.schema().qualified_field(i + 1);
+                DfExpr::Column(Column::new(qualifier.cloned(), field.name()))
+            })
+            .collect();
+        let mut conditions: Vec<DfExpr> = having.map(|h| rebase(h, &aggs, &outputs)).transpose()?.into_iter().collect();
+        if let Some((op, n)) = keep {
+            let size = rebase(size, &aggs, &outputs)?;
+            conditions.push(DfExpr::BinaryExpr(BinaryExpr::new(Box::new(size), df_op(op), Box::new(lit(n as i64)))));
+        }
+        window_filter = conditions.into_iter().reduce(|a, b| a.and(b));
+        exprs = exprs.into_iter().map(|e| rebase(e, &aggs, &outputs)).collect::<Result<_>>()?;
+        plan = LogicalPlanBuilder::from(plan).sort(vec![SortExpr::new(column(WINDOW), !time_desc, false)])?.build()?;
     } else if aggregate {
         let aggs = find_aggregate_exprs(exprs.iter());
         plan = LogicalPlanBuilder::from(plan).aggregate(Vec::<DfExpr>::new(), aggs.clone())?.build()?;
@@ -662,7 +713,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         plan = LogicalPlanBuilder::from(plan).filter(f)?.build()?;
     }
     let mut projection: Vec<DfExpr> = Vec::with_capacity(columns.len() + 1);
-    if select.group_by_time.is_some() {
+    if select.group_by_time.is_some() || select.group_by_segment.is_some() {
         projection.push(column(WINDOW).alias(TIME_HEADER));
     } else if !aggregate {
         projection.push(column(TIME).alias(TIME_HEADER));
@@ -771,6 +822,23 @@ fn level_expr(t: &Translator<'_>, function: &str, members: &[String]) -> Result<
         }
         other => return Err(Error::Unsupported(format!("{other} with GROUP BY LEVEL is not supported yet"))),
     })
+}
+
+/// The `__endTime` column of segment windows: the last time in a segment.
+const END_TIME: &str = "__endTime";
+
+fn is_end_time(select: &Select, e: &Expr) -> bool {
+    select.group_by_segment.is_some() && matches!(e, Expr::Path(p) if p.eq_ignore_ascii_case(END_TIME))
+}
+
+/// The exec's kind of a segment clause, and its `KEEP` condition.
+fn segment_kind(segment: &Segment) -> (SegmentKind, Option<(BinaryOp, u64)>) {
+    match segment {
+        Segment::Variation { delta, ignore_null, .. } => (SegmentKind::Variation { delta: *delta, ignore_null: *ignore_null }, None),
+        Segment::Condition { keep, ignore_null, .. } => (SegmentKind::Condition { ignore_null: *ignore_null }, *keep),
+        Segment::Session { gap } => (SegmentKind::Session { gap: *gap }, None),
+        Segment::Count { n, ignore_null, .. } => (SegmentKind::Count { n: *n, ignore_null: *ignore_null }, None),
+    }
 }
 
 /// Whether an aggregate counts (0 over no input rather than NULL).

@@ -83,6 +83,8 @@ pub struct Select {
     pub align_by_device: bool,
     /// `GROUP BY LEVEL = n[, m]`: series merged by the path levels kept.
     pub group_by_level: Option<Vec<usize>>,
+    /// `GROUP BY VARIATION/CONDITION/SESSION/COUNT`.
+    pub group_by_segment: Option<Segment>,
 }
 
 /// IoTDB's time windows of `GROUP BY`.
@@ -95,6 +97,19 @@ pub struct GroupByTime {
     pub interval: CalendarDuration,
     /// The sliding step (the interval when absent).
     pub step: Option<CalendarDuration>,
+}
+
+/// IoTDB's segment windows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    /// `VARIATION(expr[, delta][, ignoreNull=…])`
+    Variation { expr: Expr, delta: f64, ignore_null: bool },
+    /// `CONDITION(predicate[, KEEP op n][, ignoreNull=…])`
+    Condition { expr: Expr, keep: Option<(BinaryOp, u64)>, ignore_null: bool },
+    /// `SESSION(gap)`
+    Session { gap: i64 },
+    /// `COUNT(expr, n[, ignoreNull=…])`
+    Count { expr: Expr, n: u64, ignore_null: bool },
 }
 
 /// `FILL(…)`: how NULLs of the result are filled.

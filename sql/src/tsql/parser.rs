@@ -8,7 +8,7 @@ use catalog::SeriesSpec;
 use storage::TimeRange;
 use tsfile::{Compression, DataType, Encoding};
 
-use super::ast::{BinaryOp, CalendarDuration, Expr, Fill, GroupByTime, Insert, Literal, OrderItem, Select, SelectItem, SeriesFilter, Show, Statement};
+use super::ast::{BinaryOp, CalendarDuration, Expr, Fill, GroupByTime, Insert, Literal, OrderItem, Segment, Select, SelectItem, SeriesFilter, Show, Statement};
 use super::lexer::{tokenize, Tok};
 use crate::error::{Error, Result};
 use crate::time::{parse_duration, parse_iso};
@@ -552,6 +552,7 @@ impl Parser {
             last,
             align_by_device: false,
             group_by_level: None,
+            group_by_segment: None,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
@@ -642,17 +643,103 @@ impl Parser {
             } else if self.is_sym("(") {
                 select.group_by_time = Some(self.time_windows()?);
             } else {
-                for (kw, what) in [("tags", "GROUP BY TAGS"), ("variation", "GROUP BY VARIATION"), ("condition", "GROUP BY CONDITION"), ("session", "GROUP BY SESSION"), ("count", "GROUP BY COUNT")] {
-                    if self.is_kw(kw) {
-                        return Err(Error::Unsupported(format!("{what} is not supported yet")));
-                    }
+                if self.is_kw("tags") {
+                    return Err(Error::Unsupported("GROUP BY TAGS is not supported yet".into()));
                 }
-                return self.err("time windows or LEVEL after GROUP BY");
+                if let Some(segment) = self.segment()? {
+                    select.group_by_segment = Some(segment);
+                    return Ok(());
+                }
+                return self.err("time windows, LEVEL, VARIATION, CONDITION, SESSION or COUNT after GROUP BY");
             }
             if !self.eat_sym(",") {
                 return Ok(());
             }
         }
+    }
+
+    /// `VARIATION(…)`, `CONDITION(…)`, `SESSION(…)` or `COUNT(…)`, if next.
+    fn segment(&mut self) -> Result<Option<Segment>> {
+        let kind = ["variation", "condition", "session", "count"].into_iter().find(|k| self.is_kw(k));
+        let Some(kind) = kind else { return Ok(None) };
+        self.pos += 1;
+        self.sym("(")?;
+        // Trailing `ignoreNull = true|false`.
+        let ignore_null = |p: &mut Self| -> Result<Option<bool>> {
+            if p.is_kw("ignorenull") || p.is_kw("ignore_null") {
+                p.pos += 1;
+                p.sym("=")?;
+                return Ok(Some(match p.literal()? {
+                    Literal::Boolean(b) => b,
+                    _ => return p.back_err("true or false"),
+                }));
+            }
+            Ok(None)
+        };
+        let segment = match kind {
+            "session" => {
+                let gap = self.duration()?;
+                if gap.months != 0 {
+                    return Err(Error::Syntax("a SESSION gap cannot be in months".into()));
+                }
+                Segment::Session { gap: gap.ms }
+            }
+            "variation" => {
+                let expr = self.expr()?;
+                let (mut delta, mut ignore) = (0.0, true);
+                while self.eat_sym(",") {
+                    if let Some(b) = ignore_null(self)? {
+                        ignore = b;
+                    } else {
+                        delta = match self.literal()? {
+                            Literal::Integer(n) | Literal::Float(n) => n.parse().map_err(|_| Error::InvalidValue(format!("{n} is not a number")))?,
+                            _ => return self.back_err("a number (the delta)"),
+                        };
+                        if delta < 0.0 {
+                            return Err(Error::InvalidValue("the VARIATION delta must not be negative".into()));
+                        }
+                    }
+                }
+                Segment::Variation { expr, delta, ignore_null: ignore }
+            }
+            "condition" => {
+                let expr = self.expr()?;
+                let (mut keep, mut ignore) = (None, true);
+                while self.eat_sym(",") {
+                    if let Some(b) = ignore_null(self)? {
+                        ignore = b;
+                    } else if self.eat_kw("keep") {
+                        let op = match self.next() {
+                            Some(Tok::Sym(">=")) => BinaryOp::GtEq,
+                            Some(Tok::Sym(">")) => BinaryOp::Gt,
+                            Some(Tok::Sym("<=")) => BinaryOp::LtEq,
+                            Some(Tok::Sym("<")) => BinaryOp::Lt,
+                            Some(Tok::Sym("=")) => BinaryOp::Eq,
+                            _ => return self.back_err("a comparison after KEEP"),
+                        };
+                        keep = Some((op, self.usize()? as u64));
+                    } else {
+                        return self.err("KEEP or ignoreNull");
+                    }
+                }
+                Segment::Condition { expr, keep, ignore_null: ignore }
+            }
+            _ => {
+                let expr = self.expr()?;
+                self.sym(",")?;
+                let n = self.usize()? as u64;
+                if n == 0 {
+                    return Err(Error::InvalidValue("GROUP BY COUNT needs a positive count".into()));
+                }
+                let mut ignore = true;
+                if self.eat_sym(",") {
+                    ignore = ignore_null(self)?.ok_or_else(|| Error::Syntax("expected ignoreNull".into()))?;
+                }
+                Segment::Count { expr, n, ignore_null: ignore }
+            }
+        };
+        self.sym(")")?;
+        Ok(Some(segment))
     }
 
     /// `([start, end), interval[, step])`, `((start, end], …)` or `(interval[, step])`.
