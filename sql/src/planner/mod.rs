@@ -7,6 +7,7 @@ mod last;
 mod select;
 mod statements;
 mod statistics;
+mod tags;
 
 pub use select::plan_select;
 pub(crate) use select::headers;

@@ -455,6 +455,9 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
     if select.align_by_device {
         return super::align_by_device::plan_align_by_device(instance, select, registry);
     }
+    if select.group_by_tags.is_some() {
+        return super::tags::plan_tags(instance, select, registry);
+    }
     let aggregate = select.items.iter().any(|i| i.expr.has_aggregate());
     if select.group_by_segment.is_some() && !aggregate {
         return Err(Error::Syntax("GROUP BY VARIATION/CONDITION/SESSION/COUNT needs aggregate functions in the select list".into()));
@@ -490,7 +493,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             v
         };
         let expansions = paths.iter().map(|p| matches(instance, p, &select.from)).collect::<Result<Vec<_>>>()?;
-        if let Some(levels) = &select.group_by_level {
+        if select.group_by_level.is_some() || select.restrict.is_some() {
             let (Expr::Function { name, args, .. }, [path]) = (&item.expr, paths.as_slice()) else {
                 return Err(Error::Unsupported("GROUP BY LEVEL takes aggregates of one path each, such as count(s1)".into()));
             };
@@ -500,7 +503,11 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
             let star_leaf = path.rsplit('.').next().is_some_and(|leaf| leaf.contains('*'));
             let mut groups: Vec<(String, Vec<String>)> = Vec::new();
             for s in &expansions[0] {
-                let h = format!("{name}({})", level_path(&s.path(), levels, star_leaf));
+                let h = match (&select.group_by_level, &select.restrict) {
+                    (_, Some(members)) if !members.contains(&s.path()) => continue,
+                    (Some(levels), _) => format!("{name}({})", level_path(&s.path(), levels, star_leaf)),
+                    (None, _) => header(&item.expr),
+                };
                 match groups.iter_mut().find(|(g, _)| *g == h) {
                     Some((_, members)) => members.push(s.path()),
                     None => groups.push((h, vec![s.path()])),

@@ -85,6 +85,12 @@ pub struct Select {
     pub group_by_level: Option<Vec<usize>>,
     /// `GROUP BY VARIATION/CONDITION/SESSION/COUNT`.
     pub group_by_segment: Option<Segment>,
+    /// `GROUP BY TAGS(k, …)`: one row per combination of the tags' values.
+    pub group_by_tags: Option<Vec<String>>,
+    /// Set by the planner for one group of `GROUP BY TAGS`: only these
+    /// series (full paths) count, and each item's series merge into one
+    /// column headed as written.
+    pub restrict: Option<Vec<String>>,
 }
 
 /// IoTDB's time windows of `GROUP BY`.

@@ -553,6 +553,8 @@ impl Parser {
             align_by_device: false,
             group_by_level: None,
             group_by_segment: None,
+            group_by_tags: None,
+            restrict: None,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
@@ -643,8 +645,18 @@ impl Parser {
             } else if self.is_sym("(") {
                 select.group_by_time = Some(self.time_windows()?);
             } else {
-                if self.is_kw("tags") {
-                    return Err(Error::Unsupported("GROUP BY TAGS is not supported yet".into()));
+                if self.eat_kw("tags") {
+                    self.sym("(")?;
+                    let mut keys = vec![self.word()?];
+                    while self.eat_sym(",") {
+                        keys.push(self.word()?);
+                    }
+                    self.sym(")")?;
+                    select.group_by_tags = Some(keys);
+                    if !self.eat_sym(",") {
+                        return Ok(());
+                    }
+                    continue;
                 }
                 if let Some(segment) = self.segment()? {
                     select.group_by_segment = Some(segment);
