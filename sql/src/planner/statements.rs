@@ -17,7 +17,7 @@ use crate::series::{resolve, SeriesRef};
 use crate::tsql::ast::{Insert, SeriesFilter, Show, Statement};
 
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::provider::json_map;
 
@@ -97,7 +97,14 @@ pub(crate) fn delete_data(instance: &Instance, patterns: &[String], range: TimeR
 
 /// INSERT INTO device(timestamp, m1, m2 …) VALUES (…): every row is checked
 /// before anything is written; an error names the row (1-based).
-pub(crate) fn insert(instance: &Instance, device: &str, aligned: bool, measurements: &[String], rows: &[(i64, Vec<Literal>)]) -> Result<QueryOutput> {
+pub(crate) fn insert(
+    instance: &Instance,
+    device: &str,
+    aligned: bool,
+    measurements: &[String],
+    rows: &[(i64, Vec<Literal>)],
+    pending: &mut PendingCommits,
+) -> Result<QueryOutput> {
     let device_path = Path::parse(device)?;
     let device_text = device_path.to_string();
     for (i, (_, values)) in rows.iter().enumerate() {
@@ -152,7 +159,9 @@ pub(crate) fn insert(instance: &Instance, device: &str, aligned: bool, measureme
         let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
         wb = wb.with_column(Column::from_options(name, *t, values)?);
     }
-    instance.store(&database)?.write(&wb)?;
+    let store = instance.store(&database)?;
+    let ticket = store.write_deferred(&wb)?;
+    pending.add(store, ticket);
     Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
 }
 
@@ -315,8 +324,11 @@ pub(crate) fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOu
     Ok(QueryOutput::command("FLUSH"))
 }
 
-/// Run one statement that is not a `SELECT`.
-pub(crate) fn run(instance: &Instance, statement: Statement) -> Result<QueryOutput> {
+/// Run one statement that is not a `SELECT`. Its writes are logged and
+/// visible but not yet durable: `pending` collects them, and the caller
+/// waits on it before acknowledging (so the statements of one message
+/// share WAL syncs).
+pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut PendingCommits) -> Result<QueryOutput> {
     match statement {
         Statement::CreateDatabase { path } => create_database(instance, &path),
         Statement::DropDatabases { paths } => drop_databases(instance, &paths),
@@ -324,7 +336,7 @@ pub(crate) fn run(instance: &Instance, statement: Statement) -> Result<QueryOutp
         Statement::CreateAlignedTimeseries { device, series } => create_aligned_timeseries(instance, &device, series),
         Statement::DeleteTimeseries { paths } => delete_timeseries(instance, &paths),
         Statement::DeleteData { paths, range } => delete_data(instance, &paths, range),
-        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows),
+        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows, pending),
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Show(show) => match show {
             Show::Databases { pattern } => show_databases(instance, pattern.as_deref()),

@@ -10,7 +10,7 @@ use tsfile::{DataType, Value};
 
 use super::device_table::DeviceTableProvider;
 use crate::series::SeriesRef;
-use super::values::{write_rows, DeviceRows};
+use super::values::{device_batch, DeviceRows};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 
@@ -275,11 +275,14 @@ pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String],
             each_text_row(text, delimiter, &options.null, on_row)
         }
     };
-    // Pass 1 checks every row; pass 2 converts again and writes chunk by chunk.
+    // Pass 1 checks every row; pass 2 converts again into batches, written
+    // as one group: all or nothing, across errors and crashes.
     for write in [false, true] {
         let mut chunk = Chunk::new(device.device(), series);
         let mut line = 0;
-        let mut written = 0;
+        let mut batches = Vec::new();
+        let mut database = String::new();
+        let mut rows = 0;
         each_row(&mut |row| {
             line += 1;
             if options.header && line == 1 {
@@ -288,13 +291,27 @@ pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String],
             chunk.push(&row, &targets, line)?;
             if chunk.rows.times.len() >= CHUNK_ROWS {
                 let full = chunk.take();
-                written += if write { write_rows(instance, full)? } else { full.times.len() };
+                rows += full.times.len();
+                if write {
+                    if let Some((db, batch)) = device_batch(instance, full)? {
+                        database = db;
+                        batches.push(batch);
+                    }
+                }
             }
             Ok(())
         })?;
         if write {
-            written += write_rows(instance, chunk.take())?;
-            return Ok(written);
+            let last = chunk.take();
+            rows += last.times.len();
+            if let Some((db, batch)) = device_batch(instance, last)? {
+                database = db;
+                batches.push(batch);
+            }
+            if !batches.is_empty() {
+                instance.store(&database)?.write_group(&batches)?;
+            }
+            return Ok(rows);
         }
     }
     Ok(0)
