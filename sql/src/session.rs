@@ -450,16 +450,16 @@ impl Session {
         Ok(outputs.remove(0))
     }
 
-    /// `COPY table [(columns)] FROM STDIN`: returns the rows written.
-    pub async fn copy_in(&mut self, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
-        let (instance, table, columns, options, data) = (self.instance.clone(), table.to_string(), columns.to_vec(), options.clone(), data.to_vec());
+    /// Commit a `COPY … FROM STDIN` whose data has all been fed: returns
+    /// the rows written (all of them, or an error and none).
+    pub async fn copy_finish(&mut self, copy: crate::provider::CopyIn) -> Result<usize> {
         let gate = self.gate.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _gate = gate;
-            crate::provider::copy_in(&instance, &table, &columns, &options, &data)
+            copy.finish()
         })
-            .await
-            .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
+        .await
+        .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
     }
 }
 
