@@ -113,8 +113,12 @@ pub(crate) fn insert(
         }
     }
     let catalog = instance.catalog();
+    // IoTDB's partial insertion: a measurement whose values do not fit its
+    // series fails alone; the others are written and the error names it.
+    let mut failed: Vec<(String, Error)> = Vec::new();
     // The type of each measurement: the existing series', else inferred from its first non-null value.
     let mut types = Vec::with_capacity(measurements.len());
+    let mut columns: Vec<Vec<Option<Value>>> = Vec::with_capacity(measurements.len());
     for (c, m) in measurements.iter().enumerate() {
         let existing = catalog.lookup_series(&device_text, m).map(|h| h.data_type);
         let t = match existing {
@@ -128,40 +132,62 @@ pub(crate) fn insert(
                 },
             },
         };
-        types.push((c, m.as_str(), t));
-    }
-    let mut columns: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); types.len()];
-    for (r, (_, values)) in rows.iter().enumerate() {
-        for (k, (c, m, t)) in types.iter().enumerate() {
-            let v = values[*c]
-                .to_value(*t, &format!("{device_text}.{m}"))
-                .map_err(|e| prefix_row(e, r + 1))?;
-            columns[k].push(v);
+        let values: Result<Vec<Option<Value>>> = rows
+            .iter()
+            .enumerate()
+            .map(|(r, (_, values))| values[c].to_value(t, &format!("{device_text}.{m}")).map_err(|e| prefix_row(e, r + 1)))
+            .collect();
+        match values {
+            Ok(values) => {
+                types.push((c, m.as_str(), t));
+                columns.push(values);
+            }
+            Err(e @ (Error::TypeMismatch(_) | Error::InvalidValue(_))) => failed.push((m.clone(), e)),
+            Err(e) => return Err(e),
         }
     }
-    if types.is_empty() {
-        return Ok(QueryOutput::command_with_rows("INSERT", 0));
+    if !types.is_empty() {
+        let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
+        let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
+        let database = catalog
+            .database_by_id(handles[0].database)
+            .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
+            .path
+            .to_string();
+        let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
+        let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
+        for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
+            if let Err(e) = catalog.check_type(h, *t) {
+                failed.push((m.to_string(), e.into()));
+                continue;
+            }
+            // An alias writes to the series' real measurement name.
+            let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
+            wb = wb.with_column(Column::from_options(name, *t, values)?);
+        }
+        if !wb.columns.is_empty() {
+            let store = instance.store(&database)?;
+            let ticket = store.write_deferred(&wb)?;
+            pending.add(store, ticket);
+        }
     }
-    let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
-    let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
-    for (h, (_, _, t)) in handles.iter().zip(&types) {
-        catalog.check_type(h, *t)?;
+    if let Some((_, first)) = failed.first() {
+        let names: Vec<&str> = failed.iter().map(|(m, _)| m.as_str()).collect();
+        let written = measurements.len() - failed.len();
+        let cause = match first {
+            Error::TypeMismatch(m) | Error::InvalidValue(m) => m.clone(),
+            other => other.to_string(),
+        };
+        let what = format!(
+            "failed to insert measurements [{}] of {device_text} ({written} of {} written): {cause}",
+            names.join(", "),
+            measurements.len()
+        );
+        return Err(match first {
+            Error::InvalidValue(_) => Error::InvalidValue(what),
+            _ => Error::TypeMismatch(what),
+        });
     }
-    let database = catalog
-        .database_by_id(handles[0].database)
-        .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
-        .path
-        .to_string();
-    let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
-    let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
-    for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
-        // An alias writes to the series' real measurement name.
-        let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
-        wb = wb.with_column(Column::from_options(name, *t, values)?);
-    }
-    let store = instance.store(&database)?;
-    let ticket = store.write_deferred(&wb)?;
-    pending.add(store, ticket);
     Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
 }
 
