@@ -527,6 +527,7 @@ impl Catalog {
                     alias: spec.alias.clone(),
                     tags: spec.tags.clone(),
                     attributes: spec.attributes.clone(),
+                    max_point_number: spec.max_point_number,
                 });
             }
             records.push(Record::CreateSeries {

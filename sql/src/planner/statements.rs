@@ -163,7 +163,9 @@ pub(crate) fn insert(
             }
             // An alias writes to the series' real measurement name.
             let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
-            wb = wb.with_column(Column::from_options(name, *t, values)?);
+            let mut column = Column::from_options(name, *t, values)?;
+            crate::convert::round_for_series(h, &mut column.values);
+            wb = wb.with_column(column);
         }
         if !wb.columns.is_empty() {
             let store = instance.store(&database)?;

@@ -980,6 +980,11 @@ impl CopyIn {
             let aligned = handles[0].aligned;
             let batches = std::mem::take(&mut sink.batches).into_iter().map(|mut b| {
                 b.aligned = aligned;
+                for c in &mut b.columns {
+                    if let Some((h, _)) = handles.iter().zip(&wanted).find(|(_, (m, _))| *m == c.measurement) {
+                        crate::convert::round_for_series(h, &mut c.values);
+                    }
+                }
                 b
             });
             match groups.iter_mut().find(|(d, _)| *d == database) {

@@ -119,12 +119,14 @@ pub(crate) fn device_batch(instance: &Instance, rows: DeviceRows) -> Result<Opti
             continue;
         }
         // The series may have been deleted or re-created since the statement was planned.
-        match instance.catalog().lookup_series(&rows.device, measurement) {
-            Some(h) if h.data_type == *t => {}
+        let handle = match instance.catalog().lookup_series(&rows.device, measurement) {
+            Some(h) if h.data_type == *t => h,
             Some(h) => return Err(Error::TypeMismatch(format!("{}.{measurement} is now {}, not {t}", rows.device, h.data_type))),
             None => return Err(Error::UnknownColumn(format!("\"{measurement}\" of relation \"{}\"", rows.device))),
-        }
-        batch = batch.with_column(Column::from_options(measurement.clone(), *t, values)?);
+        };
+        let mut column = Column::from_options(measurement.clone(), *t, values)?;
+        crate::convert::round_for_series(&handle, &mut column.values);
+        batch = batch.with_column(column);
     }
     if batch.columns.is_empty() {
         return Ok(None);

@@ -331,7 +331,7 @@ impl Parser {
             // A comma continues the options only when an option follows (in
             // CREATE ALIGNED TIMESERIES it may start the next series instead).
             let save = self.pos;
-            if self.eat_sym(",") && !["encoding", "compressor", "compression", "tags", "attributes"].iter().any(|k| self.is_kw(k)) {
+            if self.eat_sym(",") && !["encoding", "compressor", "compression", "tags", "attributes"].iter().any(|k| self.is_kw(k)) && !self.at_max_point_number() {
                 self.pos = save;
                 return Ok(spec);
             }
@@ -347,10 +347,29 @@ impl Parser {
                 spec.tags = self.key_values()?;
             } else if self.eat_kw("attributes") {
                 spec.attributes = self.key_values()?;
+            } else if self.at_max_point_number() {
+                // IoTDB's `'MAX_POINT_NUMBER'='2'`: digits FLOAT/DOUBLE keep under RLE/TS_2DIFF.
+                self.pos += 1;
+                self.sym("=")?;
+                let n = match self.next() {
+                    Some(Tok::Str(v)) | Some(Tok::Number(v)) => v,
+                    _ => return self.back_err("a number of digits"),
+                };
+                let n: u8 = n
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 18)
+                    .ok_or_else(|| Error::InvalidValue(format!("MAX_POINT_NUMBER {n:?} is not a whole number from 0 to 18")))?;
+                spec.max_point_number = Some(n);
             } else {
                 return Ok(spec);
             }
         }
+    }
+
+    fn at_max_point_number(&self) -> bool {
+        matches!(self.peek(), Some(Tok::Str(w)) | Some(Tok::Word(w)) if w.eq_ignore_ascii_case("max_point_number"))
     }
 
     fn key_values(&mut self) -> Result<BTreeMap<String, String>> {
