@@ -37,7 +37,9 @@ pub struct CatalogConfig {
     /// Level of the auto-created database, root being level 0: 1 makes
     /// `root.ln` for `root.ln.wf01.wt01` [`default_storage_group_level`].
     pub database_level: usize,
-    /// Types inferred for literals on auto-create [`*_string_infer_type`].
+    /// Types inferred for literals on auto-create [`*_string_infer_type`];
+    /// as in IoTDB, a number literal (integer or not) makes a DOUBLE series,
+    /// so an integer and then a decimal go into the same series.
     pub boolean_type: DataType,
     pub integer_type: DataType,
     pub floating_type: DataType,
@@ -54,7 +56,7 @@ impl Default for CatalogConfig {
             auto_create_schema: true,
             database_level: 1,
             boolean_type: DataType::Boolean,
-            integer_type: DataType::Int64,
+            integer_type: DataType::Double,
             floating_type: DataType::Double,
             text_type: DataType::Text,
             default_compression: Compression::Lz4,
@@ -525,6 +527,7 @@ impl Catalog {
                     alias: spec.alias.clone(),
                     tags: spec.tags.clone(),
                     attributes: spec.attributes.clone(),
+                    max_point_number: spec.max_point_number,
                 });
             }
             records.push(Record::CreateSeries {

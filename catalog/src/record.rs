@@ -9,6 +9,9 @@
 //! 2 CreateSeries     device_id u64, device path, aligned u8, count u32, then per series:
 //!                    id u64, name str, data_type u8, encoding u8, compression u8,
 //!                    has_alias u8 [alias str], tags map, attributes map
+//! 5 CreateSeries     as 2, each series then followed by has_max_point_number u8
+//!                    [max_point_number u8] (written only when a series has one,
+//!                    so logs without it read as before)
 //! 3 DropDatabase     id u64
 //! 4 DeleteSeries     count u32, ids u64...
 //! 16 SnapshotHeader  generation u64, next_database_id u64, next_device_id u64, next_series_id u64
@@ -33,6 +36,8 @@ pub(crate) struct NewSeries {
     pub(crate) alias: Option<String>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) attributes: BTreeMap<String, String>,
+    /// IoTDB's `MAX_POINT_NUMBER`: decimal digits kept by RLE/TS_2DIFF for FLOAT/DOUBLE.
+    pub(crate) max_point_number: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +74,7 @@ const CREATE_DATABASE: u8 = 1;
 const CREATE_SERIES: u8 = 2;
 const DROP_DATABASE: u8 = 3;
 const DELETE_SERIES: u8 = 4;
+const CREATE_SERIES_WITH_PROPS: u8 = 5;
 const SNAPSHOT_HEADER: u8 = 16;
 const SNAPSHOT_END: u8 = 17;
 
@@ -86,7 +92,8 @@ impl Record {
                 aligned,
                 series,
             } => {
-                out.push(CREATE_SERIES);
+                let props = series.iter().any(|s| s.max_point_number.is_some());
+                out.push(if props { CREATE_SERIES_WITH_PROPS } else { CREATE_SERIES });
                 put_u64(out, *device_id);
                 put_path(out, device);
                 out.push(u8::from(*aligned));
@@ -106,6 +113,12 @@ impl Record {
                     }
                     put_map(out, &s.tags);
                     put_map(out, &s.attributes);
+                    if props {
+                        match s.max_point_number {
+                            Some(n) => out.extend_from_slice(&[1, n]),
+                            None => out.push(0),
+                        }
+                    }
                 }
             }
             Record::DropDatabase { id } => {
@@ -150,7 +163,7 @@ impl Record {
                 id: r.u64()?,
                 path: r.path()?,
             },
-            CREATE_SERIES => {
+            op @ (CREATE_SERIES | CREATE_SERIES_WITH_PROPS) => {
                 let device_id = r.u64()?;
                 let device = r.path()?;
                 let aligned = r.bool()?;
@@ -173,6 +186,7 @@ impl Record {
                     let alias = if r.bool()? { Some(r.str()?) } else { None };
                     let tags = r.map()?;
                     let attributes = r.map()?;
+                    let max_point_number = if op == CREATE_SERIES_WITH_PROPS && r.bool()? { Some(r.u8()?) } else { None };
                     series.push(NewSeries {
                         id,
                         name,
@@ -182,6 +196,7 @@ impl Record {
                         alias,
                         tags,
                         attributes,
+                        max_point_number,
                     });
                 }
                 Record::CreateSeries {
@@ -368,6 +383,7 @@ mod tests {
                     alias: Some("temp".into()),
                     tags: [("unit".to_string(), "C".to_string())].into(),
                     attributes: [("owner".to_string(), "x".to_string())].into(),
+                    max_point_number: Some(3),
                 },
                 NewSeries {
                     id: 11,
@@ -378,6 +394,7 @@ mod tests {
                     alias: None,
                     tags: BTreeMap::new(),
                     attributes: BTreeMap::new(),
+                    max_point_number: None,
                 },
             ],
         });

@@ -49,6 +49,18 @@ pub struct SeriesHandle {
     pub compression: Compression,
     /// The device's flag: aligned series share one time column.
     pub aligned: bool,
+    /// IoTDB's `MAX_POINT_NUMBER` given at creation (see [`SeriesHandle::rounding`]).
+    pub max_point_number: Option<u8>,
+}
+
+impl SeriesHandle {
+    /// Decimal digits FLOAT/DOUBLE values keep, as IoTDB stores them: when
+    /// RLE or TS_2DIFF was asked for, `MAX_POINT_NUMBER` (default 2); the
+    /// lossless default encodings keep every digit (`None`).
+    pub fn rounding(&self) -> Option<u8> {
+        let lossy = matches!(self.data_type, DataType::Float | DataType::Double) && matches!(self.encoding, Encoding::Rle | Encoding::Ts2Diff);
+        lossy.then(|| self.max_point_number.unwrap_or(2))
+    }
 }
 
 /// How to create one series explicitly (`CREATE TIMESERIES ... WITH ...`).
@@ -62,6 +74,8 @@ pub struct SeriesSpec {
     pub alias: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub attributes: BTreeMap<String, String>,
+    /// IoTDB's `MAX_POINT_NUMBER` property.
+    pub max_point_number: Option<u8>,
 }
 
 impl SeriesSpec {
@@ -73,6 +87,7 @@ impl SeriesSpec {
             alias: None,
             tags: BTreeMap::new(),
             attributes: BTreeMap::new(),
+            max_point_number: None,
         }
     }
 

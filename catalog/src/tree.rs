@@ -71,6 +71,7 @@ struct SeriesExtra {
     alias: Option<String>,
     tags: BTreeMap<String, String>,
     attributes: BTreeMap<String, String>,
+    max_point_number: Option<u8>,
 }
 
 /// What a pattern walk's visitor tells the walker.
@@ -390,6 +391,7 @@ impl Tree {
             encoding: s.encoding,
             compression: s.compression,
             aligned: dev.aligned,
+            max_point_number: s.extra.as_ref().and_then(|e| e.max_point_number),
         }
     }
 
@@ -937,14 +939,18 @@ impl Tree {
                 .insert(path_string(nodes).into_boxed_str(), dev);
         }
         for s in series {
-            let extra =
-                (s.alias.is_some() || !s.tags.is_empty() || !s.attributes.is_empty()).then(|| {
-                    Box::new(SeriesExtra {
-                        alias: s.alias.clone(),
-                        tags: s.tags.clone(),
-                        attributes: s.attributes.clone(),
-                    })
-                });
+            let extra = (s.alias.is_some()
+                || !s.tags.is_empty()
+                || !s.attributes.is_empty()
+                || s.max_point_number.is_some())
+            .then(|| {
+                Box::new(SeriesExtra {
+                    alias: s.alias.clone(),
+                    tags: s.tags.clone(),
+                    attributes: s.attributes.clone(),
+                    max_point_number: s.max_point_number,
+                })
+            });
             let idx = self.alloc(
                 Arc::from(s.name.as_str()),
                 dev,
@@ -1076,9 +1082,9 @@ impl Tree {
                 let NodeKind::Series(s) = &self.node(c).kind else {
                     continue;
                 };
-                let (alias, tags, attributes) = match &s.extra {
-                    Some(e) => (e.alias.clone(), e.tags.clone(), e.attributes.clone()),
-                    None => (None, BTreeMap::new(), BTreeMap::new()),
+                let (alias, tags, attributes, max_point_number) = match &s.extra {
+                    Some(e) => (e.alias.clone(), e.tags.clone(), e.attributes.clone(), e.max_point_number),
+                    None => (None, BTreeMap::new(), BTreeMap::new(), None),
                 };
                 batch.push(NewSeries {
                     id: s.id.0,
@@ -1089,6 +1095,7 @@ impl Tree {
                     alias,
                     tags,
                     attributes,
+                    max_point_number,
                 });
                 if batch.len() == SNAPSHOT_SERIES_PER_RECORD {
                     emit(&Record::CreateSeries {
@@ -1172,6 +1179,7 @@ mod tests {
                         alias: None,
                         tags: BTreeMap::new(),
                         attributes: BTreeMap::new(),
+                        max_point_number: None,
                     })
                     .collect(),
             });

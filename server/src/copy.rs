@@ -29,7 +29,7 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
     let [Statement::Copy { source, to, target, options, legacy_options, .. }] = statements.as_slice() else {
         return Some(Err("COPY must be the only statement of its query".into()));
     };
-    let mut opts = sql::CopyOptions { csv: false, delimiter: b'\t', null: "\\N".into(), header: false };
+    let mut opts = sql::CopyOptions { csv: false, binary: false, delimiter: b'\t', null: "\\N".into(), header: false };
     let mut delimiter = None;
     let mut null = None;
     for o in options {
@@ -37,7 +37,8 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
             CopyOption::Format(f) => match f.value.to_ascii_lowercase().as_str() {
                 "csv" => opts.csv = true,
                 "text" => opts.csv = false,
-                other => return Some(Err(format!("COPY format {other} is not supported (text or csv)"))),
+                "binary" => opts.binary = true,
+                other => return Some(Err(format!("COPY format {other} is not supported (text, csv or binary)"))),
             },
             CopyOption::Delimiter(c) => delimiter = Some(*c),
             CopyOption::Null(n) => null = Some(n.clone()),
@@ -56,6 +57,7 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
             CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
             CopyLegacyOption::Null(n) => null = Some(n.clone()),
             CopyLegacyOption::Header => opts.header = true,
+            CopyLegacyOption::Binary => opts.binary = true,
             other => return Some(Err(format!("COPY option {other} is not supported"))),
         }
     }

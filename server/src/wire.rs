@@ -250,15 +250,13 @@ pub(crate) struct ConnectionState {
     pending_copy: std::sync::Mutex<Option<PendingCopy>>,
 }
 
-/// Largest COPY FROM STDIN payload buffered before it is written.
-const COPY_MAX_BYTES: usize = 1 << 30;
-
+/// A `COPY … FROM STDIN` receiving data: each CopyData message is parsed
+/// as it arrives (the connection reads the next one only after), so
+/// memory stays bounded (see `sql::CopyIn`) and the socket pushes back.
 struct PendingCopy {
-    table: String,
-    columns: Vec<String>,
-    options: sql::CopyOptions,
-    data: Vec<u8>,
-    failed: Option<String>,
+    copy: Option<sql::CopyIn>,
+    /// The first error; later CopyData is ignored until CopyDone.
+    failed: Option<sql::Error>,
 }
 
 impl ConnectionState {
@@ -504,12 +502,18 @@ impl QueryHandler {
     async fn start_copy(&self, request: CopyRequest) -> PgWireResult<Vec<Response>> {
         match request {
             CopyRequest::FromStdin { table, columns, options } => {
-                let n = columns.len().max(1);
+                let format = i8::from(options.binary);
+                // Unknown tables and columns are refused before any data is sent.
+                let copy = sql::CopyIn::start(self.state.shared.instance.clone(), &table, &columns, options).map_err(to_pgwire)?;
+                let n = copy.column_count();
                 let mut pending = self.state.pending_copy.lock().map_err(|_| user_error("XX000", "connection state poisoned"))?;
-                *pending = Some(PendingCopy { table, columns, options, data: Vec::new(), failed: None });
-                Ok(vec![Response::CopyIn(CopyResponse::new(0, n, stream::empty()))])
+                *pending = Some(PendingCopy { copy: Some(copy), failed: None });
+                Ok(vec![Response::CopyIn(CopyResponse::new(format, n, stream::empty()))])
             }
             CopyRequest::ToStdout { query, options } => {
+                if options.binary {
+                    return Err(user_error("0A000", "COPY TO STDOUT in binary format is not supported (text or csv)"));
+                }
                 let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&query).await })).await?;
                 let output = outputs.into_iter().next().ok_or_else(|| user_error("42601", "COPY TO needs a query"))?;
                 let QueryOutput::Rows { schema, stream } = output else {
@@ -534,11 +538,12 @@ impl CopyHandler for QueryHandler {
     {
         let mut pending = self.state.pending_copy.lock().map_err(|_| user_error("XX000", "connection state poisoned"))?;
         if let Some(p) = pending.as_mut() {
-            if p.data.len() + copy_data.data.len() > COPY_MAX_BYTES {
-                p.failed = Some(format!("COPY data larger than {COPY_MAX_BYTES} bytes; split it"));
-                p.data = Vec::new();
-            } else if p.failed.is_none() {
-                p.data.extend_from_slice(&copy_data.data);
+            if let Some(copy) = p.copy.as_mut() {
+                if let Err(e) = copy.feed(&copy_data.data) {
+                    // Drop what was parsed at once; the error is reported at CopyDone.
+                    p.copy = None;
+                    p.failed = Some(e);
+                }
             }
         }
         Ok(())
@@ -554,13 +559,13 @@ impl CopyHandler for QueryHandler {
         let Some(p) = pending else {
             return Err(user_error("08P01", "CopyDone without a COPY in progress"));
         };
-        if let Some(reason) = p.failed {
-            return Err(user_error("54000", reason));
+        if let Some(e) = p.failed {
+            return Err(to_pgwire(e));
         }
-        let rows = self
-            .state
-            .run(move |s| Box::pin(async move { s.copy_in(&p.table, &p.columns, &p.options, &p.data).await }))
-            .await?;
+        let Some(copy) = p.copy else {
+            return Err(user_error("XX000", "internal error: COPY without its parser"));
+        };
+        let rows = self.state.run(move |s| Box::pin(async move { s.copy_finish(copy).await })).await?;
         client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows).into())).await?;
         Ok(())
     }

@@ -102,7 +102,10 @@ async fn a_cancel_request_stops_a_running_query() {
 async fn portals_return_rows_in_pieces_and_parameters_bind() {
     let (_dir, mut server) = start();
     let mut client = server.connect().await.unwrap();
-    client.batch_execute("INSERT INTO root.p.d1(timestamp, s1) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50)").await.unwrap();
+    client
+        .batch_execute("CREATE TIMESERIES root.p.d1.s1 WITH DATATYPE=INT64; INSERT INTO root.p.d1(timestamp, s1) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50)")
+        .await
+        .unwrap();
     let tx = client.transaction().await.unwrap();
     let stmt = tx.prepare(r#"SELECT s1 FROM "root.p.d1" WHERE s1 >= $1 ORDER BY time"#).await.unwrap();
     let portal = tx.bind(&stmt, &[&20_i64]).await.unwrap();

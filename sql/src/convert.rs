@@ -186,6 +186,21 @@ impl Literal {
     }
 }
 
+/// IoTDB's rounding of FLOAT/DOUBLE values for a series whose creation
+/// asked for RLE or TS_2DIFF: each value keeps `MAX_POINT_NUMBER` decimal
+/// digits (default 2), rounded as Java's `Math.round` does. Other series
+/// (and NaN, infinities) are left as they are.
+pub(crate) fn round_for_series(handle: &catalog::SeriesHandle, values: &mut tsfile::Values) {
+    let Some(digits) = handle.rounding() else { return };
+    let scale = 10f64.powi(i32::from(digits));
+    let round = |x: f64| if x.is_finite() { (x * scale + 0.5).floor() / scale } else { x };
+    match values {
+        tsfile::Values::Double(v) => v.iter_mut().for_each(|x| *x = round(*x)),
+        tsfile::Values::Float(v) => v.iter_mut().for_each(|x| *x = round(f64::from(*x)) as f32),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use catalog::{Catalog, CatalogConfig};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use storage::{EngineConfig, SeriesStore, StorageEngine};
+use storage::{CommitTicket, EngineConfig, SeriesStore, StorageEngine};
 
 use crate::error::{Error, Result};
 
@@ -144,4 +144,29 @@ fn remove_dir(path: &Path) -> Result<()> {
 
 fn poisoned() -> Error {
     Error::Unsupported("instance state lock poisoned by an earlier panic".into())
+}
+
+/// Writes logged and visible but not yet synced, per store: the statements
+/// of one message wait for them together, so they share WAL syncs.
+#[derive(Default)]
+pub(crate) struct PendingCommits {
+    tickets: Vec<(Arc<dyn SeriesStore>, CommitTicket)>,
+}
+
+impl PendingCommits {
+    /// Remember that `store` must be durable up to `ticket`.
+    pub(crate) fn add(&mut self, store: Arc<dyn SeriesStore>, ticket: CommitTicket) {
+        match self.tickets.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &store)) {
+            Some((_, t)) => *t = (*t).max(ticket),
+            None => self.tickets.push((store, ticket)),
+        }
+    }
+
+    /// Wait until every remembered write is durable (blocking).
+    pub(crate) fn wait(self) -> Result<()> {
+        for (store, ticket) in self.tickets {
+            store.wait_durable(ticket)?;
+        }
+        Ok(())
+    }
 }

@@ -21,4 +21,5 @@ pub mod tsql;
 pub use error::{Error, Result};
 pub use instance::{Instance, InstanceConfig};
 pub use output::QueryOutput;
+pub use provider::CopyIn;
 pub use session::{is_empty_query, CopyOptions, Description, Session};

@@ -23,7 +23,7 @@ use datafusion::scalar::ScalarValue;
 use crate::error::{Error, Result};
 pub use crate::provider::CopyOptions;
 pub use crate::query_text::is_empty_query;
-use crate::instance::Instance;
+use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
 
@@ -236,33 +236,67 @@ impl Session {
     /// Run TSQL text (one or more statements): a `SELECT` is planned onto
     /// DataFusion and streams; the others run as blocking storage work off
     /// the async workers.
+    ///
+    /// The writes of all statements share WAL syncs: each is logged and
+    /// visible at once, and the message is answered once all are durable.
     async fn tsql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
         let mut outputs = Vec::new();
-        for text in crate::tsql::split_statements(sql) {
-            let explain = crate::tsql::strip_explain(&text);
-            let statement = crate::tsql::parse(explain.unwrap_or(&text), now_ms())?;
-            if let Statement::Select(select) = statement {
-                let mut plan = self.tsql_plan(&select)?;
-                if explain.is_some() {
-                    plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
+        let mut pending = Some(PendingCommits::default());
+        let statements = crate::tsql::split_statements(sql);
+        let count = statements.len();
+        for (i, text) in statements.into_iter().enumerate() {
+            let result = self.tsql_statement(&text, &mut pending, i + 1 == count).await;
+            match result {
+                Ok(output) => outputs.push(output),
+                Err(e) => {
+                    // What earlier statements wrote is durable before the error is reported.
+                    if let Some(p) = pending.take() {
+                        tokio::task::spawn_blocking(move || p.wait())
+                            .await
+                            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+                    }
+                    return Err(e);
                 }
-                let names = crate::planner::headers(plan.schema().as_arrow());
-                let stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
-                let (schema, stream) = pg_stream(stream, Some(&names));
-                outputs.push(QueryOutput::Rows { schema, stream });
-                continue;
             }
-            let instance = self.instance.clone();
-            let gate = self.gate.clone().lock_owned().await;
-            let output = tokio::task::spawn_blocking(move || {
-                let _gate = gate;
-                crate::planner::run(&instance, statement)
-            })
-            .await
-            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
-            outputs.push(output);
+        }
+        if let Some(p) = pending.take() {
+            tokio::task::spawn_blocking(move || p.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
         }
         Ok(outputs)
+    }
+
+    /// One TSQL statement of a message; `last`: wait for the writes in `pending` too.
+    async fn tsql_statement(&self, text: &str, pending: &mut Option<PendingCommits>, last: bool) -> Result<QueryOutput> {
+        let explain = crate::tsql::strip_explain(text);
+        let statement = crate::tsql::parse(explain.unwrap_or(text), now_ms())?;
+        if let Statement::Select(select) = statement {
+            let mut plan = self.tsql_plan(&select)?;
+            if explain.is_some() {
+                plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
+            }
+            let names = crate::planner::headers(plan.schema().as_arrow());
+            let stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
+            let (schema, stream) = pg_stream(stream, Some(&names));
+            return Ok(QueryOutput::Rows { schema, stream });
+        }
+        let instance = self.instance.clone();
+        let gate = self.gate.clone().lock_owned().await;
+        let mut taken = pending.take().unwrap_or_default();
+        let (output, back) = tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            let output = crate::planner::run(&instance, statement, &mut taken);
+            // The last statement (or a failed one) waits here, saving a hop.
+            if last || output.is_err() {
+                let waited = taken.wait();
+                (output.and_then(|o| waited.map(|()| o)), None)
+            } else {
+                (output, Some(taken))
+            }
+        })
+        .await
+        .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?;
+        *pending = back;
+        output
     }
 
     fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
@@ -416,16 +450,16 @@ impl Session {
         Ok(outputs.remove(0))
     }
 
-    /// `COPY table [(columns)] FROM STDIN`: returns the rows written.
-    pub async fn copy_in(&mut self, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
-        let (instance, table, columns, options, data) = (self.instance.clone(), table.to_string(), columns.to_vec(), options.clone(), data.to_vec());
+    /// Commit a `COPY … FROM STDIN` whose data has all been fed: returns
+    /// the rows written (all of them, or an error and none).
+    pub async fn copy_finish(&mut self, copy: crate::provider::CopyIn) -> Result<usize> {
         let gate = self.gate.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _gate = gate;
-            crate::provider::copy_in(&instance, &table, &columns, &options, &data)
+            copy.finish()
         })
-            .await
-            .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
+        .await
+        .map_err(|e| Error::Unsupported(format!("COPY task failed: {e}")))?
     }
 }
 

@@ -5,7 +5,11 @@
 //!
 //! Locking: one mutex guards the engine state (WAL, memtables, file index,
 //! stable times, last cache). Writes hold it while they append to the WAL and
-//! the memtables, so WAL order is memtable order. Reads take a snapshot
+//! the memtables, so WAL order is memtable order; they encode their record
+//! before taking it and wait for the WAL sync after releasing it (group
+//! commit, see [`crate::commit`]), so one `fsync` serves every writer that
+//! appended meanwhile. A write is visible to reads once applied and
+//! acknowledged once durable. Reads take a snapshot
 //! under it (file handles and copies of memtable points) and read files
 //! without it. Flushes and compactions do their I/O without it and take it
 //! only to publish their results; `flush_lock` and `compaction_lock` keep
@@ -21,6 +25,7 @@ use std::time::Duration;
 use tsfile::{AlignedBatch, SeriesBatch, TimeRange, Value};
 
 use crate::batch::{Aggregates, ReadCounters, SeriesKey, WriteBatch};
+use crate::commit::{CommitTicket, GroupCommit};
 use crate::compaction::{self, CompactionLog, Input, MergeEnv, Task};
 use crate::config::{EngineConfig, FsyncPolicy, MemoryBudget};
 use crate::error::{Error, Result};
@@ -32,7 +37,7 @@ use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
 use crate::scan::{DeviceScan, ScanRequest};
-use crate::wal::{self, Wal, WalRecord};
+use crate::wal::{self, Frame, Wal, WalRecord};
 
 /// Ranks of memtable data sit above every file version.
 const MEM_RANK_BASE: u64 = 1 << 62;
@@ -140,6 +145,7 @@ pub(crate) struct Inner {
     flush_signal: Signal,
     compaction_signal: Signal,
     sync_signal: Signal,
+    commit: GroupCommit,
     versions: Arc<AtomicU64>,
     compaction_ids: AtomicU64,
     pub(crate) cache: MetaCache,
@@ -251,6 +257,7 @@ impl StorageEngine {
             flush_signal: Signal::default(),
             compaction_signal: Signal::default(),
             sync_signal: Signal::default(),
+            commit: GroupCommit::default(),
             versions: Arc::new(AtomicU64::new(recovered.next_version)),
             compaction_ids: AtomicU64::new(1),
             cache,
@@ -307,14 +314,47 @@ impl StorageEngine {
     /// Write a batch: logged, then applied. Returns once the batch is in the
     /// WAL (synced per the fsync policy) and visible to reads.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        let ticket = self.write_deferred(batch)?;
+        self.wait_durable(ticket)
+    }
+
+    /// Write a batch without waiting for the WAL sync: it is logged and
+    /// visible, and durable once [`StorageEngine::wait_durable`] returns for
+    /// the ticket. Lets several statements share one sync.
+    pub fn write_deferred(&self, batch: &WriteBatch) -> Result<CommitTicket> {
         batch.validate()?;
         if batch.times.is_empty() || batch.columns.iter().all(|c| c.values.is_empty()) {
-            return Ok(());
+            return Ok(CommitTicket::default());
         }
-        self.inner.admit(batch.estimated_bytes())?;
-        let sealed = {
+        self.apply_logged(&[batch], Frame::write(batch))
+    }
+
+    /// Write several batches atomically: one WAL record holds them all, so
+    /// after a crash either all of them are there or none; an error leaves
+    /// none applied. Returns once they are durable and visible.
+    pub fn write_group(&self, batches: &[WriteBatch]) -> Result<()> {
+        for b in batches {
+            b.validate()?;
+        }
+        let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())).collect();
+        let frame = match batches.as_slice() {
+            [] => return Ok(()),
+            [one] => Frame::write(one),
+            _ => Frame::group(&batches),
+        };
+        let ticket = self.apply_logged(&batches, frame)?;
+        self.wait_durable(ticket)
+    }
+
+    /// Admit, then under the lock: check every batch, append the one record,
+    /// apply every batch.
+    fn apply_logged(&self, batches: &[&WriteBatch], frame: Frame) -> Result<CommitTicket> {
+        self.inner.commit.check()?;
+        frame.check_size()?;
+        self.inner.admit(batches.iter().map(|b| b.estimated_bytes()).sum())?;
+        let (ticket, sealed) = {
             let mut st = self.inner.live_state()?;
-            self.inner.apply_write(&mut st, batch, true)?;
+            let ticket = self.inner.apply_group(&mut st, batches, &frame)?;
             if !self.inner.config.background {
                 if let Some(Err(e)) = st.wal.as_mut().map(Wal::sync_if_due) {
                     // The batch is applied and with the OS; only its
@@ -322,12 +362,22 @@ impl StorageEngine {
                     tracing::error!(error = %e, "WAL sync failed");
                 }
             }
-            st.active.bytes() >= self.inner.config.memtable_bytes_max && self.inner.seal_logged(&mut st)
+            let sealed = st.active.bytes() >= self.inner.config.memtable_bytes_max && self.inner.seal_logged(&mut st);
+            (ticket, sealed)
         };
         if sealed {
             self.inner.after_seal();
         }
-        Ok(())
+        Ok(ticket)
+    }
+
+    /// Wait until the write of `ticket` is durable (under
+    /// `FsyncPolicy::EveryBatch`; the interval policy syncs in the background).
+    pub fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        if ticket == CommitTicket::default() || self.inner.config.wal_fsync != FsyncPolicy::EveryBatch {
+            return Ok(());
+        }
+        self.inner.commit.wait(ticket, || self.inner.sync_wal())
     }
 
     /// Delete the points of `series` in `range` (inclusive). Points written
@@ -336,11 +386,18 @@ impl StorageEngine {
         if series.is_empty() || range.start > range.end {
             return Ok(());
         }
-        let mut st = self.inner.live_state()?;
-        if let Some(w) = st.wal.as_mut() {
-            w.append_delete(series, range)?;
-        }
-        self.inner.apply_delete(&mut st, series, range)
+        self.inner.commit.check()?;
+        let frame = Frame::delete(series, range);
+        let ticket = {
+            let mut st = self.inner.live_state()?;
+            let ticket = match st.wal.as_mut() {
+                Some(w) => CommitTicket(w.append(&frame)?),
+                None => return Err(Error::Closed),
+            };
+            self.inner.apply_delete(&mut st, series, range)?;
+            ticket
+        };
+        self.wait_durable(ticket)
     }
 
     /// The points of one series in `range`, in time order.
@@ -575,14 +632,39 @@ impl Inner {
         self.budget.check_hard(bytes)
     }
 
-    /// Route a batch into the memtables; log it first when `log`.
-    fn apply_write(&self, st: &mut State, batch: &WriteBatch, log: bool) -> Result<()> {
-        if log {
-            let bound = self.config.ttl_bound(st.ttl_ms);
+    /// Log and apply batches as one record: every check first, so an error
+    /// leaves nothing logged or applied.
+    fn apply_group(&self, st: &mut State, batches: &[&WriteBatch], frame: &Frame) -> Result<CommitTicket> {
+        let bound = self.config.ttl_bound(st.ttl_ms);
+        let mut types: HashMap<(&str, &str), tsfile::DataType> = HashMap::new();
+        for batch in batches {
             if let Some(&t) = batch.times.iter().find(|t| **t < bound) {
                 return Err(Error::OutsideTtl { device: batch.device.clone(), time: t, bound });
             }
+            // Both memtables, whatever the routing: a series has one type.
+            st.active.seq.check(batch)?;
+            st.active.unseq.check(batch)?;
+            if batches.len() > 1 {
+                for c in &batch.columns {
+                    let t = *types.entry((batch.device.as_str(), c.measurement.as_str())).or_insert(c.data_type);
+                    if t != c.data_type {
+                        return Err(Error::TypeMismatch { series: format!("{}.{}", batch.device, c.measurement), expected: t, got: c.data_type });
+                    }
+                }
+            }
         }
+        let lsn = match st.wal.as_mut() {
+            Some(w) => w.append(frame)?,
+            None => return Err(Error::Closed),
+        };
+        for batch in batches {
+            self.apply_write(st, batch)?;
+        }
+        Ok(CommitTicket(lsn))
+    }
+
+    /// Route a batch into the memtables (it is logged already).
+    fn apply_write(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
         let route = route(batch, st.stable.get(&batch.device).copied());
         let (seq_rows, unseq_rows) = match &route {
             Route::AllSeq => (Some(Rows::All), None),
@@ -592,12 +674,6 @@ impl Inner {
         // Both memtables, whatever the routing: a series has one type.
         st.active.seq.check(batch)?;
         st.active.unseq.check(batch)?;
-        if log {
-            match st.wal.as_mut() {
-                Some(w) => w.append_write(batch)?,
-                None => return Err(Error::Closed),
-            }
-        }
         let mut added = 0;
         if let Some(rows) = seq_rows {
             added += st.active.seq.insert(batch, rows);
@@ -608,6 +684,21 @@ impl Inner {
         self.budget.add(added);
         self.update_last(st, batch);
         Ok(())
+    }
+
+    /// Sync the WAL up to what is appended now; returns that LSN.
+    fn sync_wal(&self) -> Result<u64> {
+        let (lsn, path, files) = {
+            let mut st = lock(&self.state);
+            match st.wal.as_mut() {
+                Some(w) => (w.appended(), w.path().to_path_buf(), w.take_sync_targets()),
+                None => return Err(Error::Closed),
+            }
+        };
+        for f in files {
+            f.sync().map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(lsn)
     }
 
     /// Keep cached last values right after a write.
@@ -1048,21 +1139,23 @@ impl Inner {
             }
             wal::replay_segment(self.fs.as_ref(), seg, |record| {
                 records += 1;
-                match record {
-                    WalRecord::Write(batch) => {
-                        if let Err(e) = self.apply_write(&mut st, &batch, false) {
-                            if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
-                                return Err(e);
-                            }
-                            // Data the original run kept in separate memtables:
-                            // separate them again. The sealed part claims only
-                            // the generations before this one, so the WAL of
-                            // this generation stays until all of it is flushed.
-                            self.seal_as(&mut st, current.saturating_sub(1));
-                            self.apply_write(&mut st, &batch, false)?;
+                let replay_write = |st: &mut State, batch: &WriteBatch| -> Result<()> {
+                    if let Err(e) = self.apply_write(st, batch) {
+                        if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
+                            return Err(e);
                         }
-                        Ok(())
+                        // Data the original run kept in separate memtables:
+                        // separate them again. The sealed part claims only
+                        // the generations before this one, so the WAL of
+                        // this generation stays until all of it is flushed.
+                        self.seal_as(st, current.saturating_sub(1));
+                        self.apply_write(st, batch)?;
                     }
+                    Ok(())
+                };
+                match record {
+                    WalRecord::Write(batch) => replay_write(&mut st, &batch),
+                    WalRecord::Group(batches) => batches.iter().try_for_each(|b| replay_write(&mut st, b)),
                     WalRecord::Delete { series, range } => self.apply_delete(&mut st, &series, range),
                 }
             })?;

@@ -24,6 +24,7 @@
 //! file-system seam used for fault injection).
 
 mod batch;
+mod commit;
 mod compaction;
 mod config;
 mod engine;
@@ -41,6 +42,7 @@ mod store;
 mod wal;
 
 pub use batch::{Aggregates, Column, ReadCounters, SeriesKey, WriteBatch};
+pub use commit::CommitTicket;
 pub use config::{Clock, EngineConfig, FsyncPolicy, MemoryBudget, TimePrecision};
 pub use engine::{FileInfo, StorageEngine};
 pub use scan::{DeviceScan, ScanOrder, ScanRequest};

@@ -4,6 +4,7 @@
 use tsfile::{AlignedBatch, TimeRange, Value};
 
 use crate::batch::{Aggregates, SeriesKey, WriteBatch};
+use crate::commit::CommitTicket;
 use crate::engine::StorageEngine;
 use crate::error::Result;
 use crate::scan::ScanRequest;
@@ -24,6 +25,14 @@ pub trait SeriesStore: Send + Sync + std::fmt::Debug {
     fn last(&self, series: &SeriesKey) -> Result<Option<(i64, Value)>>;
     /// Append a batch durably (acknowledged once it survives `kill -9`).
     fn write(&self, batch: &WriteBatch) -> Result<()>;
+    /// Append a batch, logged and visible but not yet synced; durable once
+    /// [`SeriesStore::wait_durable`] returns for the ticket.
+    fn write_deferred(&self, batch: &WriteBatch) -> Result<CommitTicket>;
+    /// Wait until the write of `ticket` is durable.
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()>;
+    /// Append several batches atomically (one WAL record: all or none,
+    /// across errors and crashes), durably.
+    fn write_group(&self, batches: &[WriteBatch]) -> Result<()>;
     /// Delete the points of `series` in `range` (inclusive).
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()>;
     /// Persist memtables into TsFiles.
@@ -49,6 +58,18 @@ impl SeriesStore for StorageEngine {
 
     fn write(&self, batch: &WriteBatch) -> Result<()> {
         StorageEngine::write(self, batch)
+    }
+
+    fn write_deferred(&self, batch: &WriteBatch) -> Result<CommitTicket> {
+        StorageEngine::write_deferred(self, batch)
+    }
+
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        StorageEngine::wait_durable(self, ticket)
+    }
+
+    fn write_group(&self, batches: &[WriteBatch]) -> Result<()> {
+        StorageEngine::write_group(self, batches)
     }
 
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()> {

@@ -15,6 +15,15 @@
 //! flushed, CHECKPOINT records it and its segments are deleted; recovery
 //! replays the segments of later generations only.
 //!
+//! A record is one of: a write batch, a delete, or a *group* — several write
+//! batches in one record (a whole `COPY`), so a group is replayed whole or
+//! not at all: its one checksum is its commit mark.
+//!
+//! Appends do not sync. Every append gets a log sequence number (LSN); a
+//! writer that needs durability waits for the group commit
+//! ([`crate::commit`]) to sync past its LSN, so concurrent writers share
+//! one `fsync`.
+//!
 //! A record that runs past the end of its segment, or a last record whose
 //! checksum fails, is a torn tail from a crash: it is cut off and recovery
 //! goes on. A bad record with intact records after it is corruption, and
@@ -41,11 +50,14 @@ const CHECKPOINT_FILE: &str = "CHECKPOINT";
 
 const KIND_WRITE: u8 = 1;
 const KIND_DELETE: u8 = 2;
+const KIND_GROUP: u8 = 3;
 
 /// One logged operation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum WalRecord {
     Write(WriteBatch),
+    /// Several batches logged as one record: all of them or none.
+    Group(Vec<WriteBatch>),
     Delete { series: Vec<SeriesKey>, range: TimeRange },
 }
 
@@ -115,6 +127,19 @@ pub(crate) fn encode_write(batch: &WriteBatch, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&(c.values.len() as u32).to_le_bytes());
         put_values(out, &c.values);
+    }
+}
+
+/// A group: the batch count, then each batch as a length-prefixed write record.
+pub(crate) fn encode_group(batches: &[&WriteBatch], out: &mut Vec<u8>) {
+    out.push(KIND_GROUP);
+    out.extend_from_slice(&(batches.len() as u32).to_le_bytes());
+    for b in batches {
+        let at = out.len();
+        out.extend_from_slice(&[0u8; 4]);
+        encode_write(b, out);
+        let len = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
 }
 
@@ -214,6 +239,21 @@ fn get_values(c: &mut Cursor<'_>, data_type: DataType, n: usize) -> std::result:
 pub(crate) fn decode_record(payload: &[u8]) -> std::result::Result<WalRecord, String> {
     let mut c = Cursor::new(payload);
     match c.u8()? {
+        KIND_GROUP => {
+            let n = c.count(5)?;
+            let mut batches = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = c.count(1)?;
+                match decode_record(c.bytes(len)?)? {
+                    WalRecord::Write(b) => batches.push(b),
+                    _ => return Err("a group holds something other than write batches".into()),
+                }
+            }
+            if !c.is_empty() {
+                return Err("trailing bytes after a group record".into());
+            }
+            Ok(WalRecord::Group(batches))
+        }
         KIND_WRITE => {
             let device = c.string()?;
             let aligned = c.u8()? != 0;
@@ -275,7 +315,46 @@ pub(crate) struct Wal {
     /// Segments written since their last sync (interval policy).
     unsynced: Vec<Arc<dyn FsFile>>,
     last_sync: Instant,
-    buf: Vec<u8>,
+    /// LSN of the last record appended (records are numbered from 1 per run).
+    appended: u64,
+}
+
+/// A record framed for the log (header + payload), built outside the
+/// engine lock so the lock is held only for the write itself.
+pub(crate) struct Frame(Vec<u8>);
+
+impl Frame {
+    pub(crate) fn new(encode: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&[0u8; RECORD_HEADER_LEN as usize]);
+        encode(&mut frame);
+        let payload_len = (frame.len() - RECORD_HEADER_LEN as usize) as u32;
+        let crc = crc32fast::hash(&frame[RECORD_HEADER_LEN as usize..]);
+        frame[..4].copy_from_slice(&payload_len.to_le_bytes());
+        frame[4..8].copy_from_slice(&crc.to_le_bytes());
+        Frame(frame)
+    }
+
+    pub(crate) fn write(batch: &WriteBatch) -> Frame {
+        Frame::new(|out| encode_write(batch, out))
+    }
+
+    pub(crate) fn group(batches: &[&WriteBatch]) -> Frame {
+        Frame::new(|out| encode_group(batches, out))
+    }
+
+    pub(crate) fn delete(series: &[SeriesKey], range: TimeRange) -> Frame {
+        Frame::new(|out| encode_delete(series, range, out))
+    }
+
+    /// Whether the payload is small enough to be a record.
+    pub(crate) fn check_size(&self) -> Result<()> {
+        let payload = self.0.len() as u64 - RECORD_HEADER_LEN;
+        if payload > MAX_RECORD_BYTES {
+            return Err(Error::batch("?", format!("a WAL record of {payload} bytes is larger than the {MAX_RECORD_BYTES}-byte limit; write less at once")));
+        }
+        Ok(())
+    }
 }
 
 impl Wal {
@@ -293,7 +372,7 @@ impl Wal {
             pos: 0,
             unsynced: Vec::new(),
             last_sync: Instant::now(),
-            buf: Vec::new(),
+            appended: 0,
         };
         wal.open_segment(generation, 0)?;
         Ok(wal)
@@ -324,42 +403,27 @@ impl Wal {
         self.open_segment(generation, 0)
     }
 
-    pub(crate) fn append_write(&mut self, batch: &WriteBatch) -> Result<()> {
-        self.append(|buf| encode_write(batch, buf))
+    /// LSN of the last record appended.
+    pub(crate) fn appended(&self) -> u64 {
+        self.appended
     }
 
-    pub(crate) fn append_delete(&mut self, series: &[SeriesKey], range: TimeRange) -> Result<()> {
-        self.append(|buf| encode_delete(series, range, buf))
-    }
-
-    /// Append one record with a single write; on failure the segment is cut
+    /// Append one framed record with a single write (not synced: see
+    /// [`crate::commit`]); returns its LSN. On failure the segment is cut
     /// back (or abandoned) so no half record sits before later ones.
-    fn append(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+    pub(crate) fn append(&mut self, frame: &Frame) -> Result<u64> {
+        frame.check_size()?;
         if self.file.is_none() || self.pos >= self.segment_bytes {
             self.open_segment(self.generation, self.index + 1)?;
         }
         let Some(file) = self.file.clone() else {
             return Err(Error::io(&self.path, std::io::Error::other("no open WAL segment")));
         };
-        // Frame in place: header room first, filled in once the payload is there.
-        let mut frame = std::mem::take(&mut self.buf);
-        frame.clear();
-        frame.extend_from_slice(&[0u8; RECORD_HEADER_LEN as usize]);
-        encode(&mut frame);
-        let payload_len = (frame.len() - RECORD_HEADER_LEN as usize) as u32;
-        let crc = crc32fast::hash(&frame[RECORD_HEADER_LEN as usize..]);
-        frame[..4].copy_from_slice(&payload_len.to_le_bytes());
-        frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        let result = file.write_at(self.pos, &frame).and_then(|()| match self.policy {
-            FsyncPolicy::EveryBatch => file.sync(),
-            FsyncPolicy::IntervalMs(_) => Ok(()),
-        });
-        let written = frame.len() as u64;
-        self.buf = frame;
-        match result {
+        match file.write_at(self.pos, &frame.0) {
             Ok(()) => {
-                self.pos += written;
-                Ok(())
+                self.pos += frame.0.len() as u64;
+                self.appended += 1;
+                Ok(self.appended)
             }
             Err(e) => {
                 // The record was not acknowledged; remove whatever part of it
@@ -385,11 +449,16 @@ impl Wal {
     }
 
     /// Files to sync now (the current segment and any left unsynced).
+    /// Syncing them makes every record up to [`Wal::appended`] durable.
     pub(crate) fn take_sync_targets(&mut self) -> Vec<Arc<dyn FsFile>> {
         self.last_sync = Instant::now();
         let mut files = std::mem::take(&mut self.unsynced);
         files.extend(self.file.clone());
         files
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     pub(crate) fn sync(&mut self) -> Result<()> {
@@ -563,6 +632,13 @@ mod tests {
         let mut out = Vec::new();
         encode_delete(&series, TimeRange::new(-5, 7), &mut out);
         assert_eq!(decode_record(&out).unwrap(), WalRecord::Delete { series, range: TimeRange::new(-5, 7) });
+        let group = vec![batch(), WriteBatch::new("root.sg.d2", true, vec![9]).with_column(Column::full("x", DataType::Int32, Values::Int32(vec![4])))];
+        let mut out = Vec::new();
+        encode_group(&group.iter().collect::<Vec<_>>(), &mut out);
+        assert_eq!(decode_record(&out).unwrap(), WalRecord::Group(group));
+        for cut in 0..out.len() {
+            assert!(decode_record(&out[..cut]).is_err(), "a group cut at {cut} must not decode");
+        }
     }
 
     #[test]
@@ -593,8 +669,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(Arc::new(RealFs), dir.path(), FsyncPolicy::EveryBatch, 1 << 20, 1).unwrap();
         for _ in 0..3 {
-            wal.append_write(&batch()).unwrap();
+            wal.append(&Frame::write(&batch())).unwrap();
         }
+        wal.sync().unwrap();
         drop(wal);
         let seg = dir.path().join(segment_name(1, 0));
         let full = std::fs::read(&seg).unwrap();

@@ -17,7 +17,7 @@ use crate::series::{resolve, SeriesRef};
 use crate::tsql::ast::{Insert, SeriesFilter, Show, Statement};
 
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::provider::json_map;
 
@@ -97,7 +97,14 @@ pub(crate) fn delete_data(instance: &Instance, patterns: &[String], range: TimeR
 
 /// INSERT INTO device(timestamp, m1, m2 …) VALUES (…): every row is checked
 /// before anything is written; an error names the row (1-based).
-pub(crate) fn insert(instance: &Instance, device: &str, aligned: bool, measurements: &[String], rows: &[(i64, Vec<Literal>)]) -> Result<QueryOutput> {
+pub(crate) fn insert(
+    instance: &Instance,
+    device: &str,
+    aligned: bool,
+    measurements: &[String],
+    rows: &[(i64, Vec<Literal>)],
+    pending: &mut PendingCommits,
+) -> Result<QueryOutput> {
     let device_path = Path::parse(device)?;
     let device_text = device_path.to_string();
     for (i, (_, values)) in rows.iter().enumerate() {
@@ -106,8 +113,12 @@ pub(crate) fn insert(instance: &Instance, device: &str, aligned: bool, measureme
         }
     }
     let catalog = instance.catalog();
+    // IoTDB's partial insertion: a measurement whose values do not fit its
+    // series fails alone; the others are written and the error names it.
+    let mut failed: Vec<(String, Error)> = Vec::new();
     // The type of each measurement: the existing series', else inferred from its first non-null value.
     let mut types = Vec::with_capacity(measurements.len());
+    let mut columns: Vec<Vec<Option<Value>>> = Vec::with_capacity(measurements.len());
     for (c, m) in measurements.iter().enumerate() {
         let existing = catalog.lookup_series(&device_text, m).map(|h| h.data_type);
         let t = match existing {
@@ -121,38 +132,64 @@ pub(crate) fn insert(instance: &Instance, device: &str, aligned: bool, measureme
                 },
             },
         };
-        types.push((c, m.as_str(), t));
-    }
-    let mut columns: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); types.len()];
-    for (r, (_, values)) in rows.iter().enumerate() {
-        for (k, (c, m, t)) in types.iter().enumerate() {
-            let v = values[*c]
-                .to_value(*t, &format!("{device_text}.{m}"))
-                .map_err(|e| prefix_row(e, r + 1))?;
-            columns[k].push(v);
+        let values: Result<Vec<Option<Value>>> = rows
+            .iter()
+            .enumerate()
+            .map(|(r, (_, values))| values[c].to_value(t, &format!("{device_text}.{m}")).map_err(|e| prefix_row(e, r + 1)))
+            .collect();
+        match values {
+            Ok(values) => {
+                types.push((c, m.as_str(), t));
+                columns.push(values);
+            }
+            Err(e @ (Error::TypeMismatch(_) | Error::InvalidValue(_))) => failed.push((m.clone(), e)),
+            Err(e) => return Err(e),
         }
     }
-    if types.is_empty() {
-        return Ok(QueryOutput::command_with_rows("INSERT", 0));
+    if !types.is_empty() {
+        let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
+        let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
+        let database = catalog
+            .database_by_id(handles[0].database)
+            .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
+            .path
+            .to_string();
+        let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
+        let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
+        for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
+            if let Err(e) = catalog.check_type(h, *t) {
+                failed.push((m.to_string(), e.into()));
+                continue;
+            }
+            // An alias writes to the series' real measurement name.
+            let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
+            let mut column = Column::from_options(name, *t, values)?;
+            crate::convert::round_for_series(h, &mut column.values);
+            wb = wb.with_column(column);
+        }
+        if !wb.columns.is_empty() {
+            let store = instance.store(&database)?;
+            let ticket = store.write_deferred(&wb)?;
+            pending.add(store, ticket);
+        }
     }
-    let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
-    let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
-    for (h, (_, _, t)) in handles.iter().zip(&types) {
-        catalog.check_type(h, *t)?;
+    if let Some((_, first)) = failed.first() {
+        let names: Vec<&str> = failed.iter().map(|(m, _)| m.as_str()).collect();
+        let written = measurements.len() - failed.len();
+        let cause = match first {
+            Error::TypeMismatch(m) | Error::InvalidValue(m) => m.clone(),
+            other => other.to_string(),
+        };
+        let what = format!(
+            "failed to insert measurements [{}] of {device_text} ({written} of {} written): {cause}",
+            names.join(", "),
+            measurements.len()
+        );
+        return Err(match first {
+            Error::InvalidValue(_) => Error::InvalidValue(what),
+            _ => Error::TypeMismatch(what),
+        });
     }
-    let database = catalog
-        .database_by_id(handles[0].database)
-        .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
-        .path
-        .to_string();
-    let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
-    let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
-    for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
-        // An alias writes to the series' real measurement name.
-        let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
-        wb = wb.with_column(Column::from_options(name, *t, values)?);
-    }
-    instance.store(&database)?.write(&wb)?;
     Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
 }
 
@@ -315,8 +352,11 @@ pub(crate) fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOu
     Ok(QueryOutput::command("FLUSH"))
 }
 
-/// Run one statement that is not a `SELECT`.
-pub(crate) fn run(instance: &Instance, statement: Statement) -> Result<QueryOutput> {
+/// Run one statement that is not a `SELECT`. Its writes are logged and
+/// visible but not yet durable: `pending` collects them, and the caller
+/// waits on it before acknowledging (so the statements of one message
+/// share WAL syncs).
+pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut PendingCommits) -> Result<QueryOutput> {
     match statement {
         Statement::CreateDatabase { path } => create_database(instance, &path),
         Statement::DropDatabases { paths } => drop_databases(instance, &paths),
@@ -324,7 +364,7 @@ pub(crate) fn run(instance: &Instance, statement: Statement) -> Result<QueryOutp
         Statement::CreateAlignedTimeseries { device, series } => create_aligned_timeseries(instance, &device, series),
         Statement::DeleteTimeseries { paths } => delete_timeseries(instance, &paths),
         Statement::DeleteData { paths, range } => delete_data(instance, &paths, range),
-        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows),
+        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows, pending),
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Show(show) => match show {
             Show::Databases { pattern } => show_databases(instance, pattern.as_deref()),

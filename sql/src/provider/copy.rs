@@ -1,16 +1,38 @@
-//! `COPY "root…" [(columns)] FROM STDIN`: PostgreSQL's text and CSV formats
-//! parsed into rows of one device and written through its engine. A first
-//! pass checks every row (an error names the line and nothing is written);
-//! a second writes in chunks of [`CHUNK_ROWS`], so memory stays bounded
-//! however large the COPY.
+//! `COPY … FROM STDIN` in one pass: PostgreSQL's text, CSV and binary
+//! formats parsed straight into typed column builders as the CopyData
+//! messages arrive ([`CopyIn::feed`]), then written atomically
+//! ([`CopyIn::finish`]): one WAL group per database, so the COPY is all or
+//! nothing across errors and `kill -9`.
+//!
+//! Memory: the input is never held whole — only the unparsed tail of the
+//! last message (at most one row, [`COPY_ROW_BYTES_MAX`]) and the typed
+//! values parsed so far (about 8 bytes a value, at most
+//! [`COPY_TYPED_BYTES_MAX`]; atomicity needs them until the end). Parsing
+//! happens as the wire layer hands over each message, so a client that
+//! sends faster than Arbor parses is held back by TCP.
+//!
+//! Layouts:
+//! - a device table, `COPY "root.ln.d1" [(time, s1, …)] FROM STDIN`;
+//! - IoTDB's align-by-device CSV, `COPY root.ln FROM STDIN (FORMAT csv,
+//!   HEADER true)` with a `Time,Device,s1,s2,…` header;
+//! - IoTDB's align-by-time CSV, same statement with a
+//!   `Time,root.ln.d1.s1,root.ln.d2.s1,…` header.
+//!
+//! In the IoTDB layouts series missing from the catalog are created when
+//! the COPY commits (types from a `s1(INT32)` header suffix, else inferred
+//! from the first value as an INSERT would), and a row's NULLs write nothing.
+//!
+//! A bad row fails the COPY with its line number and column; nothing is written.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use tsfile::{DataType, Value};
+use catalog::{Path, ValueKind};
+use storage::{Column, WriteBatch};
+use tsfile::{DataType, Values};
 
 use super::device_table::DeviceTableProvider;
-use crate::series::SeriesRef;
-use super::values::{write_rows, DeviceRows};
+use super::values::days_to_date;
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 
@@ -18,78 +40,990 @@ use crate::instance::Instance;
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
     pub csv: bool,
+    /// PostgreSQL's binary COPY format (`csv`, `delimiter`, `null` unused).
+    pub binary: bool,
     pub delimiter: u8,
     pub null: String,
     pub header: bool,
 }
 
-/// One field of a COPY row: `None` is NULL.
-type Field = Option<String>;
-
-/// Rows per engine write.
+/// Rows per write batch (a COPY is still committed as one group).
 const CHUNK_ROWS: usize = 65_536;
+/// The longest row (text/CSV line or binary tuple) accepted.
+pub const COPY_ROW_BYTES_MAX: usize = 64 << 20;
+/// Typed data one COPY may hold before it commits; past it the COPY fails
+/// with 53200 (split it into several COPYs).
+pub const COPY_TYPED_BYTES_MAX: usize = 512 << 20;
+/// Devices one multi-device COPY may write.
+const COPY_DEVICES_MAX: usize = 100_000;
 
-/// What receives each parsed row.
-type OnRow<'a> = &'a mut dyn FnMut(Vec<Field>) -> Result<()>;
+const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MS: i64 = 946_684_800_000;
+const PG_EPOCH_DAYS: i32 = 10_957;
 
-/// Each row of COPY text format data (backslash escapes, `null` marks
-/// NULL, `\.` ends the data).
-fn each_text_row(data: &str, delimiter: char, null: &str, on_row: OnRow<'_>) -> Result<()> {
-    let data = data.strip_suffix('\n').unwrap_or(data);
-    if data.is_empty() {
-        return Ok(());
+// ---------------------------------------------------------------- values
+
+/// One column being built: present values in row order and a validity per row.
+struct ColumnBuilder {
+    /// The name the COPY uses (an alias or the measurement).
+    name: String,
+    /// `None` until the first value when the series does not exist yet.
+    data_type: Option<DataType>,
+    values: Values,
+    validity: Vec<bool>,
+    nulls: usize,
+}
+
+impl ColumnBuilder {
+    fn new(name: String, data_type: Option<DataType>) -> Self {
+        let values = Values::empty(data_type.unwrap_or(DataType::Int32));
+        ColumnBuilder { name, data_type, values, validity: Vec::new(), nulls: 0 }
     }
-    for (n, line) in data.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line == "\\." {
-            break;
+
+    fn push_null(&mut self) {
+        self.validity.push(false);
+        self.nulls += 1;
+    }
+
+    /// Parse a text value (PostgreSQL's text forms) and push it.
+    fn push_text(&mut self, text: &[u8], infer: &dyn Fn(&str) -> DataType) -> std::result::Result<(), String> {
+        let s = std::str::from_utf8(text).map_err(|_| "invalid UTF-8".to_string())?;
+        let t = match self.data_type {
+            Some(t) => t,
+            None => {
+                let t = infer(s);
+                self.data_type = Some(t);
+                self.values = Values::empty(t);
+                t
+            }
+        };
+        let bad = || format!("invalid input syntax for type {t}: {s:?}");
+        match (&mut self.values, t) {
+            (Values::Boolean(v), _) => v.push(parse_bool(s).ok_or_else(bad)?),
+            (Values::Int32(v), DataType::Date) => v.push(tsfile::text::parse_value(DataType::Date, s.trim()).ok().and_then(|x| match x {
+                tsfile::Value::Int32(d) => Some(d),
+                _ => None,
+            }).ok_or_else(bad)?),
+            (Values::Int32(v), _) => v.push(parse_int(s).and_then(|x| i32::try_from(x).ok()).ok_or_else(bad)?),
+            (Values::Int64(v), DataType::Timestamp) => v.push(parse_time(s).map_err(|_| bad())?),
+            (Values::Int64(v), _) => v.push(parse_int(s).ok_or_else(bad)?),
+            (Values::Float(v), _) => v.push(parse_f32(s).ok_or_else(bad)?),
+            (Values::Double(v), _) => v.push(parse_f64(s).ok_or_else(bad)?),
+            (Values::Binary(v), DataType::Blob) => v.push(parse_bytea(s).ok_or_else(bad)?),
+            (Values::Binary(v), _) => v.push(text.to_vec()),
         }
-        let mut fields = Vec::new();
-        for raw in split_unescaped(line, delimiter) {
-            if raw == null {
-                fields.push(None);
+        self.validity.push(true);
+        Ok(())
+    }
+
+    /// Push a value in PostgreSQL's binary form.
+    fn push_binary(&mut self, raw: &[u8]) -> std::result::Result<(), String> {
+        let t = self.data_type.ok_or("a column without a type")?;
+        let width = |n: usize| -> std::result::Result<(), String> {
+            if raw.len() == n {
+                Ok(())
             } else {
-                fields.push(Some(unescape(raw).map_err(|e| Error::InvalidValue(format!("line {}: {e}", n + 1)))?));
+                Err(format!("binary value of {} bytes for type {t} (expected {n})", raw.len()))
+            }
+        };
+        match (&mut self.values, t) {
+            (Values::Boolean(v), _) => {
+                width(1)?;
+                v.push(raw[0] != 0);
+            }
+            (Values::Int32(v), DataType::Date) => {
+                width(4)?;
+                let days = i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                let date = days.checked_add(PG_EPOCH_DAYS).ok_or("date out of range")?;
+                v.push(days_to_date(date).map_err(|e| e.to_string())?);
+            }
+            (Values::Int32(v), _) => {
+                width(4)?;
+                v.push(i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]));
+            }
+            (Values::Int64(v), DataType::Timestamp) => v.push(binary_time(raw)?),
+            (Values::Int64(v), _) => {
+                width(8)?;
+                v.push(i64::from_be_bytes(raw.try_into().map_err(|_| "bad int8")?));
+            }
+            (Values::Float(v), _) => {
+                width(4)?;
+                v.push(f32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]));
+            }
+            (Values::Double(v), _) => {
+                width(8)?;
+                v.push(f64::from_be_bytes(raw.try_into().map_err(|_| "bad float8")?));
+            }
+            (Values::Binary(v), DataType::Blob) => v.push(raw.to_vec()),
+            (Values::Binary(v), _) => {
+                std::str::from_utf8(raw).map_err(|_| "invalid UTF-8".to_string())?;
+                v.push(raw.to_vec());
             }
         }
-        on_row(fields)?;
+        self.validity.push(true);
+        Ok(())
     }
-    Ok(())
+
+    /// The column so far (None when it holds only NULLs), leaving it empty.
+    fn take(&mut self) -> Option<(DataType, Values, Option<Vec<bool>>)> {
+        let validity = std::mem::take(&mut self.validity);
+        let nulls = std::mem::replace(&mut self.nulls, 0);
+        let t = self.data_type?;
+        let values = std::mem::replace(&mut self.values, Values::empty(t));
+        if values.is_empty() {
+            return None;
+        }
+        Some((t, values, (nulls > 0).then_some(validity)))
+    }
 }
 
-/// Split a text-format line at delimiters not escaped by a backslash.
-fn split_unescaped(line: &str, delimiter: char) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == delimiter {
-            out.push(&line[start..i]);
-            start = i + c.len_utf8();
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "t" | "true" | "1" | "yes" | "y" | "on" => Some(true),
+        "f" | "false" | "0" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A decimal integer, without allocating.
+fn parse_int(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return s.trim().parse().ok();
+    }
+    let mut v: i64 = 0;
+    for d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if neg {
+        Some(v)
+    } else {
+        v.checked_neg()
+    }
+}
+
+fn special_float(s: &str) -> Option<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        "nan" => Some(f64::NAN),
+        "infinity" | "inf" | "+infinity" | "+inf" => Some(f64::INFINITY),
+        "-infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+fn parse_f64(s: &str) -> Option<f64> {
+    let s = s.trim();
+    s.parse::<f64>().ok().or_else(|| special_float(s))
+}
+
+fn parse_f32(s: &str) -> Option<f32> {
+    let s = s.trim();
+    s.parse::<f32>().ok().or_else(|| special_float(s).map(|v| v as f32))
+}
+
+/// `\x…` hex (PostgreSQL's bytea output); other text is taken as its bytes.
+fn parse_bytea(s: &str) -> Option<Vec<u8>> {
+    let Some(hex) = s.strip_prefix("\\x") else { return Some(s.as_bytes().to_vec()) };
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// A `time` field: integer milliseconds or a timestamp text.
+fn parse_time(text: &str) -> Result<i64> {
+    let t = text.trim();
+    if let Some(ms) = parse_int(t) {
+        return Ok(ms);
+    }
+    crate::time::parse_iso(t)
+}
+
+/// A binary `timestamptz`: microseconds since 2000-01-01, to milliseconds.
+fn binary_time(raw: &[u8]) -> std::result::Result<i64, String> {
+    let us = i64::from_be_bytes(raw.try_into().map_err(|_| format!("binary timestamp of {} bytes (expected 8)", raw.len()))?);
+    us.div_euclid(1000).checked_add(PG_EPOCH_MS).ok_or_else(|| "timestamp out of range".to_string())
+}
+
+/// The type an unknown series gets from its first value (as an INSERT literal would).
+fn value_kind(s: &str) -> ValueKind {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") {
+        ValueKind::Boolean
+    } else if parse_int(t).is_some() {
+        ValueKind::Integer
+    } else if parse_f64(t).is_some() {
+        ValueKind::Floating
+    } else {
+        ValueKind::Text
+    }
+}
+
+// ---------------------------------------------------------------- devices
+
+/// Rows gathered for one device.
+struct DeviceSink {
+    device: String,
+    times: Vec<i64>,
+    columns: Vec<ColumnBuilder>,
+    /// Full chunks, as written at commit.
+    batches: Vec<WriteBatch>,
+}
+
+impl DeviceSink {
+    fn new(device: String, columns: Vec<ColumnBuilder>) -> Self {
+        DeviceSink { device, times: Vec::new(), columns, batches: Vec::new() }
+    }
+
+    /// Close the rows gathered so far into a batch; returns its bytes.
+    fn seal(&mut self) -> usize {
+        let times = std::mem::take(&mut self.times);
+        if times.is_empty() {
+            return 0;
+        }
+        let mut batch = WriteBatch::new(self.device.clone(), false, times);
+        for c in &mut self.columns {
+            if let Some((t, values, validity)) = c.take() {
+                batch.columns.push(Column { measurement: c.name.clone(), data_type: t, values, validity });
+            }
+        }
+        let bytes = batch.times.len() * 8 + batch.columns.iter().map(|c| values_bytes(&c.values)).sum::<usize>();
+        if !batch.columns.is_empty() {
+            self.batches.push(batch);
+        }
+        bytes
+    }
+}
+
+fn values_bytes(v: &Values) -> usize {
+    match v {
+        Values::Boolean(v) => v.len(),
+        Values::Int32(v) => v.len() * 4,
+        Values::Float(v) => v.len() * 4,
+        Values::Int64(v) => v.len() * 8,
+        Values::Double(v) => v.len() * 8,
+        Values::Binary(v) => v.iter().map(|b| b.len() + 24).sum(),
+    }
+}
+
+/// What each field of a row is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    Time,
+    /// The device of an align-by-device row.
+    Device,
+    /// Column `col` of sink `sink` (fixed layouts).
+    Column { sink: usize, col: usize },
+    /// Column `col` of the row's device (align-by-device).
+    Measurement { col: usize },
+}
+
+enum Layout {
+    /// Not known until the header row arrives (IoTDB layouts).
+    FromHeader { prefix: Path },
+    Fixed { targets: Vec<Target> },
+    /// Align by device: the measurement names of the header.
+    ByDevice { prefix: Path, targets: Vec<Target>, measurements: Vec<(String, Option<DataType>)> },
+}
+
+/// A field of the current row: where its bytes are.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Null,
+    /// `buf[start..end]`, used as is.
+    Raw(usize, usize),
+    /// `scratch[start..end]`, unescaped.
+    Unescaped(usize, usize),
+}
+
+// ---------------------------------------------------------------- the COPY
+
+/// One `COPY … FROM STDIN` in progress.
+pub struct CopyIn {
+    instance: Arc<Instance>,
+    options: CopyOptions,
+    table: String,
+    layout: Layout,
+    /// Into a device table (not one of IoTDB's layouts).
+    device_table: bool,
+    sinks: Vec<DeviceSink>,
+    sink_of: HashMap<String, usize>,
+    /// Bytes received and not parsed yet (at most one partial row).
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    fields: Vec<Field>,
+    /// Line (text/CSV) or tuple (binary) number of the next row.
+    line: usize,
+    rows: usize,
+    typed_bytes: usize,
+    header_pending: bool,
+    binary_header_pending: bool,
+    ended: bool,
+}
+
+impl std::fmt::Debug for CopyIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyIn").field("table", &self.table).field("rows", &self.rows).finish_non_exhaustive()
+    }
+}
+
+impl CopyIn {
+    /// Start a COPY into `table` (a device, or in CSV with a header a path
+    /// prefix for IoTDB's layouts); errors here come before any data.
+    pub fn start(instance: Arc<Instance>, table: &str, columns: &[String], options: CopyOptions) -> Result<CopyIn> {
+        let mut sinks = Vec::new();
+        let layout = match DeviceTableProvider::open(instance.clone(), table) {
+            Some(device) => {
+                let names: Vec<String> = if columns.is_empty() {
+                    std::iter::once("time".to_string()).chain(device.series().iter().map(|s| s.info.measurement().to_string())).collect()
+                } else {
+                    columns.to_vec()
+                };
+                let mut builders = Vec::new();
+                let mut targets = Vec::with_capacity(names.len());
+                for name in &names {
+                    if name == "time" {
+                        if targets.contains(&Target::Time) {
+                            return Err(Error::Syntax("column \"time\" specified more than once".into()));
+                        }
+                        targets.push(Target::Time);
+                        continue;
+                    }
+                    let i = device.series_index(name).ok_or_else(|| Error::UnknownColumn(format!("\"{name}\" of relation \"{table}\"")))?;
+                    let s = &device.series()[i];
+                    if builders.iter().any(|b: &ColumnBuilder| b.name == s.info.path.last()) {
+                        return Err(Error::Syntax(format!("column \"{name}\" specified more than once")));
+                    }
+                    targets.push(Target::Column { sink: 0, col: builders.len() });
+                    builders.push(ColumnBuilder::new(s.info.path.last().to_string(), Some(s.data_type())));
+                }
+                if !targets.contains(&Target::Time) {
+                    return Err(Error::NotNull(format!("COPY into \"{table}\" needs the \"time\" column")));
+                }
+                sinks.push(DeviceSink::new(device.device().to_string(), builders));
+                Layout::Fixed { targets }
+            }
+            None => {
+                let prefix = Path::parse(table).map_err(|_| Error::UnknownTable(format!("\"{table}\"")))?;
+                if !(options.csv && options.header && columns.is_empty()) {
+                    return Err(Error::UnknownTable(format!(
+                        "\"{table}\" (a path prefix takes IoTDB's CSV layouts: FORMAT csv, HEADER true, no column list)"
+                    )));
+                }
+                Layout::FromHeader { prefix }
+            }
+        };
+        let sink_of = sinks.iter().enumerate().map(|(i, s)| (s.device.clone(), i)).collect();
+        Ok(CopyIn {
+            instance,
+            header_pending: options.header && !options.binary,
+            binary_header_pending: options.binary,
+            options,
+            table: table.to_string(),
+            device_table: matches!(layout, Layout::Fixed { .. }),
+            layout,
+            sinks,
+            sink_of,
+            buf: Vec::new(),
+            scratch: Vec::new(),
+            fields: Vec::new(),
+            line: 1,
+            rows: 0,
+            typed_bytes: 0,
+            ended: false,
+        })
+    }
+
+    /// Number of columns the client is told about (CopyInResponse).
+    pub fn column_count(&self) -> usize {
+        match &self.layout {
+            Layout::Fixed { targets } | Layout::ByDevice { targets, .. } => targets.len(),
+            Layout::FromHeader { .. } => 1,
         }
     }
-    out.push(&line[start..]);
-    out
+
+    /// Parse one CopyData message's bytes.
+    pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        self.buf.extend_from_slice(data);
+        let consumed = self.parse(false)?;
+        self.buf.drain(..consumed);
+        if self.buf.len() > COPY_ROW_BYTES_MAX {
+            return Err(Error::InvalidValue(format!("line {}: a row longer than {COPY_ROW_BYTES_MAX} bytes", self.line)));
+        }
+        Ok(())
+    }
+
+    /// Parse what is left and write everything as one group per database;
+    /// returns the rows copied.
+    pub fn finish(mut self) -> Result<usize> {
+        if !self.ended {
+            let consumed = self.parse(true)?;
+            if consumed < self.buf.len() && self.options.binary {
+                return Err(Error::InvalidValue(format!("tuple {}: binary COPY data ends inside a tuple", self.line)));
+            }
+        }
+        if self.binary_header_pending && !self.buf.is_empty() {
+            return Err(Error::InvalidValue("binary COPY data ends inside its header".into()));
+        }
+        for s in &mut self.sinks {
+            s.seal();
+        }
+        self.commit()?;
+        Ok(self.rows)
+    }
+
+    /// Parse the complete rows at the start of `buf`; returns the bytes consumed.
+    fn parse(&mut self, last: bool) -> Result<usize> {
+        let mut pos = 0;
+        if self.binary_header_pending {
+            match self.binary_header()? {
+                Some(n) => {
+                    pos = n;
+                    self.binary_header_pending = false;
+                }
+                None => return Ok(0),
+            }
+        }
+        while pos < self.buf.len() && !self.ended {
+            let row = if self.options.binary {
+                self.binary_row(pos)?
+            } else if self.options.csv {
+                self.csv_row(pos, last)?
+            } else {
+                self.text_row(pos, last)
+            };
+            let Some((end, lines)) = row else { break };
+            if !self.ended {
+                if self.header_pending {
+                    self.header_pending = false;
+                    self.header()?;
+                } else {
+                    self.row()?;
+                }
+            }
+            self.line += lines;
+            pos = end;
+        }
+        Ok(pos)
+    }
+
+    // ------------------------------------------------------------ text
+
+    /// Split the text-format row at `pos` into `fields`; `None` if incomplete.
+    /// Returns the end of the row and the lines it spans.
+    fn text_row(&mut self, pos: usize, last: bool) -> Option<(usize, usize)> {
+        let rest = &self.buf[pos..];
+        let (len, end) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (i, pos + i + 1),
+            None if last => (rest.len(), self.buf.len()),
+            None => return None,
+        };
+        let line = &self.buf[pos..pos + len];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line == b"\\." {
+            self.ended = true;
+            return Some((end, 1));
+        }
+        let (start, stop) = (pos, pos + line.len());
+        self.fields.clear();
+        self.scratch.clear();
+        let delimiter = self.options.delimiter;
+        let null = self.options.null.as_bytes();
+        let mut field_start = start;
+        let mut escaped = false;
+        let mut i = start;
+        while i <= stop {
+            let at_end = i == stop;
+            let b = if at_end { 0 } else { self.buf[i] };
+            if !at_end && b == b'\\' {
+                escaped = true;
+                i = (i + 2).min(stop);
+                continue;
+            }
+            if at_end || b == delimiter {
+                let raw = &self.buf[field_start..i.min(stop)];
+                let field = if raw == null {
+                    Field::Null
+                } else if escaped {
+                    let s = self.scratch.len();
+                    unescape(raw, &mut self.scratch);
+                    Field::Unescaped(s, self.scratch.len())
+                } else {
+                    Field::Raw(field_start, i.min(stop))
+                };
+                self.fields.push(field);
+                field_start = i + 1;
+                escaped = false;
+            }
+            i += 1;
+        }
+        Some((end, 1))
+    }
+
+    // ------------------------------------------------------------ CSV
+
+    /// Split the CSV row at `pos` into `fields`: `"` quotes (`""` inside),
+    /// an unquoted field equal to the NULL string is NULL, a quoted one never.
+    fn csv_row(&mut self, pos: usize, last: bool) -> Result<Option<(usize, usize)>> {
+        let delimiter = self.options.delimiter;
+        let null = self.options.null.as_bytes();
+        let buf = &self.buf;
+        // `\.` alone on its line ends the data.
+        let rest = &buf[pos..];
+        let first_line = rest.iter().position(|b| *b == b'\n').map_or(rest, |i| &rest[..i]);
+        if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\." && (first_line.len() < rest.len() || last) {
+            self.ended = true;
+            return Ok(Some((pos + first_line.len() + 1, 1)));
+        }
+        self.fields.clear();
+        self.scratch.clear();
+        let mut i = pos;
+        let mut lines = 1;
+        loop {
+            // One field from `i`.
+            if i < buf.len() && buf[i] == b'"' {
+                let start = i + 1;
+                let mut j = start;
+                let mut doubled = false;
+                loop {
+                    match buf[j..].iter().position(|b| *b == b'"') {
+                        None => {
+                            if last {
+                                return Err(Error::InvalidValue(format!("line {}: unterminated CSV quoted field", self.line)));
+                            }
+                            return Ok(None);
+                        }
+                        Some(k) => {
+                            let q = j + k;
+                            if buf.get(q + 1) == Some(&b'"') {
+                                doubled = true;
+                                j = q + 2;
+                                continue;
+                            }
+                            if q + 1 == buf.len() && !last {
+                                return Ok(None);
+                            }
+                            let inner = &buf[start..q];
+                            lines += inner.iter().filter(|b| **b == b'\n').count();
+                            let field = if doubled {
+                                let s = self.scratch.len();
+                                let mut k = 0;
+                                while k < inner.len() {
+                                    self.scratch.push(inner[k]);
+                                    k += if inner[k] == b'"' { 2 } else { 1 };
+                                }
+                                Field::Unescaped(s, self.scratch.len())
+                            } else {
+                                Field::Raw(start, q)
+                            };
+                            self.fields.push(field);
+                            i = q + 1;
+                            break;
+                        }
+                    }
+                }
+                // After a closing quote: a delimiter, the row end, or garbage.
+                match buf.get(i) {
+                    Some(b) if *b == delimiter => {
+                        i += 1;
+                        continue;
+                    }
+                    Some(b'\n') => return Ok(Some((i + 1, lines))),
+                    Some(b'\r') if buf.get(i + 1) == Some(&b'\n') => return Ok(Some((i + 2, lines))),
+                    Some(b'\r') if i + 1 == buf.len() && !last => return Ok(None),
+                    None if last => return Ok(Some((i, lines))),
+                    None => return Ok(None),
+                    Some(_) => return Err(Error::InvalidValue(format!("line {}: unexpected character after a quoted CSV field", self.line))),
+                }
+            }
+            let start = i;
+            let mut j = i;
+            while j < buf.len() && buf[j] != delimiter && buf[j] != b'\n' {
+                j += 1;
+            }
+            if j == buf.len() && !last {
+                return Ok(None);
+            }
+            let mut stop = j;
+            if j < buf.len() && buf[j] == b'\n' && stop > start && buf[stop - 1] == b'\r' {
+                stop -= 1;
+            }
+            let raw = &buf[start..stop];
+            self.fields.push(if raw == null { Field::Null } else { Field::Raw(start, stop) });
+            if j == buf.len() {
+                return Ok(Some((j, lines)));
+            }
+            if buf[j] == b'\n' {
+                return Ok(Some((j + 1, lines)));
+            }
+            i = j + 1;
+        }
+    }
+
+    // ------------------------------------------------------------ binary
+
+    /// The binary header's length once it is all there.
+    fn binary_header(&self) -> Result<Option<usize>> {
+        let b = &self.buf;
+        if b.len() < 19 {
+            if !BINARY_SIGNATURE.starts_with(&b[..b.len().min(11)]) {
+                return Err(Error::InvalidValue("COPY file signature not recognized".into()));
+            }
+            return Ok(None);
+        }
+        if &b[..11] != BINARY_SIGNATURE {
+            return Err(Error::InvalidValue("COPY file signature not recognized".into()));
+        }
+        let flags = u32::from_be_bytes([b[11], b[12], b[13], b[14]]);
+        if flags & 0xffff_0000 & !(1 << 16) != 0 || flags & (1 << 16) != 0 {
+            return Err(Error::Unsupported("binary COPY with OIDs or unknown critical flags".into()));
+        }
+        let ext = u32::from_be_bytes([b[15], b[16], b[17], b[18]]) as usize;
+        if ext > COPY_ROW_BYTES_MAX {
+            return Err(Error::InvalidValue("binary COPY header extension too long".into()));
+        }
+        Ok((b.len() >= 19 + ext).then_some(19 + ext))
+    }
+
+    /// Split the tuple at `pos` into `fields`; `None` if incomplete.
+    fn binary_row(&mut self, pos: usize) -> Result<Option<(usize, usize)>> {
+        let b = &self.buf;
+        if b.len() < pos + 2 {
+            return Ok(None);
+        }
+        let count = i16::from_be_bytes([b[pos], b[pos + 1]]);
+        if count == -1 {
+            self.ended = true;
+            return Ok(Some((pos + 2, 1)));
+        }
+        if count < 0 {
+            return Err(Error::InvalidValue(format!("tuple {}: field count {count}", self.line)));
+        }
+        self.fields.clear();
+        let mut i = pos + 2;
+        for _ in 0..count {
+            if b.len() < i + 4 {
+                return Ok(None);
+            }
+            let len = i32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            i += 4;
+            if len == -1 {
+                self.fields.push(Field::Null);
+                continue;
+            }
+            let len = usize::try_from(len).map_err(|_| Error::InvalidValue(format!("tuple {}: field length {len}", self.line)))?;
+            if len > COPY_ROW_BYTES_MAX {
+                return Err(Error::InvalidValue(format!("tuple {}: a field longer than {COPY_ROW_BYTES_MAX} bytes", self.line)));
+            }
+            if b.len() < i + len {
+                return Ok(None);
+            }
+            self.fields.push(Field::Raw(i, i + len));
+            i += len;
+        }
+        Ok(Some((i, 1)))
+    }
+
+    // ------------------------------------------------------------ rows
+
+    fn bytes_of(&self, f: Field) -> Option<&[u8]> {
+        match f {
+            Field::Null => None,
+            Field::Raw(s, e) => Some(&self.buf[s..e]),
+            Field::Unescaped(s, e) => Some(&self.scratch[s..e]),
+        }
+    }
+
+    fn text_of(&self, f: Field) -> Result<Option<&str>> {
+        self.bytes_of(f)
+            .map(|b| std::str::from_utf8(b).map_err(|_| Error::InvalidValue(format!("line {}: invalid UTF-8", self.line))))
+            .transpose()
+    }
+
+    /// The header row: skipped for a device table, the layout for IoTDB's.
+    fn header(&mut self) -> Result<()> {
+        let Layout::FromHeader { prefix } = &self.layout else { return Ok(()) };
+        let prefix = prefix.clone();
+        let names: Vec<String> = (0..self.fields.len())
+            .map(|i| self.text_of(self.fields[i]).map(|t| t.unwrap_or("").trim().to_string()))
+            .collect::<Result<_>>()?;
+        let bad = |why: String| Error::InvalidValue(format!("line 1 (header): {why}"));
+        if names.len() < 2 || !names[0].eq_ignore_ascii_case("time") {
+            return Err(bad("IoTDB's CSV layouts start with a Time column".into()));
+        }
+        if names[1].eq_ignore_ascii_case("device") {
+            let mut targets = vec![Target::Time, Target::Device];
+            let mut measurements = Vec::new();
+            for name in &names[2..] {
+                let (m, t) = typed_name(name).map_err(bad)?;
+                if m.contains('.') || m.is_empty() {
+                    return Err(bad(format!("{name:?} is not a measurement name")));
+                }
+                if measurements.iter().any(|(x, _)| *x == m) {
+                    return Err(bad(format!("column {m:?} appears twice")));
+                }
+                targets.push(Target::Measurement { col: measurements.len() });
+                measurements.push((m, t));
+            }
+            self.layout = Layout::ByDevice { prefix, targets, measurements };
+            return Ok(());
+        }
+        // Align by time: every other column is a full series path.
+        let mut targets = vec![Target::Time];
+        for name in &names[1..] {
+            let (path, t) = typed_name(name).map_err(bad)?;
+            let series = Path::parse(&path).map_err(|e| bad(format!("{name:?}: {e}")))?;
+            let device = series.parent().ok_or_else(|| bad(format!("{name:?} is not a series path")))?;
+            if !series.starts_with(&prefix) {
+                return Err(bad(format!("{path} is not under {prefix}")));
+            }
+            let sink = self.sink(&device.to_string())?;
+            let m = series.last().to_string();
+            let known = self.instance.catalog().lookup_series(&device.to_string(), &m).map(|h| h.data_type);
+            let s = &mut self.sinks[sink];
+            if s.columns.iter().any(|c| c.name == m) {
+                return Err(bad(format!("column {path} appears twice")));
+            }
+            targets.push(Target::Column { sink, col: s.columns.len() });
+            s.columns.push(ColumnBuilder::new(m, known.or(t)));
+        }
+        self.layout = Layout::Fixed { targets };
+        Ok(())
+    }
+
+    /// The sink of `device`, made on first use.
+    fn sink(&mut self, device: &str) -> Result<usize> {
+        if let Some(i) = self.sink_of.get(device) {
+            return Ok(*i);
+        }
+        if self.sinks.len() >= COPY_DEVICES_MAX {
+            return Err(Error::Unsupported(format!("a COPY into more than {COPY_DEVICES_MAX} devices")));
+        }
+        let i = self.sinks.len();
+        self.sinks.push(DeviceSink::new(device.to_string(), Vec::new()));
+        self.sink_of.insert(device.to_string(), i);
+        Ok(i)
+    }
+
+    /// Convert the row in `fields` into the builders.
+    fn row(&mut self) -> Result<()> {
+        let line = self.line;
+        let unit = if self.options.binary { "tuple" } else { "line" };
+        let targets = match &self.layout {
+            Layout::Fixed { targets } | Layout::ByDevice { targets, .. } => targets.clone(),
+            Layout::FromHeader { .. } => return Err(Error::InvalidValue(format!("{unit} {line}: no header row"))),
+        };
+        if self.fields.len() != targets.len() {
+            // An empty line in text/CSV is a row of one empty field.
+            return Err(Error::InvalidValue(format!("{unit} {line}: {} fields for {} columns", self.fields.len(), targets.len())));
+        }
+        // The time, and the row's device in the align-by-device layout.
+        let mut time = None;
+        let mut device_sink = None;
+        for (k, target) in targets.iter().enumerate() {
+            let f = self.fields[k];
+            match target {
+                Target::Time => {
+                    let t = match self.bytes_of(f) {
+                        None => return Err(Error::NotNull(format!("{unit} {line}: null value in column \"time\" violates not-null constraint"))),
+                        Some(b) if self.options.binary => binary_time(b).map_err(|e| Error::InvalidTime(format!("{unit} {line}, column \"time\": {e}")))?,
+                        Some(b) => {
+                            let s = std::str::from_utf8(b).map_err(|_| Error::InvalidTime(format!("{unit} {line}: invalid UTF-8")))?;
+                            parse_time(s).map_err(|e| Error::InvalidTime(format!("{unit} {line}, column \"time\": {e}")))?
+                        }
+                    };
+                    time = Some(t);
+                }
+                Target::Device => {
+                    let name = self.text_of(f)?.ok_or_else(|| Error::NotNull(format!("{unit} {line}: null value in column \"Device\"")))?.trim().to_string();
+                    device_sink = Some(self.device_sink(&name, line)?);
+                }
+                _ => {}
+            }
+        }
+        let Some(time) = time else { return Err(Error::NotNull(format!("{unit} {line}: no time"))) };
+        // Which sinks this row writes: a device table's row always lands
+        // (even all NULL); in IoTDB's layouts, every device with a value.
+        let mut touched: Vec<usize> = Vec::new();
+        if self.device_table {
+            touched.push(0);
+        } else {
+            for (k, target) in targets.iter().enumerate() {
+                let sink = match target {
+                    Target::Column { sink, .. } => Some(*sink),
+                    Target::Measurement { .. } => device_sink,
+                    _ => None,
+                };
+                if let Some(sink) = sink.filter(|s| !matches!(self.fields[k], Field::Null) && !touched.contains(s)) {
+                    touched.push(sink);
+                }
+            }
+        }
+        let infer = |s: &str| -> DataType { self.instance.catalog().infer_type(value_kind(s)) };
+        for &sink in &touched {
+            self.sinks[sink].times.push(time);
+        }
+        for (k, target) in targets.iter().enumerate() {
+            let (sink, col) = match target {
+                Target::Column { sink, col } => (*sink, *col),
+                Target::Measurement { col } => match device_sink {
+                    Some(s) => (s, *col),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if !touched.contains(&sink) {
+                continue;
+            }
+            let field = self.fields[k];
+            let bytes: Option<&[u8]> = match field {
+                Field::Null => None,
+                Field::Raw(s, e) => Some(&self.buf[s..e]),
+                Field::Unescaped(s, e) => Some(&self.scratch[s..e]),
+            };
+            let builder = &mut self.sinks[sink].columns[col];
+            let result = match bytes {
+                None => {
+                    builder.push_null();
+                    Ok(())
+                }
+                Some(b) if self.options.binary => builder.push_binary(b),
+                Some(b) => builder.push_text(b, &infer),
+            };
+            if let Err(e) = result {
+                return Err(Error::InvalidValue(format!("{unit} {line}, column \"{}\": {e}", builder.name)));
+            }
+        }
+        // Columns of touched sinks that this row has no field for get a NULL.
+        for &sink in &touched {
+            let s = &mut self.sinks[sink];
+            let rows = s.times.len();
+            for c in &mut s.columns {
+                if c.validity.len() < rows {
+                    c.push_null();
+                }
+            }
+            if rows >= CHUNK_ROWS {
+                self.typed_bytes += s.seal();
+            }
+        }
+        self.rows += 1;
+        if self.typed_bytes > COPY_TYPED_BYTES_MAX {
+            return Err(Error::Storage(storage::Error::MemoryBudgetExceeded { used: self.typed_bytes, requested: 0, limit: COPY_TYPED_BYTES_MAX }));
+        }
+        Ok(())
+    }
+
+    /// The sink of an align-by-device row's device, checked against the prefix.
+    fn device_sink(&mut self, name: &str, line: usize) -> Result<usize> {
+        if let Some(i) = self.sink_of.get(name) {
+            return Ok(*i);
+        }
+        let Layout::ByDevice { prefix, measurements, .. } = &self.layout else { return Err(Error::InvalidValue("no device column".into())) };
+        let path = Path::parse(name).map_err(|e| Error::InvalidValue(format!("line {line}, column \"Device\": {e}")))?;
+        if !path.starts_with(prefix) {
+            return Err(Error::InvalidValue(format!("line {line}, column \"Device\": {name} is not under {prefix}")));
+        }
+        let device = path.to_string();
+        let columns: Vec<ColumnBuilder> = measurements
+            .iter()
+            .map(|(m, t)| {
+                let known = self.instance.catalog().lookup_series(&device, m).map(|h| h.data_type);
+                ColumnBuilder::new(m.clone(), known.or(*t))
+            })
+            .collect();
+        let i = self.sink(name)?;
+        self.sinks[i].columns = columns;
+        Ok(i)
+    }
+
+    /// Create missing series, check types against the catalog, and write
+    /// every database's batches as one group.
+    fn commit(&mut self) -> Result<()> {
+        let catalog = self.instance.catalog().clone();
+        let mut groups: Vec<(String, Vec<WriteBatch>)> = Vec::new();
+        for sink in &mut self.sinks {
+            if sink.batches.is_empty() {
+                continue;
+            }
+            let mut wanted: Vec<(String, DataType)> = Vec::new();
+            for b in &sink.batches {
+                for c in &b.columns {
+                    if !wanted.iter().any(|(m, _)| *m == c.measurement) {
+                        wanted.push((c.measurement.clone(), c.data_type));
+                    }
+                }
+            }
+            let path = Path::parse(&sink.device)?;
+            let aligned = catalog.device(&path).is_some_and(|d| d.aligned);
+            let handles = catalog.ensure_series(&sink.device, &wanted, aligned)?;
+            for (h, (_, t)) in handles.iter().zip(&wanted) {
+                catalog.check_type(h, *t)?;
+            }
+            let database = catalog
+                .database_by_id(handles[0].database)
+                .ok_or_else(|| Error::Unsupported(format!("no database for {}", sink.device)))?
+                .path
+                .to_string();
+            let aligned = handles[0].aligned;
+            let batches = std::mem::take(&mut sink.batches).into_iter().map(|mut b| {
+                b.aligned = aligned;
+                for c in &mut b.columns {
+                    if let Some((h, _)) = handles.iter().zip(&wanted).find(|(_, (m, _))| *m == c.measurement) {
+                        crate::convert::round_for_series(h, &mut c.values);
+                    }
+                }
+                b
+            });
+            match groups.iter_mut().find(|(d, _)| *d == database) {
+                Some((_, g)) => g.extend(batches),
+                None => groups.push((database, batches.collect())),
+            }
+        }
+        // Atomic per database: one WAL group each.
+        for (database, batches) in groups {
+            self.instance.store(&database)?.write_group(&batches)?;
+        }
+        Ok(())
+    }
 }
 
-fn unescape(raw: &str) -> std::result::Result<String, String> {
-    if !raw.contains('\\') {
-        return Ok(raw.to_string());
+/// `s1(INT32)` → (`s1`, INT32); `s1` → (`s1`, None).
+fn typed_name(name: &str) -> std::result::Result<(String, Option<DataType>), String> {
+    match name.strip_suffix(')').and_then(|n| n.rsplit_once('(')) {
+        Some((n, t)) => {
+            let t = t.trim().parse::<DataType>().map_err(|_| format!("unknown data type {t:?} in {name:?}"))?;
+            Ok((n.trim().to_string(), Some(t)))
+        }
+        None => Ok((name.to_string(), None)),
     }
-    let mut out = Vec::with_capacity(raw.len());
-    let bytes = raw.as_bytes();
+}
+
+/// PostgreSQL text-format escapes of `raw`, appended to `out`.
+fn unescape(raw: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
             i += 1;
             continue;
         }
-        let Some(&c) = bytes.get(i + 1) else { return Err("trailing backslash".into()) };
+        let Some(&c) = raw.get(i + 1) else {
+            out.push(b'\\');
+            return;
+        };
         i += 2;
         match c {
             b'b' => out.push(8),
@@ -101,18 +1035,18 @@ fn unescape(raw: &str) -> std::result::Result<String, String> {
             b'0'..=b'7' => {
                 let mut v = u32::from(c - b'0');
                 let mut k = 0;
-                while k < 2 && i < bytes.len() && (b'0'..=b'7').contains(&bytes[i]) {
-                    v = v * 8 + u32::from(bytes[i] - b'0');
+                while k < 2 && i < raw.len() && (b'0'..=b'7').contains(&raw[i]) {
+                    v = v * 8 + u32::from(raw[i] - b'0');
                     i += 1;
                     k += 1;
                 }
                 out.push((v & 0xff) as u8);
             }
-            b'x' if bytes.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+            b'x' if raw.get(i).is_some_and(u8::is_ascii_hexdigit) => {
                 let mut v = 0u8;
                 let mut k = 0;
-                while k < 2 && i < bytes.len() && bytes[i].is_ascii_hexdigit() {
-                    v = v * 16 + (bytes[i] as char).to_digit(16).unwrap_or(0) as u8;
+                while k < 2 && i < raw.len() && raw[i].is_ascii_hexdigit() {
+                    v = v * 16 + (raw[i] as char).to_digit(16).unwrap_or(0) as u8;
                     i += 1;
                     k += 1;
                 }
@@ -121,284 +1055,96 @@ fn unescape(raw: &str) -> std::result::Result<String, String> {
             other => out.push(other),
         }
     }
-    String::from_utf8(out).map_err(|_| "invalid UTF-8 after unescaping".to_string())
-}
-
-/// Each row of CSV data: `"` quotes (`""` inside), an unquoted field
-/// equal to `null` is NULL, quoted fields never are.
-fn each_csv_row(data: &str, delimiter: char, null: &str, on_row: OnRow<'_>) -> Result<()> {
-    let mut fields: Vec<Field> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut in_quotes = false;
-    let mut line = 1;
-    let mut chars = data.chars().peekable();
-    let mut row_started = false;
-    let finish_field = |fields: &mut Vec<Field>, field: &mut String, quoted: &mut bool| {
-        let f = std::mem::take(field);
-        fields.push(if !*quoted && f == null { None } else { Some(f) });
-        *quoted = false;
-    };
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                if c == '\n' {
-                    line += 1;
-                }
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_quotes = true;
-                quoted = true;
-                row_started = true;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                if row_started || !field.is_empty() || !fields.is_empty() {
-                    finish_field(&mut fields, &mut field, &mut quoted);
-                    on_row(std::mem::take(&mut fields))?;
-                }
-                row_started = false;
-                line += 1;
-            }
-            c if c == delimiter => {
-                finish_field(&mut fields, &mut field, &mut quoted);
-                row_started = true;
-            }
-            c => {
-                if !row_started && field.is_empty() && c == '\\' && chars.peek() == Some(&'.') {
-                    // `\.` alone on its line ends the data; anywhere else it is data.
-                    let mut ahead = chars.clone();
-                    ahead.next();
-                    let rest: String = ahead.by_ref().take(2).collect();
-                    if rest.is_empty() || rest.starts_with('\n') || rest == "\r\n" {
-                        break;
-                    }
-                }
-                field.push(c);
-                row_started = true;
-            }
-        }
-    }
-    if in_quotes {
-        return Err(Error::InvalidValue(format!("line {line}: unterminated CSV quoted field")));
-    }
-    if row_started || !field.is_empty() || !fields.is_empty() {
-        finish_field(&mut fields, &mut field, &mut quoted);
-        on_row(fields)?;
-    }
-    Ok(())
-}
-
-/// A `time` field: integer milliseconds or a timestamp text.
-fn parse_time(text: &str) -> Result<i64> {
-    let t = text.trim();
-    if let Ok(ms) = t.parse::<i64>() {
-        return Ok(ms);
-    }
-    crate::time::parse_iso(t)
-}
-
-/// A value field of type `t`, in PostgreSQL's text forms.
-fn parse_field(t: DataType, text: &str) -> std::result::Result<Value, String> {
-    let bad = || format!("invalid input syntax for type {t}: {text:?}");
-    Ok(match t {
-        DataType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
-            "t" | "true" | "1" | "yes" | "y" | "on" => Value::Boolean(true),
-            "f" | "false" | "0" | "no" | "n" | "off" => Value::Boolean(false),
-            _ => return Err(bad()),
-        },
-        DataType::Float | DataType::Double => {
-            let v = match text.trim().to_ascii_lowercase().as_str() {
-                "nan" => f64::NAN,
-                "infinity" | "inf" | "+infinity" => f64::INFINITY,
-                "-infinity" | "-inf" => f64::NEG_INFINITY,
-                s => s.parse::<f64>().map_err(|_| bad())?,
-            };
-            if t == DataType::Float {
-                Value::Float(text.trim().parse::<f32>().unwrap_or(v as f32))
-            } else {
-                Value::Double(v)
-            }
-        }
-        DataType::Timestamp => Value::Int64(parse_time(text).map_err(|_| bad())?),
-        DataType::Blob if !text.starts_with("\\x") => Value::Binary(text.as_bytes().to_vec()),
-        other => tsfile::text::parse_value(other, text).map_err(|_| bad())?,
-    })
-}
-
-/// Parse `data` and write it into the device table `table`; returns the rows written.
-pub(crate) fn copy_in(instance: &Arc<Instance>, table: &str, columns: &[String], options: &CopyOptions, data: &[u8]) -> Result<usize> {
-    let device = DeviceTableProvider::open(instance.clone(), table).ok_or_else(|| Error::UnknownTable(format!("\"{table}\"")))?;
-    let schema = datafusion::catalog::TableProvider::schema(&device);
-    let names: Vec<String> = if columns.is_empty() {
-        schema.fields().iter().map(|f| f.name().clone()).collect()
-    } else {
-        columns.to_vec()
-    };
-    // Where each COPY field goes: None = time, Some(i) = series i.
-    let mut targets = Vec::with_capacity(names.len());
-    for name in &names {
-        if name == "time" {
-            if targets.contains(&None) {
-                return Err(Error::Syntax("column \"time\" specified more than once".into()));
-            }
-            targets.push(None);
-        } else {
-            let i = device.series_index(name).ok_or_else(|| Error::UnknownColumn(format!("\"{name}\" of relation \"{table}\"")))?;
-            if targets.contains(&Some(i)) {
-                return Err(Error::Syntax(format!("column \"{name}\" specified more than once")));
-            }
-            targets.push(Some(i));
-        }
-    }
-    if !targets.contains(&None) {
-        return Err(Error::NotNull(format!("COPY into \"{table}\" needs the \"time\" column")));
-    }
-    let text = std::str::from_utf8(data).map_err(|e| Error::InvalidValue(format!("COPY data is not UTF-8: {e}")))?;
-    let delimiter = char::from(options.delimiter);
-    let series = device.series();
-    let each_row = |on_row: OnRow<'_>| {
-        if options.csv {
-            each_csv_row(text, delimiter, &options.null, on_row)
-        } else {
-            each_text_row(text, delimiter, &options.null, on_row)
-        }
-    };
-    // Pass 1 checks every row; pass 2 converts again and writes chunk by chunk.
-    for write in [false, true] {
-        let mut chunk = Chunk::new(device.device(), series);
-        let mut line = 0;
-        let mut written = 0;
-        each_row(&mut |row| {
-            line += 1;
-            if options.header && line == 1 {
-                return Ok(());
-            }
-            chunk.push(&row, &targets, line)?;
-            if chunk.rows.times.len() >= CHUNK_ROWS {
-                let full = chunk.take();
-                written += if write { write_rows(instance, full)? } else { full.times.len() };
-            }
-            Ok(())
-        })?;
-        if write {
-            written += write_rows(instance, chunk.take())?;
-            return Ok(written);
-        }
-    }
-    Ok(0)
-}
-
-/// Rows being gathered for one engine write.
-struct Chunk<'a> {
-    series: &'a [SeriesRef],
-    rows: DeviceRows,
-}
-
-impl<'a> Chunk<'a> {
-    fn new(device: &str, series: &'a [SeriesRef]) -> Self {
-        let columns = series.iter().map(|s| (s.info.measurement().to_string(), s.data_type(), Vec::new())).collect();
-        Chunk { series, rows: DeviceRows { device: device.to_string(), times: Vec::new(), columns } }
-    }
-
-    /// The gathered rows, leaving the chunk empty.
-    fn take(&mut self) -> DeviceRows {
-        let columns = self.rows.columns.iter().map(|(m, t, _)| (m.clone(), *t, Vec::new())).collect();
-        let empty = DeviceRows { device: self.rows.device.clone(), times: Vec::new(), columns };
-        std::mem::replace(&mut self.rows, empty)
-    }
-
-    /// Convert one row (`targets`: None = time, Some(i) = series i).
-    fn push(&mut self, row: &[Field], targets: &[Option<usize>], line: usize) -> Result<()> {
-        if row.len() != targets.len() {
-            return Err(Error::InvalidValue(format!("line {line}: {} fields for {} columns", row.len(), targets.len())));
-        }
-        let mut time = None;
-        let mut values: Vec<Option<Value>> = vec![None; self.series.len()];
-        for (field, target) in row.iter().zip(targets) {
-            match (target, field) {
-                (None, None) => return Err(Error::NotNull(format!("line {line}: null value in column \"time\" violates not-null constraint"))),
-                (None, Some(f)) => time = Some(parse_time(f).map_err(|e| Error::InvalidTime(format!("line {line}: {e}")))?),
-                (Some(_), None) => {}
-                (Some(i), Some(f)) => {
-                    let s = &self.series[*i];
-                    let v = parse_field(s.data_type(), f)
-                        .map_err(|e| Error::InvalidValue(format!("line {line}, column \"{}\": {e}", s.info.measurement())))?;
-                    values[*i] = Some(v);
-                }
-            }
-        }
-        let Some(time) = time else { return Err(Error::NotNull(format!("line {line}: no time"))) };
-        self.rows.times.push(time);
-        for ((_, _, column), v) in self.rows.columns.iter_mut().zip(values) {
-            column.push(v);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every row a parser gives, collected.
-    fn collect(parse: impl FnOnce(OnRow<'_>) -> Result<()>) -> Result<Vec<Vec<Field>>> {
+    fn opts(csv: bool) -> CopyOptions {
+        CopyOptions { csv, binary: false, delimiter: if csv { b',' } else { b'\t' }, null: if csv { String::new() } else { "\\N".into() }, header: false }
+    }
+
+    /// The rows a parser splits `data` into, fed in pieces of `step` bytes.
+    fn split(data: &[u8], options: CopyOptions, step: usize) -> Result<Vec<Vec<Option<String>>>> {
+        let instance = crate::Instance::open(crate::InstanceConfig::new(tempfile::tempdir().unwrap().keep())).unwrap();
+        let mut c = CopyIn::start(instance, "root.none", &[], CopyOptions { header: true, csv: true, ..options.clone() }).unwrap();
+        c.options = options;
+        c.header_pending = false;
         let mut rows = Vec::new();
-        parse(&mut |r| {
-            rows.push(r);
-            Ok(())
-        })?;
+        let mut pos = 0;
+        let mut fed = 0;
+        while !c.ended {
+            let last = fed >= data.len();
+            if !last {
+                let n = step.min(data.len() - fed);
+                c.buf.extend_from_slice(&data[fed..fed + n]);
+                fed += n;
+            }
+            loop {
+                let row = if c.options.csv { c.csv_row(pos, last)? } else { c.text_row(pos, last) };
+                let Some((end, _)) = row else { break };
+                if !c.ended {
+                    rows.push((0..c.fields.len()).map(|i| c.bytes_of(c.fields[i]).map(|b| String::from_utf8_lossy(b).into_owned())).collect());
+                }
+                pos = end;
+                if pos >= c.buf.len() || c.ended {
+                    break;
+                }
+            }
+            if last {
+                break;
+            }
+        }
         Ok(rows)
     }
 
-    fn text_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
-        collect(|on_row| each_text_row(data, delimiter, null, on_row))
-    }
-
-    fn csv_rows(data: &str, delimiter: char, null: &str) -> Result<Vec<Vec<Field>>> {
-        collect(|on_row| each_csv_row(data, delimiter, null, on_row))
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
     }
 
     #[test]
     fn text_format_rows() {
-        let rows = text_rows("1\ta\\tb\t\\N\n2\t\\x41\\101\t3\n\\.\nignored\n", '\t', "\\N").unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], vec![Some("1".into()), Some("a\tb".into()), None]);
-        assert_eq!(rows[1], vec![Some("2".into()), Some("AA".into()), Some("3".into())]);
+        for step in [1, 3, 1000] {
+            let rows = split(b"1\ta\\tb\t\\N\n2\t\\x41\\101\t3\n\\.\nignored\n", opts(false), step).unwrap();
+            assert_eq!(rows, vec![vec![s("1"), s("a\tb"), None], vec![s("2"), s("AA"), s("3")]], "step {step}");
+        }
         // An escaped delimiter is data (what COPY TO writes for non-tab delimiters).
-        let rows = text_rows("1,a\\,b,2\n", ',', "\\N").unwrap();
-        assert_eq!(rows[0], vec![Some("1".into()), Some("a,b".into()), Some("2".into())]);
+        let rows = split(b"1,a\\,b,2\n", CopyOptions { delimiter: b',', ..opts(false) }, 2).unwrap();
+        assert_eq!(rows[0], vec![s("1"), s("a,b"), s("2")]);
     }
 
     #[test]
     fn csv_rows_quote_and_null() {
-        let rows = csv_rows("1,\"a,\"\"b\"\"\",\n2,\"\",x\r\n", ',', "").unwrap();
-        assert_eq!(rows[0], vec![Some("1".into()), Some("a,\"b\"".into()), None]);
-        assert_eq!(rows[1], vec![Some("2".into()), Some(String::new()), Some("x".into())]);
-        assert!(csv_rows("1,\"open\n", ',', "").is_err());
+        for step in [1, 2, 5, 1000] {
+            let rows = split(b"1,\"a,\"\"b\"\"\",\n2,\"\",x\r\n3,\"two\nlines\",\n", opts(true), step).unwrap();
+            assert_eq!(rows[0], vec![s("1"), s("a,\"b\""), None], "step {step}");
+            assert_eq!(rows[1], vec![s("2"), s(""), s("x")], "step {step}");
+            assert_eq!(rows[2], vec![s("3"), s("two\nlines"), None], "step {step}");
+        }
+        assert!(split(b"1,\"open\n", opts(true), 4).is_err());
         // `\.` ends CSV data only alone on its line.
-        let rows = csv_rows("\\.profile,1\n2,x\n\\.\n3,y\n", ',', "").unwrap();
-        assert_eq!(rows, vec![vec![Some("\\.profile".into()), Some("1".into())], vec![Some("2".into()), Some("x".into())]]);
+        let rows = split(b"\\.profile,1\n2,x\n\\.\n3,y\n", opts(true), 3).unwrap();
+        assert_eq!(rows, vec![vec![s("\\.profile"), s("1")], vec![s("2"), s("x")]]);
     }
 
     #[test]
-    fn fields_in_postgres_text_forms() {
-        assert_eq!(parse_field(DataType::Boolean, "t").unwrap(), Value::Boolean(true));
-        assert_eq!(parse_field(DataType::Double, "-Infinity").unwrap(), Value::Double(f64::NEG_INFINITY));
-        assert_eq!(parse_field(DataType::Float, "1.1").unwrap(), Value::Float(1.1));
-        assert!(parse_field(DataType::Int32, "1.5").is_err());
+    fn values_in_postgres_text_forms() {
+        let infer = |_: &str| DataType::Double;
+        let mut b = ColumnBuilder::new("x".into(), Some(DataType::Double));
+        for v in ["1.5", "-Infinity", "NaN", " 2 "] {
+            b.push_text(v.as_bytes(), &infer).unwrap();
+        }
+        assert!(b.push_text(b"oops", &infer).is_err());
+        let mut i = ColumnBuilder::new("i".into(), Some(DataType::Int32));
+        assert!(i.push_text(b"1.5", &infer).is_err());
+        assert!(i.push_text(b"3000000000", &infer).is_err());
+        i.push_text(b"-7", &infer).unwrap();
+        assert_eq!(parse_int("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int("9223372036854775808"), None);
         assert_eq!(parse_time("2024-01-01 00:00:01+00").unwrap(), 1_704_067_201_000);
         assert_eq!(parse_time("1000").unwrap(), 1000);
+        assert_eq!(binary_time(&0i64.to_be_bytes()).unwrap(), PG_EPOCH_MS);
+        assert_eq!(typed_name("s1(INT32)").unwrap(), ("s1".to_string(), Some(DataType::Int32)));
     }
 }

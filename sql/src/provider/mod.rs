@@ -10,8 +10,7 @@ mod device_table;
 mod system;
 mod values;
 
-pub(crate) use copy::copy_in;
-pub use copy::CopyOptions;
+pub use copy::{CopyIn, CopyOptions, COPY_ROW_BYTES_MAX, COPY_TYPED_BYTES_MAX};
 pub(crate) use system::json_map;
 pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};

@@ -99,30 +99,39 @@ impl DeviceRows {
 /// Columns that hold only NULLs are left out (NULL never overwrites).
 pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize> {
     let n = rows.times.len();
-    if n == 0 {
-        return Ok(0);
+    if let Some((database, batch)) = device_batch(instance, rows)? {
+        instance.store(&database)?.write(&batch)?;
+    }
+    Ok(n)
+}
+
+/// The write batch of rows of an existing device, checked against the
+/// catalog, with its database; `None` when there is nothing to write.
+pub(crate) fn device_batch(instance: &Instance, rows: DeviceRows) -> Result<Option<(String, WriteBatch)>> {
+    if rows.times.is_empty() {
+        return Ok(None);
     }
     let path = catalog::Path::parse(&rows.device)?;
     let device = instance.catalog().device(&path).ok_or_else(|| Error::UnknownTable(format!("\"{}\"", rows.device)))?;
     let mut batch = WriteBatch::new(device.path.to_string(), device.aligned, rows.times);
-    let mut any = false;
     for (measurement, t, values) in &rows.columns {
         if values.iter().all(Option::is_none) {
             continue;
         }
         // The series may have been deleted or re-created since the statement was planned.
-        match instance.catalog().lookup_series(&rows.device, measurement) {
-            Some(h) if h.data_type == *t => {}
+        let handle = match instance.catalog().lookup_series(&rows.device, measurement) {
+            Some(h) if h.data_type == *t => h,
             Some(h) => return Err(Error::TypeMismatch(format!("{}.{measurement} is now {}, not {t}", rows.device, h.data_type))),
             None => return Err(Error::UnknownColumn(format!("\"{measurement}\" of relation \"{}\"", rows.device))),
-        }
-        batch = batch.with_column(Column::from_options(measurement.clone(), *t, values)?);
-        any = true;
+        };
+        let mut column = Column::from_options(measurement.clone(), *t, values)?;
+        crate::convert::round_for_series(&handle, &mut column.values);
+        batch = batch.with_column(column);
     }
-    if any {
-        instance.store(&device.database.to_string())?.write(&batch)?;
+    if batch.columns.is_empty() {
+        return Ok(None);
     }
-    Ok(n)
+    Ok(Some((device.database.to_string(), batch)))
 }
 
 #[cfg(test)]

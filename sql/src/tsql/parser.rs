@@ -336,7 +336,7 @@ impl Parser {
             // A comma continues the options only when an option follows (in
             // CREATE ALIGNED TIMESERIES it may start the next series instead).
             let save = self.pos;
-            if self.eat_sym(",") && !["encoding", "compressor", "compression", "tags", "attributes"].iter().any(|k| self.is_kw(k)) {
+            if self.eat_sym(",") && !["encoding", "compressor", "compression", "tags", "attributes"].iter().any(|k| self.is_kw(k)) && !self.at_max_point_number() {
                 self.pos = save;
                 return Ok(spec);
             }
@@ -352,10 +352,29 @@ impl Parser {
                 spec.tags = self.key_values()?;
             } else if self.eat_kw("attributes") {
                 spec.attributes = self.key_values()?;
+            } else if self.at_max_point_number() {
+                // IoTDB's `'MAX_POINT_NUMBER'='2'`: digits FLOAT/DOUBLE keep under RLE/TS_2DIFF.
+                self.pos += 1;
+                self.sym("=")?;
+                let n = match self.next() {
+                    Some(Tok::Str(v)) | Some(Tok::Number(v)) => v,
+                    _ => return self.back_err("a number of digits"),
+                };
+                let n: u8 = n
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 18)
+                    .ok_or_else(|| Error::InvalidValue(format!("MAX_POINT_NUMBER {n:?} is not a whole number from 0 to 18")))?;
+                spec.max_point_number = Some(n);
             } else {
                 return Ok(spec);
             }
         }
+    }
+
+    fn at_max_point_number(&self) -> bool {
+        matches!(self.peek(), Some(Tok::Str(w)) | Some(Tok::Word(w)) if w.eq_ignore_ascii_case("max_point_number"))
     }
 
     fn key_values(&mut self) -> Result<BTreeMap<String, String>> {
@@ -460,14 +479,18 @@ impl Parser {
         self.err("TIMESERIES CONTAINS, DATATYPE = or TAGS(key) =")
     }
 
+    /// `INSERT INTO device([timestamp|time,] m…) [ALIGNED] VALUES (…), …`.
+    /// Without a time column (IoTDB's form) the one row is written at the
+    /// server's time now.
     fn insert(&mut self) -> Result<Statement> {
         self.kw("into")?;
         let device = self.path()?;
         self.sym("(")?;
-        if !(self.eat_kw("timestamp") || self.eat_kw("time")) {
-            return self.err("timestamp as the first column");
-        }
+        let timed = self.eat_kw("timestamp") || self.eat_kw("time");
         let mut measurements = Vec::new();
+        if !timed {
+            measurements.push(self.word()?);
+        }
         while self.eat_sym(",") {
             measurements.push(self.word()?);
         }
@@ -478,19 +501,31 @@ impl Parser {
         loop {
             let row_no = rows.len() + 1;
             self.sym("(")?;
-            let t = self.time().map_err(|e| match e {
-                Error::InvalidTime(m) => Error::InvalidTime(format!("row {row_no}: {m}")),
-                other => other,
-            })?;
             let mut values = Vec::new();
-            while self.eat_sym(",") {
+            let t = if timed {
+                let t = self.time().map_err(|e| match e {
+                    Error::InvalidTime(m) => Error::InvalidTime(format!("row {row_no}: {m}")),
+                    other => other,
+                })?;
+                while self.eat_sym(",") {
+                    values.push(self.literal()?);
+                }
+                t
+            } else {
                 values.push(self.literal()?);
-            }
+                while self.eat_sym(",") {
+                    values.push(self.literal()?);
+                }
+                self.now_ms
+            };
             self.sym(")")?;
             rows.push((t, values));
             if !self.eat_sym(",") {
                 break;
             }
+        }
+        if !timed && rows.len() > 1 {
+            return Err(Error::Syntax("an INSERT without a timestamp column takes one row (the rows would share the time now)".into()));
         }
         Ok(Statement::Insert(Insert { device, aligned, measurements, rows }))
     }
@@ -500,12 +535,17 @@ impl Parser {
             Some(Tok::Number(n)) => number_literal(n, false)?,
             Some(Tok::Sym("-")) => match self.next() {
                 Some(Tok::Number(n)) => number_literal(n, true)?,
+                Some(Tok::Word(w)) if is_infinity(&w) => Literal::Float("-inf".into()),
                 _ => return self.back_err("a number"),
             },
             Some(Tok::Sym("+")) => match self.next() {
                 Some(Tok::Number(n)) => number_literal(n, false)?,
+                Some(Tok::Word(w)) if is_infinity(&w) => Literal::Float("inf".into()),
                 _ => return self.back_err("a number"),
             },
+            // IoTDB's special floating values.
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("nan") => Literal::Float("NaN".into()),
+            Some(Tok::Word(w)) if is_infinity(&w) => Literal::Float("inf".into()),
             Some(Tok::Str(s)) => Literal::Text(s),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => Literal::Boolean(true),
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => Literal::Boolean(false),
@@ -1050,6 +1090,10 @@ impl Parser {
 
 fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
     Expr::Binary { op, left: Box::new(left), right: Box::new(right) }
+}
+
+fn is_infinity(w: &str) -> bool {
+    w.eq_ignore_ascii_case("infinity") || w.eq_ignore_ascii_case("inf")
 }
 
 fn number_literal(n: String, negative: bool) -> Result<Literal> {
