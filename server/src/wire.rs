@@ -698,6 +698,17 @@ impl ExtendedQueryHandler for QueryHandler {
                 }
             }
         }
+        // A cursor DECLAREd in SQL is also a portal to PostgreSQL: psycopg
+        // describes it by name before FETCHing from it.
+        if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL {
+            let name = message.name.clone().unwrap_or_default();
+            if !name.is_empty() && client.portal_store().get_portal(&name).is_none() {
+                let schema = self.state.run(move |s| Box::pin(async move { s.cursor_schema(&name) })).await?;
+                let fields = arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None)?;
+                let response = pgwire::api::results::DescribePortalResponse::new(fields);
+                return pgwire::api::query::send_describe_response(client, &response).await;
+            }
+        }
         self._on_describe(client, message).await
     }
 

@@ -1,5 +1,6 @@
 //! Real PostgreSQL clients against the real `arbor` binary: psql's
-//! meta-commands and the JDBC driver. Both are installed by
+//! meta-commands, the JDBC driver, Python's drivers (psycopg2, psycopg 3,
+//! asyncpg, SQLAlchemy, pandas) and node-postgres. All are installed by
 //! `scripts/install-test-deps.sh`; a missing client fails the test.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -70,5 +71,36 @@ fn the_jdbc_driver_works_end_to_end() {
             "error: 42703 ERROR: Schema error: No field named nosuch.",
         ]
     );
+    server.stop().unwrap();
+}
+
+/// Python's clients: each prints `ok <client>: …` after its own exact checks.
+#[test]
+fn python_clients_work_end_to_end() {
+    let (_dir, mut server) = start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_clients.py");
+    let out = run(Command::new("python3").arg(&script).arg(server.port().to_string()));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ok psycopg2: client-side parameters, named cursor, errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, errors",
+            "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
+            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg",
+            "ok pandas: read_sql_query with parameters, datetime index, read_sql",
+        ]
+    );
+    server.stop().unwrap();
+}
+
+/// node-postgres, installed globally by scripts/install-test-deps.sh.
+#[test]
+fn node_postgres_works_end_to_end() {
+    let (_dir, mut server) = start();
+    let root = run(Command::new("npm").args(["root", "-g"]));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_pg.js");
+    let out = run(Command::new("node").env("NODE_PATH", root.trim()).arg(&script).arg(server.port().to_string()));
+    assert_eq!(out.trim(), "ok node-postgres: int4 literals, parameters, named statements, errors");
     server.stop().unwrap();
 }

@@ -196,7 +196,14 @@ impl Session {
             ctx.register_udf(f);
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
+        ctx.register_udf(crate::pg::functions::to_regtype_udf());
         Ok(Session { instance, ctx, gate, pg })
+    }
+
+    /// The columns of open cursor `name` (a SQL cursor is also a protocol
+    /// portal: psycopg describes it by name).
+    pub fn cursor_schema(&mut self, name: &str) -> Result<SchemaRef> {
+        self.cursor_columns(name)
     }
 
     /// A start-up parameter the client sent (`application_name`, `TimeZone`,

@@ -264,3 +264,72 @@ impl ScalarUDFImpl for PgTypeof {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(type_name(&t)))))
     }
 }
+
+/// PostgreSQL's built-in types by the names `to_regtype` accepts (its
+/// `typname` and the SQL spellings), with their OIDs as `pg_type` has them.
+const TYPE_OIDS: &[(&[&str], i32)] = &[
+    (&["bool", "boolean"], 16),
+    (&["bytea"], 17),
+    (&["char", "\"char\""], 18),
+    (&["name"], 19),
+    (&["int8", "bigint"], 20),
+    (&["int2", "smallint"], 21),
+    (&["int4", "integer", "int"], 23),
+    (&["regproc"], 24),
+    (&["text"], 25),
+    (&["oid"], 26),
+    (&["json"], 114),
+    (&["xml"], 142),
+    (&["float4", "real"], 700),
+    (&["float8", "double precision"], 701),
+    (&["unknown"], 705),
+    (&["inet"], 869),
+    (&["bpchar", "character", "char"], 1042),
+    (&["varchar", "character varying"], 1043),
+    (&["date"], 1082),
+    (&["time", "time without time zone"], 1083),
+    (&["timestamp", "timestamp without time zone"], 1114),
+    (&["timestamptz", "timestamp with time zone"], 1184),
+    (&["interval"], 1186),
+    (&["timetz", "time with time zone"], 1266),
+    (&["numeric", "decimal"], 1700),
+    (&["regclass"], 2205),
+    (&["regtype"], 2206),
+    (&["void"], 2278),
+    (&["uuid"], 2950),
+    (&["jsonb"], 3802),
+];
+
+/// `to_regtype(name)`: the OID of a built-in type, NULL for any other name
+/// (drivers probe for extension types such as `hstore` this way).
+pub(crate) fn to_regtype_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = arrays[0].as_string::<i32>();
+            let oids: datafusion::arrow::array::Int32Array = names
+                .iter()
+                .map(|n| {
+                    let n = n?.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+                    let (base, array) = match n.strip_suffix("[]") {
+                        Some(b) => (b.to_string(), true),
+                        None => (n, false),
+                    };
+                    let oid = TYPE_OIDS.iter().find(|(names, _)| names.contains(&base.as_str()))?.1;
+                    // Array types are listed by pg_type's typarray; only the element is looked up here.
+                    (!array).then_some(oid)
+                })
+                .collect();
+            let out: ArrayRef = Arc::new(oids);
+            Ok(if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+            } else {
+                ColumnarValue::Array(out)
+            })
+        }),
+    )
+}

@@ -208,6 +208,10 @@ impl Session {
         Ok(QueryOutput::command("DECLARE CURSOR"))
     }
 
+    pub(super) fn cursor_columns(&mut self, name: &str) -> Result<datafusion::arrow::datatypes::SchemaRef> {
+        Ok(self.pg.cursors.get(name)?.schema().clone())
+    }
+
     /// What a session statement returns, for Describe.
     pub(super) fn describe_command(&mut self, command: &Command) -> Result<Description> {
         Ok(match command {
