@@ -37,9 +37,19 @@ fn psql_lists_devices_and_describes_them() {
     psql(port, &["-c", "INSERT INTO root.ps.wt01(timestamp, temperature, status) VALUES (1000, 20.5, true)"]);
     let tables = psql(port, &["-A", "-t", "-c", "\\dt"]);
     assert_eq!(tables.trim(), "public|root.ps.wt01|table|postgres");
+    // Columns in the order the measurements were created, as PostgreSQL keeps them.
     let columns = psql(port, &["-A", "-t", "-c", "\\d \"root.ps.wt01\""]);
     let lines: Vec<&str> = columns.lines().collect();
-    assert_eq!(lines, ["time|timestamp with time zone||not null|", "status|boolean|||", "temperature|double precision|||"]);
+    assert_eq!(lines, ["time|timestamp with time zone||not null|", "temperature|double precision|||", "status|boolean|||"]);
+    // `\d+` (its query uses `array(SELECT … FROM unnest(…))` and `col_description`).
+    let verbose = psql(port, &["-A", "-t", "-c", "\\d+ \"root.ps.wt01\""]);
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(
+        lines,
+        ["time|timestamp with time zone||not null||plain|||", "temperature|double precision||||plain|||", "status|boolean||||plain|||"]
+    );
+    assert_eq!(psql(port, &["-A", "-t", "-c", "\\dn"]).lines().collect::<Vec<_>>(), ["arbor|postgres", "public|postgres"]);
+    assert!(psql(port, &["-A", "-t", "-c", "\\l"]).lines().any(|l| l.starts_with("arbor|postgres|UTF-8|")));
     let rows = psql(port, &["-A", "-t", "-c", "SELECT time, temperature, status FROM \"root.ps.wt01\""]);
     assert_eq!(rows.trim(), "1970-01-01 00:00:01+00|20.5|t");
     server.stop().unwrap();
@@ -63,8 +73,8 @@ fn the_jdbc_driver_works_end_to_end() {
             "fetched with fetchSize 2: 4",
             "table: root.j.d1",
             "column: time timestamptz",
-            "column: ok bool",
             "column: temp float8",
+            "column: ok bool",
             "tsql: count(root.j.d1.temp)=4 avg(root.j.d1.temp)=22.0",
             "tsql batch rows: 3",
             "tsql row: 2000 root.j.d2.level=3.0 n'2",

@@ -197,6 +197,9 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
+        for f in crate::pg::functions::Description::udfs() {
+            ctx.register_udf(f);
+        }
         Ok(Session { instance, ctx, gate, pg })
     }
 
@@ -304,6 +307,8 @@ impl Session {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
         let names = pg_column_names(&statement);
+        let mut statement = statement;
+        crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         let plan = crate::pg::typing::int4_literals(plan)?;
         let insert = matches!(&plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(_)));
@@ -348,6 +353,8 @@ impl Session {
             other => other,
         };
         let names = pg_column_names(&statement);
+        let mut statement = statement;
+        crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         Ok((crate::pg::typing::int4_literals(plan)?, names))
     }

@@ -333,3 +333,42 @@ pub(crate) fn to_regtype_udf() -> ScalarUDF {
         }),
     )
 }
+
+/// `col_description`, `obj_description`, `shobj_description`: the comment
+/// on an object. Arbor has no `COMMENT ON`, so no object has one: NULL,
+/// as PostgreSQL answers for an object without a comment.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Description {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl Description {
+    pub(crate) fn udfs() -> Vec<ScalarUDF> {
+        [("col_description", vec![2]), ("obj_description", vec![1, 2]), ("shobj_description", vec![2])]
+            .into_iter()
+            .map(|(name, arities)| {
+                let signature = Signature::one_of(arities.into_iter().map(TypeSignature::Any).collect(), Volatility::Stable);
+                ScalarUDF::new_from_impl(Description { name, signature })
+            })
+            .collect()
+    }
+}
+
+impl ScalarUDFImpl for Description {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
