@@ -2,6 +2,8 @@
 # Install what the test suite needs beyond the Rust toolchain:
 #   * Apache TsFile's Python binding (PyPI tsfile==2.5.0, pulls numpy, pandas,
 #     pyarrow) for tsfile/tests/interop/apache_tsfile.py;
+#   * Python PostgreSQL clients (psycopg2, psycopg 3, asyncpg, SQLAlchemy 2,
+#     pandas) and node-postgres for server/tests/clients.rs;
 #   * psql (postgresql-client) and the PostgreSQL JDBC driver with a JDK
 #     (libpostgresql-jdbc-java, default-jdk-headless) for server/tests/clients.rs.
 # Idempotent and quiet: does nothing when everything is already there.
@@ -91,4 +93,28 @@ if ! tsfile_ok; then
     log "tsfile==$TSFILE_VERSION is not importable after pip install"
     exit 1
   fi
+fi
+
+# --- Python PostgreSQL clients (server/tests/clients/python_clients.py) ----------
+py_clients_ok() {
+  "$PYTHON" -c 'import psycopg2, psycopg, asyncpg, greenlet, pandas, sqlalchemy; assert sqlalchemy.__version__ >= "2"' >/dev/null 2>&1
+}
+if ! py_clients_ok; then
+  log "installing psycopg2-binary, psycopg[binary], asyncpg, sqlalchemy[asyncio], pandas"
+  quiet env PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$PYTHON" -m pip install --quiet --no-input \
+    psycopg2-binary "psycopg[binary]" asyncpg "sqlalchemy[asyncio]>=2" pandas
+  py_clients_ok || { log "Python PostgreSQL clients not importable after pip install"; exit 1; }
+fi
+
+# --- node-postgres (server/tests/clients/node_pg.js) ------------------------------
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing nodejs and npm"
+  apt_install nodejs npm
+fi
+if [ ! -f "$(npm root -g)/pg/package.json" ]; then
+  log "installing node-postgres (npm pg)"
+  quiet npm install -g --silent --no-fund --no-audit pg@8
+  [ -f "$(npm root -g)/pg/package.json" ] || { log "npm pg still missing"; exit 1; }
 fi

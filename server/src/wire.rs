@@ -216,6 +216,7 @@ impl QueryParser for ArborQueryParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        self.connection.apply_startup(_client).await;
         let text = sql.to_string();
         let description = self.connection.run(move |s| Box::pin(async move { s.describe(&text).await })).await?;
         Ok(Some(ArborStatement { sql: sql.to_string(), description: Arc::new(description) }))
@@ -248,6 +249,8 @@ pub(crate) struct ConnectionState {
     session: Arc<Mutex<Session>>,
     /// A `COPY … FROM STDIN` waiting for its data.
     pending_copy: std::sync::Mutex<Option<PendingCopy>>,
+    /// Whether the client's start-up parameters reached the session.
+    startup_applied: std::sync::atomic::AtomicBool,
 }
 
 /// A `COPY … FROM STDIN` receiving data: each CopyData message is parsed
@@ -260,6 +263,18 @@ struct PendingCopy {
 }
 
 impl ConnectionState {
+    /// Hand the client's start-up parameters (`application_name`, `TimeZone`,
+    /// …) to the session once, before its first statement.
+    async fn apply_startup<C: ClientInfo>(&self, client: &C) {
+        if self.startup_applied.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut session = self.session.lock().await;
+        for (name, value) in client.metadata() {
+            session.set_startup_parameter(name, value);
+        }
+    }
+
     /// Run `f` with the session on the query runtime; errors become ErrorResponses.
     async fn run<T, F>(&self, f: F) -> PgWireResult<T>
     where
@@ -306,6 +321,7 @@ impl Connection {
             shared: shared.clone(),
             session: Arc::new(Mutex::new(session)),
             pending_copy: std::sync::Mutex::new(None),
+            startup_applied: std::sync::atomic::AtomicBool::new(false),
         });
         let startup = match shared.config.auth.method {
             AuthMethod::Trust => Startup::Trust(TrustStartup { shared: shared.clone() }),
@@ -488,6 +504,7 @@ impl SimpleQueryHandler for QueryHandler {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        self.state.apply_startup(_client).await;
         if let Some(request) = parse_copy(query) {
             return self.start_copy(request.map_err(|e| user_error("42601", e))?).await;
         }
@@ -684,6 +701,17 @@ impl ExtendedQueryHandler for QueryHandler {
                     client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
                     return Ok(());
                 }
+            }
+        }
+        // A cursor DECLAREd in SQL is also a portal to PostgreSQL: psycopg
+        // describes it by name before FETCHing from it.
+        if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL {
+            let name = message.name.clone().unwrap_or_default();
+            if !name.is_empty() && client.portal_store().get_portal(&name).is_none() {
+                let schema = self.state.run(move |s| Box::pin(async move { s.cursor_schema(&name) })).await?;
+                let fields = arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None)?;
+                let response = pgwire::api::results::DescribePortalResponse::new(fields);
+                return pgwire::api::query::send_describe_response(client, &response).await;
             }
         }
         self._on_describe(client, message).await

@@ -1,5 +1,6 @@
 //! Real PostgreSQL clients against the real `arbor` binary: psql's
-//! meta-commands and the JDBC driver. Both are installed by
+//! meta-commands, the JDBC driver, Python's drivers (psycopg2, psycopg 3,
+//! asyncpg, SQLAlchemy, pandas) and node-postgres. All are installed by
 //! `scripts/install-test-deps.sh`; a missing client fails the test.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -36,9 +37,19 @@ fn psql_lists_devices_and_describes_them() {
     psql(port, &["-c", "INSERT INTO root.ps.wt01(timestamp, temperature, status) VALUES (1000, 20.5, true)"]);
     let tables = psql(port, &["-A", "-t", "-c", "\\dt"]);
     assert_eq!(tables.trim(), "public|root.ps.wt01|table|postgres");
+    // Columns in the order the measurements were created, as PostgreSQL keeps them.
     let columns = psql(port, &["-A", "-t", "-c", "\\d \"root.ps.wt01\""]);
     let lines: Vec<&str> = columns.lines().collect();
-    assert_eq!(lines, ["time|timestamp with time zone||not null|", "status|boolean|||", "temperature|double precision|||"]);
+    assert_eq!(lines, ["time|timestamp with time zone||not null|", "temperature|double precision|||", "status|boolean|||"]);
+    // `\d+` (its query uses `array(SELECT … FROM unnest(…))` and `col_description`).
+    let verbose = psql(port, &["-A", "-t", "-c", "\\d+ \"root.ps.wt01\""]);
+    let lines: Vec<&str> = verbose.lines().collect();
+    assert_eq!(
+        lines,
+        ["time|timestamp with time zone||not null||plain|||", "temperature|double precision||||plain|||", "status|boolean||||plain|||"]
+    );
+    assert_eq!(psql(port, &["-A", "-t", "-c", "\\dn"]).lines().collect::<Vec<_>>(), ["arbor|postgres", "public|postgres"]);
+    assert!(psql(port, &["-A", "-t", "-c", "\\l"]).lines().any(|l| l.starts_with("arbor|postgres|UTF-8|")));
     let rows = psql(port, &["-A", "-t", "-c", "SELECT time, temperature, status FROM \"root.ps.wt01\""]);
     assert_eq!(rows.trim(), "1970-01-01 00:00:01+00|20.5|t");
     server.stop().unwrap();
@@ -62,13 +73,44 @@ fn the_jdbc_driver_works_end_to_end() {
             "fetched with fetchSize 2: 4",
             "table: root.j.d1",
             "column: time timestamptz",
-            "column: ok bool",
             "column: temp float8",
+            "column: ok bool",
             "tsql: count(root.j.d1.temp)=4 avg(root.j.d1.temp)=22.0",
             "tsql batch rows: 3",
             "tsql row: 2000 root.j.d2.level=3.0 n'2",
             "error: 42703 ERROR: Schema error: No field named nosuch.",
         ]
     );
+    server.stop().unwrap();
+}
+
+/// Python's clients: each prints `ok <client>: …` after its own exact checks.
+#[test]
+fn python_clients_work_end_to_end() {
+    let (_dir, mut server) = start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_clients.py");
+    let out = run(Command::new("python3").arg(&script).arg(server.port().to_string()));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ok psycopg2: client-side parameters, named cursor, errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, errors",
+            "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
+            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg",
+            "ok pandas: read_sql_query with parameters, datetime index, read_sql",
+        ]
+    );
+    server.stop().unwrap();
+}
+
+/// node-postgres, installed globally by scripts/install-test-deps.sh.
+#[test]
+fn node_postgres_works_end_to_end() {
+    let (_dir, mut server) = start();
+    let root = run(Command::new("npm").args(["root", "-g"]));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_pg.js");
+    let out = run(Command::new("node").env("NODE_PATH", root.trim()).arg(&script).arg(server.port().to_string()));
+    assert_eq!(out.trim(), "ok node-postgres: int4 literals, parameters, named statements, errors");
     server.stop().unwrap();
 }

@@ -34,6 +34,30 @@ pub enum Error {
     /// A NULL where a value is required, e.g. `time` (23502).
     #[error("{0}")]
     NotNull(String),
+    /// A run-time parameter that does not exist (42704).
+    #[error("{0}")]
+    UnknownParameter(String),
+    /// A value a run-time parameter cannot take (22023).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A parameter fixed for the server's life, e.g. `server_version` (55P02).
+    #[error("{0}")]
+    ReadOnlyParameter(String),
+    /// A cursor name that is not open (34000).
+    #[error("{0}")]
+    UnknownCursor(String),
+    /// A cursor name already open (42P03).
+    #[error("{0}")]
+    DuplicateCursor(String),
+    /// A cursor asked to do what it cannot, e.g. move backward (55000).
+    #[error("{0}")]
+    CursorState(String),
+    /// A statement that needs a transaction block outside one (25P01).
+    #[error("{0}")]
+    NoTransaction(String),
+    /// An advisory lock another session holds (55P03).
+    #[error("{0}")]
+    LockNotAvailable(String),
     /// Valid syntax that Arbor does not implement (0A000).
     #[error("not supported: {0}")]
     Unsupported(String),

@@ -10,6 +10,7 @@ pub mod exec;
 mod functions;
 mod instance;
 mod output;
+mod pg;
 pub mod planner;
 pub mod provider;
 mod query_text;

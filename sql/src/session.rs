@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::execution::SendableRecordBatchStream;
@@ -27,6 +26,8 @@ use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
 
+mod commands;
+
 /// What the extended protocol needs to know before executing a statement.
 #[derive(Debug, Clone, Default)]
 pub struct Description {
@@ -41,53 +42,12 @@ pub struct Session {
     instance: Arc<Instance>,
     ctx: SessionContext,
     gate: crate::provider::WriteGate,
+    /// Parameters, cursors, transaction block and locks, as clients see them.
+    pg: commands::PgState,
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Values `SHOW name` reports (what psql, JDBC and Grafana ask for).
-fn setting(name: &str) -> Option<&'static str> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "server_version" => "15.0",
-        "server_version_num" => "150000",
-        "server_encoding" | "client_encoding" => "UTF8",
-        "datestyle" => "ISO, MDY",
-        "intervalstyle" => "postgres",
-        "timezone" => "UTC",
-        "standard_conforming_strings" => "on",
-        "integer_datetimes" => "on",
-        "search_path" => "\"$user\", public",
-        "transaction_isolation" | "default_transaction_isolation" => "read committed",
-        "transaction_read_only" | "default_transaction_read_only" => "off",
-        "max_identifier_length" => "63",
-        "lc_collate" | "lc_ctype" => "C",
-        "is_superuser" => "on",
-        _ => return None,
-    })
-}
-
-/// Session-level statements Arbor accepts as no-ops, with their command tag.
-fn no_op_tag(sql: &str) -> Option<String> {
-    let words: Vec<String> = sql.split_whitespace().take(2).map(|w| w.trim_end_matches(';').to_ascii_uppercase()).collect();
-    let first = words.first()?.as_str();
-    let tag = match first {
-        "BEGIN" | "START" => "BEGIN",
-        "COMMIT" | "END" => "COMMIT",
-        "ROLLBACK" | "ABORT" => "ROLLBACK",
-        "SAVEPOINT" => "SAVEPOINT",
-        "RELEASE" => "RELEASE",
-        "SET" => "SET",
-        "RESET" => "RESET",
-        "DISCARD" => "DISCARD ALL",
-        "DEALLOCATE" => "DEALLOCATE",
-        "UNLISTEN" => "UNLISTEN",
-        "LISTEN" => "LISTEN",
-        "CLOSE" => "CLOSE CURSOR",
-        _ => return None,
-    };
-    Some(tag.to_string())
 }
 
 fn version_udf() -> ScalarUDF {
@@ -202,11 +162,22 @@ fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schema
     Arc::new(Schema::new(fields))
 }
 
-/// The parameter name of `SHOW name`.
-fn show_name(sql: &str) -> Option<&str> {
-    let trimmed = sql.trim().trim_end_matches(';').trim();
-    trimmed.get(..5).filter(|w| w.eq_ignore_ascii_case("show "))?;
-    Some(trimmed[5..].trim())
+/// A statement of a query text, parsed.
+enum Piece {
+    Parsed(Box<SqlStatement>),
+    Command(crate::pg::command::Command),
+}
+
+/// The session statement a parsed statement is (`SET`, `SHOW`, `FETCH`, …).
+fn session_command(statement: &SqlStatement) -> Result<Option<crate::pg::command::Command>> {
+    if matches!(statement, SqlStatement::Query(_) | SqlStatement::Insert(_)) {
+        return Ok(None);
+    }
+    let text = statement.to_string();
+    if !crate::pg::command::Command::starts(&text) {
+        return Ok(None);
+    }
+    crate::pg::command::parse(&text)
 }
 
 /// The parser with the rewrites psql, JDBC and Grafana queries need.
@@ -215,18 +186,33 @@ fn parser() -> &'static PostgresCompatibilityParser {
     PARSER.get_or_init(PostgresCompatibilityParser::new)
 }
 
-fn one_text(header: &str, value: &str) -> Result<QueryOutput> {
-    let schema = Arc::new(Schema::new(vec![Field::new(header, ArrowType::Utf8, true)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))]).map_err(|e| Error::DataFusion(e.into()))?;
-    QueryOutput::rows(schema, vec![batch])
-}
-
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
         let gate = crate::provider::WriteGate::default();
         let ctx = crate::planner::context(instance.clone(), gate.clone())?;
         ctx.register_udf(version_udf());
-        Ok(Session { instance, ctx, gate })
+        let pg = commands::PgState::new();
+        for f in crate::pg::functions::session_functions(&pg.settings, &pg.locks) {
+            ctx.register_udf(f);
+        }
+        ctx.register_udf(crate::pg::functions::PgTypeof::udf());
+        ctx.register_udf(crate::pg::functions::to_regtype_udf());
+        for f in crate::pg::functions::Description::udfs() {
+            ctx.register_udf(f);
+        }
+        Ok(Session { instance, ctx, gate, pg })
+    }
+
+    /// The columns of open cursor `name` (a SQL cursor is also a protocol
+    /// portal: psycopg describes it by name).
+    pub fn cursor_schema(&mut self, name: &str) -> Result<SchemaRef> {
+        self.cursor_columns(name)
+    }
+
+    /// A start-up parameter the client sent (`application_name`, `TimeZone`,
+    /// `user`, …): this session's default for it.
+    pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
+        self.pg.settings.startup(name, value);
     }
 
     pub fn instance(&self) -> &Arc<Instance> {
@@ -306,39 +292,65 @@ impl Session {
         crate::planner::plan_select(&self.instance, select, &*state)
     }
 
-    /// Run each PostgreSQL statement of `sql` (after the pg-compatibility rewrites).
-    async fn relational(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<QueryOutput>> {
-        let statements = match parser().parse(sql) {
-            Ok(s) => s,
-            // Session statements in forms the parser does not know (`SET x TO …`).
-            Err(_) if no_op_tag(sql).is_some() && !sql.trim().trim_end_matches(';').contains(';') => {
-                return Ok(no_op_tag(sql).map(QueryOutput::command).into_iter().collect())
+    /// Run each PostgreSQL statement of `sql` (after the pg-compatibility
+    /// rewrites). Every statement is parsed before the first runs.
+    async fn relational(&mut self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<QueryOutput>> {
+        let pieces = match parser().parse(sql) {
+            Ok(statements) => statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect(),
+            // Session statements sqlparser does not know (`MOVE`, `SET SESSION
+            // CHARACTERISTICS …`): statement by statement.
+            Err(e) => {
+                let mut pieces = Vec::new();
+                for text in crate::pg::command::split_statements(sql) {
+                    if let Some(command) = crate::pg::command::parse(text)? {
+                        pieces.push(Piece::Command(command));
+                        continue;
+                    }
+                    let statements = parser().parse(text).map_err(|_| Error::Syntax(e.to_string()))?;
+                    pieces.extend(statements.into_iter().map(|s| Piece::Parsed(Box::new(s))));
+                }
+                pieces
             }
-            Err(e) => return Err(Error::Syntax(e.to_string())),
         };
-        let mut outputs = Vec::with_capacity(statements.len());
-        for statement in statements {
-            outputs.push(self.statement(statement, params.clone()).await?);
+        self.pg.implicit = pieces.len() > 1;
+        let mut outputs = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let output = match piece {
+                Piece::Command(command) => self.command(command).await,
+                Piece::Parsed(statement) => match *statement {
+                    SqlStatement::Declare { stmts } if stmts.len() == 1 => self.declare(&stmts[0], params.clone()).await,
+                    statement => match session_command(&statement)? {
+                        Some(command) => self.command(command).await,
+                        None => self.statement(statement, params.clone()).await,
+                    },
+                },
+            };
+            match output {
+                Ok(o) => outputs.push(o),
+                Err(e) => {
+                    self.end_implicit_transaction()?;
+                    return Err(e);
+                }
+            }
         }
+        self.end_implicit_transaction()?;
         Ok(outputs)
     }
 
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
-        let text = statement.to_string();
-        if let Some(tag) = no_op_tag(&text) {
-            return Ok(QueryOutput::command(tag));
-        }
-        if let Some(name) = show_name(&text) {
-            return match setting(name) {
-                Some(v) => one_text(name, v),
-                None => Err(Error::Unsupported(format!("unrecognized configuration parameter \"{name}\""))),
-            };
-        }
         let names = pg_column_names(&statement);
+        let mut statement = statement;
+        crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        let plan = crate::pg::typing::int4_literals(plan)?;
         let insert = matches!(&plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(_)));
+        let tag = match &plan {
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_)) => "PREPARE",
+            LogicalPlan::Statement(datafusion::logical_expr::Statement::Deallocate(_)) => "DEALLOCATE",
+            _ => "OK",
+        };
         let mut df = self.ctx.execute_logical_plan(plan).await?;
         if let Some(values) = params {
             df = df.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?;
@@ -355,22 +367,30 @@ impl Session {
         }
         if df.schema().fields().is_empty() {
             df.collect().await?;
-            return Ok(QueryOutput::command("OK"));
+            return Ok(QueryOutput::command(tag));
         }
         let (schema, stream) = pg_stream(df.execute_stream().await?, names.as_deref());
         Ok(QueryOutput::Rows { schema, stream })
     }
 
     /// The logical plan of the one statement in `sql`.
+    /// `DECLARE … CURSOR FOR query` is planned as its query (for its parameters).
     async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
         let mut statements = parser().parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", statements.len())));
         }
-        let statement = statements.remove(0);
+        let statement = match statements.remove(0) {
+            SqlStatement::Declare { mut stmts } if stmts.len() == 1 && stmts[0].for_query.is_some() => {
+                stmts.remove(0).for_query.map(SqlStatement::Query).ok_or_else(|| Error::Syntax("DECLARE without a query".into()))?
+            }
+            other => other,
+        };
         let names = pg_column_names(&statement);
+        let mut statement = statement;
+        crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((plan, names))
+        Ok((crate::pg::typing::int4_literals(plan)?, names))
     }
 
     /// Execute every statement of a simple query.
@@ -389,7 +409,7 @@ impl Session {
     pub async fn describe(&mut self, sql: &str) -> Result<Description> {
         // COPY runs through the copy sub-protocol, which the wire layer drives.
         let copy = sql.trim_start().get(..5).is_some_and(|w| w.eq_ignore_ascii_case("copy "));
-        if is_empty_query(sql) || no_op_tag(sql).is_some() || copy {
+        if is_empty_query(sql) || copy {
             return Ok(Description::default());
         }
         if crate::tsql::is_tsql(sql) {
@@ -415,18 +435,19 @@ impl Session {
             };
             return Ok(Description { parameters, schema });
         }
-        if let Some(name) = show_name(sql) {
-            let schema = Arc::new(Schema::new(vec![Field::new(name, ArrowType::Utf8, true)]));
-            return Ok(Description { parameters: Vec::new(), schema: Some(schema) });
+        if let Some(command) = crate::pg::command::parse(sql).ok().flatten() {
+            return self.describe_command(&command);
         }
         let (plan, names) = self.plan(sql).await?;
+        let declare = sql.trim_start().get(..8).is_some_and(|w| w.eq_ignore_ascii_case("declare "));
         let types = plan.get_parameter_types()?;
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
         let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));
         let schema = rename_schema(&schema, names.as_deref());
         // INSERT without RETURNING answers NoData, not its internal count column.
-        let schema = if matches!(plan, LogicalPlan::Dml(_)) { Arc::new(Schema::empty()) } else { schema };
+        // DECLARE returns no rows either (FETCH does).
+        let schema = if matches!(plan, LogicalPlan::Dml(_)) || declare { Arc::new(Schema::empty()) } else { schema };
         Ok(Description {
             parameters: params.into_iter().map(|(_, t)| t).collect(),
             schema: (!schema.fields().is_empty()).then_some(schema),

@@ -71,7 +71,7 @@ fn sql_layer(module: &str) -> Option<u32> {
     Some(match module {
         "error" => 0,
         "query_text" | "time" | "output" | "instance" => 1,
-        "convert" | "series" => 2,
+        "convert" | "series" | "pg" => 2,
         "exec" => 3,
         "provider" => 4,
         "functions" => 5,

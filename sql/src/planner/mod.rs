@@ -22,7 +22,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
-use crate::provider::{DeviceSchemaProvider, SystemSchemaProvider, WriteGate, CATALOG, SCHEMA, SYSTEM_SCHEMA};
+use crate::provider::{DeviceSchemaProvider, PgCatalogExtensions, PgInformationSchema, SystemSchemaProvider, WriteGate, CATALOG, SCHEMA, SYSTEM_SCHEMA};
 
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
@@ -30,7 +30,9 @@ use crate::provider::{DeviceSchemaProvider, SystemSchemaProvider, WriteGate, CAT
 pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
-        .with_information_schema(true)
+        // information_schema is registered below as a schema of the catalog
+        // (PostgreSQL's type names and ordinals in `columns`).
+        .with_information_schema(false)
         .with_create_default_catalog_and_schema(false)
         // Round-robin repartitioning splits ordered scans for no gain on
         // short series reads and loses their time order.
@@ -51,7 +53,16 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
     catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
     catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
     ctx.register_catalog(CATALOG, Arc::new(catalog));
+    let information_schema = Arc::new(PgInformationSchema::new(ctx.state().catalog_list().clone()));
+    if let Some(c) = ctx.catalog(CATALOG) {
+        c.register_schema("information_schema", information_schema)?;
+    }
     datafusion_pg_catalog::setup_pg_catalog(&ctx, CATALOG, datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider)
         .map_err(|e| Error::DataFusion(*e))?;
+    if let Some(c) = ctx.catalog(CATALOG) {
+        if let Some(pg_catalog) = c.schema("pg_catalog") {
+            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog)))?;
+        }
+    }
     Ok(ctx)
 }

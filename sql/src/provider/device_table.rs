@@ -74,7 +74,7 @@ impl SchemaProvider for DeviceSchemaProvider {
     }
 }
 
-/// One device as a table: `time`, then its measurements in catalog order.
+/// One device as a table: `time`, then its measurements in creation order.
 #[derive(Debug, Clone)]
 pub struct DeviceTableProvider {
     instance: Arc<Instance>,
@@ -93,13 +93,17 @@ impl DeviceTableProvider {
     pub fn open(instance: Arc<Instance>, name: &str) -> Option<DeviceTableProvider> {
         let path = Path::parse(name).ok()?;
         let info = instance.catalog().device(&path)?;
-        let series: Vec<SeriesRef> = instance
+        let mut series: Vec<SeriesRef> = instance
             .catalog()
             .device_series(&info.path)
             .into_iter()
             .filter(|s| s.measurement() != "time")
             .map(|info: SeriesInfo| SeriesRef { database: info.database.to_string(), info })
             .collect();
+        // Columns in the order the measurements were created (series ids
+        // grow), as PostgreSQL keeps a table's columns in definition order:
+        // `SELECT *`, COPY, pg_attribute and information_schema agree.
+        series.sort_by_key(|s| s.info.handle.id);
         if series.is_empty() {
             return None;
         }

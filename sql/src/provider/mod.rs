@@ -7,6 +7,8 @@
 
 mod copy;
 mod device_table;
+mod information_schema;
+mod pg_catalog;
 mod system;
 mod values;
 
@@ -14,6 +16,8 @@ pub use copy::{CopyIn, CopyOptions, COPY_ROW_BYTES_MAX, COPY_TYPED_BYTES_MAX};
 pub(crate) use system::json_map;
 pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
+pub use information_schema::PgInformationSchema;
+pub use pg_catalog::PgCatalogExtensions;
 pub(crate) use device_table::{exact_time_ranges, intersect, time_ranges};
 
 /// The catalog (database) name clients see: `current_database()`.

@@ -1,0 +1,231 @@
+"""Python's PostgreSQL clients against a running arbor: psycopg2, psycopg 3,
+asyncpg, SQLAlchemy 2 (on all three) and pandas. Each check asserts exact
+values, type OIDs and NULLs, and that a failed statement leaves the
+connection usable; each client prints one `ok <client>: <facts>` line that
+server/tests/clients.rs compares.
+
+Usage: python3 python_clients.py PORT [CLIENT...]
+"""
+
+import asyncio
+import datetime
+import sys
+
+PORT = int(sys.argv[1])
+ONLY = set(sys.argv[2:])
+DSN = f"host=127.0.0.1 port={PORT} user=root password=root dbname=arbor"
+URL = f"root:root@127.0.0.1:{PORT}/arbor"
+UTC = datetime.timezone.utc
+
+# OIDs
+INT4, INT8, TEXT, FLOAT8, BOOL, TIMESTAMPTZ = 23, 20, 25, 701, 16, 1184
+
+
+def ts(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def check(got, want, what):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+
+
+def psycopg2_client():
+    import psycopg2
+    import psycopg2.errors
+
+    conn = psycopg2.connect(DSN)
+    cur = conn.cursor()
+    cur.execute("SELECT 1, 'a', NULL::text, 2.5::float8, true")
+    check(cur.fetchone(), (1, "a", None, 2.5, True), "literals")
+    check([d.type_code for d in cur.description], [INT4, TEXT, TEXT, FLOAT8, BOOL], "type OIDs")
+    # Client-side interpolation: psycopg2 sends the values inline.
+    cur.execute(
+        "INSERT INTO root.py2.d1(timestamp, temp, status) VALUES (%s, %s, %s), (%s, %s, %s), (%s, %s, %s)",
+        (1000, 20.5, True, 2000, 21.5, False, 3000, None, True),
+    )
+    cur.execute('SELECT time, temp, status FROM "root.py2.d1" WHERE time >= %s ORDER BY time', (ts(1000),))
+    rows = cur.fetchall()
+    check(rows, [(ts(1000), 20.5, True), (ts(2000), 21.5, False), (ts(3000), None, True)], "rows")
+    check([d.type_code for d in cur.description], [TIMESTAMPTZ, FLOAT8, BOOL], "row OIDs")
+    conn.commit()
+    # Named (server-side) cursor: DECLARE … CURSOR WITHOUT HOLD, FETCH FORWARD itersize, CLOSE.
+    named = conn.cursor("py2_cursor")
+    named.itersize = 2
+    named.execute('SELECT time, temp FROM "root.py2.d1" ORDER BY time')
+    check([r[1] for r in named], [20.5, 21.5, None], "named cursor rows")
+    named.close()
+    conn.commit()
+    named = conn.cursor("py2_many")
+    named.execute('SELECT temp FROM "root.py2.d1" ORDER BY time')
+    check(named.fetchmany(2), [(20.5,), (21.5,)], "fetchmany")
+    check(named.fetchone(), (None,), "fetchone")
+    check(named.fetchone(), None, "past the end")
+    named.close()
+    conn.commit()
+    try:
+        cur.execute('SELECT * FROM "root.py2.nosuch"')
+        raise AssertionError("expected an error")
+    except psycopg2.errors.UndefinedTable:
+        conn.rollback()
+    cur.execute("SELECT count(temp) FROM \"root.py2.d1\"")
+    check(cur.fetchone(), (2,), "usable after an error")
+    conn.close()
+    return "client-side parameters, named cursor, errors"
+
+
+def psycopg3_client():
+    import psycopg
+
+    with psycopg.connect(DSN) as conn:
+        cur = conn.execute("SELECT 1 AS one, 'a' AS t, NULL::text AS n")
+        check(cur.fetchone(), (1, "a", None), "literals")
+        check([d.type_code for d in cur.description], [INT4, TEXT, TEXT], "type OIDs")
+        conn.execute(
+            "INSERT INTO root.py3.d1(timestamp, v) VALUES (1000, 1.5), (2000, 2.5), (3000, 3.5)"
+        )
+        conn.commit()
+        # Server-side parameters; from the 5th run on psycopg prepares the statement.
+        for i in range(8):
+            got = conn.execute('SELECT count(v) FROM "root.py3.d1" WHERE v > %s', (float(i) - 0.5,)).fetchone()[0]
+            check(got, max(0, 3 - max(0, i - 1)), f"run {i}")
+        check(conn.execute("SELECT %s::int + 1", (41,)).fetchone(), (42,), "int parameter")
+        with conn.cursor(binary=True) as bcur:
+            bcur.execute('SELECT time, v FROM "root.py3.d1" ORDER BY time')
+            check(bcur.fetchall(), [(ts(1000), 1.5), (ts(2000), 2.5), (ts(3000), 3.5)], "binary rows")
+            check([d.type_code for d in bcur.description], [TIMESTAMPTZ, FLOAT8], "binary OIDs")
+        with conn.cursor(name="py3_cursor") as scur:
+            scur.execute('SELECT v FROM "root.py3.d1" ORDER BY time')
+            check(scur.fetchmany(2), [(1.5,), (2.5,)], "server cursor")
+            check(scur.fetchall(), [(3.5,)], "server cursor rest")
+        conn.commit()
+        try:
+            conn.execute("SELECT nosuch FROM \"root.py3.d1\"")
+            raise AssertionError("expected an error")
+        except psycopg.errors.UndefinedColumn:
+            conn.rollback()
+        check(conn.execute("SELECT 2").fetchone(), (2,), "usable after an error")
+    return "parameters, prepared after 5 runs, binary cursor, server cursor, errors"
+
+
+async def asyncpg_main():
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="root", password="root", database="arbor")
+    row = await conn.fetchrow("SELECT 1 AS one, $1::text AS t, NULL::text AS n", "x")
+    check(tuple(row), (1, "x", None), "literals")
+    await conn.execute("INSERT INTO root.apg.d1(timestamp, v) VALUES (1000, 10), (2000, 20), (3000, 30)")
+    stmt = await conn.prepare('SELECT time, v FROM "root.apg.d1" WHERE v > $1 ORDER BY time')
+    check([a.type.oid for a in stmt.get_attributes()], [TIMESTAMPTZ, INT8], "prepared OIDs")
+    check([tuple(r) for r in await stmt.fetch(15)], [(ts(2000), 20), (ts(3000), 30)], "prepared rows")
+    check([tuple(r) for r in await stmt.fetch(25)], [(ts(3000), 30)], "prepared again")
+    async with conn.transaction():
+        got = [r["v"] async for r in conn.cursor('SELECT v FROM "root.apg.d1" ORDER BY time', prefetch=2)]
+    check(got, [10, 20, 30], "cursor with prefetch")
+    try:
+        await conn.fetch('SELECT * FROM "root.apg.nosuch"')
+        raise AssertionError("expected an error")
+    except asyncpg.exceptions.UndefinedTableError:
+        pass
+    check(await conn.fetchval("SELECT count(v) FROM \"root.apg.d1\""), 3, "usable after an error")
+    await conn.close()
+    # A pool resets each connection it takes back (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL).
+    pool = await asyncpg.create_pool(host="127.0.0.1", port=PORT, user="root", password="root", database="arbor", min_size=1, max_size=1)
+    async with pool.acquire() as c:
+        await c.execute("SET application_name = 'pooled'")
+        check(await c.fetchval("SELECT pg_try_advisory_lock(7)"), True, "lock")
+    async with pool.acquire() as c:
+        check(await c.fetchval("SHOW application_name"), "", "reset by the pool")
+        check(await c.fetchval("SELECT pg_advisory_unlock(7)"), False, "unlocked by the pool")
+    await pool.close()
+    return "prepared statements, binary, cursor with prefetch, pool reset, errors"
+
+
+def asyncpg_client():
+    return asyncio.run(asyncpg_main())
+
+
+def sqlalchemy_client():
+    import sqlalchemy as sa
+
+    seen = []
+    for driver in ("psycopg2", "psycopg", "asyncpg"):
+        device = f"root.sa_{driver}.d1"
+        if driver == "asyncpg":
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            async def run():
+                engine = create_async_engine(f"postgresql+asyncpg://{URL}")
+                async with engine.connect() as conn:
+                    await conn.execute(sa.text(f"INSERT INTO {device}(timestamp, v) VALUES (1000, 1.5), (2000, 2.5)"))
+                    rows = (await conn.execute(sa.text(f'SELECT time, v FROM "{device}" WHERE v > :v ORDER BY time'), {"v": 2.0})).all()
+                    check([tuple(r) for r in rows], [(ts(2000), 2.5)], f"{driver} rows")
+                    try:
+                        await conn.execute(sa.text("SELECT * FROM nosuch_table"))
+                        raise AssertionError("expected an error")
+                    except sa.exc.ProgrammingError:
+                        await conn.rollback()
+                    check((await conn.execute(sa.text("SELECT 1"))).scalar(), 1, f"{driver} usable")
+                await engine.dispose()
+
+            asyncio.run(run())
+        else:
+            engine = sa.create_engine(f"postgresql+{driver}://{URL}")
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"INSERT INTO {device}(timestamp, v) VALUES (1000, 1.5), (2000, 2.5)"))
+                conn.commit()
+                rows = conn.execute(sa.text(f'SELECT time, v FROM "{device}" WHERE v > :v ORDER BY time'), {"v": 2.0}).all()
+                check([tuple(r) for r in rows], [(ts(2000), 2.5)], f"{driver} rows")
+                try:
+                    conn.execute(sa.text("SELECT * FROM nosuch_table"))
+                    raise AssertionError("expected an error")
+                except sa.exc.ProgrammingError:
+                    conn.rollback()
+                check(conn.execute(sa.text("SELECT 1")).scalar(), 1, f"{driver} usable")
+            engine.dispose()
+        seen.append(driver)
+    return "connect, parameters, errors on " + ", ".join(seen)
+
+
+def pandas_client():
+    import pandas as pd
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"postgresql+psycopg2://{URL}")
+    with engine.connect() as conn:
+        conn.execute(sa.text("INSERT INTO root.pd.d1(timestamp, temp, status) VALUES (1000, 20.5, true), (2000, 21.5, false), (3000, NULL, true)"))
+        conn.commit()
+    df = pd.read_sql_query(
+        sa.text('SELECT time, temp, status FROM "root.pd.d1" WHERE time >= :t ORDER BY time'),
+        engine,
+        params={"t": ts(2000)},
+        index_col="time",
+    )
+    check(list(df.index), [pd.Timestamp(2000, unit="ms", tz="UTC"), pd.Timestamp(3000, unit="ms", tz="UTC")], "datetime index")
+    check((isinstance(df.index, pd.DatetimeIndex), str(df.index.tz)), (True, "UTC"), "index dtype")
+    check(df["temp"].iloc[0], 21.5, "value")
+    check(bool(pd.isna(df["temp"].iloc[1])), True, "NULL as NaN")
+    df = pd.read_sql('SELECT count(temp) AS n FROM "root.pd.d1"', engine)
+    check(int(df["n"][0]), 2, "read_sql")
+    engine.dispose()
+    return "read_sql_query with parameters, datetime index, read_sql"
+
+
+CLIENTS = {
+    "psycopg2": psycopg2_client,
+    "psycopg3": psycopg3_client,
+    "asyncpg": asyncpg_client,
+    "sqlalchemy": sqlalchemy_client,
+    "pandas": pandas_client,
+}
+
+if __name__ == "__main__":
+    failed = False
+    for name, fn in CLIENTS.items():
+        if ONLY and name not in ONLY:
+            continue
+        try:
+            print(f"ok {name}: {fn()}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every client, then fail
+            failed = True
+            print(f"FAILED {name}: {type(e).__name__}: {e}", flush=True)
+    sys.exit(1 if failed else 0)

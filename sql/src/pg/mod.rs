@@ -1,0 +1,16 @@
+//! What PostgreSQL clients expect of a session beyond queries: the
+//! session statements drivers send (`SET`, `SHOW`, `BEGIN ISOLATION LEVEL`,
+//! `LISTEN`, `FETCH`, …, recognised in [`command`]), the run-time
+//! parameters they read and write ([`settings`]), server-side cursors over
+//! a query's output stream ([`cursor`]), advisory locks ([`advisory`]) and
+//! the functions that expose them (`current_setting`, `set_config`,
+//! `pg_advisory_*`, `pg_typeof`, in [`functions`]), and rewrites of
+//! PostgreSQL syntax DataFusion does not plan ([`rewrite`]).
+
+pub(crate) mod advisory;
+pub(crate) mod command;
+pub(crate) mod cursor;
+pub(crate) mod functions;
+pub(crate) mod rewrite;
+pub(crate) mod settings;
+pub(crate) mod typing;
