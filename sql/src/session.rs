@@ -295,6 +295,7 @@ impl Session {
     /// Run each PostgreSQL statement of `sql` (after the pg-compatibility
     /// rewrites). Every statement is parsed before the first runs.
     async fn relational(&mut self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<QueryOutput>> {
+        let sql = &*crate::query_text::duration_literals(sql);
         let pieces = match parser().parse(sql) {
             Ok(statements) => statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect(),
             // Session statements sqlparser does not know (`MOVE`, `SET SESSION
@@ -376,6 +377,7 @@ impl Session {
     /// The logical plan of the one statement in `sql`.
     /// `DECLARE … CURSOR FOR query` is planned as its query (for its parameters).
     async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
+        let sql = &*crate::query_text::duration_literals(sql);
         let mut statements = parser().parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", statements.len())));

@@ -113,6 +113,8 @@ async def asyncpg_main():
     conn = await asyncpg.connect(host="127.0.0.1", port=PORT, user="root", password="root", database="arbor")
     row = await conn.fetchrow("SELECT 1 AS one, $1::text AS t, NULL::text AS n", "x")
     check(tuple(row), (1, "x", None), "literals")
+    # Number literals auto-create DOUBLE series (IoTDB's inference): type it.
+    await conn.execute("CREATE TIMESERIES root.apg.d1.v WITH DATATYPE=INT64, ENCODING=PLAIN")
     await conn.execute("INSERT INTO root.apg.d1(timestamp, v) VALUES (1000, 10), (2000, 20), (3000, 30)")
     stmt = await conn.prepare('SELECT time, v FROM "root.apg.d1" WHERE v > $1 ORDER BY time')
     check([a.type.oid for a in stmt.get_attributes()], [TIMESTAMPTZ, INT8], "prepared OIDs")

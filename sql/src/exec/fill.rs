@@ -142,18 +142,25 @@ fn compatible(value: &ScalarValue, t: &ArrowType) -> bool {
     }
 }
 
-fn times(batch: &RecordBatch) -> Option<&datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
-    batch.column(0).as_primitive_opt::<TimestampMillisecondType>()
+fn times(batch: &RecordBatch, time: usize) -> Option<&datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
+    batch.column(time).as_primitive_opt::<TimestampMillisecondType>()
 }
 
 /// The state `PREVIOUS` carries from one batch to the next: per column,
 /// the last non-NULL value (one row) and its time.
-struct Carry {
+pub(crate) struct Carry {
     values: Vec<Option<(ArrayRef, Option<i64>)>>,
 }
 
-fn fill_previous(batch: &RecordBatch, bound: Option<i64>, keep: &[usize], carry: &mut Carry) -> Result<RecordBatch> {
-    let time = times(batch);
+impl Carry {
+    pub(crate) fn new(columns: usize) -> Carry {
+        Carry { values: vec![None; columns] }
+    }
+}
+
+/// `PREVIOUS` over one batch; the time is column `time_column`.
+pub(crate) fn fill_previous(batch: &RecordBatch, bound: Option<i64>, keep: &[usize], carry: &mut Carry, time_column: usize) -> Result<RecordBatch> {
+    let time = times(batch, time_column);
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (c, column) in batch.columns().iter().enumerate() {
         if keep.contains(&c) || column.null_count() == 0 {
@@ -204,10 +211,13 @@ fn fill_constant(batch: &RecordBatch, value: &ScalarValue, keep: &[usize]) -> Re
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-fn fill_linear(batch: &RecordBatch, keep: &[usize]) -> Result<RecordBatch> {
-    let Some(time) = times(batch) else {
+/// `LINEAR` over a whole result; the time is column `time_column`.
+pub(crate) fn fill_linear(batch: &RecordBatch, keep: &[usize], time_column: usize) -> Result<RecordBatch> {
+    let ArrowType::Timestamp(_, tz) = batch.column(time_column).data_type() else {
         return Err(DataFusionError::Plan("FILL(LINEAR) needs the time column".into()));
     };
+    let millis = cast(batch.column(time_column), &ArrowType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, tz.clone()))?;
+    let time = millis.as_primitive::<TimestampMillisecondType>();
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (c, column) in batch.columns().iter().enumerate() {
         if keep.contains(&c) || column.null_count() == 0 || !column.data_type().is_numeric() {
@@ -282,8 +292,8 @@ impl ExecutionPlan for FillExec {
         let keep = self.keep.clone();
         match self.method.clone() {
             FillMethod::Previous { bound } => {
-                let mut carry = Carry { values: vec![None; schema.fields().len()] };
-                let stream = input.map(move |b| fill_previous(&b?, bound, &keep, &mut carry));
+                let mut carry = Carry::new(schema.fields().len());
+                let stream = input.map(move |b| fill_previous(&b?, bound, &keep, &mut carry, 0));
                 Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
             }
             FillMethod::Constant(value) => {
@@ -294,7 +304,7 @@ impl ExecutionPlan for FillExec {
                 let out = schema.clone();
                 let work = async move {
                     let batches = datafusion::physical_plan::common::collect(input).await?;
-                    fill_linear(&concat_batches(&schema, &batches)?, &keep)
+                    fill_linear(&concat_batches(&schema, &batches)?, &keep, 0)
                 };
                 Ok(Box::pin(RecordBatchStreamAdapter::new(out, futures::stream::once(work))))
             }

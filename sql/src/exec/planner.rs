@@ -12,7 +12,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::catalog::Session;
 
-use super::{Segments, SegmentsExec, AlignByDevice, AlignByDeviceExec, AlignByTime, AlignByTimeExec, Fill, FillExec, LastValues, LastValuesExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
+use super::{GapFill, GapFillExec, Segments, SegmentsExec, AlignByDevice, AlignByDeviceExec, AlignByTime, AlignByTimeExec, Fill, FillExec, LastValues, LastValuesExec, SeriesAggregate, SeriesAggregateExec, TimeWindows, TimeWindowsExec, WindowFill, WindowFillExec};
 use crate::instance::Instance;
 use datafusion::error::DataFusionError;
 
@@ -114,6 +114,9 @@ impl ExtensionPlanner for WindowsPlanner {
         if node.as_any().downcast_ref::<AlignByDevice>().is_some() {
             let schema = Arc::new(node.schema().as_arrow().clone());
             return Ok(Some(Arc::new(AlignByDeviceExec::new(physical_inputs.to_vec(), schema))));
+        }
+        if let Some(g) = node.as_any().downcast_ref::<GapFill>() {
+            return Ok(Some(Arc::new(GapFillExec::new(input()?, g.spec.clone()))));
         }
         if let Some(seg) = node.as_any().downcast_ref::<Segments>() {
             let schema = Arc::new(node.schema().as_arrow().clone());

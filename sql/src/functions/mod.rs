@@ -3,6 +3,8 @@
 //! scalar functions (math, strings), mapped onto DataFusion's own functions
 //! where the semantics match.
 
+pub(crate) mod gapfill;
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType as ArrowType;

@@ -3,6 +3,7 @@
 
 mod align_by_device;
 mod epoch_time;
+mod gapfill;
 mod last;
 mod select;
 mod statements;
@@ -46,9 +47,13 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_default_features()
         .with_analyzer_rules(analyzer_rules)
         .with_optimizer_rule(Arc::new(statistics::StatisticsAggregateRule))
+        .with_optimizer_rule(Arc::new(gapfill::GapFillRule))
         .with_query_planner(Arc::new(crate::exec::ArborQueryPlanner::new(instance.clone())))
         .build();
     let ctx = SessionContext::new_with_state(state);
+    for udf in crate::functions::gapfill::udfs() {
+        ctx.register_udf(udf);
+    }
     let catalog = MemoryCatalogProvider::new();
     catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
     catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
