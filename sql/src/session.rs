@@ -197,6 +197,12 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
+        ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
+        // PostgreSQL's quoting rules (keywords, upper case) over datafusion-pg-catalog's.
+        ctx.register_udf(crate::pg::functions::quote_ident_udf());
+        for f in crate::pg::functions::IsVisible::udfs() {
+            ctx.register_udf(f);
+        }
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
