@@ -98,7 +98,7 @@ fn python_clients_work_end_to_end() {
             "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, errors",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg",
-            "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append",
+            "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create",
         ]
     );
     server.stop().unwrap();

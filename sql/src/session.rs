@@ -27,6 +27,7 @@ use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
 
 mod commands;
+mod ddl;
 
 /// What the extended protocol needs to know before executing a statement.
 #[derive(Debug, Clone, Default)]
@@ -291,6 +292,7 @@ impl Session {
                 Piece::Command(command) => self.command(command).await,
                 Piece::Parsed(statement) => match *statement {
                     SqlStatement::Declare { stmts } if stmts.len() == 1 => self.declare(&stmts[0], params.clone()).await,
+                    SqlStatement::CreateTable(create) => self.create_table(&create).await,
                     statement => match session_command(&statement)? {
                         Some(command) => self.command(command).await,
                         None => self.statement(statement, params.clone()).await,
