@@ -372,10 +372,8 @@ impl Session {
         if is_empty_query(sql) {
             return Ok(vec![QueryOutput::Empty]);
         }
-        if crate::tsql::is_tsql(sql) {
-            return self.tsql(sql).await;
-        }
-        self.relational(sql, None).await
+        let outputs = if crate::tsql::is_tsql(sql) { self.tsql(sql).await? } else { self.relational(sql, None).await? };
+        Ok(outputs.into_iter().map(|o| self.in_session_zone(o)).collect())
     }
 
     /// Parameter and result types of one statement (extended protocol).
@@ -436,13 +434,14 @@ impl Session {
         if crate::tsql::is_tsql(sql) {
             let bound = crate::tsql::bind(sql, &params)?;
             let mut outputs = self.tsql(&bound).await?;
-            return outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()));
+            let output = outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()))?;
+            return Ok(self.in_session_zone(output));
         }
         let mut outputs = self.relational(sql, (!params.is_empty()).then_some(params)).await?;
         if outputs.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", outputs.len())));
         }
-        Ok(outputs.remove(0))
+        Ok(self.in_session_zone(outputs.remove(0)))
     }
 
     /// `COPY table [(columns)] FROM STDIN`: returns the rows written.
