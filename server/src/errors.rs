@@ -13,6 +13,7 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::InvalidValue(_) => "22P02",
         sql::Error::TypeMismatch(_) => "42804",
         sql::Error::UnknownTable(_) => "42P01",
+        sql::Error::DuplicateTable(_) => "42P07",
         sql::Error::UnknownColumn(_) => "42703",
         sql::Error::NotNull(_) => "23502",
         sql::Error::UndefinedFunction(_) => "42883",

@@ -110,6 +110,26 @@ fn civil_text(micros: i64) -> Option<String> {
     String::from_utf8(text.to_vec()).ok()
 }
 
+/// The UTC offset of zone `zone` (a name or `±hh:mm`) at UTC instant `micros`.
+fn zone_offset_seconds(zone: &str, micros: i64) -> Option<i32> {
+    use chrono::{Offset, TimeZone};
+    let tz: datafusion::arrow::array::timezone::Tz = zone.parse().ok()?;
+    let utc = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    Some(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc())
+}
+
+/// An offset as PostgreSQL prints it: `+02`, `-03:30`, `+05:45:30`.
+fn offset_text(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let s = seconds.unsigned_abs();
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    match (m, sec) {
+        (0, 0) => format!("{sign}{h:02}"),
+        (_, 0) => format!("{sign}{h:02}:{m:02}"),
+        _ => format!("{sign}{h:02}:{m:02}:{sec:02}"),
+    }
+}
+
 /// The PostgreSQL text of row `r` of `col`, for the types Arrow displays
 /// differently; `None` for the others (and for nulls).
 pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
@@ -130,10 +150,12 @@ pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
             s
         }
         DataType::Timestamp(_, tz) => {
-            // Other zones (AT TIME ZONE) keep Arrow's display, which shows the zone.
-            if tz.as_deref().is_some_and(|z| !matches!(z, "+00:00" | "UTC" | "Z" | "+00")) {
-                return None;
-            }
+            // In another zone (the session's TimeZone): local time and its
+            // UTC offset, as PostgreSQL prints (`2024-05-01 12:00:00+02`).
+            let offset_s = match tz.as_deref() {
+                Some(z) if !matches!(z, "+00:00" | "UTC" | "Z" | "+00") => Some(z),
+                _ => None,
+            };
             let any = col.as_any();
             let micros = if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
                 a.value(r).checked_mul(1000)?
@@ -144,16 +166,21 @@ pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
             } else {
                 any.downcast_ref::<TimestampNanosecondArray>()?.value(r).div_euclid(1000)
             };
-            let mut s = match civil_text(micros) {
-                Some(s) => s,
-                None => chrono::DateTime::from_timestamp_micros(micros)?.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+            let offset = match offset_s {
+                Some(z) => zone_offset_seconds(z, micros)?,
+                None => 0,
             };
-            let frac = micros.rem_euclid(1_000_000);
+            let local = micros.checked_add(i64::from(offset).checked_mul(1_000_000)?)?;
+            let mut s = match civil_text(local) {
+                Some(s) => s,
+                None => chrono::DateTime::from_timestamp_micros(local)?.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+            };
+            let frac = local.rem_euclid(1_000_000);
             if frac != 0 {
                 s.push_str(format!(".{frac:06}").trim_end_matches('0'));
             }
             if tz.is_some() {
-                s.push_str("+00");
+                s.push_str(&offset_text(offset));
             }
             s
         }
@@ -197,6 +224,12 @@ mod tests {
         let a = TimestampMillisecondArray::from(vec![1_714_557_600_000, 1_500]).with_timezone("+00:00");
         assert_eq!(pg_text(&a, 0).as_deref(), Some("2024-05-01 10:00:00+00"));
         assert_eq!(pg_text(&a, 1).as_deref(), Some("1970-01-01 00:00:01.5+00"));
+        // In the session's zone: local time with the offset in force then (summer and winter).
+        let berlin = TimestampMillisecondArray::from(vec![1_714_557_600_000, 1_704_110_400_500]).with_timezone("Europe/Berlin");
+        assert_eq!(pg_text(&berlin, 0).as_deref(), Some("2024-05-01 12:00:00+02"));
+        assert_eq!(pg_text(&berlin, 1).as_deref(), Some("2024-01-01 13:00:00.5+01"));
+        let kathmandu = TimestampMillisecondArray::from(vec![0]).with_timezone("+05:45");
+        assert_eq!(pg_text(&kathmandu, 0).as_deref(), Some("1970-01-01 05:45:00+05:45"));
         // Digit by digit agrees with chrono over leap years, centuries and before 1970.
         for ms in [0_i64, 951_782_400_000, 4_107_542_399_999, -1, -62_135_596_800_000, 253_402_300_799_000, 1_709_164_800_000] {
             let micros = ms * 1000;

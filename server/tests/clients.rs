@@ -98,7 +98,7 @@ fn python_clients_work_end_to_end() {
             "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, errors",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg",
-            "ok pandas: read_sql_query with parameters, datetime index, read_sql",
+            "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create",
         ]
     );
     server.stop().unwrap();
@@ -112,5 +112,27 @@ fn node_postgres_works_end_to_end() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_pg.js");
     let out = run(Command::new("node").env("NODE_PATH", root.trim()).arg(&script).arg(server.port().to_string()));
     assert_eq!(out.trim(), "ok node-postgres: int4 literals, parameters, named statements, errors");
+    server.stop().unwrap();
+}
+
+/// Timestamps print in the session's TimeZone (SET TIME ZONE, or PGTZ at
+/// start-up), as local time with the offset in force then.
+#[test]
+fn timestamps_print_in_the_session_time_zone() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    psql(port, &["-c", "INSERT INTO root.tz.d1(timestamp, v) VALUES (2024-05-01T10:00:00Z, 1), (2024-01-01T12:00:00.5Z, 2)"]);
+    let select = "SELECT time, v FROM \"root.tz.d1\" ORDER BY time";
+    let berlin = psql(port, &["-A", "-t", "-c", "SET TIME ZONE 'Europe/Berlin'", "-c", select]);
+    assert_eq!(berlin.lines().collect::<Vec<_>>(), ["2024-01-01 13:00:00.5+01|2", "2024-05-01 12:00:00+02|1"]);
+    let utc = psql(port, &["-A", "-t", "-c", select]);
+    assert_eq!(utc.lines().collect::<Vec<_>>(), ["2024-01-01 12:00:00.5+00|2", "2024-05-01 10:00:00+00|1"]);
+    let out = Command::new("psql")
+        .env("PGPASSWORD", "root")
+        .env("PGTZ", "America/New_York")
+        .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "root", "-d", "arbor", "-c", select])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["2024-01-01 07:00:00.5-05|2", "2024-05-01 06:00:00-04|1"]);
     server.stop().unwrap();
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// A table (device) that does not exist (42P01).
     #[error("relation {0} does not exist")]
     UnknownTable(String),
+    /// A table (device) that exists already (42P07).
+    #[error("{0}")]
+    DuplicateTable(String),
     /// A column (measurement) that does not exist (42703).
     #[error("column {0} does not exist")]
     UnknownColumn(String),

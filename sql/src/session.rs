@@ -27,6 +27,7 @@ use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
 
 mod commands;
+mod ddl;
 
 /// What the extended protocol needs to know before executing a statement.
 #[derive(Debug, Clone, Default)]
@@ -197,6 +198,12 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
+        ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
+        // PostgreSQL's quoting rules (keywords, upper case) over datafusion-pg-catalog's.
+        ctx.register_udf(crate::pg::functions::quote_ident_udf());
+        for f in crate::pg::functions::IsVisible::udfs() {
+            ctx.register_udf(f);
+        }
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
@@ -320,6 +327,7 @@ impl Session {
                 Piece::Command(command) => self.command(command).await,
                 Piece::Parsed(statement) => match *statement {
                     SqlStatement::Declare { stmts } if stmts.len() == 1 => self.declare(&stmts[0], params.clone()).await,
+                    SqlStatement::CreateTable(create) => self.create_table(&create).await,
                     statement => match session_command(&statement)? {
                         Some(command) => self.command(command).await,
                         None => self.statement(statement, params.clone()).await,
@@ -400,10 +408,8 @@ impl Session {
         if is_empty_query(sql) {
             return Ok(vec![QueryOutput::Empty]);
         }
-        if crate::tsql::is_tsql(sql) {
-            return self.tsql(sql).await;
-        }
-        self.relational(sql, None).await
+        let outputs = if crate::tsql::is_tsql(sql) { self.tsql(sql).await? } else { self.relational(sql, None).await? };
+        Ok(outputs.into_iter().map(|o| self.in_session_zone(o)).collect())
     }
 
     /// Parameter and result types of one statement (extended protocol).
@@ -464,13 +470,14 @@ impl Session {
         if crate::tsql::is_tsql(sql) {
             let bound = crate::tsql::bind(sql, &params)?;
             let mut outputs = self.tsql(&bound).await?;
-            return outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()));
+            let output = outputs.pop().ok_or_else(|| Error::Syntax("empty statement".into()))?;
+            return Ok(self.in_session_zone(output));
         }
         let mut outputs = self.relational(sql, (!params.is_empty()).then_some(params)).await?;
         if outputs.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", outputs.len())));
         }
-        Ok(outputs.remove(0))
+        Ok(self.in_session_zone(outputs.remove(0)))
     }
 
     /// Commit a `COPY … FROM STDIN` whose data has all been fed: returns

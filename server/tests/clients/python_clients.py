@@ -208,8 +208,21 @@ def pandas_client():
     check(bool(pd.isna(df["temp"].iloc[1])), True, "NULL as NaN")
     df = pd.read_sql('SELECT count(temp) AS n FROM "root.pd.d1"', engine)
     check(int(df["n"][0]), 2, "read_sql")
+    # to_sql appends to the device table (SQLAlchemy's has_table, then executemany INSERT).
+    more = pd.DataFrame({"time": pd.to_datetime([4000, 5000], unit="ms", utc=True), "temp": [23.5, None], "status": [False, True]})
+    check(more.to_sql("root.pd.d1", engine, if_exists="append", index=False), 2, "to_sql rows")
+    df = pd.read_sql_query('SELECT time, temp, status FROM "root.pd.d1" WHERE time >= \'1970-01-01 00:00:04+00\' ORDER BY time', engine)
+    check([(t.value // 1_000_000, None if pd.isna(v) else v, s) for t, v, s in df.itertuples(index=False)], [(4000, 23.5, False), (5000, None, True)], "appended rows")
+    # to_sql into a table that does not exist yet: pandas emits CREATE TABLE, which makes an aligned device.
+    fresh = pd.DataFrame({"time": pd.to_datetime([1000, 2000], unit="ms", utc=True), "v": [1.5, None], "n": [1, 2]})
+    check(fresh.to_sql("root.pd.new", engine, if_exists="append", index=False), 2, "to_sql new table")
+    df = pd.read_sql_query('SELECT v, n FROM "root.pd.new" ORDER BY time', engine)
+    check([(None if pd.isna(v) else v, int(n)) for v, n in df.itertuples(index=False)], [(1.5, 1), (None, 2)], "new table rows")
+    with engine.connect() as conn:
+        types = conn.execute(sa.text("SELECT data_type FROM information_schema.columns WHERE table_name = 'root.pd.new' ORDER BY ordinal_position")).scalars().all()
+    check(types, ["timestamp with time zone", "double precision", "bigint"], "created column types")
     engine.dispose()
-    return "read_sql_query with parameters, datetime index, read_sql"
+    return "read_sql_query with parameters, datetime index, read_sql, to_sql append and create"
 
 
 CLIENTS = {

@@ -334,9 +334,10 @@ pub(crate) fn to_regtype_udf() -> ScalarUDF {
     )
 }
 
-/// `col_description`, `obj_description`, `shobj_description`: the comment
-/// on an object. Arbor has no `COMMENT ON`, so no object has one: NULL,
-/// as PostgreSQL answers for an object without a comment.
+/// Functions about objects Arbor does not have, answering as PostgreSQL
+/// does for an object without one: `col_description`, `obj_description`,
+/// `shobj_description` (Arbor has no `COMMENT ON`, so no comment) and
+/// `pg_get_serial_sequence` (no column is backed by a sequence): NULL.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Description {
     name: &'static str,
@@ -345,7 +346,7 @@ pub(crate) struct Description {
 
 impl Description {
     pub(crate) fn udfs() -> Vec<ScalarUDF> {
-        [("col_description", vec![2]), ("obj_description", vec![1, 2]), ("shobj_description", vec![2])]
+        [("col_description", vec![2]), ("obj_description", vec![1, 2]), ("shobj_description", vec![2]), ("pg_get_serial_sequence", vec![2])]
             .into_iter()
             .map(|(name, arities)| {
                 let signature = Signature::one_of(arities.into_iter().map(TypeSignature::Any).collect(), Volatility::Stable);
@@ -370,5 +371,198 @@ impl ScalarUDFImpl for Description {
 
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+    }
+}
+
+/// `json_build_object(key, value, …)`: a JSON object as text (SQLAlchemy's
+/// column reflection builds identity and collation facts with it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl JsonBuildObject {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) })
+    }
+}
+
+/// `v` as a JSON string literal.
+fn json_string(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The JSON form of row `row` of `a`.
+fn json_value(a: &ArrayRef, row: usize) -> datafusion::error::Result<String> {
+    // A NULL literal is a NullArray, which has no validity buffer to ask.
+    if a.data_type() == &DataType::Null || a.is_null(row) {
+        return Ok("null".into());
+    }
+    let v = ScalarValue::try_from_array(a, row)?;
+    Ok(match v {
+        ScalarValue::Boolean(Some(b)) => b.to_string(),
+        ScalarValue::Float32(Some(f)) if f.is_finite() => f.to_string(),
+        ScalarValue::Float64(Some(f)) if f.is_finite() => f.to_string(),
+        v if v.data_type().is_integer() => v.to_string(),
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => json_string(&s),
+        other => json_string(&other.to_string()),
+    })
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        if !args.len().is_multiple_of(2) {
+            return Err(ours(crate::error::Error::InvalidParameter("argument list must have even number of elements".into())));
+        }
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = if arrays.is_empty() { 1 } else { args.number_rows };
+        let mut out = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let mut fields = Vec::with_capacity(arrays.len() / 2);
+            for pair in arrays.chunks(2) {
+                if pair[0].data_type() == &DataType::Null || pair[0].is_null(r) {
+                    return Err(ours(crate::error::Error::InvalidParameter("null value not allowed for object key".into())));
+                }
+                let key = ScalarValue::try_from_array(&pair[0], r)?;
+                let key = match key {
+                    ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s,
+                    other => other.to_string(),
+                };
+                fields.push(format!("{} : {}", json_string(&key), json_value(&pair[1], r)?));
+            }
+            out.push(format!("{{{}}}", fields.join(", ")));
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
+/// `pg_collation_is_visible`, `pg_type_is_visible`, `pg_function_is_visible`:
+/// every collation, type and function Arbor has lives in `pg_catalog`,
+/// which is always searched first, so each is visible (NULL for NULL).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct IsVisible {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl IsVisible {
+    pub(crate) fn udfs() -> Vec<ScalarUDF> {
+        ["pg_collation_is_visible", "pg_type_is_visible", "pg_function_is_visible"]
+            .into_iter()
+            .map(|name| ScalarUDF::new_from_impl(IsVisible { name, signature: Signature::any(1, Volatility::Stable) }))
+            .collect()
+    }
+}
+
+impl ScalarUDFImpl for IsVisible {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let visible: BooleanArray = (0..arrays[0].len()).map(|r| (!arrays[0].is_null(r)).then_some(true)).collect();
+        Ok(ColumnarValue::Array(Arc::new(visible)))
+    }
+}
+
+/// PostgreSQL's keywords that `quote_ident` must quote: reserved, column-name
+/// and type/function-name keywords (PostgreSQL 15's kwlist.h; unreserved
+/// keywords stay bare).
+const QUOTED_KEYWORDS: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "between", "bigint", "binary",
+    "bit", "boolean", "both", "case", "cast", "char", "character", "check", "coalesce", "collate", "collation", "column",
+    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date", "current_role", "current_schema",
+    "current_time", "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc", "distinct", "do",
+    "else", "end", "except", "exists", "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "grant",
+    "greatest", "group", "grouping", "having", "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect",
+    "interval", "into", "is", "isnull", "join", "lateral", "leading", "least", "left", "like", "limit", "localtime",
+    "localtimestamp", "national", "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif", "numeric",
+    "offset", "on", "only", "or", "order", "out", "outer", "overlaps", "overlay", "placing", "position", "precision", "primary",
+    "real", "references", "returning", "right", "row", "select", "session_user", "setof", "similar", "smallint", "some",
+    "substring", "symmetric", "table", "tablesample", "then", "time", "timestamp", "to", "trailing", "treat", "trim", "true",
+    "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose", "when", "where", "window", "with",
+    "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot",
+    "xmlserialize", "xmltable",
+];
+
+/// `quote_ident(text)` as PostgreSQL quotes: bare only for a lower-case
+/// identifier (`[a-z_][a-z0-9_$]*`) that is not a keyword needing quotes;
+/// otherwise in double quotes with inner quotes doubled.
+pub(crate) fn quote_ident(ident: &str) -> String {
+    let plain = ident.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && ident.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain && !QUOTED_KEYWORDS.contains(&ident) {
+        ident.to_string()
+    } else {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+}
+
+pub(crate) fn quote_ident_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "quote_ident",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = matches!(args.first(), Some(ColumnarValue::Scalar(_)));
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let quoted: StringArray = arrays[0].as_string::<i32>().iter().map(|v| v.map(quote_ident)).collect();
+            let out: ArrayRef = Arc::new(quoted);
+            Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?) } else { ColumnarValue::Array(out) })
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_ident;
+
+    #[test]
+    fn identifiers_are_quoted_as_postgresql_quotes_them() {
+        assert_eq!(quote_ident("time"), "\"time\"");
+        assert_eq!(quote_ident("root.ln.d1"), "\"root.ln.d1\"");
+        assert_eq!(quote_ident("temperature"), "temperature");
+        assert_eq!(quote_ident("public"), "public");
+        assert_eq!(quote_ident("Temp"), "\"Temp\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("s1$"), "s1$");
+        assert_eq!(quote_ident("1a"), "\"1a\"");
+        assert_eq!(quote_ident(""), "\"\"");
     }
 }

@@ -235,3 +235,48 @@ impl Session {
         self.pg.end_transaction()
     }
 }
+
+/// Whether `zone` is UTC under one of its names.
+fn is_utc(zone: &str) -> bool {
+    matches!(zone.to_ascii_lowercase().as_str(), "utc" | "etc/utc" | "z" | "+00:00" | "+00" | "gmt" | "etc/gmt" | "zulu" | "universal" | "etc/universal")
+}
+
+impl Session {
+    /// `output` with its `timestamptz` columns in the session's `TimeZone`,
+    /// so their text is local time with its offset, as PostgreSQL prints
+    /// them (the instants are unchanged: binary results are the same).
+    pub(super) fn in_session_zone(&self, output: QueryOutput) -> QueryOutput {
+        let QueryOutput::Rows { schema, stream } = output else { return output };
+        let zone = match self.pg.settings.get("TimeZone", false) {
+            Ok(Some(z)) if !is_utc(&z) => z,
+            _ => return QueryOutput::Rows { schema, stream },
+        };
+        if !schema.fields().iter().any(|f| matches!(f.data_type(), ArrowType::Timestamp(_, Some(_)))) {
+            return QueryOutput::Rows { schema, stream };
+        }
+        let zone: Arc<str> = zone.into();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                ArrowType::Timestamp(unit, Some(_)) => f.as_ref().clone().with_data_type(ArrowType::Timestamp(*unit, Some(zone.clone()))),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let target = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let mapped_schema = target.clone();
+        use futures::StreamExt;
+        let mapped = stream.map(move |batch| {
+            let batch = batch?;
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(mapped_schema.fields())
+                .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { datafusion::arrow::compute::cast(c, f.data_type()) })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(mapped_schema.clone(), columns, &options)?)
+        });
+        QueryOutput::Rows { schema: target.clone(), stream: Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(target, mapped)) }
+    }
+}
