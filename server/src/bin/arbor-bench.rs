@@ -29,6 +29,9 @@ const LATE_SEED: u64 = 2;
 const PAPER_START_MS: i64 = 1_704_067_200_000;
 /// 2024-01-02T00:00:00Z: the late-data workload's hour.
 const LATE_START_MS: i64 = 1_704_153_600_000;
+/// 2023-01-01T00:00:00Z: the year workload's start, and its length.
+const YEAR_START_MS: i64 = 1_672_531_200_000;
+const YEAR_SECONDS: i64 = 365 * 86_400;
 /// The late-data device Q6 reads.
 const Q6_DEVICE: usize = 7;
 
@@ -44,7 +47,11 @@ pub(crate) enum Target {
 enum Workload {
     Paper,
     Late,
+    /// Paper and late together.
     All,
+    /// A year of one sensor at 1 s (31.5 M points) for GROUP BY time
+    /// from statistics (QY); not part of `all`.
+    Year,
 }
 
 #[derive(Parser, Debug)]
@@ -123,6 +130,7 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let paper = matches!(args.workload, Workload::Paper | Workload::All);
     let late = matches!(args.workload, Workload::Late | Workload::All);
+    let year = args.workload == Workload::Year;
     let load = !args.no_load;
     let client = connect(&args).await?;
     let target = args.target;
@@ -152,6 +160,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
         let expected = workload::expected_device(&records, Q6_DEVICE);
         queries.extend(queries::late_queries(target, &layout, Q6_DEVICE, &expected));
+    }
+    if year && target == Target::Arbor {
+        let seconds = ((YEAR_SECONDS as f64 * args.scale).round() as i64).max(86_400);
+        if load {
+            load_year(&client, seconds).await?;
+        }
+        queries.push(queries::year_query(YEAR_START_MS, seconds));
     }
     if !args.only.is_empty() {
         queries.retain(|q| args.only.iter().any(|o| o.trim().eq_ignore_ascii_case(q.id)));
@@ -304,6 +319,42 @@ async fn load_paper(client: &Client, target: Target, layout: &Layout) -> Result<
         if target == Target::Arbor { "FLUSH" } else { "VACUUM ANALYZE" },
         flushing.as_secs_f64(),
         points as f64 / (sending + flushing).as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The year workload: `root.year.d1.s`, one DOUBLE point a second, sent by
+/// COPY in 1 MiB chunks generated as they go.
+async fn load_year(client: &Client, seconds: i64) -> Result<(), String> {
+    warn_if_loaded(client, "root.year.d1").await;
+    create(client, "CREATE DATABASE root.year").await;
+    create(client, "CREATE TIMESERIES root.year.d1.s WITH DATATYPE=DOUBLE").await;
+    let started = Instant::now();
+    let statement = "COPY \"root.year.d1\" (time, s) FROM STDIN (FORMAT csv)";
+    let sink = client.copy_in::<_, bytes::Bytes>(statement).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+    futures::pin_mut!(sink);
+    let mut csv = String::with_capacity(1 << 20);
+    for i in 0..seconds {
+        use std::fmt::Write as _;
+        let t = YEAR_START_MS + i * 1000;
+        // A daily sinusoid plus a slow drift, two decimals.
+        let v = 20.0 + 5.0 * ((i % 86_400) as f64 * std::f64::consts::TAU / 86_400.0).sin() + (i / 86_400) as f64 * 0.01;
+        writeln!(csv, "{t},{v:.2}").map_err(|e| e.to_string())?;
+        if csv.len() >= 1 << 20 {
+            let chunk = bytes::Bytes::from(std::mem::replace(&mut csv, String::with_capacity(1 << 20)));
+            sink.send(chunk).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+        }
+    }
+    sink.send(bytes::Bytes::from(csv)).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+    let copied = sink.finish().await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+    let sending = started.elapsed();
+    let started = Instant::now();
+    execute(client, "FLUSH").await?;
+    println!(
+        "year load: {copied} points in {:.2} s by COPY ({:.0} points/s), FLUSH in {:.2} s",
+        sending.as_secs_f64(),
+        copied as f64 / sending.as_secs_f64(),
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -38,6 +38,14 @@ pub(crate) struct Query {
     pub(crate) expected: Option<BTreeMap<i64, [f64; SENSORS]>>,
 }
 
+/// QY: daily windows over the year workload, from statistics.
+pub(crate) fn year_query(start: i64, seconds: i64) -> Query {
+    let end = start + seconds * 1000;
+    let days = (seconds as usize).div_ceil(86_400);
+    let text = format!("SELECT count(s), avg(s), max_value(s) FROM root.year.d1 GROUP BY ([{}, {}), 1d)", iso(start), iso(end));
+    Query { id: "QY", surface: Surface::Tsql, text, expected_rows: days, target_ms: 20.0, expected: None }
+}
+
 /// The queries of the paper workload, for `target` (Arbor runs both
 /// surfaces, PostgreSQL the SQL twins only).
 pub(crate) fn paper_queries(target: Target, layout: &Layout) -> Vec<Query> {
