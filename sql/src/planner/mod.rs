@@ -2,6 +2,7 @@
 //! tables, `pg_catalog`, Arbor's analyzer rules and memory pool).
 
 mod epoch_time;
+mod load;
 mod select;
 mod statements;
 mod statistics;

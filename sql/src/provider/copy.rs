@@ -284,11 +284,11 @@ impl DeviceSink {
         DeviceSink { device, times: Vec::new(), columns, batches: Vec::new() }
     }
 
-    /// Close the rows gathered so far into a batch; returns its bytes.
-    fn seal(&mut self) -> usize {
+    /// Close the rows gathered so far into a batch.
+    fn seal(&mut self) {
         let times = std::mem::take(&mut self.times);
         if times.is_empty() {
-            return 0;
+            return;
         }
         let mut batch = WriteBatch::new(self.device.clone(), false, times);
         for c in &mut self.columns {
@@ -296,22 +296,9 @@ impl DeviceSink {
                 batch.columns.push(Column { measurement: c.name.clone(), data_type: t, values, validity });
             }
         }
-        let bytes = batch.times.len() * 8 + batch.columns.iter().map(|c| values_bytes(&c.values)).sum::<usize>();
         if !batch.columns.is_empty() {
             self.batches.push(batch);
         }
-        bytes
-    }
-}
-
-fn values_bytes(v: &Values) -> usize {
-    match v {
-        Values::Boolean(v) => v.len(),
-        Values::Int32(v) => v.len() * 4,
-        Values::Float(v) => v.len() * 4,
-        Values::Int64(v) => v.len() * 8,
-        Values::Double(v) => v.len() * 8,
-        Values::Binary(v) => v.iter().map(|b| b.len() + 24).sum(),
     }
 }
 
@@ -905,6 +892,8 @@ impl CopyIn {
             if let Err(e) = result {
                 return Err(Error::InvalidValue(format!("{unit} {line}, column \"{}\": {e}", builder.name)));
             }
+            // About what the value takes once typed (a slot, and the bytes of text).
+            self.typed_bytes += 8 + bytes.map_or(0, |b| if builder.data_type.is_some_and(|t| t.physical() == DataType::Text.physical()) { b.len() + 24 } else { 0 });
         }
         // Columns of touched sinks that this row has no field for get a NULL.
         for &sink in &touched {
@@ -916,9 +905,10 @@ impl CopyIn {
                 }
             }
             if rows >= CHUNK_ROWS {
-                self.typed_bytes += s.seal();
+                s.seal();
             }
         }
+        self.typed_bytes += 8 * touched.len();
         self.rows += 1;
         if self.typed_bytes > COPY_TYPED_BYTES_MAX {
             return Err(Error::Storage(storage::Error::MemoryBudgetExceeded { used: self.typed_bytes, requested: 0, limit: COPY_TYPED_BYTES_MAX }));
