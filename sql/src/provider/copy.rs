@@ -52,8 +52,9 @@ const CHUNK_ROWS: usize = 65_536;
 /// The longest row (text/CSV line or binary tuple) accepted.
 pub const COPY_ROW_BYTES_MAX: usize = 64 << 20;
 /// Typed data one COPY may hold before it commits; past it the COPY fails
-/// with 53200 (split it into several COPYs).
-pub const COPY_TYPED_BYTES_MAX: usize = 512 << 20;
+/// with 53200 (split it into several COPYs). Kept well under the default
+/// memtable hard limit (512 MiB), which the commit must also pass.
+pub const COPY_TYPED_BYTES_MAX: usize = 256 << 20;
 /// Devices one multi-device COPY may write.
 const COPY_DEVICES_MAX: usize = 100_000;
 
