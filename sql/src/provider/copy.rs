@@ -1058,7 +1058,8 @@ mod tests {
 
     /// The rows a parser splits `data` into, fed in pieces of `step` bytes.
     fn split(data: &[u8], options: CopyOptions, step: usize) -> Result<Vec<Vec<Option<String>>>> {
-        let instance = crate::Instance::open(crate::InstanceConfig::new(tempfile::tempdir().unwrap().keep())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let instance = crate::instance::Instance::open(crate::instance::InstanceConfig::new(dir.path())).unwrap();
         let mut c = CopyIn::start(instance, "root.none", &[], CopyOptions { header: true, csv: true, ..options.clone() }).unwrap();
         c.options = options;
         c.header_pending = false;
