@@ -317,9 +317,24 @@ impl Session {
             Err(e) => return Err(Error::Syntax(e.to_string())),
         };
         let mut outputs = Vec::with_capacity(statements.len());
+        let mut result = Ok(());
         for statement in statements {
-            outputs.push(self.statement(statement, params.clone()).await?);
+            match self.statement(statement, params.clone()).await {
+                Ok(output) => outputs.push(output),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
+        // The message's writes (logged, not yet synced) are durable before
+        // any of it is answered: its statements share WAL syncs.
+        let pending = std::mem::take(&mut *self.gate.lock().await);
+        let waited = tokio::task::spawn_blocking(move || pending.wait())
+            .await
+            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?;
+        result?;
+        waited?;
         Ok(outputs)
     }
 
