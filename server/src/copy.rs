@@ -94,51 +94,134 @@ pub(crate) fn parse_copy(sql: &str) -> Option<Result<CopyRequest, String>> {
     Some(Ok(request))
 }
 
-/// Encode rows as COPY text or CSV.
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType as ArrowType, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+
 use crate::text::pg_text;
 
-pub(crate) fn encode_rows(
-    schema: &datafusion::arrow::datatypes::Schema,
-    batches: &[datafusion::arrow::record_batch::RecordBatch],
-    options: &sql::CopyOptions,
-) -> Result<(Vec<u8>, usize, usize), String> {
-    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let mut out = Vec::new();
-    let mut rows = 0;
-    let delimiter = options.delimiter as char;
-    if options.header && options.csv {
-        let names: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name(), delimiter)).collect();
-        out.extend_from_slice(names.join(&delimiter.to_string()).as_bytes());
-        out.push(b'\n');
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+const PG_EPOCH_DAYS: i32 = 10_957;
+const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// `COPY … TO STDOUT` rows, encoded batch by batch as the query streams
+/// them: one CopyData per row (what PostgreSQL sends, and what the row
+/// count in the `COPY n` tag counts), the CSV header or binary signature
+/// in front of the first.
+pub(crate) struct CopyOutEncoder {
+    options: sql::CopyOptions,
+    header: Option<Vec<u8>>,
+}
+
+impl CopyOutEncoder {
+    pub(crate) fn new(schema: &Schema, options: sql::CopyOptions) -> Result<Self, String> {
+        let header = if options.binary {
+            for f in schema.fields() {
+                binary_type(f.data_type())?;
+            }
+            Some(BINARY_HEADER.to_vec())
+        } else if options.header && options.csv {
+            let delimiter = options.delimiter as char;
+            let names: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name(), delimiter)).collect();
+            Some(format!("{}\n", names.join(&delimiter.to_string())).into_bytes())
+        } else {
+            None
+        };
+        Ok(CopyOutEncoder { options, header })
     }
-    let fmt = FormatOptions::default();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &fmt))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        for r in 0..batch.num_rows() {
-            let fields: Vec<String> = batch
-                .columns()
-                .iter()
-                .zip(&formatters)
-                .map(|(col, f)| {
-                    if col.is_null(r) {
-                        options.null.clone()
-                    } else {
-                        let v = pg_text(col.as_ref(), r).unwrap_or_else(|| f.value(r).to_string());
-                        if options.csv { csv_field(&v, delimiter) } else { text_field(&v, delimiter) }
-                    }
-                })
-                .collect();
-            out.extend_from_slice(fields.join(&delimiter.to_string()).as_bytes());
-            out.push(b'\n');
-            rows += 1;
+
+    /// The header if no row carried it (an empty result).
+    pub(crate) fn unsent_header(&mut self) -> Option<Vec<u8>> {
+        self.header.take()
+    }
+
+    /// Each row of `batch`, encoded.
+    pub(crate) fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>, String> {
+        let mut rows: Vec<Vec<u8>> = (0..batch.num_rows()).map(|_| Vec::new()).collect();
+        if let (Some(first), Some(header)) = (rows.first_mut(), self.header.take()) {
+            *first = header;
+        }
+        if self.options.binary {
+            for row in &mut rows {
+                row.extend_from_slice(&(batch.num_columns() as i16).to_be_bytes());
+            }
+            for col in batch.columns() {
+                encode_binary_column(col, &mut rows)?;
+            }
+            return Ok(rows);
+        }
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        let fmt = FormatOptions::default();
+        let formatters = batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &fmt)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        let delimiter = self.options.delimiter as char;
+        for (r, row) in rows.iter_mut().enumerate() {
+            let mut line = String::new();
+            for (i, (col, f)) in batch.columns().iter().zip(&formatters).enumerate() {
+                if i > 0 {
+                    line.push(delimiter);
+                }
+                if col.is_null(r) {
+                    line.push_str(&self.options.null);
+                } else {
+                    let v = pg_text(col.as_ref(), r).unwrap_or_else(|| f.value(r).to_string());
+                    line.push_str(&if self.options.csv { csv_field(&v, delimiter) } else { text_field(&v, delimiter) });
+                }
+            }
+            line.push('\n');
+            row.extend_from_slice(line.as_bytes());
+        }
+        Ok(rows)
+    }
+}
+
+/// The type a column is cast to for binary output (`None`: as it is).
+fn binary_type(t: &ArrowType) -> Result<Option<ArrowType>, String> {
+    Ok(match t {
+        ArrowType::Boolean | ArrowType::Int16 | ArrowType::Int32 | ArrowType::Int64 | ArrowType::Float32 | ArrowType::Float64 | ArrowType::Date32 => None,
+        ArrowType::Int8 => Some(ArrowType::Int16),
+        ArrowType::UInt8 | ArrowType::UInt16 => Some(ArrowType::Int32),
+        ArrowType::UInt32 | ArrowType::UInt64 => Some(ArrowType::Int64),
+        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => Some(ArrowType::Utf8),
+        ArrowType::Binary | ArrowType::LargeBinary | ArrowType::BinaryView => Some(ArrowType::Binary),
+        ArrowType::Timestamp(_, tz) => Some(ArrowType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+        other => return Err(format!("COPY TO in binary format does not support columns of type {other}")),
+    })
+}
+
+fn encode_binary_column(col: &ArrayRef, rows: &mut [Vec<u8>]) -> Result<(), String> {
+    let col = match binary_type(col.data_type())? {
+        Some(t) => cast(col, &t).map_err(|e| e.to_string())?,
+        None => col.clone(),
+    };
+    let put = |row: &mut Vec<u8>, bytes: &[u8]| {
+        row.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        row.extend_from_slice(bytes);
+    };
+    for (r, row) in rows.iter_mut().enumerate() {
+        if col.is_null(r) {
+            row.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        }
+        use datafusion::arrow::datatypes as t;
+        match col.data_type() {
+            ArrowType::Boolean => put(row, &[u8::from(col.as_boolean().value(r))]),
+            ArrowType::Int16 => put(row, &col.as_primitive::<t::Int16Type>().value(r).to_be_bytes()),
+            ArrowType::Int32 => put(row, &col.as_primitive::<t::Int32Type>().value(r).to_be_bytes()),
+            ArrowType::Int64 => put(row, &col.as_primitive::<t::Int64Type>().value(r).to_be_bytes()),
+            ArrowType::Float32 => put(row, &col.as_primitive::<t::Float32Type>().value(r).to_be_bytes()),
+            ArrowType::Float64 => put(row, &col.as_primitive::<t::Float64Type>().value(r).to_be_bytes()),
+            ArrowType::Date32 => put(row, &(col.as_primitive::<t::Date32Type>().value(r) - PG_EPOCH_DAYS).to_be_bytes()),
+            ArrowType::Utf8 => put(row, col.as_string::<i32>().value(r).as_bytes()),
+            ArrowType::Binary => put(row, col.as_binary::<i32>().value(r)),
+            ArrowType::Timestamp(TimeUnit::Microsecond, _) => {
+                put(row, &(col.as_primitive::<t::TimestampMicrosecondType>().value(r) - PG_EPOCH_US).to_be_bytes())
+            }
+            other => return Err(format!("internal error: no binary form for {other}")),
         }
     }
-    Ok((out, rows, schema.fields().len()))
+    Ok(())
 }
 
 fn csv_field(v: &str, delimiter: char) -> String {

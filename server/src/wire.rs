@@ -14,7 +14,7 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{stream, Sink, SinkExt, StreamExt, TryStreamExt};
+use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::messages::data::DataRow;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
@@ -40,7 +40,7 @@ use sql::{Description, QueryOutput, Session};
 use tokio::sync::{Mutex, Notify};
 
 use crate::config::{AuthMethod, Config};
-use crate::copy::{encode_rows, parse_copy, CopyRequest};
+use crate::copy::{parse_copy, CopyRequest};
 use crate::text::pg_text;
 use crate::errors::{to_pgwire, user_error};
 
@@ -528,18 +528,37 @@ impl QueryHandler {
                 Ok(vec![Response::CopyIn(CopyResponse::new(format, n, stream::empty()))])
             }
             CopyRequest::ToStdout { query, options } => {
-                if options.binary {
-                    return Err(user_error("0A000", "COPY TO STDOUT in binary format is not supported (text or csv)"));
-                }
+                let format = i8::from(options.binary);
                 let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&query).await })).await?;
                 let output = outputs.into_iter().next().ok_or_else(|| user_error("42601", "COPY TO needs a query"))?;
                 let QueryOutput::Rows { schema, stream } = output else {
                     return Err(user_error("0A000", "COPY TO needs a query that returns rows"));
                 };
-                let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| to_pgwire(sql::Error::DataFusion(e)))?;
-                let (bytes, _rows, columns) = encode_rows(&schema, &batches, &options).map_err(|e| user_error("0A000", e))?;
-                let chunk = pgwire::messages::copy::CopyData::new(bytes.into());
-                Ok(vec![Response::CopyOut(CopyResponse::new(0, columns, stream::iter(vec![Ok(chunk)])))])
+                let columns = schema.fields().len();
+                let encoder = crate::copy::CopyOutEncoder::new(&schema, options).map_err(|e| user_error("0A000", e))?;
+                // Rows go out as the query produces them, one CopyData each.
+                let rows = stream::unfold((stream, encoder, false), |(mut stream, mut encoder, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    match stream.next().await {
+                        Some(Ok(batch)) => {
+                            let rows = encoder.encode(&batch).map_err(|e| user_error("XX000", e));
+                            let chunk: Vec<PgWireResult<CopyData>> = match rows {
+                                Ok(rows) => rows.into_iter().map(|r| Ok(CopyData::new(r.into()))).collect(),
+                                Err(e) => vec![Err(e)],
+                            };
+                            Some((stream::iter(chunk), (stream, encoder, false)))
+                        }
+                        Some(Err(e)) => Some((stream::iter(vec![Err(to_pgwire(sql::Error::DataFusion(e)))]), (stream, encoder, true))),
+                        None => {
+                            let header: Vec<PgWireResult<CopyData>> = encoder.unsent_header().map(|h| Ok(CopyData::new(h.into()))).into_iter().collect();
+                            Some((stream::iter(header), (stream, encoder, true)))
+                        }
+                    }
+                })
+                .flatten();
+                Ok(vec![Response::CopyOut(CopyResponse::new(format, columns, rows))])
             }
         }
     }

@@ -251,3 +251,49 @@ async fn iotdb_csv_layouts_load_many_devices() {
     assert_eq!(row.get::<_, i64>(0), 0);
     server.stop().unwrap();
 }
+
+async fn copy_out(client: &tokio_postgres::Client, statement: &str) -> Vec<u8> {
+    use futures::TryStreamExt;
+    let stream = client.copy_out(statement).await.unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    chunks.concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_stdout_round_trips_in_every_format_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(Path::new(env!("CARGO_BIN_EXE_arbor")), dir.path()).unwrap();
+    let client = server.connect().await.unwrap();
+    client.batch_execute(ALL_TYPES).await.unwrap();
+    client.batch_execute(&ALL_TYPES.replace("root.fmt.d", "root.fmt.e")).await.unwrap();
+    let columns = "(time, b, i, l, f, d, t, x, dt, ts)";
+    let text = "1\tt\t-7\t9000000000\t1.5\t-2.25\ttab\\there, quote \" back\\\\slash\t\\\\x00ff41\t2024-02-29\t2024-01-01 00:00:01+00\n\
+                2\t\\N\t\\N\t\\N\t\\N\tNaN\t\t\\N\t\\N\t\\N\n\
+                3\tfalse\t2147483647\t-1\t-Infinity\t1e300\ttwo\\nlines, and a comma\t\t1970-01-01\t0\n";
+    copy(&client, &format!(r#"COPY "root.fmt.d" {columns} FROM STDIN"#), text.to_string()).await.unwrap();
+    for options in ["", " (FORMAT csv, HEADER true)", " WITH (FORMAT csv, DELIMITER ';', NULL 'none')", " (FORMAT binary)"] {
+        client.batch_execute("DELETE FROM root.fmt.e.* WHERE time <= 10").await.unwrap();
+        let out = copy_out(&client, &format!(r#"COPY "root.fmt.d" {columns} TO STDOUT{options}"#)).await;
+        let n = copy_in_pieces(&client, &format!(r#"COPY "root.fmt.e" {columns} FROM STDIN{options}"#), &out, 4096).await.unwrap();
+        assert_eq!(n, 3, "{options}");
+        assert_eq!(rows_as_text(&client, &SELECT_ALL.replace("root.fmt.d", "root.fmt.e")).await, expected_rows(), "round trip{options}");
+    }
+    let csv = String::from_utf8(copy_out(&client, r#"COPY "root.fmt.d" (time, i, t) TO STDOUT (FORMAT csv, HEADER true)"#).await).unwrap();
+    assert_eq!(
+        csv,
+        "time,i,t\n1970-01-01 00:00:00.001+00,-7,\"tab\there, quote \"\" back\\slash\"\n1970-01-01 00:00:00.002+00,,\"\"\n1970-01-01 00:00:00.003+00,2147483647,\"two\nlines, and a comma\"\n"
+    );
+
+    // A large export arrives as a stream of rows (several batches), each row whole.
+    client.batch_execute("CREATE TIMESERIES root.big.d.v WITH DATATYPE=INT64").await.unwrap();
+    let mut data = String::new();
+    for t in 0..100_000 {
+        data.push_str(&format!("{t}\t{}\n", t * 2));
+    }
+    copy(&client, r#"COPY "root.big.d" (time, v) FROM STDIN"#, data).await.unwrap();
+    let out = String::from_utf8(copy_out(&client, r#"COPY (SELECT v FROM "root.big.d" ORDER BY time) TO STDOUT"#).await).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 100_000);
+    assert!(lines.iter().enumerate().all(|(i, l)| *l == (i * 2).to_string()));
+    server.stop().unwrap();
+}

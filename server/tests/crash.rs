@@ -1,7 +1,8 @@
 //! Crash tests through the real server, in the style of
 //! `storage/tests/crash.rs`: clients write over the wire under the default
 //! `wal_fsync = "every-batch"`, the server is killed with SIGKILL at a
-//! random moment, restarted, and every acknowledged write must be there —
+//! random moment, restarted, and every acknowledged write must be there
+//! (single statements and multi-statement messages, TSQL and SQL) —
 //! and a COPY is there whole or not at all.
 //!
 //! `ARBOR_CRASH_CYCLES` sets the number of kill/restart cycles (default 3).
@@ -57,18 +58,22 @@ async fn acknowledged_inserts_of_32_connections_survive_kill_9() {
             let acked = acked.clone();
             let mut t = *start_time;
             tasks.push(tokio::spawn(async move {
+                // Even connections speak TSQL, odd ones SQL (time in seconds there).
+                let insert = |x: i64| {
+                    let v = x * (k as i64 + 1);
+                    if k % 2 == 0 {
+                        format!("INSERT INTO root.crash.d{k}(timestamp, v) VALUES ({x}, {v})")
+                    } else {
+                        format!(r#"INSERT INTO "root.crash.d{k}"(time, v) VALUES (to_timestamp({x}), {v})"#)
+                    }
+                };
                 loop {
                     // Every other message holds three statements that share one sync.
                     let (sql, times): (String, Vec<i64>) = if t % 2 == 0 {
                         let times = vec![t, t + 1, t + 2];
-                        let sql = times
-                            .iter()
-                            .map(|x| format!("INSERT INTO root.crash.d{k}(timestamp, v) VALUES ({x}, {})", x * (k as i64 + 1)))
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        (sql, times)
+                        (times.iter().map(|x| insert(*x)).collect::<Vec<_>>().join("; "), times)
                     } else {
-                        (format!("INSERT INTO root.crash.d{k}(timestamp, v) VALUES ({t}, {})", t * (k as i64 + 1)), vec![t])
+                        (insert(t), vec![t])
                     };
                     if client.batch_execute(&sql).await.is_err() {
                         return t;

@@ -148,14 +148,14 @@ fn poisoned() -> Error {
 
 /// Writes logged and visible but not yet synced, per store: the statements
 /// of one message wait for them together, so they share WAL syncs.
-#[derive(Default)]
-pub(crate) struct PendingCommits {
+#[derive(Default, Debug)]
+pub struct PendingCommits {
     tickets: Vec<(Arc<dyn SeriesStore>, CommitTicket)>,
 }
 
 impl PendingCommits {
     /// Remember that `store` must be durable up to `ticket`.
-    pub(crate) fn add(&mut self, store: Arc<dyn SeriesStore>, ticket: CommitTicket) {
+    pub fn add(&mut self, store: Arc<dyn SeriesStore>, ticket: CommitTicket) {
         match self.tickets.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &store)) {
             Some((_, t)) => *t = (*t).max(ticket),
             None => self.tickets.push((store, ticket)),
@@ -163,7 +163,7 @@ impl PendingCommits {
     }
 
     /// Wait until every remembered write is durable (blocking).
-    pub(crate) fn wait(self) -> Result<()> {
+    pub fn wait(self) -> Result<()> {
         for (store, ticket) in self.tickets {
             store.wait_durable(ticket)?;
         }

@@ -20,7 +20,7 @@ pub mod time;
 pub mod tsql;
 
 pub use error::{Error, Result};
-pub use instance::{Instance, InstanceConfig};
+pub use instance::{Instance, InstanceConfig, PendingCommits};
 pub use output::QueryOutput;
 pub use provider::CopyIn;
 pub use session::{is_empty_query, CopyOptions, Description, Session};

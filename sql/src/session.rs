@@ -322,6 +322,7 @@ impl Session {
         };
         self.pg.implicit = pieces.len() > 1;
         let mut outputs = Vec::with_capacity(pieces.len());
+        let mut result = Ok(());
         for piece in pieces {
             let output = match piece {
                 Piece::Command(command) => self.command(command).await,
@@ -337,12 +338,20 @@ impl Session {
             match output {
                 Ok(o) => outputs.push(o),
                 Err(e) => {
-                    self.end_implicit_transaction()?;
-                    return Err(e);
+                    result = Err(e);
+                    break;
                 }
             }
         }
+        // The message's writes (logged, not yet synced) are durable before
+        // any of it is answered: its statements share WAL syncs.
+        let pending = std::mem::take(&mut *self.gate.lock().await);
+        let waited = tokio::task::spawn_blocking(move || pending.wait())
+            .await
+            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?;
         self.end_implicit_transaction()?;
+        result?;
+        waited?;
         Ok(outputs)
     }
 

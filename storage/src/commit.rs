@@ -69,6 +69,11 @@ impl GroupCommit {
             st.syncing = false;
             match result {
                 Ok(lsn) => st.durable = st.durable.max(lsn),
+                // Closed under the writer (close, DROP DATABASE): nothing to poison.
+                Err(Error::Closed) => {
+                    self.synced.notify_all();
+                    return Err(Error::Closed);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "WAL sync failed; refusing writes until restart");
                     st.failed = Some(e.to_string());
@@ -126,7 +131,9 @@ mod tests {
     #[test]
     fn a_failed_sync_poisons_the_log() {
         let commit = GroupCommit::default();
-        let err = commit.wait(CommitTicket(1), || Err(Error::Closed)).unwrap_err();
+        assert!(matches!(commit.wait(CommitTicket(1), || Err(Error::Closed)), Err(Error::Closed)));
+        assert!(commit.check().is_ok(), "a closed engine is not a failed sync");
+        let err = commit.wait(CommitTicket(1), || Err(Error::io("wal", std::io::Error::other("disk gone")))).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(commit.check().is_err());
         assert!(commit.wait(CommitTicket(2), || Ok(2)).is_err());

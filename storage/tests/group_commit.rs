@@ -149,3 +149,17 @@ fn an_aligned_group_round_trips_with_nulls() {
     let rows = e.scan_aligned("root.sg.a", &["x", "y"], storage::TimeRange::ALL).unwrap();
     assert_eq!(rows.iter().map(|r| r.times.len()).sum::<usize>(), 3);
 }
+
+#[test]
+fn a_group_past_the_hard_memory_limit_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig { memory_soft_limit_bytes: 1 << 10, memory_hard_limit_bytes: 4 << 10, ..every_batch() };
+    let e = open(dir.path(), config);
+    let group: Vec<WriteBatch> = (0..100i64).map(|i| ints("root.sg.d1", "s", &(0..10).map(|t| (i * 10 + t, t)).collect::<Vec<_>>())).collect();
+    let err = e.write_group(&group).unwrap_err();
+    assert!(matches!(err, Error::MemoryBudgetExceeded { .. }), "{err}");
+    assert!(int_points(&e, &SeriesKey::new("root.sg.d1", "s")).is_empty());
+    // Smaller writes still go through.
+    e.write_group(&group[..2]).unwrap();
+    assert_eq!(int_points(&e, &SeriesKey::new("root.sg.d1", "s")).len(), 20);
+}

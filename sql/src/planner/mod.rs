@@ -5,6 +5,7 @@ mod align_by_device;
 mod epoch_time;
 mod gapfill;
 mod last;
+mod load;
 mod select;
 mod statements;
 mod statistics;

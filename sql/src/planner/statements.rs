@@ -366,6 +366,7 @@ pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut Pendi
         Statement::DeleteData { paths, range } => delete_data(instance, &paths, range),
         Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows, pending),
         Statement::Flush { databases } => flush(instance, &databases),
+        Statement::Load { path } => super::load::load(instance, &path),
         Statement::Show(show) => match show {
             Show::Databases { pattern } => show_databases(instance, pattern.as_deref()),
             Show::Devices { pattern, with_database, limit, offset } => show_devices(instance, pattern.as_deref(), with_database, limit, offset),

@@ -52,8 +52,9 @@ const CHUNK_ROWS: usize = 65_536;
 /// The longest row (text/CSV line or binary tuple) accepted.
 pub const COPY_ROW_BYTES_MAX: usize = 64 << 20;
 /// Typed data one COPY may hold before it commits; past it the COPY fails
-/// with 53200 (split it into several COPYs).
-pub const COPY_TYPED_BYTES_MAX: usize = 512 << 20;
+/// with 53200 (split it into several COPYs). Kept well under the default
+/// memtable hard limit (512 MiB), which the commit must also pass.
+pub const COPY_TYPED_BYTES_MAX: usize = 256 << 20;
 /// Devices one multi-device COPY may write.
 const COPY_DEVICES_MAX: usize = 100_000;
 
@@ -284,11 +285,11 @@ impl DeviceSink {
         DeviceSink { device, times: Vec::new(), columns, batches: Vec::new() }
     }
 
-    /// Close the rows gathered so far into a batch; returns its bytes.
-    fn seal(&mut self) -> usize {
+    /// Close the rows gathered so far into a batch.
+    fn seal(&mut self) {
         let times = std::mem::take(&mut self.times);
         if times.is_empty() {
-            return 0;
+            return;
         }
         let mut batch = WriteBatch::new(self.device.clone(), false, times);
         for c in &mut self.columns {
@@ -296,22 +297,9 @@ impl DeviceSink {
                 batch.columns.push(Column { measurement: c.name.clone(), data_type: t, values, validity });
             }
         }
-        let bytes = batch.times.len() * 8 + batch.columns.iter().map(|c| values_bytes(&c.values)).sum::<usize>();
         if !batch.columns.is_empty() {
             self.batches.push(batch);
         }
-        bytes
-    }
-}
-
-fn values_bytes(v: &Values) -> usize {
-    match v {
-        Values::Boolean(v) => v.len(),
-        Values::Int32(v) => v.len() * 4,
-        Values::Float(v) => v.len() * 4,
-        Values::Int64(v) => v.len() * 8,
-        Values::Double(v) => v.len() * 8,
-        Values::Binary(v) => v.iter().map(|b| b.len() + 24).sum(),
     }
 }
 
@@ -905,6 +893,8 @@ impl CopyIn {
             if let Err(e) = result {
                 return Err(Error::InvalidValue(format!("{unit} {line}, column \"{}\": {e}", builder.name)));
             }
+            // About what the value takes once typed (a slot, and the bytes of text).
+            self.typed_bytes += 8 + bytes.map_or(0, |b| if builder.data_type.is_some_and(|t| t.physical() == DataType::Text.physical()) { b.len() + 24 } else { 0 });
         }
         // Columns of touched sinks that this row has no field for get a NULL.
         for &sink in &touched {
@@ -916,9 +906,10 @@ impl CopyIn {
                 }
             }
             if rows >= CHUNK_ROWS {
-                self.typed_bytes += s.seal();
+                s.seal();
             }
         }
+        self.typed_bytes += 8 * touched.len();
         self.rows += 1;
         if self.typed_bytes > COPY_TYPED_BYTES_MAX {
             return Err(Error::Storage(storage::Error::MemoryBudgetExceeded { used: self.typed_bytes, requested: 0, limit: COPY_TYPED_BYTES_MAX }));
@@ -1067,7 +1058,8 @@ mod tests {
 
     /// The rows a parser splits `data` into, fed in pieces of `step` bytes.
     fn split(data: &[u8], options: CopyOptions, step: usize) -> Result<Vec<Vec<Option<String>>>> {
-        let instance = crate::instance::Instance::open(crate::instance::InstanceConfig::new(tempfile::tempdir().unwrap().keep())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let instance = crate::instance::Instance::open(crate::instance::InstanceConfig::new(dir.path())).unwrap();
         let mut c = CopyIn::start(instance, "root.none", &[], CopyOptions { header: true, csv: true, ..options.clone() }).unwrap();
         c.options = options;
         c.header_pending = false;

@@ -25,11 +25,11 @@ use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use storage::{ScanOrder, TimeRange};
 
-use super::values::{times_of, values_of, write_rows, DeviceRows};
+use super::values::{times_of, values_of, write_rows, write_rows_deferred, DeviceRows};
 use crate::convert::{arrow_type, time_type};
 use crate::error::Error;
 use crate::exec::{DeviceScanExec, DeviceScanSpec, ScanColumn};
-use crate::instance::Instance;
+use crate::instance::{Instance, PendingCommits};
 use crate::series::SeriesRef;
 
 /// The `public` schema: one table per device of the series tree.
@@ -48,7 +48,9 @@ impl DeviceSchemaProvider {
 /// Held by a session's storage writes until they finish, even when the
 /// statement that started one was cancelled; the session's next statement
 /// waits for it, so a cancelled write never lands after later statements.
-pub type WriteGate = Arc<tokio::sync::Mutex<()>>;
+/// It holds the writes not yet synced: the session waits for them before
+/// answering the message, so its statements share WAL syncs.
+pub type WriteGate = Arc<tokio::sync::Mutex<PendingCommits>>;
 
 #[async_trait]
 impl SchemaProvider for DeviceSchemaProvider {
@@ -310,11 +312,12 @@ impl DataSink for DeviceSink {
             None => None,
         };
         let written = tokio::task::spawn_blocking(move || -> crate::Result<usize> {
-            let _gate = gate;
+            let mut gate = gate;
             // One write for the whole statement: it lands entirely or not at all.
-            match DeviceRows::concat(all) {
-                Some(rows) => write_rows(&instance, rows),
-                None => Ok(0),
+            match (DeviceRows::concat(all), gate.as_mut()) {
+                (Some(rows), Some(pending)) => write_rows_deferred(&instance, rows, pending),
+                (Some(rows), None) => write_rows(&instance, rows),
+                (None, _) => Ok(0),
             }
         })
         .await

@@ -11,7 +11,7 @@ use storage::{Column, WriteBatch};
 use tsfile::{DataType, Value};
 
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, PendingCommits};
 use crate::convert::{arrow_type, time_type};
 
 /// The `yyyymmdd` date of a day count since 1970-01-01, for years 1..=9999.
@@ -101,6 +101,18 @@ pub(crate) fn write_rows(instance: &Instance, rows: DeviceRows) -> Result<usize>
     let n = rows.times.len();
     if let Some((database, batch)) = device_batch(instance, rows)? {
         instance.store(&database)?.write(&batch)?;
+    }
+    Ok(n)
+}
+
+/// [`write_rows`], logged and visible but not yet synced: `pending` gets
+/// the ticket to wait for before the statement is acknowledged.
+pub(crate) fn write_rows_deferred(instance: &Instance, rows: DeviceRows, pending: &mut PendingCommits) -> Result<usize> {
+    let n = rows.times.len();
+    if let Some((database, batch)) = device_batch(instance, rows)? {
+        let store = instance.store(&database)?;
+        let ticket = store.write_deferred(&batch)?;
+        pending.add(store, ticket);
     }
     Ok(n)
 }

@@ -23,6 +23,8 @@ pub enum Statement {
     Select(Box<Select>),
     Show(Show),
     Flush { databases: Vec<String> },
+    /// `LOAD 'file.tsfile'`: the series and points of a TsFile, loaded.
+    Load { path: String },
 }
 
 /// `INSERT INTO device(timestamp, m…) [ALIGNED] VALUES (…), …`

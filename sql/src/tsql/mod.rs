@@ -76,6 +76,7 @@ pub fn is_tsql(sql: &str) -> bool {
         "insert" => root_after("into"),
         "select" => root_after("from"),
         "flush" => true,
+        "load" => matches!(toks.get(1), Some(Tok::Str(_))),
         _ => false,
     }
 }
@@ -95,6 +96,7 @@ mod tests {
             "COUNT DEVICES root.**",
             "DELETE FROM root.a.b.c WHERE time < 5",
             "FLUSH",
+            "LOAD '/tmp/x.tsfile'",
         ] {
             assert!(is_tsql(q), "{q}");
         }

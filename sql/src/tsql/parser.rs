@@ -277,6 +277,10 @@ impl Parser {
             "insert" => self.insert(),
             "select" => self.select(),
             "flush" => Ok(Statement::Flush { databases: self.optional_paths()? }),
+            "load" => match self.next() {
+                Some(Tok::Str(path)) => Ok(Statement::Load { path }),
+                _ => self.back_err("a quoted TsFile path"),
+            },
             other => Err(Error::Syntax(format!("unknown TSQL statement \"{other}\""))),
         }
     }
