@@ -3,6 +3,7 @@
 //! scalar functions (math, strings), mapped onto DataFusion's own functions
 //! where the semantics match.
 
+pub(crate) mod first_last;
 pub(crate) mod gapfill;
 
 use std::sync::Arc;

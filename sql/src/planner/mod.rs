@@ -55,6 +55,9 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
     for udf in crate::functions::gapfill::udfs() {
         ctx.register_udf(udf);
     }
+    for udaf in crate::functions::first_last::udafs() {
+        ctx.register_udaf(udaf);
+    }
     let catalog = MemoryCatalogProvider::new();
     catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
     catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
