@@ -331,22 +331,31 @@ async fn load_year(client: &Client, seconds: i64) -> Result<(), String> {
     create(client, "CREATE TIMESERIES root.year.d1.s WITH DATATYPE=DOUBLE").await;
     let started = Instant::now();
     let statement = "COPY \"root.year.d1\" (time, s) FROM STDIN (FORMAT csv)";
-    let sink = client.copy_in::<_, bytes::Bytes>(statement).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
-    futures::pin_mut!(sink);
-    let mut csv = String::with_capacity(1 << 20);
-    for i in 0..seconds {
-        use std::fmt::Write as _;
-        let t = YEAR_START_MS + i * 1000;
-        // A daily sinusoid plus a slow drift, two decimals.
-        let v = 20.0 + 5.0 * ((i % 86_400) as f64 * std::f64::consts::TAU / 86_400.0).sin() + (i / 86_400) as f64 * 0.01;
-        writeln!(csv, "{t},{v:.2}").map_err(|e| e.to_string())?;
-        if csv.len() >= 1 << 20 {
-            let chunk = bytes::Bytes::from(std::mem::replace(&mut csv, String::with_capacity(1 << 20)));
-            sink.send(chunk).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+    // One COPY per ten days: a COPY is one atomic WAL group held in memory
+    // until it commits, so a year in one would pass the memtable budget.
+    const DAYS_PER_COPY: i64 = 10;
+    let mut copied = 0u64;
+    let mut first = 0i64;
+    while first < seconds {
+        let last = (first + DAYS_PER_COPY * 86_400).min(seconds);
+        let sink = client.copy_in::<_, bytes::Bytes>(statement).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+        futures::pin_mut!(sink);
+        let mut csv = String::with_capacity(1 << 20);
+        for i in first..last {
+            use std::fmt::Write as _;
+            let t = YEAR_START_MS + i * 1000;
+            // A daily sinusoid plus a slow drift, two decimals.
+            let v = 20.0 + 5.0 * ((i % 86_400) as f64 * std::f64::consts::TAU / 86_400.0).sin() + (i / 86_400) as f64 * 0.01;
+            writeln!(csv, "{t},{v:.2}").map_err(|e| e.to_string())?;
+            if csv.len() >= 1 << 20 {
+                let chunk = bytes::Bytes::from(std::mem::replace(&mut csv, String::with_capacity(1 << 20)));
+                sink.send(chunk).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+            }
         }
+        sink.send(bytes::Bytes::from(csv)).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+        copied += sink.finish().await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
+        first = last;
     }
-    sink.send(bytes::Bytes::from(csv)).await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
-    let copied = sink.finish().await.map_err(|e| format!("{} ({statement})", describe_error(&e)))?;
     let sending = started.elapsed();
     let started = Instant::now();
     execute(client, "FLUSH").await?;
