@@ -5,7 +5,6 @@
 //! [`AlignByDevice`] is the logical node; [`AlignByDeviceExec`] streams each
 //! input to its end before starting the next.
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -15,10 +14,10 @@ use datafusion::common::DFSchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 use futures::StreamExt;
 
 /// Logical node: the inputs' rows, input after input.
@@ -48,11 +47,7 @@ impl Hash for AlignByDevice {
     }
 }
 
-impl PartialOrd for AlignByDevice {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(AlignByDevice);
 
 impl UserDefinedLogicalNodeCore for AlignByDevice {
     fn name(&self) -> &str {
@@ -93,8 +88,8 @@ pub struct AlignByDeviceExec {
 
 impl AlignByDeviceExec {
     pub fn new(inputs: Vec<Arc<dyn ExecutionPlan>>, schema: datafusion::arrow::datatypes::SchemaRef) -> Self {
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema), Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
-        AlignByDeviceExec { inputs, properties: Arc::new(properties) }
+        let properties = super::one_partition(schema, EmissionType::Incremental);
+        AlignByDeviceExec { inputs, properties }
     }
 }
 
@@ -142,9 +137,7 @@ impl ExecutionPlan for AlignByDeviceExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("AlignByDeviceExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("AlignByDeviceExec", partition)?;
         // Each input starts only when the one before it is done.
         let inputs = self.inputs.clone();
         let streams = futures::stream::iter(inputs).map(move |input| match input.execute(0, context.clone()) {

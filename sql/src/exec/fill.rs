@@ -12,7 +12,6 @@
 //! Leading NULLs stay; nothing before the result (the `WHERE` range) is
 //! looked at.
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -26,10 +25,10 @@ use datafusion::common::{DFSchemaRef, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 use futures::StreamExt;
 
 /// How `FILL` fills.
@@ -70,11 +69,7 @@ impl Hash for Fill {
     }
 }
 
-impl PartialOrd for Fill {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(Fill);
 
 impl UserDefinedLogicalNodeCore for Fill {
     fn name(&self) -> &str {
@@ -120,8 +115,8 @@ impl FillExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, method: FillMethod, keep: Vec<usize>) -> Self {
         let schema = input.schema();
         let emission = if method == FillMethod::Linear { EmissionType::Final } else { EmissionType::Incremental };
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema), Partitioning::UnknownPartitioning(1), emission, Boundedness::Bounded);
-        FillExec { input, method, keep, properties: Arc::new(properties) }
+        let properties = super::one_partition(schema, emission);
+        FillExec { input, method, keep, properties }
     }
 }
 
@@ -278,15 +273,13 @@ impl ExecutionPlan for FillExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("FillExec needs a child".into()))?;
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(children, "FillExec")?;
         Ok(Arc::new(FillExec::new(input, self.method.clone(), self.keep.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("FillExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("FillExec", partition)?;
         let input = self.input.execute(0, context)?;
         let schema: SchemaRef = self.input.schema();
         let keep = self.keep.clone();

@@ -5,7 +5,6 @@
 //! last value carried forward (`locf`) or interpolated on time
 //! (`interpolate`). Output: by group, then time.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -19,11 +18,11 @@ use datafusion::common::{DFSchemaRef, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 
 use super::fill::{fill_linear, fill_previous, Carry};
 use super::MAX_WINDOWS;
@@ -113,11 +112,7 @@ impl Hash for GapFill {
     }
 }
 
-impl PartialOrd for GapFill {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(GapFill);
 
 impl UserDefinedLogicalNodeCore for GapFill {
     fn name(&self) -> &str {
@@ -161,8 +156,8 @@ pub struct GapFillExec {
 impl GapFillExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, spec: GapFillSpec) -> Self {
         let schema = input.schema();
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema), Partitioning::UnknownPartitioning(1), EmissionType::Final, Boundedness::Bounded);
-        GapFillExec { input, spec, properties: Arc::new(properties) }
+        let properties = super::one_partition(schema, EmissionType::Final);
+        GapFillExec { input, spec, properties }
     }
 }
 
@@ -256,15 +251,13 @@ impl ExecutionPlan for GapFillExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("GapFillExec needs a child".into()))?;
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(children, "GapFillExec")?;
         Ok(Arc::new(GapFillExec::new(input, self.spec.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("GapFillExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("GapFillExec", partition)?;
         let input = self.input.execute(0, context)?;
         let schema: SchemaRef = self.input.schema();
         let spec = self.spec.clone();

@@ -5,7 +5,6 @@
 //!
 //! [`LastValues`] is the logical node (a leaf); [`LastValuesExec`] runs it.
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -17,10 +16,10 @@ use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 use storage::{SeriesKey, SeriesStore, TimeRange, Value};
 use tsfile::DataType;
 
@@ -67,11 +66,7 @@ impl Hash for LastValues {
     }
 }
 
-impl PartialOrd for LastValues {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(LastValues);
 
 impl UserDefinedLogicalNodeCore for LastValues {
     fn name(&self) -> &str {
@@ -116,8 +111,8 @@ impl fmt::Debug for LastValuesExec {
 impl LastValuesExec {
     pub fn new(items: Vec<(LastItem, Arc<dyn SeriesStore>)>, range: TimeRange) -> Self {
         let schema: SchemaRef = Arc::new(last_schema());
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), EmissionType::Final, Boundedness::Bounded);
-        LastValuesExec { items, range, schema, properties: Arc::new(properties) }
+        let properties = super::one_partition(schema.clone(), EmissionType::Final);
+        LastValuesExec { items, range, schema, properties }
     }
 }
 
@@ -181,9 +176,7 @@ impl ExecutionPlan for LastValuesExec {
     }
 
     fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("LastValuesExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("LastValuesExec", partition)?;
         let (items, range, schema) = (self.items.clone(), self.range, self.schema.clone());
         let out = schema.clone();
         let work = async move {

@@ -1,5 +1,44 @@
 //! Physical operators (`*Exec`): how plans over stored data execute.
 
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, PlanProperties};
+
+/// Logical nodes are compared for plan deduplication only: equal or unordered.
+macro_rules! partial_ord_by_eq {
+    ($($node:ty),* $(,)?) => {
+        $(impl PartialOrd for $node {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                (self == other).then_some(std::cmp::Ordering::Equal)
+            }
+        })*
+    };
+}
+pub(crate) use partial_ord_by_eq;
+
+/// The properties of an operator with one output partition and bounded input.
+fn one_partition(schema: SchemaRef, emission: EmissionType) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(EquivalenceProperties::new(schema), Partitioning::UnknownPartitioning(1), emission, Boundedness::Bounded))
+}
+
+/// The only child of a one-input operator.
+fn only_child(mut children: Vec<Arc<dyn ExecutionPlan>>, name: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    children.pop().ok_or_else(|| DataFusionError::Internal(format!("{name} needs a child")))
+}
+
+/// Fails unless `partition` is the one partition an operator has.
+fn first_partition(name: &str, partition: usize) -> Result<()> {
+    if partition == 0 {
+        Ok(())
+    } else {
+        Err(DataFusionError::Internal(format!("{name} has one partition, not {}", partition + 1)))
+    }
+}
+
 mod align_by_device;
 mod align_by_time;
 mod device_scan;

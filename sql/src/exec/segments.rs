@@ -16,7 +16,6 @@
 //! neither join nor end a segment); otherwise NULL is a value of its own
 //! (VARIATION, COUNT) or false (CONDITION).
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -29,10 +28,10 @@ use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 use futures::StreamExt;
 
 use super::WINDOW;
@@ -88,11 +87,7 @@ impl Hash for Segments {
     }
 }
 
-impl PartialOrd for Segments {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(Segments);
 
 impl UserDefinedLogicalNodeCore for Segments {
     fn name(&self) -> &str {
@@ -136,8 +131,8 @@ pub struct SegmentsExec {
 
 impl SegmentsExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, kind: SegmentKind, schema: SchemaRef) -> Self {
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
-        SegmentsExec { input, kind, schema, properties: Arc::new(properties) }
+        let properties = super::one_partition(schema.clone(), EmissionType::Incremental);
+        SegmentsExec { input, kind, schema, properties }
     }
 }
 
@@ -302,15 +297,13 @@ impl ExecutionPlan for SegmentsExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("SegmentsExec needs a child".into()))?;
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(children, "SegmentsExec")?;
         Ok(Arc::new(SegmentsExec::new(input, self.kind, self.schema.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("SegmentsExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("SegmentsExec", partition)?;
         let input_schema = self.input.schema();
         let time = input_schema.fields().iter().position(|f| f.name() == "time").ok_or_else(|| DataFusionError::Plan("segments need a time column".into()))?;
         let control = if self.kind.uses_control() { Some(input_schema.index_of(CONTROL)?) } else { None };

@@ -13,7 +13,6 @@
 //! [`TimeWindows`] by a windowed `SeriesAggregate`, answered from TsFile
 //! statistics; [`WindowFill`] stays on top either way.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -27,10 +26,10 @@ use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
 use futures::StreamExt;
 
 use crate::convert::{time_type, UTC};
@@ -41,10 +40,6 @@ pub const WINDOW: &str = "__window";
 
 /// The most windows one query may produce.
 pub const MAX_WINDOWS: i64 = 10_000_000;
-
-fn properties(schema: &SchemaRef, emission: EmissionType) -> Arc<PlanProperties> {
-    Arc::new(PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), emission, Boundedness::Bounded))
-}
 
 fn describe(w: &Windows) -> String {
     let (open, close) = if w.left_open { ("(", "]") } else { ("[", ")") };
@@ -75,11 +70,7 @@ impl Hash for TimeWindows {
     }
 }
 
-impl PartialOrd for TimeWindows {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
-    }
-}
+super::partial_ord_by_eq!(TimeWindows, WindowFill);
 
 impl UserDefinedLogicalNodeCore for TimeWindows {
     fn name(&self) -> &str {
@@ -130,7 +121,7 @@ impl TimeWindowsExec {
             .iter()
             .position(|f| f.name() == "time")
             .ok_or_else(|| DataFusionError::Plan("TimeWindows needs a time column".into()))?;
-        let properties = properties(&schema, EmissionType::Incremental);
+        let properties = super::one_partition(schema.clone(), EmissionType::Incremental);
         Ok(TimeWindowsExec { input, windows, time_column, schema, properties })
     }
 }
@@ -197,8 +188,8 @@ impl ExecutionPlan for TimeWindowsExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("TimeWindowsExec needs a child".into()))?;
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(children, "TimeWindowsExec")?;
         Ok(Arc::new(TimeWindowsExec::try_new(input, self.windows, self.schema.clone())?))
     }
 
@@ -228,12 +219,6 @@ impl Hash for WindowFill {
         self.windows.hash(state);
         self.descending.hash(state);
         self.zero.hash(state);
-    }
-}
-
-impl PartialOrd for WindowFill {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        (self == other).then_some(Ordering::Equal)
     }
 }
 
@@ -284,7 +269,7 @@ pub struct WindowFillExec {
 impl WindowFillExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, windows: Windows, descending: bool, zero: Vec<usize>) -> Self {
         let schema = input.schema();
-        let properties = properties(&schema, EmissionType::Final);
+        let properties = super::one_partition(schema.clone(), EmissionType::Final);
         WindowFillExec { input, windows, descending, zero, schema, properties }
     }
 }
@@ -320,15 +305,13 @@ impl ExecutionPlan for WindowFillExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.pop().ok_or_else(|| DataFusionError::Internal("WindowFillExec needs a child".into()))?;
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = super::only_child(children, "WindowFillExec")?;
         Ok(Arc::new(WindowFillExec::new(input, self.windows, self.descending, self.zero.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!("WindowFillExec has one partition, not {}", partition + 1)));
-        }
+        super::first_partition("WindowFillExec", partition)?;
         let input = self.input.execute(0, context)?;
         let (windows, descending, zero, schema) = (self.windows, self.descending, self.zero.clone(), self.schema.clone());
         let window_column = schema.index_of(WINDOW)?;
@@ -342,10 +325,11 @@ impl ExecutionPlan for WindowFillExec {
             let all = datafusion::arrow::compute::concat_batches(&schema, &collected)?;
             let starts = all.column(window_column).as_primitive::<TimestampMillisecondType>();
             let by_start: HashMap<i64, u32> = starts.values().iter().enumerate().map(|(i, s)| (*s, i as u32)).collect();
-            let order: Box<dyn Iterator<Item = i64> + Send> = if descending { Box::new((0..count).rev()) } else { Box::new(0..count) };
             let mut out = Vec::new();
-            let ks: Vec<i64> = order.collect();
-            for chunk in ks.chunks(FILL_BATCH_ROWS) {
+            for first in (0..count).step_by(FILL_BATCH_ROWS) {
+                let last = (first + FILL_BATCH_ROWS as i64).min(count);
+                // Window indices of this batch, in output order.
+                let chunk: Vec<i64> = if descending { (count - last..count - first).rev().collect() } else { (first..last).collect() };
                 let picks: Vec<Option<u32>> = chunk.iter().map(|k| windows.window(*k).and_then(|(a, _)| by_start.get(&a).copied())).collect();
                 let indices = UInt32Array::from(picks);
                 let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());

@@ -880,8 +880,9 @@ fn windows(instance: &Instance, group: &GroupByTime, reads: &Reads, ranges: &[Ti
         }
     };
     let windows = Windows { start, end, interval: group.interval, step, left_open: group.left_open };
-    if windows.count() > crate::exec::MAX_WINDOWS {
-        return Err(Error::InvalidValue(format!("GROUP BY makes {} windows, more than the limit of {}", windows.count(), crate::exec::MAX_WINDOWS)));
+    let count = windows.count();
+    if count > crate::exec::MAX_WINDOWS {
+        return Err(Error::InvalidValue(format!("GROUP BY makes {count} windows, more than the limit of {}", crate::exec::MAX_WINDOWS)));
     }
     Ok(windows)
 }
