@@ -6,6 +6,7 @@
 
 use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray};
 use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use std::fmt::{self, Write};
 
 /// A float as PostgreSQL prints it (`extra_float_digits` = 1): shortest
 /// round-trip digits, exponent form below 1e-4 or from 10^`digits`.
@@ -67,7 +68,7 @@ fn f32_text(v: f32) -> String {
 /// `YYYY-MM-DD HH:MM:SS` of a UTC instant in microseconds, for years
 /// 1..=9999 (`None` outside: chrono's slower formatting handles those).
 /// Written digit by digit: this runs once per timestamp of every result.
-fn civil_text(micros: i64) -> Option<String> {
+fn civil_bytes(micros: i64) -> Option<[u8; 19]> {
     let secs = micros.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
@@ -86,7 +87,7 @@ fn civil_text(micros: i64) -> Option<String> {
     }
     let (h, m, sec) = (tod / 3600, tod / 60 % 60, tod % 60);
     let digit = |v: i64| b'0' + (v % 10) as u8;
-    let text = [
+    Some([
         digit(year / 1000),
         digit(year / 100),
         digit(year / 10),
@@ -106,8 +107,12 @@ fn civil_text(micros: i64) -> Option<String> {
         b':',
         digit(sec / 10),
         digit(sec),
-    ];
-    String::from_utf8(text.to_vec()).ok()
+    ])
+}
+
+#[cfg(test)]
+fn civil_text(micros: i64) -> Option<String> {
+    civil_bytes(micros).map(|b| b.iter().map(|&c| char::from(c)).collect())
 }
 
 /// The UTC offset of zone `zone` (a name or `±hh:mm`) at UTC instant `micros`.
@@ -119,35 +124,49 @@ fn zone_offset_seconds(zone: &str, micros: i64) -> Option<i32> {
 }
 
 /// An offset as PostgreSQL prints it: `+02`, `-03:30`, `+05:45:30`.
-fn offset_text(seconds: i32) -> String {
+fn write_offset(out: &mut impl Write, seconds: i32) -> fmt::Result {
     let sign = if seconds < 0 { '-' } else { '+' };
     let s = seconds.unsigned_abs();
     let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
     match (m, sec) {
-        (0, 0) => format!("{sign}{h:02}"),
-        (_, 0) => format!("{sign}{h:02}:{m:02}"),
-        _ => format!("{sign}{h:02}:{m:02}:{sec:02}"),
+        (0, 0) => write!(out, "{sign}{h:02}"),
+        (_, 0) => write!(out, "{sign}{h:02}:{m:02}"),
+        _ => write!(out, "{sign}{h:02}:{m:02}:{sec:02}"),
     }
 }
 
 /// The PostgreSQL text of row `r` of `col`, for the types Arrow displays
 /// differently; `None` for the others (and for nulls).
 pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
+    let mut text = String::new();
+    matches!(write_pg_text(&mut text, col, r), Ok(true)).then_some(text)
+}
+
+/// Write the PostgreSQL text of row `r` of `col` to `out`, for the types
+/// Arrow displays differently; `Ok(false)` (nothing written) for the
+/// others and for nulls.
+pub(crate) fn write_pg_text(out: &mut impl Write, col: &dyn Array, r: usize) -> Result<bool, fmt::Error> {
     if col.is_null(r) {
-        return None;
+        return Ok(false);
     }
-    Some(match col.data_type() {
-        DataType::Boolean => if col.as_boolean().value(r) { "t" } else { "f" }.to_string(),
-        DataType::Float32 => f32_text(col.as_primitive::<Float32Type>().value(r)),
-        DataType::Float64 => f64_text(col.as_primitive::<Float64Type>().value(r)),
-        DataType::Binary => {
-            let b = col.as_binary::<i32>().value(r);
-            let mut s = String::with_capacity(2 + b.len() * 2);
-            s.push_str("\\x");
-            for byte in b {
-                s.push_str(&format!("{byte:02x}"));
+    match col.data_type() {
+        DataType::Boolean => out.write_str(if col.as_boolean().value(r) { "t" } else { "f" })?,
+        DataType::Float32 => out.write_str(&f32_text(col.as_primitive::<Float32Type>().value(r)))?,
+        DataType::Float64 => {
+            let v = col.as_primitive::<Float64Type>().value(r);
+            // Where PostgreSQL prints positional digits, Rust's shortest
+            // Display is the same text, written in place.
+            if (1e-4..1e15).contains(&v.abs()) {
+                write!(out, "{v}")?;
+            } else {
+                out.write_str(&f64_text(v))?;
             }
-            s
+        }
+        DataType::Binary => {
+            out.write_str("\\x")?;
+            for byte in col.as_binary::<i32>().value(r) {
+                write!(out, "{byte:02x}")?;
+            }
         }
         DataType::Timestamp(_, tz) => {
             // In another zone (the session's TimeZone): local time and its
@@ -158,34 +177,47 @@ pub(crate) fn pg_text(col: &dyn Array, r: usize) -> Option<String> {
             };
             let any = col.as_any();
             let micros = if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
-                a.value(r).checked_mul(1000)?
+                a.value(r).checked_mul(1000)
             } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
-                a.value(r)
+                Some(a.value(r))
             } else if let Some(a) = any.downcast_ref::<TimestampSecondArray>() {
-                a.value(r).checked_mul(1_000_000)?
+                a.value(r).checked_mul(1_000_000)
             } else {
-                any.downcast_ref::<TimestampNanosecondArray>()?.value(r).div_euclid(1000)
+                any.downcast_ref::<TimestampNanosecondArray>().map(|a| a.value(r).div_euclid(1000))
             };
+            let Some(micros) = micros else { return Ok(false) };
             let offset = match offset_s {
-                Some(z) => zone_offset_seconds(z, micros)?,
+                Some(z) => match zone_offset_seconds(z, micros) {
+                    Some(o) => o,
+                    None => return Ok(false),
+                },
                 None => 0,
             };
-            let local = micros.checked_add(i64::from(offset).checked_mul(1_000_000)?)?;
-            let mut s = match civil_text(local) {
-                Some(s) => s,
-                None => chrono::DateTime::from_timestamp_micros(local)?.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
-            };
-            let frac = local.rem_euclid(1_000_000);
+            let Some(local) = i64::from(offset).checked_mul(1_000_000).and_then(|o| micros.checked_add(o)) else { return Ok(false) };
+            match civil_bytes(local) {
+                Some(b) => out.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)?,
+                None => match chrono::DateTime::from_timestamp_micros(local) {
+                    Some(t) => write!(out, "{}", t.naive_utc().format("%Y-%m-%d %H:%M:%S"))?,
+                    None => return Ok(false),
+                },
+            }
+            let mut frac = local.rem_euclid(1_000_000);
             if frac != 0 {
-                s.push_str(format!(".{frac:06}").trim_end_matches('0'));
+                // Microseconds without trailing zeros: `.5`, `.123`, `.000001`.
+                let mut width = 6;
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    width -= 1;
+                }
+                write!(out, ".{frac:0width$}")?;
             }
             if tz.is_some() {
-                s.push_str(&offset_text(offset));
+                write_offset(out, offset)?;
             }
-            s
         }
-        _ => return None,
-    })
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

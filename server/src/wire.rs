@@ -13,6 +13,8 @@ use std::sync::Arc;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
+use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::messages::data::DataRow;
@@ -41,7 +43,7 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::config::{AuthMethod, Config};
 use crate::copy::{parse_copy, CopyRequest};
-use crate::text::pg_text;
+use crate::text::write_pg_text;
 use crate::errors::{to_pgwire, user_error};
 
 /// What every connection shares.
@@ -467,27 +469,84 @@ impl futures::Stream for Cancellable {
     }
 }
 
-/// The DataRows of one batch.
+/// Whether text cells of `column` are written straight into the row
+/// buffer (the common types), rather than through arrow-pg's encoder.
+fn direct_text(column: &ArrayRef, field: &FieldInfo) -> bool {
+    field.format() == FieldFormat::Text
+        && matches!(
+            column.data_type(),
+            ArrowType::Boolean
+                | ArrowType::Int8
+                | ArrowType::Int16
+                | ArrowType::Int32
+                | ArrowType::Int64
+                | ArrowType::Float32
+                | ArrowType::Float64
+                | ArrowType::Timestamp(..)
+                | ArrowType::Utf8
+                | ArrowType::LargeUtf8
+                | ArrowType::Utf8View
+        )
+}
+
+/// Append the text cell at row `r` of `column` (a [`direct_text`] type):
+/// its length, then its PostgreSQL text; -1 for NULL.
+fn put_text_cell(buf: &mut BytesMut, column: &dyn Array, r: usize) -> PgWireResult<()> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Int16Type, Int32Type, Int64Type, Int8Type};
+    use std::fmt::Write;
+    if column.is_null(r) {
+        buf.put_i32(-1);
+        return Ok(());
+    }
+    let at = buf.len();
+    buf.put_i32(0);
+    let failed = || PgWireError::ApiError(format!("cannot write a {} value as text", column.data_type()).into());
+    let written = match column.data_type() {
+        ArrowType::Int8 => write!(buf, "{}", column.as_primitive::<Int8Type>().value(r)),
+        ArrowType::Int16 => write!(buf, "{}", column.as_primitive::<Int16Type>().value(r)),
+        ArrowType::Int32 => write!(buf, "{}", column.as_primitive::<Int32Type>().value(r)),
+        ArrowType::Int64 => write!(buf, "{}", column.as_primitive::<Int64Type>().value(r)),
+        ArrowType::Utf8 => buf.write_str(column.as_string::<i32>().value(r)),
+        ArrowType::LargeUtf8 => buf.write_str(column.as_string::<i64>().value(r)),
+        ArrowType::Utf8View => buf.write_str(column.as_string_view().value(r)),
+        _ => match write_pg_text(buf, column, r) {
+            Ok(true) => Ok(()),
+            _ => return Err(failed()),
+        },
+    };
+    written.map_err(|_| failed())?;
+    let len = i32::try_from(buf.len() - at - 4).map_err(|_| failed())?;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// The DataRows of one batch. Text cells of the common types are written
+/// straight into one buffer the rows are split from; the others go
+/// through arrow-pg's encoder.
 fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
-    let text_options = pgwire::types::format::FormatOptions::default();
     let schema = batch.schema();
+    let columns = batch.columns();
+    let mut fallback: Vec<Option<DataRowEncoder>> = columns
+        .iter()
+        .zip(fields.iter())
+        .map(|(c, f)| (!direct_text(c, f)).then(|| DataRowEncoder::new(Arc::new(vec![f.clone()]))))
+        .collect();
+    let mut buf = BytesMut::with_capacity(batch.num_rows() * columns.len() * 16);
     let mut rows = Vec::with_capacity(batch.num_rows());
-    let mut encoder = DataRowEncoder::new(fields.clone());
     for r in 0..batch.num_rows() {
         let row = (|| -> PgWireResult<DataRow> {
-            for (c, column) in batch.columns().iter().enumerate() {
-                let field = &fields[c];
-                // Text columns of floats and timestamps in PostgreSQL's own text form.
-                let own = matches!(column.data_type(), ArrowType::Float32 | ArrowType::Float64 | ArrowType::Timestamp(..));
-                if own && field.format() == FieldFormat::Text {
-                    if let Some(text) = pg_text(column.as_ref(), r) {
-                        encoder.encode_field_with_type_and_format(&text, field.datatype(), FieldFormat::Text, &text_options)?;
-                        continue;
+            for (c, column) in columns.iter().enumerate() {
+                match &mut fallback[c] {
+                    None => put_text_cell(&mut buf, column.as_ref(), r)?,
+                    Some(encoder) => {
+                        arrow_pg::encoder::encode_value(encoder, column, r, schema.field(c), &fields[c])?;
+                        buf.extend_from_slice(&encoder.take_row().data);
                     }
                 }
-                arrow_pg::encoder::encode_value(&mut encoder, column, r, schema.field(c), field)?;
             }
-            Ok(encoder.take_row())
+            let count = i16::try_from(columns.len()).map_err(|_| PgWireError::ApiError("too many columns".into()))?;
+            Ok(DataRow::new(buf.split(), count))
         })();
         let failed = row.is_err();
         rows.push(row);

@@ -54,7 +54,51 @@ async fn explain_shows_the_device_scan_with_its_pushed_ranges() {
         let text: String = rows(&client, sql).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
         assert!(text.contains("SeriesAggregateExec"), "{sql}: {text}");
     }
+    // So are date_bin buckets of a device table bounded by WHERE.
+    let sql = r#"EXPLAIN SELECT date_bin(interval '1 minute', time) AS m, avg(s1) FROM "root.q.d1" WHERE time >= 0 AND time < 3600000 GROUP BY 1 ORDER BY 1"#;
+    let text: String = rows(&client, sql).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
+    assert!(text.contains("SeriesAggregateExec") && !text.contains("DeviceScanExec"), "{text}");
     assert_eq!(rows(&client, "SELECT s1 FROM root.q.d1 WHERE time > 120 ORDER BY TIME DESC LIMIT 1").await, vec![vec![Some("1970-01-01 00:00:02+00".into()), Some("5".into())]]);
+    server.stop().unwrap();
+}
+
+#[tokio::test]
+async fn the_latest_row_of_a_device_is_read_in_descending_order_or_from_the_last_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(binary(), dir.path()).unwrap();
+    let client = server.connect().await.unwrap();
+    client.batch_execute("INSERT INTO root.lr.d1(timestamp, s1, s2) VALUES (100, 1, 10), (200, 2, 20)").await.unwrap();
+    client.batch_execute("INSERT INTO root.lr.d1(timestamp, s2) VALUES (300, 30)").await.unwrap();
+    client.batch_execute("INSERT INTO root.lr.d2(timestamp, s1) VALUES (50, 5)").await.unwrap();
+    let row = |t: &str, a: Option<&str>, b: Option<&str>| vec![Some(t.to_string()), a.map(str::to_string), b.map(str::to_string)];
+    let latest = r#"SELECT time, s1, s2 FROM "root.lr.d1" ORDER BY time DESC LIMIT 1"#;
+    // The sort goes into the scan: no SortExec, the limit reaches storage.
+    let text: String = rows(&client, &format!("EXPLAIN {latest}")).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
+    assert!(text.contains("DeviceScanExec: device=root.lr.d1, columns=[time, s1, s2], time=[all], order=desc, limit=1"), "{text}");
+    assert!(!text.contains("SortExec"), "{text}");
+    // A row where any measurement has a point: s1 has none at 300.
+    assert_eq!(rows(&client, latest).await, vec![row("1970-01-01 00:00:00.3+00", None, Some("30"))]);
+    let union = r#"(SELECT 'd1' AS d, time, s1 FROM "root.lr.d1" ORDER BY time DESC LIMIT 1) UNION ALL (SELECT 'd2', time, s1 FROM "root.lr.d2" ORDER BY time DESC LIMIT 1) ORDER BY d"#;
+    assert_eq!(
+        rows(&client, union).await,
+        vec![row("d1", Some("1970-01-01 00:00:00.3+00"), None), row("d2", Some("1970-01-01 00:00:00.05+00"), Some("5"))]
+    );
+    // A late point does not change it, an overwrite does, a delete of the
+    // latest point uncovers the row before it.
+    client.batch_execute("INSERT INTO root.lr.d1(timestamp, s1) VALUES (150, 15)").await.unwrap();
+    client.batch_execute("INSERT INTO root.lr.d1(timestamp, s2) VALUES (300, 33)").await.unwrap();
+    assert_eq!(rows(&client, latest).await, vec![row("1970-01-01 00:00:00.3+00", None, Some("33"))]);
+    client.batch_execute("DELETE FROM root.lr.d1.s2 WHERE time = 300").await.unwrap();
+    assert_eq!(rows(&client, latest).await, vec![row("1970-01-01 00:00:00.2+00", Some("2"), Some("20"))]);
+    // A range that ends before the latest row is read, not answered from the last values.
+    let before = r#"SELECT time, s1, s2 FROM "root.lr.d1" WHERE time < 200 ORDER BY time DESC LIMIT 1"#;
+    assert_eq!(rows(&client, before).await, vec![row("1970-01-01 00:00:00.15+00", Some("15"), None)]);
+    let first = r#"SELECT time, s1, s2 FROM "root.lr.d1" ORDER BY time LIMIT 1"#;
+    assert_eq!(rows(&client, first).await, vec![row("1970-01-01 00:00:00.1+00", Some("1"), Some("10"))]);
+    // Also from files, after a flush.
+    client.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(rows(&client, latest).await, vec![row("1970-01-01 00:00:00.2+00", Some("2"), Some("20"))]);
+    assert_eq!(rows(&client, r#"SELECT max(time) FROM "root.lr.d1""#).await, vec![vec![Some("1970-01-01 00:00:00.2+00".into())]]);
     server.stop().unwrap();
 }
 

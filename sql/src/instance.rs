@@ -163,6 +163,11 @@ impl PendingCommits {
     }
 
     /// Wait until every remembered write is durable (blocking).
+    /// Whether no write waits to be made durable.
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty()
+    }
+
     pub fn wait(self) -> Result<()> {
         for (store, ticket) in self.tickets {
             store.wait_durable(ticket)?;

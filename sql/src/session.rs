@@ -13,6 +13,7 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
 use datafusion::arrow::array::UInt64Array;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::execution::{SessionState, TaskContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -45,6 +46,22 @@ pub struct Session {
     gate: crate::provider::WriteGate,
     /// Parameters, cursors, transaction block and locks, as clients see them.
     pg: commands::PgState,
+    /// The session state and task context queries plan and run with,
+    /// taken once rather than cloned per statement (cloning copies every
+    /// function registry); dropped when a statement may change them.
+    snapshot: std::sync::Mutex<Option<Snapshot>>,
+}
+
+#[derive(Clone)]
+struct Snapshot {
+    state: Arc<SessionState>,
+    task: Arc<TaskContext>,
+}
+
+/// Whether running `plan` only reads (a query or EXPLAIN), so it may run
+/// on a [`Snapshot`] without going through the context.
+fn is_query(plan: &LogicalPlan) -> bool {
+    !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_))
 }
 
 fn now_ms() -> i64 {
@@ -207,7 +224,7 @@ impl Session {
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
-        Ok(Session { instance, ctx, gate, pg })
+        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None) })
     }
 
     /// The columns of open cursor `name` (a SQL cursor is also a protocol
@@ -252,7 +269,8 @@ impl Session {
                 }
             }
         }
-        if let Some(p) = pending.take() {
+        // Nothing written (queries): no hop to a blocking thread.
+        if let Some(p) = pending.take().filter(|p| !p.is_empty()) {
             tokio::task::spawn_blocking(move || p.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
         }
         Ok(outputs)
@@ -268,7 +286,9 @@ impl Session {
                 plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
             }
             let names = crate::planner::headers(plan.schema().as_arrow());
-            let stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
+            let Snapshot { state, task } = self.snapshot();
+            let physical = state.create_physical_plan(&plan).await?;
+            let stream = datafusion::physical_plan::execute_stream(physical, task)?;
             let (schema, stream) = pg_stream(stream, Some(&names));
             return Ok(QueryOutput::Rows { schema, stream });
         }
@@ -293,10 +313,26 @@ impl Session {
     }
 
     fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
-        // Borrow the session state: cloning it per statement costs more than planning.
-        let state = self.ctx.state_ref();
-        let state = state.read();
-        crate::planner::plan_select(&self.instance, select, &*state)
+        crate::planner::plan_select(&self.instance, select, &*self.snapshot().state)
+    }
+
+    /// The session state and task context to plan and run a query with.
+    /// (TSQL resolves `now()` while parsing, so the snapshot's start time
+    /// is not read.)
+    fn snapshot(&self) -> Snapshot {
+        let mut cached = self.snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .get_or_insert_with(|| {
+                let state = self.ctx.state();
+                let task = state.task_ctx();
+                Snapshot { state: Arc::new(state), task }
+            })
+            .clone()
+    }
+
+    /// Forget the snapshot: the context may have changed (`SET`, `PREPARE`, DDL).
+    fn forget_snapshot(&self) {
+        *self.snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Run each PostgreSQL statement of `sql` (after the pg-compatibility
@@ -346,9 +382,11 @@ impl Session {
         // The message's writes (logged, not yet synced) are durable before
         // any of it is answered: its statements share WAL syncs.
         let pending = std::mem::take(&mut *self.gate.lock().await);
-        let waited = tokio::task::spawn_blocking(move || pending.wait())
-            .await
-            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?;
+        let waited = if pending.is_empty() {
+            Ok(())
+        } else {
+            tokio::task::spawn_blocking(move || pending.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?
+        };
         self.end_implicit_transaction()?;
         result?;
         waited?;
@@ -361,8 +399,26 @@ impl Session {
         let names = pg_column_names(&statement);
         let mut statement = statement;
         crate::pg::rewrite::array_subqueries(&mut statement);
-        let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+        // One state per statement, with its own start time for `now()`.
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         let plan = crate::pg::typing::int4_literals(plan)?;
+        if is_query(&plan) {
+            let plan = match params {
+                Some(values) => plan.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?,
+                None => plan,
+            };
+            if plan.schema().fields().is_empty() {
+                let physical = state.create_physical_plan(&plan).await?;
+                datafusion::physical_plan::collect(physical, self.snapshot().task).await?;
+                return Ok(QueryOutput::command("OK"));
+            }
+            let physical = state.create_physical_plan(&plan).await?;
+            let stream = datafusion::physical_plan::execute_stream(physical, self.snapshot().task)?;
+            let (schema, stream) = pg_stream(stream, names.as_deref());
+            return Ok(QueryOutput::Rows { schema, stream });
+        }
+        self.forget_snapshot();
         let insert = matches!(&plan, LogicalPlan::Dml(d) if matches!(d.op, WriteOp::Insert(_)));
         let tag = match &plan {
             LogicalPlan::Statement(datafusion::logical_expr::Statement::Prepare(_)) => "PREPARE",

@@ -17,8 +17,10 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::expressions::Column as ColumnExpr;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
-use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesStore, TimeRange};
-use tsfile::DataType;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::SortOrderPushdownResult;
+use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesKey, SeriesStore, TimeRange};
+use tsfile::{ColumnBatch, DataType, Values};
 
 use crate::convert::{column_array, time_array};
 use crate::error::Error;
@@ -103,6 +105,45 @@ impl DeviceScanExec {
             limit: self.spec.limit,
             batch_rows,
         }
+    }
+}
+
+impl DeviceScanExec {
+    /// The device's latest row (`ORDER BY time DESC LIMIT 1`) from the
+    /// last-value cache: the largest last time among the read series, with
+    /// each series' last value where its last point is at that time and
+    /// NULL elsewhere. `None` when that time lies outside the scan's ranges
+    /// (the row must then be found by reading).
+    fn latest_row(&self) -> Result<Option<RecordBatch>> {
+        let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
+        let request = self.request(1);
+        let mut lasts = Vec::with_capacity(request.measurements.len());
+        for measurement in &request.measurements {
+            lasts.push(self.store.last(&SeriesKey::new(self.spec.device.clone(), measurement.clone())).map_err(external)?);
+        }
+        let Some(time) = lasts.iter().flatten().map(|(t, _)| *t).max() else {
+            return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
+        };
+        if !self.spec.ranges.iter().any(|r| r.start <= time && time <= r.end) {
+            return Ok(None);
+        }
+        let mut columns = Vec::new();
+        let value_columns = self.spec.columns.iter().filter_map(|c| match c {
+            ScanColumn::Value { data_type, .. } => Some(*data_type),
+            ScanColumn::Time => None,
+        });
+        for (data_type, last) in value_columns.zip(&lasts) {
+            let mut values = Values::empty(data_type);
+            let present = match last {
+                Some((t, value)) if *t == time => {
+                    values.push(value.clone()).map_err(|e| DataFusionError::Internal(format!("last value of type {data_type:?}: {e}")))?;
+                    true
+                }
+                _ => false,
+            };
+            columns.push(ColumnBatch { values, validity: vec![present] });
+        }
+        to_record_batch(&self.schema, &self.spec.columns, AlignedBatch { times: vec![time], columns }).map(Some)
     }
 }
 
@@ -202,14 +243,67 @@ impl ExecutionPlan for DeviceScanExec {
         self.spec.limit
     }
 
+    /// `ORDER BY time [ASC|DESC]` becomes the scan's read order (and a
+    /// `LIMIT` above it the scan's limit), so no sort runs.
+    fn try_pushdown_sort(&self, order: &[PhysicalSortExpr]) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        let time = self.spec.columns.iter().position(|c| *c == ScanColumn::Time);
+        let [sort] = order else { return Ok(SortOrderPushdownResult::Unsupported) };
+        let on_time = sort.expr.downcast_ref::<ColumnExpr>().is_some_and(|c| Some(c.index()) == time);
+        if !on_time {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        let wanted = if sort.options.descending { ScanOrder::Descending } else { ScanOrder::Ascending };
+        // A limit already taken in the other order keeps other rows.
+        if self.spec.limit.is_some() && wanted != self.spec.order {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        let mut spec = self.spec.clone();
+        spec.order = wanted;
+        let inner: Arc<dyn ExecutionPlan> = Arc::new(DeviceScanExec::new(self.store.clone(), spec, self.schema.clone()));
+        Ok(SortOrderPushdownResult::Exact { inner })
+    }
+
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("DeviceScanExec has one partition, not {}", partition + 1)));
         }
-        let request = self.request(context.session_config().batch_size());
+        if self.spec.order == ScanOrder::Descending && self.spec.limit == Some(1) {
+            if let Some(batch) = self.latest_row()? {
+                let schema = self.schema.clone();
+                let rows = futures::stream::iter((batch.num_rows() > 0).then_some(Ok(batch)));
+                return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
+            }
+        }
+        let batch_rows = context.session_config().batch_size();
+        let request = self.request(batch_rows);
         let store = self.store.clone();
         let schema = self.schema.clone();
         let columns = self.spec.columns.clone();
+        if self.spec.limit.is_some_and(|l| l <= batch_rows) {
+            // A batch at most: read inline when polled; a hop to a storage
+            // thread would cost more than the read.
+            let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
+            let mut scan: Option<storage::BatchStream> = None;
+            let mut failed = false;
+            let batches = std::iter::from_fn(move || {
+                if failed {
+                    return None;
+                }
+                let reading = match &mut scan {
+                    Some(reading) => reading,
+                    None => match store.scan(request.clone()) {
+                        Ok(reading) => scan.insert(reading),
+                        Err(e) => {
+                            failed = true;
+                            return Some(Err(external(e)));
+                        }
+                    },
+                };
+                let next = reading.next()?;
+                Some(next.map_err(external).and_then(|b| to_record_batch(&schema, &columns, b)))
+            });
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::iter(batches))));
+        }
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema.clone(), SCAN_CHANNEL_BATCHES);
         let tx = builder.tx();
         builder.spawn_blocking(move || {

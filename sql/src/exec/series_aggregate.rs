@@ -217,8 +217,10 @@ impl ExecutionPlan for SeriesAggregateExec {
         if let Some(windows) = self.windows {
             return windowed(items, ranges, windows, schema);
         }
+        // Run inline when polled: statistics come from cached file metadata,
+        // and a hop to a blocking thread costs more than the work.
         let work = async move {
-            tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
+            (move || -> Result<RecordBatch> {
                 let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
                 // avg/min/max of one series read its statistics once.
@@ -240,9 +242,7 @@ impl ExecutionPlan for SeriesAggregateExec {
                     arrays.push(column(item.kind, &total, schema.field(i).data_type())?.to_array()?);
                 }
                 Ok(RecordBatch::try_new(schema, arrays)?)
-            })
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("aggregate task failed: {e}")))?
+            })()
         };
         let stream = futures::stream::once(work);
         Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
@@ -261,14 +261,8 @@ fn windowed(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeR
     }
     let out = schema.clone();
     let chunks = (0..count).step_by(WINDOWS_PER_BATCH as usize).map(move |first| (first, (first + WINDOWS_PER_BATCH).min(count)));
-    let stream = futures::stream::iter(chunks).then(move |(first, last)| {
-        let (items, ranges, schema) = (items.clone(), ranges.clone(), schema.clone());
-        async move {
-            tokio::task::spawn_blocking(move || window_batch(&items, &ranges, &windows, first..last, &schema))
-                .await
-                .map_err(|e| DataFusionError::Execution(format!("aggregate task failed: {e}")))?
-        }
-    });
+    // Inline, batch by batch as the consumer polls (see `execute`).
+    let stream = futures::stream::iter(chunks).map(move |(first, last)| window_batch(&items, &ranges, &windows, first..last, &schema));
     Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
 }
 
@@ -296,7 +290,10 @@ fn window_batch(
     let n = (ks.end - ks.start) as usize;
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len() + 1);
     let starts: Vec<i64> = ks.clone().map(|k| windows.window(k).map(|w| w.0).unwrap_or_default()).collect();
-    arrays.push(Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(starts).with_timezone(UTC)));
+    let starts: ArrayRef = Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(starts).with_timezone(UTC));
+    // The group column's own timestamp type (SQL's date_bin may be in ns).
+    let label_type = schema.field(0).data_type();
+    arrays.push(if starts.data_type() == label_type { starts } else { datafusion::arrow::compute::cast(&starts, label_type)? });
     let mut done: Vec<(&str, &str, Vec<Aggregates>)> = Vec::new();
     for (c, (item, store)) in items.iter().enumerate() {
         if !done.iter().any(|(d, m, _)| *d == item.device && *m == item.measurement) {

@@ -37,7 +37,7 @@ fn plan_error(message: &str) -> DataFusionError {
 }
 
 /// The stride of a bucket: months, or a fixed number of milliseconds.
-fn stride(v: &ScalarValue) -> Result<Stride> {
+pub(super) fn stride(v: &ScalarValue) -> Result<Stride> {
     let (months, days, nanos): (i64, i64, i64) = match v {
         ScalarValue::IntervalMonthDayNano(Some(i)) => (i64::from(i.months), i64::from(i.days), i.nanoseconds),
         ScalarValue::IntervalDayTime(Some(i)) => (0, i64::from(i.days), i64::from(i.milliseconds) * 1_000_000),
@@ -51,7 +51,7 @@ fn stride(v: &ScalarValue) -> Result<Stride> {
     }
 }
 
-fn millis(v: &ScalarValue) -> Option<i64> {
+pub(super) fn millis(v: &ScalarValue) -> Option<i64> {
     match v {
         ScalarValue::TimestampMillisecond(Some(t), _) => Some(*t),
         ScalarValue::TimestampMicrosecond(Some(t), _) => Some(t / 1000),

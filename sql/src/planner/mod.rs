@@ -49,6 +49,9 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_analyzer_rules(analyzer_rules)
         .with_optimizer_rule(Arc::new(statistics::StatisticsAggregateRule))
         .with_optimizer_rule(Arc::new(gapfill::GapFillRule))
+        // The sort pushdown (`ORDER BY time DESC` into the scan) runs after
+        // the limit pushdown: push the limit again so it reaches the scan.
+        .with_physical_optimizer_rule(Arc::new(datafusion::physical_optimizer::limit_pushdown::LimitPushdown::new()))
         .with_query_planner(Arc::new(crate::exec::ArborQueryPlanner::new(instance.clone())))
         .build();
     let ctx = SessionContext::new_with_state(state);

@@ -8,17 +8,18 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType as ArrowType;
+use datafusion::arrow::datatypes::{DataType as ArrowType, Field};
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::Column;
+use datafusion::common::{Column, DFSchema, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, NullTreatment};
-use datafusion::logical_expr::{Expr, Extension, LogicalPlan};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use storage::TimeRange;
 
-use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind, TimeWindows, WINDOW};
+use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind, Stride, TimeWindows, WINDOW};
+use crate::time::{CalendarDuration, Windows};
 use crate::provider::{exact_time_ranges, intersect, time_ranges, DeviceTableProvider};
 
 #[derive(Debug, Default)]
@@ -195,6 +196,7 @@ impl OptimizerRule for StatisticsAggregateRule {
                     _ => return Ok(Transformed::no(plan)),
                 }
             }
+            [e] if date_bin_of(e).is_some() => return date_bin_windows(&plan),
             _ => return Ok(Transformed::no(plan)),
         };
         let mut ranges = vec![TimeRange::ALL];
@@ -208,4 +210,92 @@ impl OptimizerRule for StatisticsAggregateRule {
         let node = SeriesAggregate { items, ranges, windows, schema: agg.schema.clone() };
         Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
     }
+}
+
+/// `(stride in ms, origin)` of `date_bin(interval, time[, origin])` with a
+/// constant fixed stride and origin.
+fn date_bin_of(e: &Expr) -> Option<(i64, i64)> {
+    let e = match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        other => other,
+    };
+    let Expr::ScalarFunction(f) = e else { return None };
+    if f.func.name() != "date_bin" {
+        return None;
+    }
+    let stride = match f.args.first()? {
+        Expr::Literal(v, _) => match super::gapfill::stride(v).ok()? {
+            Stride::Millis(ms) => ms,
+            Stride::Months(_) => return None,
+        },
+        _ => return None,
+    };
+    // The time column, maybe cast to another timestamp unit.
+    let time = match f.args.get(1)? {
+        Expr::Cast(cast) if matches!(cast.field.data_type(), ArrowType::Timestamp(..)) => cast.expr.as_ref(),
+        other => other,
+    };
+    if !matches!(time, Expr::Column(c) if c.name == "time") {
+        return None;
+    }
+    let origin = match f.args.get(2) {
+        None => 0,
+        Some(Expr::Literal(v, _)) => super::gapfill::millis(v)?,
+        Some(_) => return None,
+    };
+    Some((stride, origin))
+}
+
+/// A SQL aggregate over one device table grouped by a `date_bin` bucket
+/// of `time`, bounded on both sides by `WHERE`, with whole-series
+/// aggregates: answered per bucket from statistics (a windowed
+/// [`SeriesAggregate`]), keeping only the buckets in which the table has
+/// rows (any of its series has a point), as `GROUP BY` does.
+fn date_bin_windows(plan: &LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    let unchanged = || Ok(Transformed::no(plan.clone()));
+    let LogicalPlan::Aggregate(agg) = plan else { return unchanged() };
+    let Some((stride, origin)) = agg.group_expr.first().and_then(date_bin_of) else { return unchanged() };
+    let mut ranges = vec![TimeRange::ALL];
+    let mut tables = Vec::new();
+    if sources(&agg.input, &mut ranges, &mut tables).is_none() {
+        return unchanged();
+    }
+    let [(_, table)] = tables.as_slice() else { return unchanged() };
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else { return unchanged() };
+    if first.start == i64::MIN || last.end == i64::MAX || !matches!(agg.schema.field(0).data_type(), ArrowType::Timestamp(..)) {
+        return unchanged();
+    }
+    let start = origin + (first.start - origin).div_euclid(stride) * stride;
+    let interval = CalendarDuration { months: 0, ms: stride };
+    let windows = Windows { start, end: last.end.saturating_add(1), interval, step: interval, left_open: false };
+    if windows.count() > crate::exec::MAX_WINDOWS {
+        return unchanged();
+    }
+    let Some(mut items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else { return unchanged() };
+    // One hidden count per series of the table: a bucket has rows where any is non-zero.
+    let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = agg.schema.iter().map(|(q, f)| (q.cloned(), f.clone())).collect();
+    let mut present: Option<Expr> = None;
+    for (i, s) in table.series().iter().enumerate() {
+        items.push(SeriesAggItem {
+            kind: StatKind::Count,
+            database: s.database.clone(),
+            device: s.info.device_path().to_string(),
+            measurement: s.info.measurement().to_string(),
+            data_type: s.data_type(),
+        });
+        let name = format!("__rows{i}");
+        fields.push((None, Arc::new(Field::new(&name, ArrowType::Int64, true))));
+        let has = Expr::Column(Column::from_name(name)).gt(datafusion::logical_expr::lit(0_i64));
+        present = Some(match present {
+            Some(p) => p.or(has),
+            None => has,
+        });
+    }
+    let Some(present) = present else { return unchanged() };
+    let schema = Arc::new(DFSchema::new_with_metadata(fields, Default::default())?);
+    let node = SeriesAggregate { items, ranges, windows: Some(windows), schema };
+    let aggregated = LogicalPlan::Extension(Extension { node: Arc::new(node) });
+    let kept = LogicalPlanBuilder::from(aggregated).filter(present)?;
+    let columns: Vec<Expr> = agg.schema.iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name()))).collect();
+    Ok(Transformed::yes(kept.project(columns)?.build()?))
 }
