@@ -490,7 +490,7 @@ mod tests {
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
-            "SELECT CASE WHEN a.atthasdef THEN (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"
+            "SELECT arbor_when(a.atthasdef, (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
         );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.x) FROM d WHERE a.atthasdef AND d.r = a.r) ELSE NULL END FROM a"),
