@@ -5,7 +5,9 @@
 #   * Python PostgreSQL clients (psycopg2, psycopg 3, asyncpg, SQLAlchemy 2,
 #     pandas) and node-postgres for server/tests/clients.rs;
 #   * psql (postgresql-client) and the PostgreSQL JDBC driver with a JDK
-#     (libpostgresql-jdbc-java, default-jdk-headless) for server/tests/clients.rs.
+#     (libpostgresql-jdbc-java, default-jdk-headless) for server/tests/clients.rs;
+#   * psqlODBC with unixODBC (odbc-postgresql, unixodbc) and pyodbc for
+#     server/tests/clients/odbc_client.py.
 # Idempotent and quiet: does nothing when everything is already there.
 # Needs root (or sudo) only when apt-get has to run.
 set -euo pipefail
@@ -106,6 +108,20 @@ if ! py_clients_ok; then
     "$PYTHON" -m pip install --quiet --no-input \
     psycopg2-binary "psycopg[binary]" asyncpg "sqlalchemy[asyncio]>=2" pandas
   py_clients_ok || { log "Python PostgreSQL clients not importable after pip install"; exit 1; }
+fi
+
+# --- psqlODBC through pyodbc (server/tests/clients/odbc_client.py) --------------
+if ! odbcinst -q -d 2>/dev/null | grep -q '^\[PostgreSQL Unicode\]'; then
+  log "installing odbc-postgresql and unixodbc"
+  apt_install odbc-postgresql unixodbc
+  odbcinst -q -d 2>/dev/null | grep -q '^\[PostgreSQL Unicode\]' || { log "psqlODBC driver still not registered"; exit 1; }
+fi
+if ! "$PYTHON" -c 'import pyodbc' >/dev/null 2>&1; then
+  log "installing pyodbc"
+  quiet env PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$PYTHON" -m pip install --quiet --no-input pyodbc
+  "$PYTHON" -c 'import pyodbc' >/dev/null 2>&1 || { log "pyodbc not importable after pip install"; exit 1; }
 fi
 
 # --- node-postgres (server/tests/clients/node_pg.js) ------------------------------

@@ -15,6 +15,8 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::UnknownTable(_) => "42P01",
         sql::Error::DuplicateTable(_) => "42P07",
         sql::Error::UnknownColumn(_) => "42703",
+        sql::Error::DuplicateColumn(_) => "42701",
+        sql::Error::InvalidConflictTarget(_) => "42P10",
         sql::Error::NotNull(_) => "23502",
         sql::Error::UndefinedFunction(_) => "42883",
         sql::Error::NumericOverflow(_) => "22003",

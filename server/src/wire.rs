@@ -237,7 +237,7 @@ impl QueryParser for ArborQueryParser {
 
     fn get_result_schema(&self, stmt: &ArborStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.description.schema {
-            Some(schema) => arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None),
+            Some(schema) => pg_fields(schema, format.unwrap_or(&Format::UnifiedText)),
             None => Ok(Vec::new()),
         }
     }
@@ -375,6 +375,27 @@ pub(crate) struct QueryHandler {
     parser: Arc<ArborQueryParser>,
 }
 
+/// The RowDescription fields of `schema`: a column read straight from a
+/// device table names the table's OID and its column number, as
+/// PostgreSQL's do (pgJDBC's `getBaseTableName`, psqlODBC).
+fn pg_fields(schema: &datafusion::arrow::datatypes::Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let fields = arrow_schema_to_pg_fields(schema, format, None)?;
+    Ok(fields
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, field)| {
+            let table = field.metadata().get(sql::provider::TABLE_OID_KEY).and_then(|v| v.parse::<i32>().ok());
+            let column = field.metadata().get(sql::provider::ATTNUM_KEY).and_then(|v| v.parse::<i16>().ok());
+            match (table, column) {
+                (Some(table), Some(column)) => {
+                    FieldInfo::new(info.name().to_string(), Some(table), Some(column), info.datatype().clone(), info.format())
+                }
+                _ => info,
+            }
+        })
+        .collect())
+}
+
 /// The wire response of one statement's output.
 fn to_response(output: QueryOutput, format: &Format, cancel: Option<Arc<ConnectionHandle>>) -> PgWireResult<Response> {
     match output {
@@ -396,7 +417,7 @@ fn to_response(output: QueryOutput, format: &Format, cancel: Option<Arc<Connecti
             })
         }
         QueryOutput::Rows { schema, stream } => {
-            let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
+            let fields = Arc::new(pg_fields(&schema, format)?);
             let row_fields = fields.clone();
             // Rows are encoded and sent batch by batch as the plan produces them.
             let rows = stream.flat_map(move |batch| {
@@ -570,7 +591,14 @@ impl SimpleQueryHandler for QueryHandler {
         let text = query.to_string();
         let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await?;
         let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
-        outputs.into_iter().map(|o| to_response(o, &Format::UnifiedText, handle.clone())).collect()
+        outputs
+            .into_iter()
+            .map(|o| {
+                // A BINARY cursor's rows are binary even in the simple protocol.
+                let binary = matches!(&o, QueryOutput::Rows { schema, .. } if schema.metadata().contains_key(sql::BINARY_RESULTS_KEY));
+                to_response(o, if binary { &Format::UnifiedBinary } else { &Format::UnifiedText }, handle.clone())
+            })
+            .collect()
     }
 }
 
@@ -787,7 +815,7 @@ impl ExtendedQueryHandler for QueryHandler {
             let name = message.name.clone().unwrap_or_default();
             if !name.is_empty() && client.portal_store().get_portal(&name).is_none() {
                 let schema = self.state.run(move |s| Box::pin(async move { s.cursor_schema(&name) })).await?;
-                let fields = arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None)?;
+                let fields = pg_fields(&schema, &Format::UnifiedText)?;
                 let response = pgwire::api::results::DescribePortalResponse::new(fields);
                 return pgwire::api::query::send_describe_response(client, &response).await;
             }

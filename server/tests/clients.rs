@@ -75,6 +75,12 @@ fn the_jdbc_driver_works_end_to_end() {
             "column: time timestamptz",
             "column: temp float8",
             "column: ok bool",
+            "primary key: root.j.d1 time 1 root.j.d1_pkey",
+            "index: root.j.d1_pkey non_unique=false time 1 A",
+            // RowDescription's table OID and column number, looked up in pg_class/pg_attribute.
+            "base: time table=root.j.d1 schema=public column=time tableName=root.j.d1 nullable=0",
+            "base: t table=root.j.d1 schema=public column=temp tableName=root.j.d1 nullable=1",
+            "base: t1 table= schema= column= tableName= nullable=2",
             "tsql: count(root.j.d1.temp)=4 avg(root.j.d1.temp)=22.0",
             "tsql batch rows: 3",
             "tsql row: 2000 root.j.d2.level=3.0 n'2",
@@ -95,9 +101,9 @@ fn python_clients_work_end_to_end() {
         lines,
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
-            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, errors",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
-            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg",
+            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables and primary keys",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create",
         ]
     );
@@ -134,5 +140,15 @@ fn timestamps_print_in_the_session_time_zone() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["2024-01-01 07:00:00.5-05|2", "2024-05-01 06:00:00-04|1"]);
+    server.stop().unwrap();
+}
+
+/// psqlODBC through pyodbc (both installed by scripts/install-test-deps.sh).
+#[test]
+fn odbc_works_end_to_end() {
+    let (_dir, mut server) = start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/odbc_client.py");
+    let out = run(Command::new("python3").arg(&script).arg(server.port().to_string()));
+    assert_eq!(out.trim(), "ok odbc: SQLTables, SQLColumns, SQLPrimaryKeys, parameters, errors");
     server.stop().unwrap();
 }

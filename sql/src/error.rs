@@ -25,6 +25,12 @@ pub enum Error {
     /// A table (device) that exists already (42P07).
     #[error("{0}")]
     DuplicateTable(String),
+    /// A column that exists already (42701).
+    #[error("{0}")]
+    DuplicateColumn(String),
+    /// An `ON CONFLICT` target that is not the table's key (42P10).
+    #[error("{0}")]
+    InvalidConflictTarget(String),
     /// A column (measurement) that does not exist (42703).
     #[error("column {0} does not exist")]
     UnknownColumn(String),

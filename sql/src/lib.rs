@@ -21,6 +21,6 @@ pub mod tsql;
 
 pub use error::{Error, Result};
 pub use instance::{Instance, InstanceConfig, PendingCommits};
-pub use output::QueryOutput;
+pub use output::{QueryOutput, BINARY_RESULTS_KEY};
 pub use provider::CopyIn;
 pub use session::{is_empty_query, CopyOptions, Description, Session};

@@ -9,6 +9,10 @@ use datafusion::physical_plan::memory::MemoryStream;
 
 use crate::error::Result;
 
+/// Schema metadata of rows a simple-query client gets in binary (a FETCH
+/// from a `BINARY` cursor); otherwise the simple protocol sends text.
+pub const BINARY_RESULTS_KEY: &str = "arbor.binary_results";
+
 /// The result of one statement.
 pub enum QueryOutput {
     /// Rows with their schema, produced as the client reads them.

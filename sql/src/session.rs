@@ -16,7 +16,7 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::execution::{SessionState, TaskContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SqlStatement};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::scalar::ScalarValue;
 
@@ -138,6 +138,11 @@ fn pg_column_names(statement: &SqlStatement) -> Option<Vec<Option<String>>> {
         match e {
             SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
             SqlExpr::Nested(inner) => name_of(inner),
+            // `(record).field` is named after the field.
+            SqlExpr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+                Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(SqlExpr::Identifier(i))) => Some(i.value.clone()),
+                _ => Some("?column?".into()),
+            },
             SqlExpr::Cast { expr, .. } => name_of(expr).or_else(|| match expr.as_ref() {
                 SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
                 _ => Some("?column?".into()),
@@ -214,6 +219,7 @@ impl Session {
             ctx.register_udf(f);
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
+        ctx.register_udf(crate::pg::functions::When::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
         // PostgreSQL's quoting rules (keywords, upper case) over datafusion-pg-catalog's.
@@ -365,6 +371,9 @@ impl Session {
                 Piece::Parsed(statement) => match *statement {
                     SqlStatement::Declare { stmts } if stmts.len() == 1 => self.declare(&stmts[0], params.clone()).await,
                     SqlStatement::CreateTable(create) => self.create_table(&create).await,
+                    SqlStatement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => self.drop_tables(&names, if_exists).await,
+                    SqlStatement::AlterTable(alter) => self.alter_table(&alter).await,
+                    SqlStatement::Insert(insert) if insert.on.is_some() => self.insert_on_conflict(&insert, params.clone()).await,
                     statement => match session_command(&statement)? {
                         Some(command) => self.command(command).await,
                         None => self.statement(statement, params.clone()).await,
@@ -402,7 +411,7 @@ impl Session {
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::int4_literals(plan)?;
+        let plan = crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?;
         if is_query(&plan) {
             let plan = match params {
                 Some(values) => plan.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?,
@@ -459,13 +468,24 @@ impl Session {
             SqlStatement::Declare { mut stmts } if stmts.len() == 1 && stmts[0].for_query.is_some() => {
                 stmts.remove(0).for_query.map(SqlStatement::Query).ok_or_else(|| Error::Syntax("DECLARE without a query".into()))?
             }
+            // Arbor's own DDL (session/ddl.rs) has no parameters and no rows.
+            SqlStatement::AlterTable(_) | SqlStatement::Drop { object_type: ObjectType::Table, .. } => {
+                let empty = datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema: Arc::new(datafusion::common::DFSchema::empty()) };
+                return Ok((LogicalPlan::EmptyRelation(empty), None));
+            }
+            // An upsert takes the parameters of its INSERT.
+            SqlStatement::Insert(mut insert) if insert.on.is_some() => {
+                insert.on = None;
+                insert.table_alias = None;
+                SqlStatement::Insert(insert)
+            }
             other => other,
         };
         let names = pg_column_names(&statement);
         let mut statement = statement;
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::int4_literals(plan)?, names))
+        Ok((crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?, names))
     }
 
     /// Execute every statement of a simple query.

@@ -40,6 +40,21 @@ public class JdbcSmoke {
             try (ResultSet rs = md.getColumns(null, "public", "root.j.d1", "%")) {
                 while (rs.next()) System.out.println("column: " + rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME"));
             }
+            // time is the primary key (information_schema._pg_expandarray over pg_index).
+            try (ResultSet rs = md.getPrimaryKeys(null, "public", "root.j.d1")) {
+                while (rs.next()) System.out.println("primary key: " + rs.getString("TABLE_NAME") + " " + rs.getString("COLUMN_NAME") + " " + rs.getInt("KEY_SEQ") + " " + rs.getString("PK_NAME"));
+            }
+            try (ResultSet rs = md.getIndexInfo(null, "public", "root.j.d1", false, false)) {
+                while (rs.next()) System.out.println("index: " + rs.getString("INDEX_NAME") + " non_unique=" + rs.getBoolean("NON_UNIQUE") + " " + rs.getString("COLUMN_NAME") + " " + rs.getInt("ORDINAL_POSITION") + " " + rs.getString("ASC_OR_DESC"));
+            }
+            // RowDescription's table OID and column number lead back to the table and column.
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT time, temp AS t, temp + 1 AS t1 FROM \"root.j.d1\" LIMIT 1")) {
+                ResultSetMetaData m = rs.getMetaData();
+                org.postgresql.PGResultSetMetaData pm = m.unwrap(org.postgresql.PGResultSetMetaData.class);
+                for (int i = 1; i <= 3; i++) {
+                    System.out.println("base: " + m.getColumnLabel(i) + " table=" + pm.getBaseTableName(i) + " schema=" + pm.getBaseSchemaName(i) + " column=" + pm.getBaseColumnName(i) + " tableName=" + m.getTableName(i) + " nullable=" + m.isNullable(i));
+                }
+            }
             try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT count(temp), avg(temp) FROM root.j.d1")) {
                 ResultSetMetaData m = rs.getMetaData();
                 rs.next();

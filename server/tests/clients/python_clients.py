@@ -98,13 +98,24 @@ def psycopg3_client():
             check(scur.fetchmany(2), [(1.5,), (2.5,)], "server cursor")
             check(scur.fetchall(), [(3.5,)], "server cursor rest")
         conn.commit()
+        # DECLARE … BINARY CURSOR: FETCH in the simple protocol answers in binary.
+        import struct
+
+        pgconn = conn.pgconn
+        for sql in (b"BEGIN", b'DECLARE bc BINARY CURSOR FOR SELECT v, 7::int4 AS n, NULL::float8 AS z FROM "root.py3.d1" ORDER BY time'):
+            check(pgconn.exec_(sql).status, psycopg.pq.ExecStatus.COMMAND_OK, sql.decode())
+        res = pgconn.exec_(b"FETCH 2 FROM bc")
+        check((res.status, res.ntuples, [res.fformat(i) for i in range(3)]), (psycopg.pq.ExecStatus.TUPLES_OK, 2, [1, 1, 1]), "binary fetch")
+        check([struct.unpack("!d", res.get_value(r, 0))[0] for r in range(2)], [1.5, 2.5], "binary float8")
+        check((struct.unpack("!i", res.get_value(0, 1))[0], res.get_value(0, 2)), (7, None), "binary int4 and NULL")
+        check(pgconn.exec_(b"COMMIT").status, psycopg.pq.ExecStatus.COMMAND_OK, "commit")
         try:
             conn.execute("SELECT nosuch FROM \"root.py3.d1\"")
             raise AssertionError("expected an error")
         except psycopg.errors.UndefinedColumn:
             conn.rollback()
         check(conn.execute("SELECT 2").fetchone(), (2,), "usable after an error")
-    return "parameters, prepared after 5 runs, binary cursor, server cursor, errors"
+    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, errors"
 
 
 async def asyncpg_main():
@@ -183,9 +194,19 @@ def sqlalchemy_client():
                 except sa.exc.ProgrammingError:
                     conn.rollback()
                 check(conn.execute(sa.text("SELECT 1")).scalar(), 1, f"{driver} usable")
+            # The inspector reads pg_catalog: the tables, and time as the
+            # primary key (pg_constraint and pg_index's indkey, through
+            # unnest and generate_subscripts). (get_columns is not here: its
+            # identity subquery names an outer column in its select list,
+            # which DataFusion cannot decorrelate.)
+            inspector = sa.inspect(engine)
+            check(device in inspector.get_table_names(), True, f"{driver} get_table_names")
+            pk = inspector.get_pk_constraint(device)
+            check((pk["constrained_columns"], pk["name"]), (["time"], f"{device}_pkey"), f"{driver} get_pk_constraint")
+            check(inspector.get_indexes(device), [], f"{driver} get_indexes (the key's index is not listed, as PostgreSQL's)")
             engine.dispose()
         seen.append(driver)
-    return "connect, parameters, errors on " + ", ".join(seen)
+    return "connect, parameters, errors on " + ", ".join(seen) + "; inspector tables and primary keys"
 
 
 def pandas_client():

@@ -34,6 +34,13 @@ pub(crate) struct Cursor {
     pub(crate) hold: bool,
 }
 
+/// `schema` marked for binary results (a `BINARY` cursor's rows).
+fn binary_schema(schema: SchemaRef) -> SchemaRef {
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(crate::output::BINARY_RESULTS_KEY.to_string(), "true".to_string());
+    Arc::new(schema.as_ref().clone().with_metadata(metadata))
+}
+
 /// What a FETCH or MOVE produced.
 pub(crate) enum Fetched {
     /// The rows, read already (at most the count asked for).
@@ -47,8 +54,11 @@ fn backward() -> Error {
 }
 
 impl Cursor {
-    pub(crate) fn new(stream: SendableRecordBatchStream, hold: bool) -> Self {
-        Cursor { schema: stream.schema(), stream: Some(Mutex::new(stream)), pending: None, position: Arc::new(AtomicU64::new(0)), hold }
+    /// A cursor over `stream`; a `binary` cursor's rows go to a
+    /// simple-query client in binary, as PostgreSQL's `DECLARE … BINARY`.
+    pub(crate) fn new(stream: SendableRecordBatchStream, hold: bool, binary: bool) -> Self {
+        let schema = if binary { binary_schema(stream.schema()) } else { stream.schema() };
+        Cursor { schema, stream: Some(Mutex::new(stream)), pending: None, position: Arc::new(AtomicU64::new(0)), hold }
     }
 
     pub(crate) fn schema(&self) -> &SchemaRef {
@@ -196,7 +206,7 @@ mod tests {
             .step_by(size as usize)
             .map(|s| Ok(RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(s..(s + size).min(total)))]).unwrap()))
             .collect();
-        Cursor::new(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(batches))), false)
+        Cursor::new(Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(batches))), false, false)
     }
 
     async fn values(f: Fetched) -> Vec<i64> {

@@ -500,6 +500,49 @@ impl ScalarUDFImpl for IsVisible {
     }
 }
 
+/// `arbor_when(condition, value)`: `value` where `condition` holds, else
+/// NULL. What `CASE WHEN c THEN (correlated subquery) END` becomes
+/// ([`super::rewrite`]): DataFusion decorrelates a subquery that is a
+/// function's argument, not one inside CASE.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct When {
+    signature: Signature,
+}
+
+/// The name of [`When`].
+pub(crate) const WHEN: &str = "arbor_when";
+
+impl When {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(When { signature: Signature::any(2, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for When {
+    fn name(&self) -> &str {
+        WHEN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(args.get(1).cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let [condition, value] = args.args.as_slice() else { return exec_err!("arbor_when takes a condition and a value") };
+        let condition = condition.to_array(rows)?;
+        let condition = datafusion::arrow::compute::cast(&condition, &DataType::Boolean)?;
+        let value = value.to_array(rows)?;
+        let null = datafusion::arrow::array::new_null_array(value.data_type(), rows);
+        let chosen = datafusion::arrow::compute::kernels::zip::zip(condition.as_boolean(), &value, &null)?;
+        Ok(ColumnarValue::Array(chosen))
+    }
+}
+
 /// PostgreSQL's keywords that `quote_ident` must quote: reserved, column-name
 /// and type/function-name keywords (PostgreSQL 15's kwlist.h; unreserved
 /// keywords stay bare).

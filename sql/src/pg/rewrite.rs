@@ -8,19 +8,46 @@
 //!   `(SELECT array_agg(e) FROM (…))`, ordered as the subquery's `ORDER BY`
 //!   when that orders by the output column. (An empty subquery gives NULL
 //!   here where PostgreSQL gives `{}`.)
+//!
+//! Set-returning functions in a select list become `unnest`s, which
+//! DataFusion runs side by side as PostgreSQL runs SRFs:
+//!
+//! - `information_schema._pg_expandarray(a)`, PostgreSQL's records `(x, n)`
+//!   of each element and its 1-based position (pgJDBC's `getPrimaryKeys`,
+//!   `getIndexInfo`): `(…).x` is `unnest(a)`, `(…).n` is
+//!   `unnest(range(1, array_length(a, 1) + 1))`, the record itself is
+//!   `named_struct('x', …, 'n', …)`;
+//! - `generate_subscripts(a, d)` is `unnest(range(1, array_length(a, d) + 1))`
+//!   (SQLAlchemy's key reflection);
+//!
+//! a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
+//! over plain rows, `(SELECT e FROM t WHERE t.k = outer.k)`, an aggregate,
+//! `(SELECT first_value(e) FROM …)`, which DataFusion decorrelates into a
+//! join (SQLAlchemy's `get_columns`). No row still gives NULL; where
+//! PostgreSQL fails on a second row, this takes one of them.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
     LambdaFunction, LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, OrderByExpr, OrderByKind, Query,
     Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, Value,
 };
 
 /// Rewrite every `ARRAY(subquery)` in `statement`.
 pub(crate) fn array_subqueries(statement: &mut Statement) {
+    // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
+    // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = rewrite(e) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)) {
+            *e = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Some(new) =
+            rewrite(e).or_else(|| expandarray(e)).or_else(|| subscripts(e)).or_else(|| correlated_scalar(e)).or_else(|| guarded_subquery(e))
+        {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -65,6 +92,278 @@ fn rewrite(e: &Expr) -> Option<Expr> {
         _ => return None,
     };
     over_unnest(query, select, &element).or_else(|| Some(aggregated(query, select)))
+}
+
+/// The array of `[information_schema.]_pg_expandarray(a)`.
+fn expandarray_arg(e: &Expr) -> Option<&Expr> {
+    let Expr::Function(f) = e else { return None };
+    let parts: Vec<String> = f.name.0.iter().map(|p| p.to_string().to_ascii_lowercase()).collect();
+    let named = match parts.as_slice() {
+        [n] => n == "_pg_expandarray",
+        [schema, n] => schema == "information_schema" && n == "_pg_expandarray",
+        _ => false,
+    };
+    if !named {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] = list.args.as_slice() else { return None };
+    Some(a)
+}
+
+fn number(n: &str) -> Expr {
+    Expr::Value(Value::Number(n.into(), false).into())
+}
+
+fn string(s: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(s.into()).into())
+}
+
+/// `unnest(range(1, array_length(a, d) + 1))`: the positions of `a`'s elements, one per row.
+fn positions(a: &Expr, d: &Expr) -> Expr {
+    let length = Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(call("array_length", vec![a.clone(), d.clone()])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    let upper = Expr::BinaryOp { left: Box::new(length), op: BinaryOperator::Plus, right: Box::new(number("1")) };
+    call("unnest", vec![call("range", vec![number("1"), upper])])
+}
+
+/// `_pg_expandarray(a)` as a record: `named_struct('x', unnest(a), 'n', <positions>)`.
+fn expandarray(e: &Expr) -> Option<Expr> {
+    let a = expandarray_arg(e)?;
+    Some(call("named_struct", vec![string("x"), call("unnest", vec![a.clone()]), string("n"), positions(a, &number("1"))]))
+}
+
+/// `(r).f` → `get_field(r, 'f')`; of `_pg_expandarray(a)`, the field's unnest itself.
+fn field_access(e: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = e else { return None };
+    let [datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() else { return None };
+    let mut root = root.as_ref();
+    while let Expr::Nested(inner) = root {
+        root = inner;
+    }
+    if let Some(a) = expandarray_arg(root) {
+        return match field.value.to_ascii_lowercase().as_str() {
+            "x" => Some(call("unnest", vec![a.clone()])),
+            "n" => Some(positions(a, &number("1"))),
+            _ => None,
+        };
+    }
+    Some(call("get_field", vec![root.clone(), string(&field.value)]))
+}
+
+/// `pg_index`'s vector columns, `int2vector`s and `oidvector`s, which
+/// PostgreSQL subscripts from 0 (psqlODBC's `i.indkey[ia.attnum - 1]`).
+const ZERO_BASED: &[&str] = &["indkey", "indclass", "indoption", "indcollation"];
+
+/// `i.indkey[k]` → `i.indkey[(k) + 1]`: DataFusion's lists count from 1.
+fn vector_subscript(e: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+    let Expr::CompoundFieldAccess { root, access_chain } = e else { return None };
+    let (Some(AccessExpr::Subscript(Subscript::Index { index })), before) = (access_chain.last(), &access_chain[..access_chain.len() - 1]) else {
+        return None;
+    };
+    // `i.indkey[k]` parses as `i` then `.indkey` then `[k]`, or as `i.indkey` then `[k]`.
+    let name = match (before.last(), root.as_ref()) {
+        (Some(AccessExpr::Dot(Expr::Identifier(i))), _) => &i.value,
+        (None, Expr::Identifier(i)) => &i.value,
+        (None, Expr::CompoundIdentifier(parts)) => &parts.last()?.value,
+        _ => return None,
+    };
+    if !ZERO_BASED.contains(&name.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let shifted = Expr::BinaryOp { left: Box::new(Expr::Nested(Box::new(index.clone()))), op: BinaryOperator::Plus, right: Box::new(number("1")) };
+    let mut chain = before.to_vec();
+    chain.push(AccessExpr::Subscript(Subscript::Index { index: shifted }));
+    Some(Expr::CompoundFieldAccess { root: root.clone(), access_chain: chain })
+}
+
+/// `generate_subscripts(a, d)` → `unnest(range(1, array_length(a, d) + 1))`.
+fn subscripts(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if !f.name.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("generate_subscripts")) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(d))] = list.args.as_slice() else {
+        return None;
+    };
+    Some(positions(a, d))
+}
+
+const AGGREGATES: &[&str] = &[
+    "count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every", "first_value", "last_value", "json_agg", "jsonb_agg",
+];
+
+/// Whether `e` calls an aggregate function.
+fn aggregates(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |e| {
+        if let Expr::Function(f) = e {
+            if f.over.is_none() && f.name.0.last().is_some_and(|p| AGGREGATES.iter().any(|a| p.to_string().eq_ignore_ascii_case(a))) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The names a query's FROM clause binds (tables by their last name part, and aliases).
+fn bound_names(select: &Select) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut add = |t: &TableFactor| match t {
+        TableFactor::Table { name, alias, .. } => {
+            if let Some(last) = name.0.last() {
+                names.push(last.to_string().trim_matches('"').to_ascii_lowercase());
+            }
+            if let Some(a) = alias {
+                names.push(a.name.value.to_ascii_lowercase());
+            }
+        }
+        other => {
+            if let TableFactor::Derived { alias: Some(a), .. } | TableFactor::Function { alias: Some(a), .. } | TableFactor::UNNEST { alias: Some(a), .. } = other {
+                names.push(a.name.value.to_ascii_lowercase());
+            }
+        }
+    };
+    for t in &select.from {
+        add(&t.relation);
+        for j in &t.joins {
+            add(&j.relation);
+        }
+    }
+    names
+}
+
+/// Whether `e` names a column of a table other than `bound` (`outer.col`).
+fn references_outside(e: &Expr, bound: &[String]) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |e| {
+        if let Expr::CompoundIdentifier(parts) = e {
+            if parts.len() >= 2 && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// `(SELECT e FROM … WHERE <correlated>)` → `(SELECT first_value(e) FROM … WHERE …)`.
+fn correlated_scalar(e: &Expr) -> Option<Expr> {
+    let Expr::Subquery(query) = e else { return None };
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    if query.limit_clause.is_some() || query.fetch.is_some() || select.having.is_some() || select.distinct.is_some() {
+        return None;
+    }
+    if !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty()) {
+        return None;
+    }
+    let [item] = select.projection.as_slice() else { return None };
+    let (element, alias) = match item {
+        SelectItem::UnnamedExpr(e) => (e, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
+        _ => return None,
+    };
+    let predicate = select.selection.as_ref()?;
+    if aggregates(element) || !references_outside(predicate, &bound_names(select)) {
+        return None;
+    }
+    let aggregated = call("first_value", vec![element.clone()]);
+    let mut select = select.clone();
+    select.projection = vec![match alias {
+        Some(alias) => SelectItem::ExprWithAlias { expr: aggregated, alias },
+        None => SelectItem::UnnamedExpr(aggregated),
+    }];
+    let mut query = query.clone();
+    query.order_by = None;
+    *query.body = SetExpr::Select(select);
+    Some(Expr::Subquery(query))
+}
+
+/// Whether every column `e` names is an outer one (qualified by a table
+/// not in `bound`).
+fn only_outside(e: &Expr, bound: &[String]) -> bool {
+    let mut inner = false;
+    let _ = visit_expressions(e, |e| {
+        match e {
+            Expr::Identifier(_) => inner = true,
+            Expr::CompoundIdentifier(parts) if parts.len() < 2 || bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) => inner = true,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => inner = true,
+            _ => {}
+        }
+        if inner {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    !inner
+}
+
+fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            conjuncts(*left, out);
+            conjuncts(*right, out);
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => conjuncts(*inner, out),
+        other => out.push(other),
+    }
+}
+
+fn and_all(mut exprs: Vec<Expr>) -> Option<Expr> {
+    let first = exprs.pop()?;
+    Some(exprs.into_iter().rev().fold(first, |acc, e| Expr::BinaryOp { left: Box::new(Expr::Nested(Box::new(e))), op: BinaryOperator::And, right: Box::new(Expr::Nested(Box::new(acc))) }))
+}
+
+/// `CASE WHEN c THEN (SELECT e FROM … WHERE p AND q) [ELSE NULL] END`, where
+/// `c` and `q` name outer columns only →
+/// `arbor_when(c AND q, (SELECT e FROM … WHERE p))`: the same value (NULL
+/// where `c` or `q` does not hold, as no row would), in the form DataFusion
+/// decorrelates (a correlated subquery inside CASE, or one filtering on
+/// outer columns alone, it does not plan).
+fn guarded_subquery(e: &Expr) -> Option<Expr> {
+    let Expr::Case { operand: None, conditions, else_result, .. } = e else { return None };
+    let [when] = conditions.as_slice() else { return None };
+    if let Some(other) = else_result {
+        if !matches!(other.as_ref(), Expr::Value(v) if matches!(v.value, Value::Null)) {
+            return None;
+        }
+    }
+    let mut result = &when.result;
+    while let Expr::Nested(inner) = result {
+        result = inner;
+    }
+    let Expr::Subquery(query) = result else { return None };
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let bound = bound_names(select);
+    let mut guard = vec![when.condition.clone()];
+    let mut kept = Vec::new();
+    let mut all = Vec::new();
+    if let Some(p) = select.selection.clone() {
+        conjuncts(p, &mut all);
+    }
+    for c in all {
+        if only_outside(&c, &bound) {
+            guard.push(c);
+        } else {
+            kept.push(c);
+        }
+    }
+    let mut select = select.clone();
+    select.selection = and_all(kept);
+    let mut query = query.clone();
+    *query.body = SetExpr::Select(select);
+    Some(call(super::functions::WHEN, vec![and_all(guard)?, Expr::Subquery(query)]))
 }
 
 /// The array and the element's name of `FROM unnest(a) [AS] x[(x)]`.
@@ -189,5 +488,27 @@ mod tests {
             "SELECT (SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source)"
         );
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
+        assert_eq!(
+            rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
+            "SELECT arbor_when(a.atthasdef, (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.x) FROM d WHERE a.atthasdef AND d.r = a.r) ELSE NULL END FROM a"),
+            "SELECT arbor_when((a.atthasdef) AND (a.atthasdef), (SELECT max(d.x) FROM d WHERE d.r = a.r)) FROM a"
+        );
+        // Uncorrelated, or already aggregated: left alone.
+        assert_eq!(rewritten("SELECT (SELECT x FROM t WHERE t.k = 1)"), "SELECT (SELECT x FROM t WHERE t.k = 1)");
+        assert_eq!(rewritten("SELECT (SELECT max(x) FROM t WHERE t.k = o.k) FROM o"), "SELECT (SELECT max(x) FROM t WHERE t.k = o.k) FROM o");
+        assert_eq!(
+            rewritten("SELECT generate_subscripts(i.indkey, 1) FROM pg_index i"),
+            "SELECT unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1)) FROM pg_index i"
+        );
+        assert_eq!(
+            rewritten("SELECT (information_schema._pg_expandarray(i.indkey)).n, information_schema._pg_expandarray(i.indkey) AS k FROM pg_index i"),
+            "SELECT unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1)), named_struct('x', unnest(i.indkey), 'n', unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1))) AS k FROM pg_index i"
+        );
+        assert_eq!(rewritten("SELECT (r.k).x FROM r"), "SELECT get_field(r.k, 'x') FROM r");
+        assert_eq!(rewritten("SELECT i.indkey[ia.attnum - 1] FROM i, ia"), "SELECT i.indkey[(ia.attnum - 1) + 1] FROM i, ia");
+        assert_eq!(rewritten("SELECT a[1] FROM t"), "SELECT a[1] FROM t");
     }
 }

@@ -2,7 +2,9 @@
 //! Arrow type (`pg_typeof`, catalog listings), and integer literals typed
 //! `integer` (int4) when they fit, as PostgreSQL types them (DataFusion
 //! types every integer literal `bigint`, which node-postgres, for one,
-//! hands to the application as a string).
+//! hands to the application as a string). A quoted literal compared with
+//! a boolean is a boolean (`indisprimary = 't'`, psqlODBC), as PostgreSQL
+//! types an unknown literal by what it meets.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::Transformed;
@@ -93,6 +95,48 @@ pub(crate) fn int4_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
             .collect();
         let projection = Projection::try_new(exprs, p.input)?;
         Ok(if changed { Transformed::yes(LogicalPlan::Projection(projection)) } else { Transformed::no(LogicalPlan::Projection(projection)) })
+    })
+    .map(|t| t.data)
+}
+
+/// PostgreSQL's spellings of a boolean.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
+        "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `plan` with the text literals compared (`=`, `<>`) with a boolean in its
+/// filters and join conditions typed boolean.
+pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{ExprSchemable, Operator};
+    plan.transform_up_with_subqueries(|node| {
+        if !matches!(node, LogicalPlan::Filter(_) | LogicalPlan::Join(_)) {
+            return Ok(Transformed::no(node));
+        }
+        let schema = node.schema().clone();
+        node.map_expressions(|e| {
+            e.transform_up(|e| {
+                let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+                if !matches!(op, Operator::Eq | Operator::NotEq) {
+                    return Ok(Transformed::no(e));
+                }
+                let text = |x: &Expr| match x {
+                    Expr::Literal(ScalarValue::Utf8(Some(t)) | ScalarValue::Utf8View(Some(t)) | ScalarValue::LargeUtf8(Some(t)), _) => parse_bool(t),
+                    _ => None,
+                };
+                let boolean = |x: &Expr| matches!(x.get_type(&schema), Ok(DataType::Boolean));
+                let literal = |v: bool| Box::new(Expr::Literal(ScalarValue::Boolean(Some(v)), None));
+                Ok(match (text(left), text(right)) {
+                    (None, Some(v)) if boolean(left) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: left.clone(), op: *op, right: literal(v) })),
+                    (Some(v), None) if boolean(right) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: literal(v), op: *op, right: right.clone() })),
+                    _ => Transformed::no(e),
+                })
+            })
+        })
     })
     .map(|t| t.data)
 }

@@ -63,7 +63,7 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
     }
     let catalog = MemoryCatalogProvider::new();
     catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
-    catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance, gate)))?;
+    catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance.clone(), gate)))?;
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     let information_schema = Arc::new(PgInformationSchema::new(ctx.state().catalog_list().clone()));
     if let Some(c) = ctx.catalog(CATALOG) {
@@ -73,8 +73,11 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .map_err(|e| Error::DataFusion(*e))?;
     if let Some(c) = ctx.catalog(CATALOG) {
         if let Some(pg_catalog) = c.schema("pg_catalog") {
-            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog)))?;
+            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone())))?;
         }
+    }
+    for udf in crate::provider::key_definition_udfs(&instance) {
+        ctx.register_udf(udf);
     }
     Ok(ctx)
 }

@@ -25,6 +25,7 @@ use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use storage::{ScanOrder, TimeRange};
 
+use super::pg_catalog::column_metadata;
 use super::values::{times_of, values_of, write_rows, write_rows_deferred, DeviceRows};
 use crate::convert::{arrow_type, time_type};
 use crate::error::Error;
@@ -109,8 +110,14 @@ impl DeviceTableProvider {
         if series.is_empty() {
             return None;
         }
-        let mut fields = vec![Field::new("time", time_type(), false)];
-        fields.extend(series.iter().map(|s| Field::new(s.info.measurement(), arrow_type(s.data_type()), true)));
+        // Each column knows its table's OID and its number, for RowDescriptions.
+        let mut fields = vec![Field::new("time", time_type(), false).with_metadata(column_metadata(info.id, 0))];
+        fields.extend(
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Field::new(s.info.measurement(), arrow_type(s.data_type()), true).with_metadata(column_metadata(info.id, i + 1))),
+        );
         Some(DeviceTableProvider {
             instance,
             device: info.path.to_string(),

@@ -191,9 +191,6 @@ impl Session {
         if declare.scroll == Some(true) {
             return Err(Error::Unsupported("SCROLL cursors: Arbor's cursors read forward only".into()));
         }
-        if declare.binary == Some(true) {
-            return Err(Error::Unsupported("BINARY cursors: ask for binary results through the extended protocol instead".into()));
-        }
         let hold = declare.hold == Some(true);
         if !hold && !self.pg.in_transaction && !self.pg.implicit {
             return Err(Error::NoTransaction("DECLARE CURSOR can only be used in transaction blocks".into()));
@@ -204,7 +201,7 @@ impl Session {
         let QueryOutput::Rows { stream, .. } = self.statement(SqlStatement::Query(query), params).await? else {
             return Err(Error::Syntax("DECLARE CURSOR needs a query that returns rows".into()));
         };
-        self.pg.cursors.declare(&name, Cursor::new(stream, hold))?;
+        self.pg.cursors.declare(&name, Cursor::new(stream, hold, declare.binary == Some(true)))?;
         Ok(QueryOutput::command("DECLARE CURSOR"))
     }
 
