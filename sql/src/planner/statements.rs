@@ -144,8 +144,9 @@ impl InsertRows for RawInsert<'_> {
 #[derive(Default)]
 pub(crate) struct InsertGroup {
     store: Option<(String, Arc<dyn storage::SeriesStore>)>,
-    /// The batches and, for each, the index of its statement in the run.
-    batches: Vec<(usize, WriteBatch)>,
+    batches: Vec<WriteBatch>,
+    /// For each batch, the index of its statement in the run.
+    statements: Vec<usize>,
     bytes: usize,
 }
 
@@ -171,7 +172,8 @@ impl InsertGroup {
             self.store = Some((database, store));
         }
         self.bytes += batch.times.len() * 8 + batch.columns.iter().map(|c| c.values.len() * 8).sum::<usize>();
-        self.batches.push((statement, batch));
+        self.batches.push(batch);
+        self.statements.push(statement);
         if self.bytes > INSERT_GROUP_BYTES_MAX {
             self.write(pending)?;
         }
@@ -184,19 +186,19 @@ impl InsertGroup {
     /// been written alone.
     pub(crate) fn write(&mut self, pending: &mut PendingCommits) -> std::result::Result<(), GroupError> {
         let batches = std::mem::take(&mut self.batches);
+        let statements = std::mem::take(&mut self.statements);
         self.bytes = 0;
         let Some((_, store)) = self.store.as_ref() else { return Ok(()) };
         if batches.is_empty() {
             return Ok(());
         }
-        let all: Vec<WriteBatch> = batches.iter().map(|(_, b)| b.clone()).collect();
-        match store.write_group_deferred(&all) {
+        match store.write_group_deferred(&batches) {
             Ok(ticket) => {
                 pending.add(Arc::clone(store), ticket);
                 Ok(())
             }
             Err(_) => {
-                for (statement, b) in &batches {
+                for (statement, b) in statements.iter().zip(&batches) {
                     match store.write_deferred(b) {
                         Ok(ticket) => pending.add(Arc::clone(store), ticket),
                         Err(e) => return Err(GroupError { statement: *statement, error: e.into() }),
@@ -595,4 +597,92 @@ pub(crate) fn show_schema(show: &Show) -> SchemaRef {
         Show::CountDatabases { .. } => count("count(database)"),
     };
     Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use storage::{Aggregates, BatchStream, CommitTicket, ScanRequest, SeriesKey as Key, SeriesStore, TimeRange as Range};
+
+    /// A store that refuses every write of device `root.bad` (a group with
+    /// one refuses the group whole, as the engine does) and records the
+    /// devices it accepted.
+    #[derive(Debug, Default)]
+    struct RefusingStore {
+        written: Mutex<Vec<String>>,
+    }
+
+    fn refused() -> storage::Error {
+        storage::Error::OutsideTtl { device: "root.bad".into(), time: 0, bound: 1 }
+    }
+
+    impl SeriesStore for RefusingStore {
+        fn scan(&self, _: ScanRequest) -> storage::Result<BatchStream> {
+            Err(storage::Error::Closed)
+        }
+        fn aggregate(&self, _: &Key, _: Range) -> storage::Result<Aggregates> {
+            Err(storage::Error::Closed)
+        }
+        fn aggregate_windows(&self, _: &Key, _: &[Range]) -> storage::Result<Vec<Aggregates>> {
+            Err(storage::Error::Closed)
+        }
+        fn last(&self, _: &Key) -> storage::Result<Option<(i64, tsfile::Value)>> {
+            Err(storage::Error::Closed)
+        }
+        fn write(&self, batch: &WriteBatch) -> storage::Result<()> {
+            self.write_deferred(batch).map(|_| ())
+        }
+        fn write_deferred(&self, batch: &WriteBatch) -> storage::Result<CommitTicket> {
+            self.write_group_deferred(std::slice::from_ref(batch))
+        }
+        fn wait_durable(&self, _: CommitTicket) -> storage::Result<()> {
+            Ok(())
+        }
+        fn write_group(&self, batches: &[WriteBatch]) -> storage::Result<()> {
+            self.write_group_deferred(batches).map(|_| ())
+        }
+        fn write_group_deferred(&self, batches: &[WriteBatch]) -> storage::Result<CommitTicket> {
+            if batches.iter().any(|b| b.device == "root.bad") {
+                return Err(refused());
+            }
+            self.written.lock().unwrap_or_else(|e| e.into_inner()).extend(batches.iter().map(|b| b.device.clone()));
+            Ok(CommitTicket::default())
+        }
+        fn delete(&self, _: &[Key], _: Range) -> storage::Result<()> {
+            Err(storage::Error::Closed)
+        }
+        fn flush(&self) -> storage::Result<()> {
+            Ok(())
+        }
+        fn adopt_file(&self, _: &std::path::Path) -> storage::Result<bool> {
+            Ok(false)
+        }
+    }
+
+    fn batch(device: &str) -> WriteBatch {
+        WriteBatch::new(device, false, vec![1]).with_column(Column::full("s", DataType::Int64, Values::Int64(vec![1])))
+    }
+
+    #[test]
+    fn a_refused_group_writes_exactly_the_statements_before_the_failing_one() {
+        let store = Arc::new(RefusingStore::default());
+        let mut group = InsertGroup { store: Some(("root".into(), store.clone())), ..InsertGroup::default() };
+        for (i, d) in ["root.a", "root.b", "root.bad", "root.c"].into_iter().enumerate() {
+            group.batches.push(batch(d));
+            group.statements.push(i);
+        }
+        let mut pending = PendingCommits::default();
+        let err = group.write(&mut pending).unwrap_err();
+        assert_eq!(err.statement, 2);
+        assert!(matches!(err.error, Error::Storage(storage::Error::OutsideTtl { .. })), "{:?}", err.error);
+        assert_eq!(*store.written.lock().unwrap(), ["root.a", "root.b"]);
+        assert!(group.batches.is_empty() && group.statements.is_empty());
+        // A group the store accepts is one write.
+        group.batches.extend([batch("root.c"), batch("root.d")]);
+        group.statements.extend([0, 1]);
+        group.write(&mut pending).unwrap();
+        assert_eq!(*store.written.lock().unwrap(), ["root.a", "root.b", "root.c", "root.d"]);
+    }
 }
