@@ -9,7 +9,7 @@
 //! only the read lock and two hash lookups) never wait for the disk.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tsfile::{Compression, DataType};
 
@@ -572,6 +572,13 @@ impl Catalog {
             .ok_or_else(|| Error::SeriesNotFound {
                 path: path.to_string(),
             })
+    }
+
+    /// The measurement name of a series (not an alias), without building
+    /// its whole [`SeriesInfo`]: what an insert through an alias writes to.
+    pub fn measurement_name(&self, id: SeriesId) -> Option<Arc<str>> {
+        let tree = self.read_tree();
+        tree.series_node(id).map(|i| Arc::clone(tree.node_name(i)))
     }
 
     pub fn series_by_id(&self, id: SeriesId) -> Option<SeriesInfo> {

@@ -366,6 +366,11 @@ impl Tree {
         self.series.get(&id).copied()
     }
 
+    /// The last path node of `idx` (a measurement's own name).
+    pub(crate) fn node_name(&self, idx: NodeIdx) -> &Arc<str> {
+        &self.node(idx).name
+    }
+
     pub(crate) fn device_by_id(&self, id: DeviceId) -> Option<NodeIdx> {
         self.devices.get(&id).copied()
     }

@@ -131,3 +131,66 @@ async fn damaged_and_foreign_files_are_refused_and_load_nothing() {
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (3, 307));
     server.stop().unwrap();
 }
+
+/// Every `.tsfile` under `dir`, recursively.
+fn tsfiles_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(tsfiles_under(&p));
+        } else if p.extension().is_some_and(|e| e == "tsfile") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// How many of the database's files are byte for byte `original`.
+fn copies_of(data: &Path, original: &Path) -> usize {
+    let want = std::fs::read(original).unwrap();
+    tsfiles_under(&data.join("databases")).iter().filter(|p| std::fs::read(p).unwrap() == want).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_later_than_the_stored_points_is_adopted_and_an_overlapping_one_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut server = Server::start(Path::new(env!("CARGO_BIN_EXE_arbor")), &data).unwrap();
+    let client = server.connect().await.unwrap();
+    let snappy = fixtures().join("04_tree_compression_snappy.tsfile");
+    let lz4 = fixtures().join("04_tree_compression_lz4.tsfile");
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+
+    // Nothing stored for root.ref.comp: the file itself becomes a sequence file.
+    client.batch_execute(&format!("LOAD '{}'", snappy.display())).await.unwrap();
+    assert_eq!(copies_of(&data, &snappy), 1, "the file was not adopted as is");
+    assert_eq!(count(r#"SELECT count(i64) FROM "root.ref.comp""#).await, 2500);
+
+    // The same times again: overlapping, so the points are rewritten.
+    client.batch_execute(&format!("LOAD '{}'", lz4.display())).await.unwrap();
+    assert_eq!(copies_of(&data, &lz4), 0, "an overlapping file was adopted");
+    client.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(count(r#"SELECT count(i64) FROM "root.ref.comp""#).await, 2500);
+
+    // A point stored inside the file's range: rewritten, and the file's
+    // points win (they were written later).
+    let tiny = fixtures().join("00_tiny_tree.tsfile");
+    client.batch_execute("CREATE TIMESERIES root.sg.d1.s1 WITH DATATYPE=INT32; INSERT INTO root.sg.d1(time, s1) VALUES (2, 1000000)").await.unwrap();
+    client.batch_execute(&format!("LOAD '{}'", tiny.display())).await.unwrap();
+    assert_eq!(copies_of(&data, &tiny), 0, "a file overlapping the memtable was adopted");
+    assert_eq!(count(r#"SELECT sum(s1)::bigint FROM "root.sg.d1""#).await, 307);
+
+    // Adopted files survive kill -9 (renamed into place and synced before
+    // the LOAD is acknowledged).
+    server.restart(true).unwrap();
+    let client = server.connect().await.unwrap();
+    assert_eq!(copies_of(&data, &snappy), 1);
+    let row = client.query_one(r#"SELECT count(i64), count(f64), count(txt) FROM "root.ref.comp""#, &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (2500, 2500, 2500));
+    server.stop().unwrap();
+}

@@ -135,24 +135,50 @@ pub enum Literal {
 }
 
 impl Literal {
+    /// The same literal, borrowed: what inserts convert from.
+    pub(crate) fn as_ref(&self) -> LiteralRef<'_> {
+        match self {
+            Literal::Integer(s) => LiteralRef::Integer(s),
+            Literal::Float(s) => LiteralRef::Float(s),
+            Literal::Boolean(b) => LiteralRef::Boolean(*b),
+            Literal::Text(s) => LiteralRef::Text(s),
+            Literal::Blob(b) => LiteralRef::Blob(b),
+            Literal::Null => LiteralRef::Null,
+        }
+    }
+}
+
+/// A [`Literal`] borrowed from the statement text (or from a parsed
+/// literal): the fast insert path converts these without allocating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum LiteralRef<'a> {
+    Integer(&'a str),
+    Float(&'a str),
+    Boolean(bool),
+    Text(&'a str),
+    Blob(&'a [u8]),
+    Null,
+}
+
+impl LiteralRef<'_> {
     /// The kind used to infer a new series' type.
     pub(crate) fn kind(&self) -> Option<catalog::ValueKind> {
         Some(match self {
-            Literal::Integer(_) => catalog::ValueKind::Integer,
-            Literal::Float(_) => catalog::ValueKind::Floating,
-            Literal::Boolean(_) => catalog::ValueKind::Boolean,
-            Literal::Text(_) => catalog::ValueKind::Text,
-            Literal::Blob(_) | Literal::Null => return None,
+            LiteralRef::Integer(_) => catalog::ValueKind::Integer,
+            LiteralRef::Float(_) => catalog::ValueKind::Floating,
+            LiteralRef::Boolean(_) => catalog::ValueKind::Boolean,
+            LiteralRef::Text(_) => catalog::ValueKind::Text,
+            LiteralRef::Blob(_) | LiteralRef::Null => return None,
         })
     }
 
     fn describe(&self) -> String {
         match self {
-            Literal::Integer(s) | Literal::Float(s) => s.clone(),
-            Literal::Boolean(b) => b.to_string(),
-            Literal::Text(s) => format!("'{s}'"),
-            Literal::Blob(_) => "a blob".into(),
-            Literal::Null => "NULL".into(),
+            LiteralRef::Integer(s) | LiteralRef::Float(s) => s.to_string(),
+            LiteralRef::Boolean(b) => b.to_string(),
+            LiteralRef::Text(s) => format!("'{s}'"),
+            LiteralRef::Blob(_) => "a blob".into(),
+            LiteralRef::Null => "NULL".into(),
         }
     }
 
@@ -161,26 +187,26 @@ impl Literal {
     pub(crate) fn to_value(&self, t: DataType, path: &str) -> Result<Option<Value>> {
         let mismatch = || Error::TypeMismatch(format!("{path} is {t}, cannot store {}", self.describe()));
         let invalid = |why: &str| Error::InvalidValue(format!("{} for {path} ({t}): {why}", self.describe()));
-        Ok(Some(match (self, t) {
-            (Literal::Null, _) => return Ok(None),
-            (Literal::Boolean(b), DataType::Boolean) => Value::Boolean(*b),
-            (Literal::Integer(s), DataType::Int32) => Value::Int32(s.parse().map_err(|_| invalid("out of range for INT32"))?),
-            (Literal::Integer(s), DataType::Int64 | DataType::Timestamp) => {
+        Ok(Some(match (*self, t) {
+            (LiteralRef::Null, _) => return Ok(None),
+            (LiteralRef::Boolean(b), DataType::Boolean) => Value::Boolean(b),
+            (LiteralRef::Integer(s), DataType::Int32) => Value::Int32(s.parse().map_err(|_| invalid("out of range for INT32"))?),
+            (LiteralRef::Integer(s), DataType::Int64 | DataType::Timestamp) => {
                 Value::Int64(s.parse().map_err(|_| invalid("out of range for INT64"))?)
             }
-            (Literal::Integer(s) | Literal::Float(s), DataType::Float) => {
+            (LiteralRef::Integer(s) | LiteralRef::Float(s), DataType::Float) => {
                 Value::Float(s.parse().map_err(|_| invalid("not a number"))?)
             }
-            (Literal::Integer(s) | Literal::Float(s), DataType::Double) => {
+            (LiteralRef::Integer(s) | LiteralRef::Float(s), DataType::Double) => {
                 Value::Double(s.parse().map_err(|_| invalid("not a number"))?)
             }
-            (Literal::Text(s), DataType::Text | DataType::String) => Value::Binary(s.clone().into_bytes()),
-            (Literal::Text(s), DataType::Timestamp) => Value::Int64(crate::time::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
-            (Literal::Text(s), DataType::Date) => {
+            (LiteralRef::Text(s), DataType::Text | DataType::String) => Value::Binary(s.as_bytes().to_vec()),
+            (LiteralRef::Text(s), DataType::Timestamp) => Value::Int64(crate::time::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
+            (LiteralRef::Text(s), DataType::Date) => {
                 Value::Int32(tsfile::text::parse_date(s).ok_or_else(|| invalid("not a YYYY-MM-DD date"))?)
             }
-            (Literal::Blob(b), DataType::Blob) => Value::Binary(b.clone()),
-            (Literal::Text(s), DataType::Blob) => Value::Binary(s.clone().into_bytes()),
+            (LiteralRef::Blob(b), DataType::Blob) => Value::Binary(b.to_vec()),
+            (LiteralRef::Text(s), DataType::Blob) => Value::Binary(s.as_bytes().to_vec()),
             _ => return Err(mismatch()),
         }))
     }
@@ -215,10 +241,10 @@ mod tests {
 
     #[test]
     fn literals_meet_series_types() {
-        assert_eq!(Literal::Integer("26".into()).to_value(DataType::Double, "p").unwrap(), Some(Value::Double(26.0)));
-        assert!(matches!(Literal::Float("1.5".into()).to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
-        assert!(matches!(Literal::Text("x".into()).to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
-        assert!(matches!(Literal::Integer("99999999999".into()).to_value(DataType::Int32, "p"), Err(Error::InvalidValue(_))));
-        assert_eq!(Literal::Null.to_value(DataType::Int32, "p").unwrap(), None);
+        assert_eq!(Literal::Integer("26".into()).as_ref().to_value(DataType::Double, "p").unwrap(), Some(Value::Double(26.0)));
+        assert!(matches!(Literal::Float("1.5".into()).as_ref().to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
+        assert!(matches!(Literal::Text("x".into()).as_ref().to_value(DataType::Int64, "p"), Err(Error::TypeMismatch(_))));
+        assert!(matches!(Literal::Integer("99999999999".into()).as_ref().to_value(DataType::Int32, "p"), Err(Error::InvalidValue(_))));
+        assert_eq!(Literal::Null.as_ref().to_value(DataType::Int32, "p").unwrap(), None);
     }
 }

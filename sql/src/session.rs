@@ -26,6 +26,7 @@ pub use crate::query_text::is_empty_query;
 use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
+use crate::planner::GroupError;
 
 mod commands;
 mod ddl;
@@ -209,6 +210,46 @@ fn parser() -> &'static PostgresCompatibilityParser {
     PARSER.get_or_init(PostgresCompatibilityParser::new)
 }
 
+/// What a run of TSQL write statements produced.
+struct WriteRun {
+    outputs: Vec<QueryOutput>,
+    error: Option<Error>,
+    /// The statement the run stopped at because it is a query.
+    query: Option<String>,
+}
+
+/// Whether a TSQL statement is a query by its first word (`SELECT`,
+/// `EXPLAIN`): those are planned on the session, not run as writes.
+fn is_query_text(text: &str) -> bool {
+    let word = text.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    word.eq_ignore_ascii_case("select") || word.eq_ignore_ascii_case("explain")
+}
+
+/// Run statement `index` of a run of TSQL statements that are not queries
+/// (blocking): a plain INSERT through the fast scanner, its batch joining
+/// `group`; anything else through the parser, after the group is written
+/// (its order in the log is its order in the message). `None`: it is a
+/// query after all.
+fn write_statement(
+    instance: &Instance,
+    text: &str,
+    index: usize,
+    group: &mut crate::planner::InsertGroup,
+    pending: &mut PendingCommits,
+) -> std::result::Result<Option<QueryOutput>, GroupError> {
+    if let Some(raw) = crate::tsql::scan_insert(text) {
+        return crate::planner::insert_scanned(instance, &raw, index, group, pending).map(Some);
+    }
+    let failed = |error| GroupError { statement: index, error };
+    let explain = crate::tsql::strip_explain(text);
+    let statement = crate::tsql::parse(explain.unwrap_or(text), now_ms()).map_err(failed)?;
+    if matches!(statement, Statement::Select(_)) {
+        return Ok(None);
+    }
+    group.write(pending)?;
+    crate::planner::run(instance, statement, pending).map(Some).map_err(failed)
+}
+
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
         let gate = crate::provider::WriteGate::default();
@@ -251,28 +292,62 @@ impl Session {
 
     /// Run TSQL text (one or more statements): a `SELECT` is planned onto
     /// DataFusion and streams; the others run as blocking storage work off
-    /// the async workers.
+    /// the async workers, a run of them in one task (an ingest message is
+    /// many INSERTs: one hop to a blocking thread each would cost more than
+    /// the inserts).
     ///
     /// The writes of all statements share WAL syncs: each is logged and
     /// visible at once, and the message is answered once all are durable.
     async fn tsql(&self, sql: &str) -> Result<Vec<QueryOutput>> {
-        let mut outputs = Vec::new();
-        let mut pending = Some(PendingCommits::default());
         let statements = crate::tsql::split_statements(sql);
         let count = statements.len();
-        for (i, text) in statements.into_iter().enumerate() {
-            let result = self.tsql_statement(&text, &mut pending, i + 1 == count).await;
-            match result {
-                Ok(output) => outputs.push(output),
-                Err(e) => {
-                    // What earlier statements wrote is durable before the error is reported.
-                    if let Some(p) = pending.take() {
-                        tokio::task::spawn_blocking(move || p.wait())
-                            .await
-                            .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+        let mut outputs = Vec::with_capacity(count);
+        let mut pending = Some(PendingCommits::default());
+        let mut next = 0;
+        while next < count {
+            if is_query_text(statements[next]) {
+                let last = next + 1 == count;
+                match self.tsql_statement(statements[next], &mut pending, last).await {
+                    Ok(output) => outputs.push(output),
+                    Err(e) => {
+                        // What earlier statements wrote is durable before the error is reported.
+                        if let Some(p) = pending.take() {
+                            tokio::task::spawn_blocking(move || p.wait())
+                                .await
+                                .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
+                next += 1;
+                continue;
+            }
+            let end = (next..count).find(|&j| is_query_text(statements[j])).unwrap_or(count);
+            let texts: Vec<String> = statements[next..end].iter().map(|t| t.to_string()).collect();
+            let (run, back) = self.tsql_writes(texts, pending.take().unwrap_or_default(), end == count).await?;
+            pending = back;
+            let ran = run.outputs.len();
+            outputs.extend(run.outputs);
+            if let Some(e) = run.error {
+                return Err(e);
+            }
+            next += ran;
+            // The run stopped at a SELECT it could not tell by its first word:
+            // the loop plans it as a query.
+            if let Some(text) = run.query {
+                let last = next + 1 == count;
+                match self.tsql_statement(&text, &mut pending, last).await {
+                    Ok(output) => outputs.push(output),
+                    Err(e) => {
+                        if let Some(p) = pending.take() {
+                            tokio::task::spawn_blocking(move || p.wait())
+                                .await
+                                .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+                        }
+                        return Err(e);
+                    }
+                }
+                next += 1;
             }
         }
         // Nothing written (queries): no hop to a blocking thread.
@@ -280,6 +355,62 @@ impl Session {
             tokio::task::spawn_blocking(move || p.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
         }
         Ok(outputs)
+    }
+
+    /// Run statements that are not queries in one blocking task, in order,
+    /// under the write gate. Plain multi-row INSERTs take the fast scanner.
+    /// Stops at the first error (after waiting for what was written before
+    /// it) or at a statement that turns out to be a query. `last`: the run
+    /// ends the message, so it also waits for durability (saving a hop);
+    /// otherwise the pending writes come back to the caller.
+    async fn tsql_writes(&self, texts: Vec<String>, mut pending: PendingCommits, last: bool) -> Result<(WriteRun, Option<PendingCommits>)> {
+        let instance = self.instance.clone();
+        let gate = self.gate.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            let mut run = WriteRun { outputs: Vec::with_capacity(texts.len()), error: None, query: None };
+            let mut group = crate::planner::InsertGroup::default();
+            let mut failed = None;
+            let mut query = None;
+            for (i, text) in texts.into_iter().enumerate() {
+                match write_statement(&instance, &text, i, &mut group, &mut pending) {
+                    Ok(Some(output)) => run.outputs.push(output),
+                    Ok(None) => {
+                        query = Some(text);
+                        break;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            // What is gathered comes before the failure or the query; if it
+            // fails, its failing statement is the earlier one.
+            if let Err(e) = group.write(&mut pending) {
+                failed = Some(e);
+            }
+            if let Some(GroupError { statement, error }) = failed {
+                // The statements from the failed one on did not happen.
+                run.outputs.truncate(statement);
+                // What earlier statements wrote is durable before the error is reported.
+                run.error = Some(pending.wait().err().unwrap_or(error));
+                return (run, None);
+            }
+            if let Some(text) = query {
+                run.query = Some(text);
+                return (run, Some(pending));
+            }
+            if last {
+                if let Err(e) = pending.wait() {
+                    run.error = Some(e);
+                }
+                return (run, None);
+            }
+            (run, Some(pending))
+        })
+        .await
+        .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))
     }
 
     /// One TSQL statement of a message; `last`: wait for the writes in `pending` too.

@@ -211,6 +211,72 @@ fn touches(file: &TsFileResource, d: &Deletion) -> bool {
         .any(|k| file.span(&k.device).is_some_and(|s| s.overlaps(d.range.start, d.range.end)))
 }
 
+/// Per device, the earliest and latest time of a file's points (from its
+/// index statistics; devices without points are left out).
+fn file_spans(reader: &tsfile::TsFileReader<impl tsfile::reader::ReadAt>) -> Result<HashMap<String, (i64, i64)>> {
+    let mut spans: HashMap<String, (i64, i64)> = HashMap::new();
+    for meta in reader.all_device_metadata()? {
+        for s in meta.value_series().filter(|s| s.statistics.count > 0) {
+            let (a, b) = (s.statistics.start_time, s.statistics.end_time);
+            let e = spans.entry(meta.device.to_string()).or_insert((a, b));
+            *e = (e.0.min(a), e.1.max(b));
+        }
+    }
+    Ok(spans)
+}
+
+/// Copy `src` (outside the database) to `dst` through the engine's file
+/// system and sync it.
+fn copy_into(fs: &dyn FileSystem, src: &Path, dst: &Path) -> Result<()> {
+    use std::io::Read;
+    /// Bytes copied per write.
+    const COPY_CHUNK_BYTES: usize = 4 << 20;
+    let mut input = std::fs::File::open(src).map_err(|e| Error::io(src, e))?;
+    let out = fs.create(dst).map_err(|e| Error::io(dst, e))?;
+    let mut buf = vec![0u8; COPY_CHUNK_BYTES];
+    let mut at = 0u64;
+    loop {
+        let n = input.read(&mut buf).map_err(|e| Error::io(src, e))?;
+        if n == 0 {
+            break;
+        }
+        out.write_at(at, &buf[..n]).map_err(|e| Error::io(dst, e))?;
+        at += n as u64;
+    }
+    out.sync().map_err(|e| Error::io(dst, e))
+}
+
+impl Inner {
+    /// The one time partition all of a file's points fall in, if they do
+    /// and none is past the TTL.
+    fn adoptable_partition(&self, spans: &HashMap<String, (i64, i64)>) -> Option<i64> {
+        let width = self.partition_width;
+        let bound = self.config.ttl_bound(lock(&self.state).ttl_ms);
+        let mut partition = None;
+        for (start, end) in spans.values() {
+            let (p0, p1) = (start.div_euclid(width), end.div_euclid(width));
+            if p0 != p1 || *start < bound || partition.is_some_and(|p| p != p0) {
+                return None;
+            }
+            partition = Some(p0);
+        }
+        partition
+    }
+
+    /// Whether every device's points in `spans` are later than anything
+    /// stored for it: stable time, memtables, files.
+    fn later_than_stored(&self, st: &State, spans: &HashMap<String, (i64, i64)>) -> bool {
+        spans.iter().all(|(device, (start, _))| {
+            let stable = st.stable.get(device).is_none_or(|s| s < start);
+            let mems = std::iter::once((&st.active.seq, &st.active.unseq))
+                .chain(st.sealed.iter().map(|s| (&s.seq, &s.unseq)))
+                .all(|(seq, unseq)| [seq, unseq].iter().all(|m| m.devices.get(device).and_then(|d| d.max_time()).is_none_or(|t| t < *start)));
+            let files = st.files.all().all(|f| f.span(device).is_none_or(|s| s.end < *start));
+            stable && mems && files
+        })
+    }
+}
+
 impl StorageEngine {
     /// Open (or create) the database in `dir`: recover files, replay the WAL,
     /// start background threads.
@@ -333,17 +399,24 @@ impl StorageEngine {
     /// after a crash either all of them are there or none; an error leaves
     /// none applied. Returns once they are durable and visible.
     pub fn write_group(&self, batches: &[WriteBatch]) -> Result<()> {
+        let ticket = self.write_group_deferred(batches)?;
+        self.wait_durable(ticket)
+    }
+
+    /// [`StorageEngine::write_group`] without waiting for the WAL sync: the
+    /// group is logged (one record) and visible, durable once
+    /// [`StorageEngine::wait_durable`] returns for the ticket.
+    pub fn write_group_deferred(&self, batches: &[WriteBatch]) -> Result<CommitTicket> {
         for b in batches {
             b.validate()?;
         }
         let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())).collect();
         let frame = match batches.as_slice() {
-            [] => return Ok(()),
+            [] => return Ok(CommitTicket::default()),
             [one] => Frame::write(one),
             _ => Frame::group(&batches),
         };
-        let ticket = self.apply_logged(&batches, frame)?;
-        self.wait_durable(ticket)
+        self.apply_logged(&batches, frame)
     }
 
     /// Admit, then under the lock: check every batch, append the one record,
@@ -378,6 +451,74 @@ impl StorageEngine {
             return Ok(());
         }
         self.inner.commit.wait(ticket, || self.inner.sync_wal())
+    }
+
+    /// Adopt a complete TsFile written elsewhere (Apache TsFile, IoTDB) as a
+    /// sequence file of this database, without rewriting its points: the
+    /// file is copied into a partition directory under a temporary name,
+    /// synced, and renamed to a file name recovery keeps, then indexed.
+    ///
+    /// Only a file that cannot disturb the order of what is stored is
+    /// adopted: every device's points in one time partition, within the TTL,
+    /// and later than everything the database holds for that device (its
+    /// stable time, its memtable points, every file). Otherwise nothing is
+    /// done and `Ok(false)` comes back: the caller rewrites the points
+    /// through the WAL. A file the engine cannot index is an error and
+    /// leaves nothing behind. Acknowledged adoption survives `kill -9`.
+    pub fn adopt_file(&self, src: &Path) -> Result<bool> {
+        let inner = &self.inner;
+        let reader = tsfile::TsFileReader::open(src)?;
+        let spans = file_spans(&reader)?;
+        drop(reader);
+        let Some(partition) = inner.adoptable_partition(&spans) else { return Ok(false) };
+        {
+            let st = inner.live_state()?;
+            if !inner.later_than_stored(&st, &spans) {
+                return Ok(false);
+            }
+        }
+        let dir = crate::files::partition_dir(&inner.dir, true, partition);
+        inner.fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let version = inner.versions.fetch_add(1, Ordering::SeqCst);
+        let name = crate::files::tsfile_name(version, crate::files::Origin::Compaction);
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let copied = copy_into(inner.fs.as_ref(), src, &tmp);
+        if let Err(e) = copied {
+            let _ = inner.fs.remove_file(&tmp);
+            return Err(e);
+        }
+        let mut st = inner.live_state()?;
+        // Writes may have come in while the file was copied.
+        if !inner.later_than_stored(&st, &spans) {
+            drop(st);
+            let _ = inner.fs.remove_file(&tmp);
+            return Ok(false);
+        }
+        let published = (|| -> Result<Arc<TsFileResource>> {
+            inner.fs.rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            inner.fs.sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            Ok(Arc::new(TsFileResource::open(&inner.fs, &path, true, partition, &inner.cache)?))
+        })();
+        let file = match published {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = inner.fs.remove_file(&tmp);
+                let _ = inner.fs.remove_file(&path);
+                let _ = inner.fs.sync_dir(&dir);
+                return Err(e);
+            }
+        };
+        for (device, (_, end)) in &spans {
+            let stable = st.stable.entry(device.clone()).or_insert(*end);
+            *stable = (*stable).max(*end);
+        }
+        // The last-value cache learns the file's points on the next read.
+        st.last.invalidate_all();
+        st.files.add(file);
+        drop(st);
+        inner.compaction_signal.notify();
+        Ok(true)
     }
 
     /// Delete the points of `series` in `range` (inclusive). Points written

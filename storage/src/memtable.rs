@@ -184,10 +184,12 @@ impl MemTable {
     pub(crate) fn insert(&mut self, batch: &WriteBatch, rows: Rows<'_>) -> usize {
         let mut added = 0;
         let mut points = 0;
-        let dev = self
-            .devices
-            .entry(batch.device.clone())
-            .or_insert_with(|| DeviceBuf { aligned: batch.aligned, series: HashMap::new() });
+        // Look up before inserting: the common case (a known device and
+        // series) allocates no key.
+        if !self.devices.contains_key(batch.device.as_str()) {
+            self.devices.insert(batch.device.clone(), DeviceBuf { aligned: batch.aligned, series: HashMap::new() });
+        }
+        let Some(dev) = self.devices.get_mut(batch.device.as_str()) else { return 0 };
         dev.aligned = batch.aligned;
         for c in &batch.columns {
             // The common case (every row, no NULL) appends straight from the batch.
@@ -203,10 +205,11 @@ impl MemTable {
                 continue;
             }
             points += times.len();
-            let series = dev.series.entry(c.measurement.clone()).or_insert_with(|| {
+            if !dev.series.contains_key(c.measurement.as_str()) {
                 added += SERIES_OVERHEAD_BYTES + c.measurement.len();
-                SeriesBuf::new(c.data_type)
-            });
+                dev.series.insert(c.measurement.clone(), SeriesBuf::new(c.data_type));
+            }
+            let Some(series) = dev.series.get_mut(c.measurement.as_str()) else { continue };
             if series.data_type != c.data_type {
                 // Only an emptied series (all deleted) can change type.
                 *series = SeriesBuf::new(c.data_type);

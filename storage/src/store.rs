@@ -33,10 +33,15 @@ pub trait SeriesStore: Send + Sync + std::fmt::Debug {
     /// Append several batches atomically (one WAL record: all or none,
     /// across errors and crashes), durably.
     fn write_group(&self, batches: &[WriteBatch]) -> Result<()>;
+    /// [`SeriesStore::write_group`], logged and visible but not yet synced.
+    fn write_group_deferred(&self, batches: &[WriteBatch]) -> Result<CommitTicket>;
     /// Delete the points of `series` in `range` (inclusive).
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()>;
     /// Persist memtables into TsFiles.
     fn flush(&self) -> Result<()>;
+    /// Adopt a complete TsFile as a sequence file without rewriting it;
+    /// `false` (nothing done) when its points would overlap stored ones.
+    fn adopt_file(&self, path: &std::path::Path) -> Result<bool>;
 }
 
 impl SeriesStore for StorageEngine {
@@ -72,11 +77,19 @@ impl SeriesStore for StorageEngine {
         StorageEngine::write_group(self, batches)
     }
 
+    fn write_group_deferred(&self, batches: &[WriteBatch]) -> Result<CommitTicket> {
+        StorageEngine::write_group_deferred(self, batches)
+    }
+
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()> {
         StorageEngine::delete(self, series, range)
     }
 
     fn flush(&self) -> Result<()> {
         StorageEngine::flush(self)
+    }
+
+    fn adopt_file(&self, path: &std::path::Path) -> Result<bool> {
+        StorageEngine::adopt_file(self, path)
     }
 }

@@ -13,7 +13,7 @@ mod tags;
 
 pub use select::plan_select;
 pub(crate) use select::headers;
-pub(crate) use statements::{run, show_schema};
+pub(crate) use statements::{insert_scanned, run, show_schema, GroupError, InsertGroup};
 
 use std::sync::Arc;
 

@@ -10,11 +10,12 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use storage::{Column, SeriesKey, TimeRange, WriteBatch};
-use tsfile::{DataType, Value};
+use tsfile::{DataType, Values};
 
-use crate::convert::Literal;
+use crate::convert::{Literal, LiteralRef};
 use crate::series::{resolve, SeriesRef};
 use crate::tsql::ast::{Insert, SeriesFilter, Show, Statement};
+use crate::tsql::RawInsert;
 
 use crate::error::{Error, Result};
 use crate::instance::{Instance, PendingCommits};
@@ -95,21 +96,206 @@ pub(crate) fn delete_data(instance: &Instance, patterns: &[String], range: TimeR
     Ok(QueryOutput::command("DELETE"))
 }
 
+/// The rows of an `INSERT`, however they were read: parsed literals, or
+/// values borrowed from the statement text by the fast scanner.
+pub(crate) trait InsertRows {
+    fn rows(&self) -> usize;
+    /// Values in row `row` (the parser keeps rows of any width; the check
+    /// against the measurements is the planner's).
+    fn width(&self, row: usize) -> usize;
+    fn time(&self, row: usize) -> i64;
+    fn cell(&self, row: usize, column: usize) -> LiteralRef<'_>;
+}
+
+impl InsertRows for [(i64, Vec<Literal>)] {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+    fn width(&self, row: usize) -> usize {
+        self[row].1.len()
+    }
+    fn time(&self, row: usize) -> i64 {
+        self[row].0
+    }
+    fn cell(&self, row: usize, column: usize) -> LiteralRef<'_> {
+        self[row].1[column].as_ref()
+    }
+}
+
+impl InsertRows for RawInsert<'_> {
+    fn rows(&self) -> usize {
+        self.times.len()
+    }
+    fn width(&self, _row: usize) -> usize {
+        self.measurements.len()
+    }
+    fn time(&self, row: usize) -> i64 {
+        self.times[row]
+    }
+    fn cell(&self, row: usize, column: usize) -> LiteralRef<'_> {
+        self.cells[row * self.measurements.len() + column]
+    }
+}
+
+/// Consecutive INSERTs of one message gathered into one WAL record (one
+/// append, one engine lock) instead of one each. Written when a statement
+/// of another kind or another database comes, past
+/// [`INSERT_GROUP_BYTES_MAX`], and at the end of the run.
+#[derive(Default)]
+pub(crate) struct InsertGroup {
+    store: Option<(String, Arc<dyn storage::SeriesStore>)>,
+    batches: Vec<WriteBatch>,
+    /// For each batch, the index of its statement in the run.
+    statements: Vec<usize>,
+    bytes: usize,
+}
+
+/// Bytes of batches an [`InsertGroup`] gathers before writing them.
+pub(crate) const INSERT_GROUP_BYTES_MAX: usize = 8 << 20;
+
+/// A write of a group that failed: the statement whose batch failed (the
+/// statements before it are written), and why.
+#[derive(Debug)]
+pub(crate) struct GroupError {
+    pub(crate) statement: usize,
+    pub(crate) error: Error,
+}
+
+impl InsertGroup {
+    /// Gather the batch of statement `statement`, writing what is gathered
+    /// first if it belongs to another database or the group is full.
+    fn add(&mut self, instance: &Instance, database: String, statement: usize, batch: WriteBatch, pending: &mut PendingCommits) -> std::result::Result<(), GroupError> {
+        let same = self.store.as_ref().is_some_and(|(d, _)| *d == database);
+        if !same {
+            self.write(pending)?;
+            let store = instance.store(&database).map_err(|error| GroupError { statement, error })?;
+            self.store = Some((database, store));
+        }
+        self.bytes += batch.times.len() * 8 + batch.columns.iter().map(|c| c.values.len() * 8).sum::<usize>();
+        self.batches.push(batch);
+        self.statements.push(statement);
+        if self.bytes > INSERT_GROUP_BYTES_MAX {
+            self.write(pending)?;
+        }
+        Ok(())
+    }
+
+    /// Write what is gathered as one record. If the engine refuses the
+    /// group (memory, TTL), the batches are written one by one so exactly
+    /// the statements before the failing one are written, as if each had
+    /// been written alone.
+    pub(crate) fn write(&mut self, pending: &mut PendingCommits) -> std::result::Result<(), GroupError> {
+        let batches = std::mem::take(&mut self.batches);
+        let statements = std::mem::take(&mut self.statements);
+        self.bytes = 0;
+        let Some((_, store)) = self.store.as_ref() else { return Ok(()) };
+        if batches.is_empty() {
+            return Ok(());
+        }
+        match store.write_group_deferred(&batches) {
+            Ok(ticket) => {
+                pending.add(Arc::clone(store), ticket);
+                Ok(())
+            }
+            Err(_) => {
+                for (statement, b) in statements.iter().zip(&batches) {
+                    match store.write_deferred(b) {
+                        Ok(ticket) => pending.add(Arc::clone(store), ticket),
+                        Err(e) => return Err(GroupError { statement: *statement, error: e.into() }),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Run an `INSERT` the fast scanner read, statement `statement` of a run:
+/// its batch joins `group`. A partial insertion's error comes back after
+/// its batch is written.
+pub(crate) fn insert_scanned(
+    instance: &Instance,
+    raw: &RawInsert<'_>,
+    statement: usize,
+    group: &mut InsertGroup,
+    pending: &mut PendingCommits,
+) -> std::result::Result<QueryOutput, GroupError> {
+    let prepared = prepare_insert(instance, raw.device, raw.aligned, &raw.measurements, raw).map_err(|error| GroupError { statement, error })?;
+    if let Some((database, batch)) = prepared.write {
+        group.add(instance, database, statement, batch, pending)?;
+    }
+    match prepared.failed {
+        None => Ok(QueryOutput::command_with_rows("INSERT", prepared.rows)),
+        Some(error) => {
+            group.write(pending)?;
+            Err(GroupError { statement, error })
+        }
+    }
+}
+
+/// Column `c` of `rows` as values of type `t`, straight into a typed
+/// column (no per-cell `Option<Value>` list); an error names the row.
+fn typed_column<R: InsertRows + ?Sized>(rows: &R, c: usize, t: DataType, path: &str) -> Result<(Values, Option<Vec<bool>>)> {
+    let n = rows.rows();
+    let mut values = Values::with_capacity(t, n);
+    let mut validity: Option<Vec<bool>> = None;
+    for r in 0..n {
+        match rows.cell(r, c).to_value(t, path).map_err(|e| prefix_row(e, r + 1))? {
+            Some(v) => {
+                values.push(v).map_err(|e| Error::Unsupported(format!("internal error: {path}: {e}")))?;
+                if let Some(valid) = validity.as_mut() {
+                    valid.push(true);
+                }
+            }
+            None => validity.get_or_insert_with(|| vec![true; r]).push(false),
+        }
+    }
+    Ok((values, validity))
+}
+
 /// INSERT INTO device(timestamp, m1, m2 …) VALUES (…): every row is checked
 /// before anything is written; an error names the row (1-based).
-pub(crate) fn insert(
+pub(crate) fn insert<M: AsRef<str>, R: InsertRows + ?Sized>(
     instance: &Instance,
     device: &str,
     aligned: bool,
-    measurements: &[String],
-    rows: &[(i64, Vec<Literal>)],
+    measurements: &[M],
+    rows: &R,
     pending: &mut PendingCommits,
 ) -> Result<QueryOutput> {
+    let prepared = prepare_insert(instance, device, aligned, measurements, rows)?;
+    if let Some((database, batch)) = prepared.write {
+        let store = instance.store(&database)?;
+        let ticket = store.write_deferred(&batch)?;
+        pending.add(store, ticket);
+    }
+    match prepared.failed {
+        None => Ok(QueryOutput::command_with_rows("INSERT", prepared.rows)),
+        Some(e) => Err(e),
+    }
+}
+
+/// An INSERT checked and converted: the batch to write (with its
+/// database), and the error of IoTDB's partial insertion, reported once
+/// the rest is written.
+struct PreparedInsert {
+    write: Option<(String, WriteBatch)>,
+    failed: Option<Error>,
+    rows: usize,
+}
+
+fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
+    instance: &Instance,
+    device: &str,
+    aligned: bool,
+    measurements: &[M],
+    rows: &R,
+) -> Result<PreparedInsert> {
     let device_path = Path::parse(device)?;
     let device_text = device_path.to_string();
-    for (i, (_, values)) in rows.iter().enumerate() {
-        if values.len() != measurements.len() {
-            return Err(Error::Syntax(format!("row {}: {} values for {} measurements", i + 1, values.len(), measurements.len())));
+    for i in 0..rows.rows() {
+        if rows.width(i) != measurements.len() {
+            return Err(Error::Syntax(format!("row {}: {} values for {} measurements", i + 1, rows.width(i), measurements.len())));
         }
     }
     let catalog = instance.catalog();
@@ -118,61 +304,68 @@ pub(crate) fn insert(
     let mut failed: Vec<(String, Error)> = Vec::new();
     // The type of each measurement: the existing series', else inferred from its first non-null value.
     let mut types = Vec::with_capacity(measurements.len());
-    let mut columns: Vec<Vec<Option<Value>>> = Vec::with_capacity(measurements.len());
+    let mut columns: Vec<(Values, Option<Vec<bool>>)> = Vec::with_capacity(measurements.len());
+    let mut found: Vec<Option<catalog::SeriesHandle>> = Vec::with_capacity(measurements.len());
     for (c, m) in measurements.iter().enumerate() {
-        let existing = catalog.lookup_series(&device_text, m).map(|h| h.data_type);
+        let m = m.as_ref();
+        let handle = catalog.lookup_series(&device_text, m);
+        let existing = handle.as_ref().map(|h| h.data_type);
+        found.push(handle);
         let t = match existing {
             Some(t) => t,
-            None => match rows.iter().find_map(|(_, v)| v[c].kind()) {
+            None => match (0..rows.rows()).find_map(|r| rows.cell(r, c).kind()) {
                 Some(kind) => catalog.infer_type(kind),
-                None => match rows.iter().find(|(_, v)| matches!(v[c], Literal::Blob(_))) {
+                None => match (0..rows.rows()).find(|r| matches!(rows.cell(*r, c), LiteralRef::Blob(_))) {
                     Some(_) => DataType::Blob,
                     // Only NULLs for an unknown series: nothing to create or write.
                     None => continue,
                 },
             },
         };
-        let values: Result<Vec<Option<Value>>> = rows
-            .iter()
-            .enumerate()
-            .map(|(r, (_, values))| values[c].to_value(t, &format!("{device_text}.{m}")).map_err(|e| prefix_row(e, r + 1)))
-            .collect();
-        match values {
-            Ok(values) => {
-                types.push((c, m.as_str(), t));
-                columns.push(values);
+        match typed_column(rows, c, t, &format!("{device_text}.{m}")) {
+            Ok(column) => {
+                types.push((c, m, t));
+                columns.push(column);
             }
-            Err(e @ (Error::TypeMismatch(_) | Error::InvalidValue(_))) => failed.push((m.clone(), e)),
+            Err(e @ (Error::TypeMismatch(_) | Error::InvalidValue(_))) => failed.push((m.to_string(), e)),
             Err(e) => return Err(e),
         }
     }
+    let mut write = None;
     if !types.is_empty() {
         let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
-        let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
+        // Every series known already (the common case): the handles looked
+        // up above serve, unless the device's alignment differs (then
+        // `ensure_series` words the error).
+        let known: Vec<catalog::SeriesHandle> = types.iter().filter_map(|(c, _, _)| found[*c]).collect();
+        let handles = if known.len() == types.len() && known.iter().all(|h| h.aligned == aligned) {
+            known
+        } else {
+            catalog.ensure_series(&device_text, &wanted, aligned)?
+        };
         let database = catalog
             .database_by_id(handles[0].database)
             .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
             .path
             .to_string();
-        let times: Vec<i64> = rows.iter().map(|(t, _)| *t).collect();
+        let times: Vec<i64> = (0..rows.rows()).map(|r| rows.time(r)).collect();
         let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
-        for ((h, (_, m, t)), values) in handles.iter().zip(&types).zip(&columns) {
+        for ((h, (_, m, t)), (values, validity)) in handles.iter().zip(&types).zip(columns) {
             if let Err(e) = catalog.check_type(h, *t) {
                 failed.push((m.to_string(), e.into()));
                 continue;
             }
             // An alias writes to the series' real measurement name.
-            let name = catalog.series_by_id(h.id).map_or_else(|| m.to_string(), |s| s.path.last().to_string());
-            let mut column = Column::from_options(name, *t, values)?;
+            let name = catalog.measurement_name(h.id).map_or_else(|| m.to_string(), |n| n.to_string());
+            let mut column = Column { measurement: name, data_type: *t, values, validity };
             crate::convert::round_for_series(h, &mut column.values);
             wb = wb.with_column(column);
         }
         if !wb.columns.is_empty() {
-            let store = instance.store(&database)?;
-            let ticket = store.write_deferred(&wb)?;
-            pending.add(store, ticket);
+            write = Some((database, wb));
         }
     }
+    let mut prepared = PreparedInsert { write, failed: None, rows: rows.rows() };
     if let Some((_, first)) = failed.first() {
         let names: Vec<&str> = failed.iter().map(|(m, _)| m.as_str()).collect();
         let written = measurements.len() - failed.len();
@@ -185,12 +378,12 @@ pub(crate) fn insert(
             names.join(", "),
             measurements.len()
         );
-        return Err(match first {
+        prepared.failed = Some(match first {
             Error::InvalidValue(_) => Error::InvalidValue(what),
             _ => Error::TypeMismatch(what),
         });
     }
-    Ok(QueryOutput::command_with_rows("INSERT", rows.len()))
+    Ok(prepared)
 }
 
 fn prefix_row(e: Error, row: usize) -> Error {
@@ -364,7 +557,7 @@ pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut Pendi
         Statement::CreateAlignedTimeseries { device, series } => create_aligned_timeseries(instance, &device, series),
         Statement::DeleteTimeseries { paths } => delete_timeseries(instance, &paths),
         Statement::DeleteData { paths, range } => delete_data(instance, &paths, range),
-        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, &rows, pending),
+        Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, rows.as_slice(), pending),
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Load { path } => super::load::load(instance, &path),
         Statement::Show(show) => match show {
@@ -404,4 +597,92 @@ pub(crate) fn show_schema(show: &Show) -> SchemaRef {
         Show::CountDatabases { .. } => count("count(database)"),
     };
     Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use storage::{Aggregates, BatchStream, CommitTicket, ScanRequest, SeriesKey as Key, SeriesStore, TimeRange as Range};
+
+    /// A store that refuses every write of device `root.bad` (a group with
+    /// one refuses the group whole, as the engine does) and records the
+    /// devices it accepted.
+    #[derive(Debug, Default)]
+    struct RefusingStore {
+        written: Mutex<Vec<String>>,
+    }
+
+    fn refused() -> storage::Error {
+        storage::Error::OutsideTtl { device: "root.bad".into(), time: 0, bound: 1 }
+    }
+
+    impl SeriesStore for RefusingStore {
+        fn scan(&self, _: ScanRequest) -> storage::Result<BatchStream> {
+            Err(storage::Error::Closed)
+        }
+        fn aggregate(&self, _: &Key, _: Range) -> storage::Result<Aggregates> {
+            Err(storage::Error::Closed)
+        }
+        fn aggregate_windows(&self, _: &Key, _: &[Range]) -> storage::Result<Vec<Aggregates>> {
+            Err(storage::Error::Closed)
+        }
+        fn last(&self, _: &Key) -> storage::Result<Option<(i64, tsfile::Value)>> {
+            Err(storage::Error::Closed)
+        }
+        fn write(&self, batch: &WriteBatch) -> storage::Result<()> {
+            self.write_deferred(batch).map(|_| ())
+        }
+        fn write_deferred(&self, batch: &WriteBatch) -> storage::Result<CommitTicket> {
+            self.write_group_deferred(std::slice::from_ref(batch))
+        }
+        fn wait_durable(&self, _: CommitTicket) -> storage::Result<()> {
+            Ok(())
+        }
+        fn write_group(&self, batches: &[WriteBatch]) -> storage::Result<()> {
+            self.write_group_deferred(batches).map(|_| ())
+        }
+        fn write_group_deferred(&self, batches: &[WriteBatch]) -> storage::Result<CommitTicket> {
+            if batches.iter().any(|b| b.device == "root.bad") {
+                return Err(refused());
+            }
+            self.written.lock().unwrap_or_else(|e| e.into_inner()).extend(batches.iter().map(|b| b.device.clone()));
+            Ok(CommitTicket::default())
+        }
+        fn delete(&self, _: &[Key], _: Range) -> storage::Result<()> {
+            Err(storage::Error::Closed)
+        }
+        fn flush(&self) -> storage::Result<()> {
+            Ok(())
+        }
+        fn adopt_file(&self, _: &std::path::Path) -> storage::Result<bool> {
+            Ok(false)
+        }
+    }
+
+    fn batch(device: &str) -> WriteBatch {
+        WriteBatch::new(device, false, vec![1]).with_column(Column::full("s", DataType::Int64, Values::Int64(vec![1])))
+    }
+
+    #[test]
+    fn a_refused_group_writes_exactly_the_statements_before_the_failing_one() {
+        let store = Arc::new(RefusingStore::default());
+        let mut group = InsertGroup { store: Some(("root".into(), store.clone())), ..InsertGroup::default() };
+        for (i, d) in ["root.a", "root.b", "root.bad", "root.c"].into_iter().enumerate() {
+            group.batches.push(batch(d));
+            group.statements.push(i);
+        }
+        let mut pending = PendingCommits::default();
+        let err = group.write(&mut pending).unwrap_err();
+        assert_eq!(err.statement, 2);
+        assert!(matches!(err.error, Error::Storage(storage::Error::OutsideTtl { .. })), "{:?}", err.error);
+        assert_eq!(*store.written.lock().unwrap(), ["root.a", "root.b"]);
+        assert!(group.batches.is_empty() && group.statements.is_empty());
+        // A group the store accepts is one write.
+        group.batches.extend([batch("root.c"), batch("root.d")]);
+        group.statements.extend([0, 1]);
+        group.write(&mut pending).unwrap();
+        assert_eq!(*store.written.lock().unwrap(), ["root.a", "root.b", "root.c", "root.d"]);
+    }
 }

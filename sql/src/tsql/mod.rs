@@ -3,37 +3,46 @@
 //! anything.
 
 pub mod ast;
+mod insert;
 mod lexer;
 mod params;
 mod parser;
 
 pub use params::{bind, parameter_count};
 pub use parser::parse;
+pub(crate) use insert::{scan as scan_insert, RawInsert};
 pub(crate) use parser::{exact_time_range, DEVICE_KEY, TIMESERIES_KEY};
 
 use lexer::{tokenize, Tok};
 
-/// Split `sql` into statements at `;` outside quotes.
-pub fn split_statements(sql: &str) -> Vec<String> {
+/// Split `sql` into statements at `;` outside quotes (slices of `sql`).
+pub fn split_statements(sql: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    for c in sql.chars() {
+    let mut start = 0;
+    let mut quote: Option<u8> = None;
+    // Quotes and `;` are ASCII: bytes are enough, and slices stay on char boundaries.
+    for (i, c) in sql.bytes().enumerate() {
         match (quote, c) {
-            (None, '\'' | '"' | '`') => {
-                quote = Some(c);
-                cur.push(c);
+            (None, b'\'' | b'"' | b'`') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, b';') => {
+                out.push(&sql[start..i]);
+                start = i + 1;
             }
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c);
-            }
-            (None, ';') => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
+            _ => {}
         }
     }
-    out.push(cur);
+    out.push(&sql[start..]);
     out.into_iter().filter(|s| !crate::query_text::is_empty_query(s)).collect()
+}
+
+/// Whether `sql` starts `INSERT INTO root` (any case, white space between),
+/// read without tokenising the rest: an ingest message is mostly values.
+fn is_tree_insert(sql: &str) -> bool {
+    let mut words = sql.split_ascii_whitespace();
+    let (Some(insert), Some(into), Some(target)) = (words.next(), words.next(), words.next()) else { return false };
+    let root = target.get(..4).is_some_and(|r| r.eq_ignore_ascii_case("root")) && target[4..].starts_with(['.', '(']);
+    insert.eq_ignore_ascii_case("insert") && into.eq_ignore_ascii_case("into") && root
 }
 
 /// `sql` without a leading `EXPLAIN`, if it has one.
@@ -45,6 +54,9 @@ pub fn strip_explain(sql: &str) -> Option<&str> {
 
 /// Whether the TSQL surface owns this statement (vs PostgreSQL SQL).
 pub fn is_tsql(sql: &str) -> bool {
+    if is_tree_insert(sql) {
+        return true;
+    }
     let neutral;
     let sql = if sql.contains('$') {
         neutral = params::neutral(sql);
