@@ -69,8 +69,9 @@ impl ExtensionPlanner for SeriesAggregatePlanner {
                 Ok((i.clone(), store))
             })
             .collect::<Result<Vec<_>>>()?;
+        let presence = agg.presence.iter().map(|i| Ok((i.clone(), store(&i.database)?))).collect::<Result<Vec<_>>>()?;
         let schema = Arc::new(agg.schema.as_arrow().clone());
-        Ok(Some(Arc::new(SeriesAggregateExec::new(items, agg.ranges.clone(), agg.windows, schema))))
+        Ok(Some(Arc::new(SeriesAggregateExec::with_presence(items, agg.ranges.clone(), agg.windows, presence, schema))))
     }
 }
 

@@ -64,6 +64,10 @@ pub struct SeriesAggregate {
     /// `GROUP BY` time windows: one row per window, the window's start
     /// first (as the [`WINDOW`](super::WINDOW) group column).
     pub windows: Option<Windows>,
+    /// With `windows`: series whose points make rows (a device table's);
+    /// only windows where one of them has a point are output, as SQL's
+    /// `GROUP BY` gives them. Empty: every window is output.
+    pub presence: Vec<SeriesAggItem>,
     /// The schema of the aggregate this node replaces.
     pub schema: DFSchemaRef,
 }
@@ -72,6 +76,7 @@ impl Hash for SeriesAggregate {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.items.hash(state);
         self.windows.hash(state);
+        self.presence.hash(state);
         for r in &self.ranges {
             (r.start, r.end).hash(state);
         }
@@ -122,6 +127,7 @@ pub struct SeriesAggregateExec {
     items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
     ranges: Vec<TimeRange>,
     windows: Option<Windows>,
+    presence: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -134,13 +140,24 @@ impl fmt::Debug for SeriesAggregateExec {
 
 impl SeriesAggregateExec {
     pub fn new(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, windows: Option<Windows>, schema: SchemaRef) -> Self {
+        Self::with_presence(items, ranges, windows, Vec::new(), schema)
+    }
+
+    /// Windowed, outputting only windows where a `presence` series has a point.
+    pub fn with_presence(
+        items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
+        ranges: Vec<TimeRange>,
+        windows: Option<Windows>,
+        presence: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
         );
-        SeriesAggregateExec { items, ranges, windows, schema, properties: Arc::new(properties) }
+        SeriesAggregateExec { items, ranges, windows, presence, schema, properties: Arc::new(properties) }
     }
 }
 
@@ -215,7 +232,7 @@ impl ExecutionPlan for SeriesAggregateExec {
         let schema = self.schema.clone();
         let out = schema.clone();
         if let Some(windows) = self.windows {
-            return windowed(items, ranges, windows, schema);
+            return windowed(items, self.presence.clone(), ranges, windows, schema);
         }
         // Run inline when polled: statistics come from cached file metadata,
         // and a hop to a blocking thread costs more than the work.
@@ -254,7 +271,13 @@ const WINDOWS_PER_BATCH: i64 = 4096;
 
 /// One batch per [`WINDOWS_PER_BATCH`] windows: the window start, then each
 /// item's aggregate over the window (cut to the pushed-down ranges).
-fn windowed(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeRange>, windows: Windows, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
+fn windowed(
+    items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
+    presence: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>,
+    ranges: Vec<TimeRange>,
+    windows: Windows,
+    schema: SchemaRef,
+) -> Result<SendableRecordBatchStream> {
     let count = windows.count();
     if count > super::MAX_WINDOWS {
         return Err(DataFusionError::Plan(format!("GROUP BY makes {count} windows, more than the limit of {}", super::MAX_WINDOWS)));
@@ -262,12 +285,13 @@ fn windowed(items: Vec<(SeriesAggItem, Arc<dyn SeriesStore>)>, ranges: Vec<TimeR
     let out = schema.clone();
     let chunks = (0..count).step_by(WINDOWS_PER_BATCH as usize).map(move |first| (first, (first + WINDOWS_PER_BATCH).min(count)));
     // Inline, batch by batch as the consumer polls (see `execute`).
-    let stream = futures::stream::iter(chunks).map(move |(first, last)| window_batch(&items, &ranges, &windows, first..last, &schema));
+    let stream = futures::stream::iter(chunks).map(move |(first, last)| window_batch(&items, &presence, &ranges, &windows, first..last, &schema));
     Ok(Box::pin(RecordBatchStreamAdapter::new(out, stream)))
 }
 
 fn window_batch(
     items: &[(SeriesAggItem, Arc<dyn SeriesStore>)],
+    presence: &[(SeriesAggItem, Arc<dyn SeriesStore>)],
     ranges: &[TimeRange],
     windows: &Windows,
     ks: std::ops::Range<i64>,
@@ -311,5 +335,31 @@ fn window_batch(
         let values = per_window.iter().map(|a| column(item.kind, a, t)).collect::<Result<Vec<_>>>()?;
         arrays.push(ScalarValue::iter_to_array(values)?);
     }
-    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    if presence.is_empty() {
+        return Ok(batch);
+    }
+    // Windows where an aggregated series has a point have rows; the others
+    // only if another presence series has one there.
+    let mut rows = vec![false; n];
+    for (_, _, per_window) in &done {
+        for (w, a) in per_window.iter().enumerate() {
+            rows[w] |= a.count > 0;
+        }
+    }
+    for (item, store) in presence {
+        if rows.iter().all(|r| *r) {
+            break;
+        }
+        if done.iter().any(|(d, m, _)| *d == item.device && *m == item.measurement) {
+            continue;
+        }
+        let open: Vec<&(TimeRange, usize)> = pieces.iter().filter(|(_, w)| !rows[*w]).collect();
+        let just: Vec<TimeRange> = open.iter().map(|(r, _)| *r).collect();
+        let got = store.aggregate_windows(&SeriesKey::new(item.device.clone(), item.measurement.clone()), &just).map_err(external)?;
+        for ((_, w), a) in open.iter().zip(got) {
+            rows[*w] |= a.count > 0;
+        }
+    }
+    Ok(datafusion::arrow::compute::filter_record_batch(&batch, &rows.into())?)
 }

@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType as ArrowType, Field};
+use datafusion::arrow::datatypes::DataType as ArrowType;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::common::Column;
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, NullTreatment};
-use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use storage::TimeRange;
 
@@ -207,7 +207,7 @@ impl OptimizerRule for StatisticsAggregateRule {
         let Some(items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else {
             return Ok(Transformed::no(plan));
         };
-        let node = SeriesAggregate { items, ranges, windows, schema: agg.schema.clone() };
+        let node = SeriesAggregate { items, ranges, windows, presence: Vec::new(), schema: agg.schema.clone() };
         Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
     }
 }
@@ -271,31 +271,19 @@ fn date_bin_windows(plan: &LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     if windows.count() > crate::exec::MAX_WINDOWS {
         return unchanged();
     }
-    let Some(mut items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else { return unchanged() };
-    // One hidden count per series of the table: a bucket has rows where any is non-zero.
-    let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = agg.schema.iter().map(|(q, f)| (q.cloned(), f.clone())).collect();
-    let mut present: Option<Expr> = None;
-    for (i, s) in table.series().iter().enumerate() {
-        items.push(SeriesAggItem {
+    let Some(items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else { return unchanged() };
+    // The table has rows in a bucket where any of its series has a point.
+    let presence = table
+        .series()
+        .iter()
+        .map(|s| SeriesAggItem {
             kind: StatKind::Count,
             database: s.database.clone(),
             device: s.info.device_path().to_string(),
             measurement: s.info.measurement().to_string(),
             data_type: s.data_type(),
-        });
-        let name = format!("__rows{i}");
-        fields.push((None, Arc::new(Field::new(&name, ArrowType::Int64, true))));
-        let has = Expr::Column(Column::from_name(name)).gt(datafusion::logical_expr::lit(0_i64));
-        present = Some(match present {
-            Some(p) => p.or(has),
-            None => has,
-        });
-    }
-    let Some(present) = present else { return unchanged() };
-    let schema = Arc::new(DFSchema::new_with_metadata(fields, Default::default())?);
-    let node = SeriesAggregate { items, ranges, windows: Some(windows), schema };
-    let aggregated = LogicalPlan::Extension(Extension { node: Arc::new(node) });
-    let kept = LogicalPlanBuilder::from(aggregated).filter(present)?;
-    let columns: Vec<Expr> = agg.schema.iter().map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name()))).collect();
-    Ok(Transformed::yes(kept.project(columns)?.build()?))
+        })
+        .collect();
+    let node = SeriesAggregate { items, ranges, windows: Some(windows), presence, schema: agg.schema.clone() };
+    Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
 }
