@@ -268,8 +268,11 @@ mod tests {
     use crate::tsql::ast::{Insert, Statement};
     use proptest::prelude::*;
 
+    /// An INSERT as device, aligned, measurements, times and cells.
+    type Shape<L> = (String, bool, Vec<String>, Vec<i64>, Vec<L>);
+
     /// What the full parser makes of `sql`, in the scanner's shape.
-    fn parsed(sql: &str) -> Option<(String, bool, Vec<String>, Vec<i64>, Vec<Literal>)> {
+    fn parsed(sql: &str) -> Option<Shape<Literal>> {
         match crate::tsql::parse(sql, 0) {
             Ok(Statement::Insert(Insert { device, aligned, measurements, rows })) => {
                 let times = rows.iter().map(|(t, _)| *t).collect();
@@ -280,7 +283,7 @@ mod tests {
         }
     }
 
-    fn scanned(sql: &str) -> Option<(String, bool, Vec<String>, Vec<i64>, Vec<LiteralRef<'_>>)> {
+    fn scanned(sql: &str) -> Option<Shape<LiteralRef<'_>>> {
         scan(sql).map(|r| (r.device.to_string(), r.aligned, r.measurements.iter().map(|m| m.to_string()).collect(), r.times, r.cells))
     }
 
