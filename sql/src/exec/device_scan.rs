@@ -23,7 +23,6 @@ use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesKey, SeriesStore, Time
 use tsfile::{ColumnBatch, DataType, Values};
 
 use crate::convert::{column_array, time_array};
-use crate::error::Error;
 
 /// Batches in flight between the storage thread and the consumer.
 const SCAN_CHANNEL_BATCHES: usize = 2;
@@ -115,11 +114,10 @@ impl DeviceScanExec {
     /// NULL elsewhere. `None` when that time lies outside the scan's ranges
     /// (the row must then be found by reading).
     fn latest_row(&self) -> Result<Option<RecordBatch>> {
-        let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
         let request = self.request(1);
         let mut lasts = Vec::with_capacity(request.measurements.len());
         for measurement in &request.measurements {
-            lasts.push(self.store.last(&SeriesKey::new(self.spec.device.clone(), measurement.clone())).map_err(external)?);
+            lasts.push(self.store.last(&SeriesKey::new(self.spec.device.clone(), measurement.clone())).map_err(super::storage_error)?);
         }
         let Some(time) = lasts.iter().flatten().map(|(t, _)| *t).max() else {
             return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
@@ -282,7 +280,6 @@ impl ExecutionPlan for DeviceScanExec {
         if self.spec.limit.is_some_and(|l| l <= batch_rows) {
             // A batch at most: read inline when polled; a hop to a storage
             // thread would cost more than the read.
-            let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
             let mut scan: Option<storage::BatchStream> = None;
             let mut failed = false;
             let batches = std::iter::from_fn(move || {
@@ -295,21 +292,20 @@ impl ExecutionPlan for DeviceScanExec {
                         Ok(reading) => scan.insert(reading),
                         Err(e) => {
                             failed = true;
-                            return Some(Err(external(e)));
+                            return Some(Err(super::storage_error(e)));
                         }
                     },
                 };
                 let next = reading.next()?;
-                Some(next.map_err(external).and_then(|b| to_record_batch(&schema, &columns, b)))
+                Some(next.map_err(super::storage_error).and_then(|b| to_record_batch(&schema, &columns, b)))
             });
             return Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::iter(batches))));
         }
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema.clone(), SCAN_CHANNEL_BATCHES);
         let tx = builder.tx();
         builder.spawn_blocking(move || {
-            let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
-            for batch in store.scan(request).map_err(external)? {
-                let batch = to_record_batch(&schema, &columns, batch.map_err(external)?)?;
+            for batch in store.scan(request).map_err(super::storage_error)? {
+                let batch = to_record_batch(&schema, &columns, batch.map_err(super::storage_error)?)?;
                 // The consumer went away (finished, cancelled): stop reading.
                 if tx.blocking_send(Ok(batch)).is_err() {
                     break;

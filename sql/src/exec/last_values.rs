@@ -24,7 +24,6 @@ use storage::{SeriesKey, SeriesStore, TimeRange, Value};
 use tsfile::DataType;
 
 use crate::convert::{time_type, UTC};
-use crate::error::Error;
 
 /// One series `SELECT LAST` reports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -181,12 +180,11 @@ impl ExecutionPlan for LastValuesExec {
         let out = schema.clone();
         let work = async move {
             tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
-                let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
                 let (mut times, mut paths, mut values, mut types) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for (item, store) in &items {
                     let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
                     let last = if range == TimeRange::ALL { store.last(&key) } else { store.aggregate(&key, range).map(|a| a.last) };
-                    let Some((t, v)) = last.map_err(external)? else { continue };
+                    let Some((t, v)) = last.map_err(super::storage_error)? else { continue };
                     times.push(t);
                     paths.push(format!("{}.{}", item.device, item.measurement));
                     values.push(value_text(&v, item.data_type));

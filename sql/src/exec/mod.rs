@@ -60,3 +60,8 @@ pub use last_values::{last_schema, value_text, LastItem, LastValues, LastValuesE
 pub use align_by_device::{AlignByDevice, AlignByDeviceExec};
 pub use segments::{SegmentKind, Segments, SegmentsExec, CONTROL};
 pub use gap_fill::{GapFill, GapFillExec, GapFillKind, GapFillSpec, Stride};
+
+/// A storage error as DataFusion carries it out of an operator.
+pub(crate) fn storage_error(e: storage::Error) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(crate::error::Error::Storage(e)))
+}

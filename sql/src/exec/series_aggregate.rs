@@ -29,7 +29,6 @@ use futures::StreamExt;
 use storage::{Aggregates, SeriesKey, SeriesStore, TimeRange, Value};
 
 use crate::convert::{date_to_days, UTC};
-use crate::error::Error;
 use crate::time::Windows;
 
 /// What one output column is.
@@ -238,7 +237,6 @@ impl ExecutionPlan for SeriesAggregateExec {
         // and a hop to a blocking thread costs more than the work.
         let work = async move {
             (move || -> Result<RecordBatch> {
-                let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(items.len());
                 // avg/min/max of one series read its statistics once.
                 let mut done: Vec<(&str, &str, Aggregates)> = Vec::new();
@@ -250,7 +248,7 @@ impl ExecutionPlan for SeriesAggregateExec {
                             let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
                             let mut total = Aggregates::default();
                             for r in &ranges {
-                                total = total.merge(store.aggregate(&key, *r).map_err(external)?);
+                                total = total.merge(store.aggregate(&key, *r).map_err(super::storage_error)?);
                             }
                             done.push((&item.device, &item.measurement, total.clone()));
                             total
@@ -297,7 +295,6 @@ fn window_batch(
     ks: std::ops::Range<i64>,
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
-    let external = |e: storage::Error| DataFusionError::External(Box::new(Error::Storage(e)));
     // Each window cut by the pushed-down ranges: pieces sorted as storage
     // wants them, each remembering its window.
     let mut pieces: Vec<(TimeRange, usize)> = Vec::new();
@@ -323,7 +320,7 @@ fn window_batch(
         if !done.iter().any(|(d, m, _)| *d == item.device && *m == item.measurement) {
             let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
             let just: Vec<TimeRange> = pieces.iter().map(|(r, _)| *r).collect();
-            let got = store.aggregate_windows(&key, &just).map_err(external)?;
+            let got = store.aggregate_windows(&key, &just).map_err(super::storage_error)?;
             let mut per_window = vec![Aggregates::default(); n];
             for ((_, w), a) in pieces.iter().zip(got) {
                 per_window[*w] = std::mem::take(&mut per_window[*w]).merge(a);
@@ -356,7 +353,7 @@ fn window_batch(
         }
         let open: Vec<&(TimeRange, usize)> = pieces.iter().filter(|(_, w)| !rows[*w]).collect();
         let just: Vec<TimeRange> = open.iter().map(|(r, _)| *r).collect();
-        let got = store.aggregate_windows(&SeriesKey::new(item.device.clone(), item.measurement.clone()), &just).map_err(external)?;
+        let got = store.aggregate_windows(&SeriesKey::new(item.device.clone(), item.measurement.clone()), &just).map_err(super::storage_error)?;
         for ((_, w), a) in open.iter().zip(got) {
             rows[*w] |= a.count > 0;
         }
