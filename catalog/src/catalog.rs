@@ -9,6 +9,7 @@
 //! only the read lock and two hash lookups) never wait for the disk.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tsfile::{Compression, DataType};
@@ -113,6 +114,9 @@ pub struct Catalog {
     tree: RwLock<Tree>,
     writer: Mutex<Writer>,
     report: RecoveryReport,
+    /// How many schema changes were applied since open: what a plan built
+    /// from this catalog was built against ([`Catalog::version`]).
+    changes: AtomicU64,
 }
 
 impl Catalog {
@@ -130,6 +134,7 @@ impl Catalog {
                 snapshot_error: None,
             }),
             report: recovered.report,
+            changes: AtomicU64::new(0),
         })
     }
 
@@ -145,6 +150,7 @@ impl Catalog {
                 snapshot_error: None,
             }),
             report: RecoveryReport::default(),
+            changes: AtomicU64::new(0),
         })
     }
 
@@ -175,6 +181,12 @@ impl Catalog {
         }
     }
 
+    /// Changes with every schema change (databases, series, tags, TTL …):
+    /// anything derived from the catalog at an older version may be stale.
+    pub fn version(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
     fn read_tree(&self) -> RwLockReadGuard<'_, Tree> {
         // A panic while holding the lock cannot leave the tree half-changed:
         // `apply` only runs on validated records. Keep serving.
@@ -200,6 +212,9 @@ impl Catalog {
             for r in records {
                 tree.apply(r);
             }
+            // Under the tree's write lock: a reader that sees the new
+            // version sees the new tree.
+            self.changes.fetch_add(1, Ordering::Release);
         }
         for r in records {
             w.ids.observe(r);

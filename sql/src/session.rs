@@ -30,6 +30,9 @@ use crate::planner::GroupError;
 
 mod commands;
 mod ddl;
+mod plans;
+
+use plans::{CachedPlan, PlanCache, Surface};
 
 /// What the extended protocol needs to know before executing a statement.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +54,8 @@ pub struct Session {
     /// taken once rather than cloned per statement (cloning copies every
     /// function registry); dropped when a statement may change them.
     snapshot: std::sync::Mutex<Option<Snapshot>>,
+    /// Plans of query texts run before (see `session/plans.rs`).
+    plans: std::sync::Mutex<PlanCache>,
 }
 
 #[derive(Clone)]
@@ -188,6 +193,8 @@ fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> Schema
 
 /// A statement of a query text, parsed.
 enum Piece {
+    /// A query text planned before.
+    Cached(CachedPlan),
     Parsed(Box<SqlStatement>),
     Command(crate::pg::command::Command),
 }
@@ -271,7 +278,7 @@ impl Session {
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
-        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None) })
+        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None), plans: Default::default() })
     }
 
     /// The columns of open cursor `name` (a SQL cursor is also a protocol
@@ -415,8 +422,12 @@ impl Session {
 
     /// One TSQL statement of a message; `last`: wait for the writes in `pending` too.
     async fn tsql_statement(&self, text: &str, pending: &mut Option<PendingCommits>, last: bool) -> Result<QueryOutput> {
+        let catalog_version = self.instance.catalog().version();
+        if let Some(hit) = self.cached_plan(Surface::Tsql, text, catalog_version) {
+            return self.run_cached(hit);
+        }
         let explain = crate::tsql::strip_explain(text);
-        let statement = crate::tsql::parse(explain.unwrap_or(text), now_ms())?;
+        let (statement, read_clock) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms())?;
         if let Statement::Select(select) = statement {
             let mut plan = self.tsql_plan(&select)?;
             if explain.is_some() {
@@ -425,6 +436,10 @@ impl Session {
             let names = crate::planner::headers(plan.schema().as_arrow());
             let Snapshot { state, task } = self.snapshot();
             let physical = state.create_physical_plan(&plan).await?;
+            if !read_clock && !select.plan_reads_data() {
+                let cached = CachedPlan::new(physical.clone(), Some(names.clone()), catalog_version);
+                self.keep_plan(Surface::Tsql, text, &physical, cached);
+            }
             let stream = datafusion::physical_plan::execute_stream(physical, task)?;
             let (schema, stream) = pg_stream(stream, Some(&names));
             return Ok(QueryOutput::Rows { schema, stream });
@@ -467,17 +482,45 @@ impl Session {
             .clone()
     }
 
-    /// Forget the snapshot: the context may have changed (`SET`, `PREPARE`, DDL).
+    /// Forget the snapshot and the plans made with it: the context may
+    /// have changed (`SET`, `PREPARE`, DDL).
     fn forget_snapshot(&self) {
         *self.snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// The plan of query `text` if it was planned before, at this catalog version.
+    fn cached_plan(&self, surface: Surface, text: &str, catalog_version: u64) -> Option<CachedPlan> {
+        self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(surface, text, catalog_version)
+    }
+
+    /// Keep the plan of query `text` if all its operators can run again.
+    fn keep_plan(&self, surface: Surface, text: &str, physical: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, cached: CachedPlan) {
+        if plans::reusable(physical) {
+            self.plans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(surface, text, cached);
+        }
+    }
+
+    /// Run a plan kept from an earlier run of the same text.
+    fn run_cached(&self, hit: CachedPlan) -> Result<QueryOutput> {
+        let stream = datafusion::physical_plan::execute_stream(hit.fresh()?, self.snapshot().task)?;
+        let (schema, stream) = pg_stream(stream, hit.names.as_deref());
+        Ok(QueryOutput::Rows { schema, stream })
     }
 
     /// Run each PostgreSQL statement of `sql` (after the pg-compatibility
     /// rewrites). Every statement is parsed before the first runs.
     async fn relational(&mut self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<QueryOutput>> {
+        let text = sql;
+        let catalog_version = self.instance.catalog().version();
+        let cached = if params.is_none() { self.cached_plan(Surface::Sql, text, catalog_version) } else { None };
         let sql = &*crate::query_text::duration_literals(sql);
-        let pieces = match parser().parse(sql) {
-            Ok(statements) => statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect(),
+        let parsed = match cached {
+            Some(hit) => Ok(vec![Piece::Cached(hit)]),
+            None => parser().parse(sql).map(|statements| statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect()),
+        };
+        let pieces = match parsed {
+            Ok(pieces) => pieces,
             // Session statements sqlparser does not know (`MOVE`, `SET SESSION
             // CHARACTERISTICS …`): statement by statement.
             Err(e) => {
@@ -494,11 +537,18 @@ impl Session {
             }
         };
         self.pg.implicit = pieces.len() > 1;
+        // A text of one query, without parameters, may keep its plan.
+        let key = (pieces.len() == 1 && params.is_none()).then_some((text, catalog_version));
         let mut outputs = Vec::with_capacity(pieces.len());
         let mut result = Ok(());
         for piece in pieces {
             let output = match piece {
                 Piece::Command(command) => self.command(command).await,
+                Piece::Cached(hit) => {
+                    // A write left running by a cancelled statement finishes first.
+                    drop(self.gate.lock().await);
+                    self.run_cached(hit)
+                }
                 Piece::Parsed(statement) => match *statement {
                     SqlStatement::Declare { stmts } if stmts.len() == 1 => self.declare(&stmts[0], params.clone()).await,
                     SqlStatement::CreateTable(create) => self.create_table(&create).await,
@@ -507,7 +557,7 @@ impl Session {
                     SqlStatement::Insert(insert) if insert.on.is_some() => self.insert_on_conflict(&insert, params.clone()).await,
                     statement => match session_command(&statement)? {
                         Some(command) => self.command(command).await,
-                        None => self.statement(statement, params.clone()).await,
+                        None => self.statement(statement, params.clone(), key).await,
                     },
                 },
             };
@@ -533,7 +583,9 @@ impl Session {
         Ok(outputs)
     }
 
-    async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>) -> Result<QueryOutput> {
+    /// `key`: the text (all of it this statement) and the catalog version
+    /// it was planned at, under which its plan may be kept.
+    async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>, key: Option<(&str, u64)>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
         let names = pg_column_names(&statement);
@@ -543,6 +595,7 @@ impl Session {
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
         let plan = crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?;
+        let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
                 Some(values) => plan.with_param_values(ParamValues::List(values.into_iter().map(Into::into).collect()))?,
@@ -554,6 +607,10 @@ impl Session {
                 return Ok(QueryOutput::command("OK"));
             }
             let physical = state.create_physical_plan(&plan).await?;
+            if let Some((text, catalog_version)) = key {
+                let cached = CachedPlan::new(physical.clone(), names.clone(), catalog_version);
+                self.keep_plan(Surface::Sql, text, &physical, cached);
+            }
             let stream = datafusion::physical_plan::execute_stream(physical, self.snapshot().task)?;
             let (schema, stream) = pg_stream(stream, names.as_deref());
             return Ok(QueryOutput::Rows { schema, stream });
@@ -711,7 +768,58 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_empty_query, parser, pg_column_names};
+    use super::{is_empty_query, parser, pg_column_names, Session};
+    use crate::instance::{Instance, InstanceConfig};
+    use crate::output::QueryOutput;
+    use datafusion::arrow::array::{Array, Int64Array};
+    use futures::TryStreamExt;
+
+    /// The values of the last column of `sql`'s rows, as i64.
+    fn last_column(runtime: &tokio::runtime::Runtime, session: &mut Session, sql: &str) -> Vec<Option<i64>> {
+        let out = runtime.block_on(session.execute(sql)).unwrap_or_else(|e| panic!("{sql}: {e}")).pop().unwrap();
+        let QueryOutput::Rows { stream, .. } = out else { panic!("{sql}: no rows") };
+        let batches: Vec<_> = runtime.block_on(stream.try_collect()).unwrap();
+        let mut values = Vec::new();
+        for b in batches {
+            let c = datafusion::arrow::compute::cast(b.column(b.num_columns() - 1), &datafusion::arrow::datatypes::DataType::Int64).unwrap();
+            let c = c.as_any().downcast_ref::<Int64Array>().unwrap();
+            values.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))));
+        }
+        values
+    }
+
+    #[test]
+    fn a_repeated_query_text_runs_its_kept_plan_until_the_catalog_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let instance = Instance::open(InstanceConfig::new(dir.path())).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut session = Session::new(instance).unwrap();
+        let kept = |s: &Session| s.plans.lock().unwrap().len();
+        for sql in ["CREATE TIMESERIES root.p.d.s WITH DATATYPE=INT64", "INSERT INTO root.p.d(time, s) VALUES (1, 10)"] {
+            runtime.block_on(session.execute(sql)).unwrap();
+        }
+        let tsql = "SELECT s FROM root.p.d";
+        let sql = "SELECT time, s FROM \"root.p.d\" ORDER BY time";
+        assert_eq!(last_column(&runtime, &mut session, tsql), [Some(10)]);
+        assert_eq!(last_column(&runtime, &mut session, sql), [Some(10)]);
+        assert_eq!(kept(&session), 2);
+        // Data written since shows: plans read storage when they run.
+        runtime.block_on(session.execute("INSERT INTO root.p.d(time, s) VALUES (2, 20)")).unwrap();
+        assert_eq!(last_column(&runtime, &mut session, tsql), [Some(10), Some(20)]);
+        assert_eq!(last_column(&runtime, &mut session, sql), [Some(10), Some(20)]);
+        assert_eq!(last_column(&runtime, &mut session, "SELECT count(s) FROM root.p.d"), [Some(2)]);
+        assert_eq!(kept(&session), 3);
+        // What depends on the time it runs at is planned every time.
+        for text in ["SELECT s FROM root.p.d WHERE time < now()", "SELECT CAST(extract(epoch FROM now()) AS BIGINT)", "SELECT count(s) FROM root.p.d GROUP BY (1ms)"] {
+            last_column(&runtime, &mut session, text);
+        }
+        assert_eq!(kept(&session), 3);
+        // A new series: the text is planned again and shows it.
+        runtime.block_on(session.execute("INSERT INTO root.p.d(time, s, u) VALUES (3, 30, 300)")).unwrap();
+        assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, Some(300)]);
+        runtime.block_on(session.execute("INSERT INTO root.p.d(time, v) VALUES (4, 4000)")).unwrap();
+        assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, None, Some(4000)]);
+    }
 
     #[test]
     fn columns_are_named_as_postgresql_names_them() {

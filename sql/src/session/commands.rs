@@ -198,7 +198,7 @@ impl Session {
         if self.pg.cursors.get(&name).is_ok() {
             return Err(Error::DuplicateCursor(format!("cursor \"{name}\" already exists")));
         }
-        let QueryOutput::Rows { stream, .. } = self.statement(SqlStatement::Query(query), params).await? else {
+        let QueryOutput::Rows { stream, .. } = self.statement(SqlStatement::Query(query), params, None).await? else {
             return Err(Error::Syntax("DECLARE CURSOR needs a query that returns rows".into()));
         };
         self.pg.cursors.declare(&name, Cursor::new(stream, hold, declare.binary == Some(true)))?;

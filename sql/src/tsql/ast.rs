@@ -95,6 +95,14 @@ pub struct Select {
     pub restrict: Option<Vec<String>>,
 }
 
+impl Select {
+    /// Whether planning it reads data, not only the catalog: `GROUP BY`
+    /// windows without a range span the selected data.
+    pub fn plan_reads_data(&self) -> bool {
+        self.group_by_time.as_ref().is_some_and(|g| g.range.is_none())
+    }
+}
+
 /// IoTDB's time windows of `GROUP BY`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupByTime {

@@ -9,7 +9,7 @@ mod params;
 mod parser;
 
 pub use params::{bind, parameter_count};
-pub use parser::parse;
+pub use parser::{parse, parse_reading_clock};
 pub(crate) use insert::{scan as scan_insert, RawInsert};
 pub(crate) use parser::{exact_time_range, DEVICE_KEY, TIMESERIES_KEY};
 

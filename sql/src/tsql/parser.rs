@@ -13,23 +13,30 @@ use super::lexer::{tokenize, Tok};
 use crate::error::{Error, Result};
 use crate::time::{parse_duration, parse_iso};
 
-/// Parse one TSQL statement. `now_ms` is what `now()` means.
 /// `ORDER BY TIMESERIES` of `SELECT LAST`, as the path of its order key.
 pub(crate) const TIMESERIES_KEY: &str = "\u{1}timeseries";
 /// `ORDER BY DEVICE` of `ALIGN BY DEVICE`, as the path of its order key.
 pub(crate) const DEVICE_KEY: &str = "\u{1}device";
 
+/// Parse one TSQL statement. `now_ms` is what `now()` means.
 pub fn parse(sql: &str, now_ms: i64) -> Result<Statement> {
-    let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms };
+    parse_reading_clock(sql, now_ms).map(|(statement, _)| statement)
+}
+
+/// [`parse`], also telling whether the statement used `now_ms` (`now()`, or
+/// an INSERT without times): whether it means something else at another time.
+pub fn parse_reading_clock(sql: &str, now_ms: i64) -> Result<(Statement, bool)> {
+    let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms, read_clock: false };
     let statement = p.statement()?;
     p.done()?;
-    Ok(statement)
+    Ok((statement, p.read_clock))
 }
 
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     now_ms: i64,
+    read_clock: bool,
 }
 
 fn show(t: Option<&Tok>) -> String {
@@ -46,6 +53,12 @@ fn show(t: Option<&Tok>) -> String {
 const CLAUSE_WORDS: &[&str] = &["from", "where", "order", "limit", "offset", "slimit", "soffset", "group", "fill", "align", "as", "having"];
 
 impl Parser {
+    /// What `now()` means, noting that the statement read it.
+    fn now(&mut self) -> i64 {
+        self.read_clock = true;
+        self.now_ms
+    }
+
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|(t, _)| t)
     }
@@ -219,7 +232,7 @@ impl Parser {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("now") => {
                 self.sym("(")?;
                 self.sym(")")?;
-                self.now_ms
+                self.now()
             }
             _ => return self.back_err("a time"),
         };
@@ -520,7 +533,7 @@ impl Parser {
                 while self.eat_sym(",") {
                     values.push(self.literal()?);
                 }
-                self.now_ms
+                self.now()
             };
             self.sym(")")?;
             rows.push((t, values));
