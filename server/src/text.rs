@@ -52,13 +52,27 @@ fn float_text(v: f64, shortest: String, digits: i32) -> String {
 }
 
 fn f64_text(v: f64) -> String {
-    // Where PostgreSQL prints positional digits, Rust's shortest Display
-    // is the same text, in one formatting pass.
-    let magnitude = v.abs();
-    if (1e-4..1e15).contains(&magnitude) {
-        return v.to_string();
+    if positional(v) {
+        let mut out = String::new();
+        write_positional(&mut out, v).expect("writing to a String");
+        return out;
     }
     float_text(v, format!("{v:e}"), 15)
+}
+
+/// Whether PostgreSQL prints `v` as positional digits (no exponent).
+fn positional(v: f64) -> bool {
+    (1e-4..1e15).contains(&v.abs())
+}
+
+/// A float [`positional`] prints, in the shortest digits that read back
+/// as `v` (what Rust's `Display` writes, found by Ryū rather than Grisu:
+/// this runs for every float cell of a text result). Ryū writes integral
+/// values with a `.0` PostgreSQL leaves out.
+fn write_positional(out: &mut impl Write, v: f64) -> fmt::Result {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(v);
+    out.write_str(text.strip_suffix(".0").unwrap_or(text))
 }
 
 fn f32_text(v: f32) -> String {
@@ -154,10 +168,8 @@ pub(crate) fn write_pg_text(out: &mut impl Write, col: &dyn Array, r: usize) -> 
         DataType::Float32 => out.write_str(&f32_text(col.as_primitive::<Float32Type>().value(r)))?,
         DataType::Float64 => {
             let v = col.as_primitive::<Float64Type>().value(r);
-            // Where PostgreSQL prints positional digits, Rust's shortest
-            // Display is the same text, written in place.
-            if (1e-4..1e15).contains(&v.abs()) {
-                write!(out, "{v}")?;
+            if positional(v) {
+                write_positional(out, v)?;
             } else {
                 out.write_str(&f64_text(v))?;
             }
@@ -223,6 +235,24 @@ pub(crate) fn write_pg_text(out: &mut impl Write, col: &dyn Array, r: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Ryū's shortest digits are the ones Rust's `Display` finds.
+        #[test]
+        fn positional_floats_are_the_shortest_display_digits(bits in any::<u64>(), scale in -4i32..15) {
+            // Any mantissa, at every exponent PostgreSQL prints positionally.
+            let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+            for v in [mantissa * 10f64.powi(scale), -mantissa * 10f64.powi(scale), (mantissa * 10f64.powi(scale)).round()] {
+                if !positional(v) {
+                    continue;
+                }
+                let mut out = String::new();
+                write_positional(&mut out, v).unwrap();
+                prop_assert_eq!(out, v.to_string());
+            }
+        }
+    }
 
     #[test]
     fn floats_print_as_postgresql_does() {

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{RecordBatch, StringArray, TimestampMillisecondArr
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_expr::PhysicalExpr;
@@ -178,8 +178,11 @@ impl ExecutionPlan for LastValuesExec {
         super::first_partition("LastValuesExec", partition)?;
         let (items, range, schema) = (self.items.clone(), self.range, self.schema.clone());
         let out = schema.clone();
+        // Run inline when polled: last values come from the engine's cache
+        // or from cached file statistics, cheaper than a hop to a blocking
+        // thread; a range other than all time reads statistics too.
         let work = async move {
-            tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
+            (move || -> Result<RecordBatch> {
                 let (mut times, mut paths, mut values, mut types) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for (item, store) in &items {
                     let key = SeriesKey::new(item.device.clone(), item.measurement.clone());
@@ -199,9 +202,7 @@ impl ExecutionPlan for LastValuesExec {
                         Arc::new(StringArray::from(types)),
                     ],
                 )?)
-            })
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("SELECT LAST task failed: {e}")))?
+            })()
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(out, futures::stream::once(work))))
     }
