@@ -497,13 +497,14 @@ impl<R: ReadAt> TsFileReader<R> {
                 return Err(Error::corrupt(0, format!("value page has {count} rows, its time page {rows}")));
             }
             let bitmap = r.bytes(rows.div_ceil(8))?;
-            let validity: Vec<bool> = (0..rows).map(|i| bitmap[i / 8] & (0x80 >> (i % 8)) != 0).collect();
+            let validity = unpack_bitmap(bitmap, rows);
             let present = validity.iter().filter(|b| **b).count();
             let values = encoding::decode(chunk.header.encoding, chunk.header.data_type, r.rest(), present)?;
             Ok(ColumnBatch { values, validity })
         };
         decode().map_err(|e| e.in_page(page.body_offset))
     }
+
 
     /// Points of a non-aligned series (or the present rows of one aligned
     /// column) in `range`, one batch per page read, chunks in file order.
@@ -823,10 +824,32 @@ impl<R: ReadAt> TsFileReader<R> {
     }
 }
 
+/// The first `rows` bits of an aligned value page's bitmap (most
+/// significant bit first). A column with a value in every row, the usual
+/// case, is one fill instead of a test per bit.
+fn unpack_bitmap(bitmap: &[u8], rows: usize) -> Vec<bool> {
+    let full = rows / 8;
+    let tail = rows % 8;
+    let tail_mask = !(0xffu8 >> tail);
+    if bitmap[..full].iter().all(|b| *b == 0xff) && (tail == 0 || bitmap[full] & tail_mask == tail_mask) {
+        return vec![true; rows];
+    }
+    (0..rows).map(|i| bitmap[i / 8] & (0x80 >> (i % 8)) != 0).collect()
+}
+
 #[cfg(test)]
 mod page_access_tests {
     use super::*;
     use crate::writer::{AlignedColumn, SeriesChunk, SeriesSchema, TsFileWriter, WriterOptions};
+
+    #[test]
+    fn bitmaps_unpack_most_significant_bit_first() {
+        assert_eq!(unpack_bitmap(&[0xff, 0xe0], 11), vec![true; 11]);
+        assert_eq!(unpack_bitmap(&[0xff, 0xc0], 11), [vec![true; 10], vec![false]].concat());
+        assert_eq!(unpack_bitmap(&[0xfe], 8), [vec![true; 7], vec![false]].concat());
+        assert_eq!(unpack_bitmap(&[0x80, 0xff], 9), [vec![true], vec![false; 7], vec![true]].concat());
+        assert_eq!(unpack_bitmap(&[0xff], 8), vec![true; 8]);
+    }
 
     fn options() -> WriterOptions {
         WriterOptions { page_max_points: 4, ..WriterOptions::default() }
