@@ -60,6 +60,56 @@ fn f64_text(v: f64) -> String {
     float_text(v, format!("{v:e}"), 15)
 }
 
+/// Decimals [`few_decimals`] tries.
+const FEW_DECIMALS_MAX: usize = 4;
+const POWERS_OF_TEN: [f64; FEW_DECIMALS_MAX + 1] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
+
+/// The text of `v` when it is `k / 10^d` for an integer `k` and `d` ≤
+/// [`FEW_DECIMALS_MAX`] — what sensors send (`23.45`) — written without
+/// Ryū. With the fewest such decimals `d`, the text of `k` with `d`
+/// decimals is the shortest that reads back as `v`: `k` and `10^d` are
+/// exact doubles, so their correctly rounded quotient is the double nearest
+/// to that decimal, which is what parsing it gives; a text with fewer
+/// significant digits would have fewer decimals, and the smaller `d` would
+/// have matched. (Ties between two shortest texts need 17 digits, beyond
+/// the `k < 2^53` here.) Returns the bytes and their length.
+fn few_decimals(v: f64) -> Option<([u8; 24], usize)> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let magnitude = v.abs();
+    let d = (0..=FEW_DECIMALS_MAX).find(|&d| {
+        let scaled = magnitude * POWERS_OF_TEN[d];
+        scaled < EXACT && scaled.round() / POWERS_OF_TEN[d] == magnitude
+    })?;
+    let mut k = (magnitude * POWERS_OF_TEN[d]).round() as u64;
+    // Digits from the right: the decimals, the point, the integer part.
+    let mut buf = [0u8; 24];
+    let mut at = buf.len();
+    let mut push = |buf: &mut [u8; 24], byte: u8| {
+        at -= 1;
+        buf[at] = byte;
+    };
+    for _ in 0..d {
+        push(&mut buf, b'0' + (k % 10) as u8);
+        k /= 10;
+    }
+    if d > 0 {
+        push(&mut buf, b'.');
+    }
+    loop {
+        push(&mut buf, b'0' + (k % 10) as u8);
+        k /= 10;
+        if k == 0 {
+            break;
+        }
+    }
+    if v.is_sign_negative() {
+        push(&mut buf, b'-');
+    }
+    let len = buf.len() - at;
+    buf.copy_within(at.., 0);
+    Some((buf, len))
+}
+
 /// Whether PostgreSQL prints `v` as positional digits (no exponent).
 fn positional(v: f64) -> bool {
     (1e-4..1e15).contains(&v.abs())
@@ -70,6 +120,10 @@ fn positional(v: f64) -> bool {
 /// than core's Grisu: this runs for every float cell of a text result).
 /// Ryū writes integral values with a `.0` PostgreSQL leaves out.
 fn write_positional(out: &mut impl Write, v: f64) -> fmt::Result {
+    if let Some((digits, len)) = few_decimals(v) {
+        // ASCII digits, sign and point only.
+        return out.write_str(std::str::from_utf8(&digits[..len]).map_err(|_| fmt::Error)?);
+    }
     let mut buffer = ryu::Buffer::new();
     let text = buffer.format_finite(v);
     out.write_str(text.strip_suffix(".0").unwrap_or(text))
@@ -237,7 +291,37 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Ryū's text, as [`write_positional`] writes it without the fast path.
+    fn ryu_text(v: f64) -> String {
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(v);
+        text.strip_suffix(".0").unwrap_or(text).to_string()
+    }
+
+    #[test]
+    fn few_decimal_floats_print_without_ryu_as_ryu_prints_them() {
+        let text = |v: f64| few_decimals(v).map(|(b, n)| String::from_utf8(b[..n].to_vec()).unwrap());
+        assert_eq!(text(23.45).as_deref(), Some("23.45"));
+        assert_eq!(text(-0.05).as_deref(), Some("-0.05"));
+        assert_eq!(text(0.0001).as_deref(), Some("0.0001"));
+        assert_eq!(text(100.0).as_deref(), Some("100"));
+        assert_eq!(text(123456789012345.0).as_deref(), Some("123456789012345"));
+        assert_eq!(text(0.1 + 0.2), None);
+        assert_eq!(text(1.0 / 3.0), None);
+    }
+
     proptest! {
+        /// Values with few decimals (`k / 10^d`) print as Ryū prints them.
+        #[test]
+        fn few_decimal_floats_match_ryu(k in -(1i64 << 53)..(1i64 << 53), d in 0usize..=6) {
+            let v = k as f64 / 10f64.powi(d as i32);
+            if positional(v) {
+                let mut out = String::new();
+                write_positional(&mut out, v).unwrap();
+                prop_assert_eq!(out, ryu_text(v));
+            }
+        }
+
         /// Ryū's digits read back as the value and are as few as those
         /// of Rust's `Display` (which, in rare ties between two shortest
         /// candidates, picks the other; PostgreSQL's own output is Ryū's).
