@@ -157,8 +157,10 @@ pub(crate) fn data_type(view: &SeriesView, cache: &MetaCache) -> Result<Option<D
 /// The rows of an aligned device's columns when only sequence files hold
 /// them, untouched by tombstones: each file's aligned chunks are read once
 /// for all columns (one time-column decode), files in time order (sequence
-/// files never overlap). `None` when the general merge is needed.
-pub(crate) fn scan_aligned_files(views: &[SeriesView], cache: &MetaCache) -> Result<Option<Vec<AlignedBatch>>> {
+/// files never overlap). Only the first `decoded` columns' values are
+/// decoded; the others' are placeholders (they only make rows). `None`
+/// when the general merge is needed.
+pub(crate) fn scan_aligned_files(views: &[SeriesView], decoded: usize, cache: &MetaCache) -> Result<Option<Vec<AlignedBatch>>> {
     let Some(first) = views.first() else { return Ok(None) };
     let same_files = |v: &SeriesView| {
         v.files.len() == first.files.len() && v.files.iter().zip(&first.files).all(|(a, b)| Arc::ptr_eq(&a.file, &b.file))
@@ -177,7 +179,7 @@ pub(crate) fn scan_aligned_files(views: &[SeriesView], cache: &MetaCache) -> Res
         if !meta.aligned {
             return Ok(None);
         }
-        for batch in f.file.reader.read_aligned_of(&meta, &measurements, first.range)? {
+        for batch in f.file.reader.read_aligned_rows_of(&meta, &measurements, decoded, first.range)? {
             // A time at which none of these columns has a value is no row.
             let keep: Vec<bool> = (0..batch.times.len()).map(|r| batch.columns.iter().any(|c| c.validity[r])).collect();
             let batch = if keep.iter().all(|k| *k) { batch } else { keep_rows(batch, &keep) };

@@ -40,6 +40,10 @@ pub struct ScanRequest {
     /// The columns of the output, in order. A row exists at every time at
     /// which at least one of them has a point.
     pub measurements: Vec<String>,
+    /// Measurements whose points also make rows, though their values are
+    /// not wanted: batches have columns for `measurements` only, and the
+    /// values of these are not decoded where that can be avoided.
+    pub row_only: Vec<String>,
     /// Disjoint inclusive ranges in ascending order; empty reads nothing.
     pub ranges: Vec<TimeRange>,
     pub order: ScanOrder,
@@ -54,6 +58,7 @@ impl ScanRequest {
         ScanRequest {
             device: device.into(),
             measurements,
+            row_only: Vec::new(),
             ranges: vec![range],
             order: ScanOrder::Ascending,
             limit: None,
@@ -66,7 +71,10 @@ impl ScanRequest {
 /// in the requested order. Blocking: run it off async workers.
 pub struct DeviceScan {
     inner: Arc<Inner>,
+    /// The requested measurements, then the row-only ones.
     keys: Vec<SeriesKey>,
+    /// How many of `keys` are output columns.
+    columns: usize,
     order: ScanOrder,
     remaining: Option<usize>,
     batch_rows: usize,
@@ -85,11 +93,13 @@ impl std::fmt::Debug for DeviceScan {
 
 impl DeviceScan {
     pub(crate) fn new(inner: Arc<Inner>, request: ScanRequest) -> Result<DeviceScan> {
-        let keys: Vec<SeriesKey> = request.measurements.iter().map(|m| SeriesKey::new(request.device.clone(), m.clone())).collect();
+        let row_only = request.row_only.iter().filter(|m| !request.measurements.contains(m));
+        let keys: Vec<SeriesKey> = request.measurements.iter().chain(row_only).map(|m| SeriesKey::new(request.device.clone(), m.clone())).collect();
         let batch_rows = request.batch_rows.clamp(1, MAX_BATCH_ROWS);
         let mut scan = DeviceScan {
             inner,
             keys,
+            columns: request.measurements.len(),
             order: request.order,
             remaining: request.limit,
             batch_rows,
@@ -150,10 +160,14 @@ impl DeviceScan {
             }
         }
         let views = self.keys.iter().map(|k| self.inner.view(k, slice)).collect::<Result<Vec<_>>>()?;
-        let batches = match read::scan_aligned_files(&views, &self.inner.cache)? {
+        let mut batches = match read::scan_aligned_files(&views, self.columns, &self.inner.cache)? {
             Some(batches) => batches,
             None => read::scan_aligned(&views, &self.inner.cache, &self.inner.counters)?,
         };
+        // The row-only columns have made their rows.
+        for b in &mut batches {
+            b.columns.truncate(self.columns);
+        }
         let rows: usize = batches.iter().map(|b| b.times.len()).sum();
         // Keep slices near the batch size: the density varies over time.
         if rows > self.batch_rows * 2 && self.width > 1 {

@@ -172,26 +172,35 @@ fn check_device_scan(engine: &StorageEngine, model: &Model, series: usize, range
             rows.entry(*t).or_default()[c] = Some(v.clone());
         }
     }
-    for order in [ScanOrder::Ascending, ScanOrder::Descending] {
-        let mut expected: Vec<(i64, [Option<Value>; 2])> = rows.iter().map(|(t, v)| (*t, v.clone())).collect();
+    // Both measurements as columns; then the second only making rows (a
+    // device table's rows when just the first is selected).
+    for (order, row_only) in [(ScanOrder::Ascending, false), (ScanOrder::Descending, false), (ScanOrder::Ascending, true), (ScanOrder::Descending, true)] {
+        let columns = if row_only { 1 } else { 2 };
+        let mut expected: Vec<(i64, [Option<Value>; 2])> = rows
+            .iter()
+            .map(|(t, v)| (*t, if row_only { [v[0].clone(), None] } else { v.clone() }))
+            .collect();
         if order == ScanOrder::Descending {
             expected.reverse();
         }
         expected.truncate(limit);
+        let names: Vec<String> = ms.iter().map(|(m, _)| m.to_string()).collect();
         let request = ScanRequest {
             order,
             limit: Some(limit),
             batch_rows: 3,
-            ..ScanRequest::new(path, ms.iter().map(|(m, _)| m.to_string()).collect(), range)
+            row_only: if row_only { names[1..].to_vec() } else { Vec::new() },
+            ..ScanRequest::new(path, names[..columns].to_vec(), range)
         };
         let mut got = Vec::new();
         for batch in engine.scan_device(request).map_err(|e| TestCaseError::fail(e.to_string()))? {
             let batch = batch.map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(batch.times.len() <= 3, "batch of {} rows", batch.times.len());
+            prop_assert_eq!(batch.columns.len(), columns);
             let mut next = [0usize; 2];
             for (r, t) in batch.times.iter().enumerate() {
                 let mut row: [Option<Value>; 2] = Default::default();
-                for c in 0..2 {
+                for c in 0..columns {
                     if batch.columns[c].validity[r] {
                         row[c] = Some(batch.columns[c].values.get(next[c]));
                         next[c] += 1;
@@ -200,7 +209,7 @@ fn check_device_scan(engine: &StorageEngine, model: &Model, series: usize, range
                 got.push((*t, row));
             }
         }
-        prop_assert_eq!(&got, &expected, "device scan of {} in {:?} {:?} limit {}", path, range, order, limit);
+        prop_assert_eq!(&got, &expected, "device scan of {} in {:?} {:?} limit {} row-only {}", path, range, order, limit, row_only);
     }
     Ok(())
 }

@@ -486,8 +486,19 @@ impl<R: ReadAt> TsFileReader<R> {
     }
 
     fn decode_value_page(&self, chunk: &Chunk, page: &PageInfo, rows: usize) -> Result<ColumnBatch> {
+        self.decode_value_page_with(chunk, page, rows, true)
+    }
+
+    /// Which rows of an aligned value page have a value, without decoding
+    /// the values (placeholders, see [`Self::read_aligned_rows_of`]).
+    fn decode_value_bitmap(&self, chunk: &Chunk, page: &PageInfo, rows: usize) -> Result<ColumnBatch> {
+        self.decode_value_page_with(chunk, page, rows, false)
+    }
+
+    fn decode_value_page_with(&self, chunk: &Chunk, page: &PageInfo, rows: usize, values: bool) -> Result<ColumnBatch> {
         if page.header.is_empty_page() {
-            return Ok(ColumnBatch { values: Values::empty(chunk.header.data_type), validity: vec![false; rows] });
+            let empty = if values { Values::empty(chunk.header.data_type) } else { Values::Boolean(Vec::new()) };
+            return Ok(ColumnBatch { values: empty, validity: vec![false; rows] });
         }
         let body = chunk.page_bytes(page)?;
         let decode = || -> Result<ColumnBatch> {
@@ -499,7 +510,10 @@ impl<R: ReadAt> TsFileReader<R> {
             let bitmap = r.bytes(rows.div_ceil(8))?;
             let validity = unpack_bitmap(bitmap, rows);
             let present = validity.iter().filter(|b| **b).count();
-            let values = encoding::decode(chunk.header.encoding, chunk.header.data_type, r.rest(), present)?;
+            let values = match values {
+                true => encoding::decode(chunk.header.encoding, chunk.header.data_type, r.rest(), present)?,
+                false => Values::Boolean(vec![false; present]),
+            };
             Ok(ColumnBatch { values, validity })
         };
         decode().map_err(|e| e.in_page(page.body_offset))
@@ -563,6 +577,16 @@ impl<R: ReadAt> TsFileReader<R> {
     }
 
     pub fn read_aligned_of(&self, meta: &DeviceMetadata, measurements: &[&str], range: TimeRange) -> Result<Vec<AlignedBatch>> {
+        self.read_aligned_rows_of(meta, measurements, measurements.len(), range)
+    }
+
+    /// As [`Self::read_aligned_of`], decoding the values of the first
+    /// `decoded` columns only. The other columns tell only which rows they
+    /// have a value in (their pages' bitmaps): their values are
+    /// placeholders, one `false` per present row, so that row operations
+    /// keep them in step. For a device table's rows, which every column
+    /// makes but only the selected ones fill.
+    pub fn read_aligned_rows_of(&self, meta: &DeviceMetadata, measurements: &[&str], decoded: usize, range: TimeRange) -> Result<Vec<AlignedBatch>> {
         let inner = || -> Result<Vec<AlignedBatch>> {
             let time = meta
                 .time_column()
@@ -604,8 +628,9 @@ impl<R: ReadAt> TsFileReader<R> {
                     let times = self.decode_time_page(&time_chunk, page)?;
                     let rows = times.len();
                     let mut cols = Vec::with_capacity(columns.len());
-                    for (col, vc) in columns.iter().zip(&value_chunks) {
+                    for (i, (col, vc)) in columns.iter().zip(&value_chunks).enumerate() {
                         let batch = match (col, vc) {
+                            (Some(_), Some(vc)) if !vc.pages.is_empty() && i >= decoded => self.decode_value_bitmap(vc, &vc.pages[pi], rows)?,
                             (Some(s), Some(vc)) if !vc.pages.is_empty() => self.decode_value_page(vc, &vc.pages[pi], rows)?,
                             (Some(s), _) => ColumnBatch { values: Values::empty(s.data_type), validity: vec![false; rows] },
                             (None, _) => ColumnBatch { values: Values::Int32(Vec::new()), validity: vec![false; rows] },

@@ -86,7 +86,7 @@ impl DeviceScanExec {
     }
 
     fn request(&self, batch_rows: usize) -> ScanRequest {
-        let mut measurements: Vec<String> = self
+        let measurements: Vec<String> = self
             .spec
             .columns
             .iter()
@@ -95,10 +95,10 @@ impl DeviceScanExec {
                 ScanColumn::Time => None,
             })
             .collect();
-        measurements.extend(self.spec.row_only.iter().filter(|m| !measurements.contains(m)).cloned().collect::<Vec<_>>());
         ScanRequest {
             device: self.spec.device.clone(),
             measurements,
+            row_only: self.spec.row_only.clone(),
             ranges: self.spec.ranges.clone(),
             order: self.spec.order,
             limit: self.spec.limit,
@@ -115,8 +115,10 @@ impl DeviceScanExec {
     /// (the row must then be found by reading).
     fn latest_row(&self) -> Result<Option<RecordBatch>> {
         let request = self.request(1);
-        let mut lasts = Vec::with_capacity(request.measurements.len());
-        for measurement in &request.measurements {
+        // The row-only measurements' last points make rows too.
+        let row_only = request.row_only.iter().filter(|m| !request.measurements.contains(m));
+        let mut lasts = Vec::with_capacity(request.measurements.len() + request.row_only.len());
+        for measurement in request.measurements.iter().chain(row_only) {
             lasts.push(self.store.last(&SeriesKey::new(self.spec.device.clone(), measurement.clone())).map_err(super::storage_error)?);
         }
         let Some(time) = lasts.iter().flatten().map(|(t, _)| *t).max() else {
