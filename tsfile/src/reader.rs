@@ -581,11 +581,12 @@ impl<R: ReadAt> TsFileReader<R> {
     }
 
     /// As [`Self::read_aligned_of`], decoding the values of the first
-    /// `decoded` columns only. The other columns tell only which rows they
-    /// have a value in (their pages' bitmaps): their values are
-    /// placeholders, one `false` per present row, so that row operations
-    /// keep them in step. For a device table's rows, which every column
-    /// makes but only the selected ones fill.
+    /// `decoded` columns only. The other columns only make rows: they tell
+    /// which rows they have a value in (their pages' bitmaps), with
+    /// placeholder values, one `false` per present row, so that row
+    /// operations keep them in step; in a page where a decoded column has a
+    /// value in every row they are not read and show none. For a device
+    /// table's rows, which every column makes but only the selected fill.
     pub fn read_aligned_rows_of(&self, meta: &DeviceMetadata, measurements: &[&str], decoded: usize, range: TimeRange) -> Result<Vec<AlignedBatch>> {
         let inner = || -> Result<Vec<AlignedBatch>> {
             let time = meta
@@ -603,16 +604,13 @@ impl<R: ReadAt> TsFileReader<R> {
                 // The value chunk of each column in this chunk group lies between
                 // this time chunk and the next one.
                 let mut value_chunks = Vec::with_capacity(columns.len());
+                let mut chunk_stats = Vec::with_capacity(columns.len());
                 for col in &columns {
-                    let vc = match col {
-                        Some(s) => s
-                            .chunks
-                            .iter()
-                            .find(|c| c.offset_of_chunk_header > tcm.offset_of_chunk_header && c.offset_of_chunk_header < next)
-                            .map(|c| self.read_chunk_inner(c.offset_of_chunk_header))
-                            .transpose()?,
-                        None => None,
-                    };
+                    let cm = col.and_then(|s| {
+                        s.chunks.iter().find(|c| c.offset_of_chunk_header > tcm.offset_of_chunk_header && c.offset_of_chunk_header < next)
+                    });
+                    chunk_stats.push(cm.map(|c| &c.statistics));
+                    let vc = cm.map(|c| self.read_chunk_inner(c.offset_of_chunk_header)).transpose()?;
                     if let Some(vc) = &vc {
                         if !vc.pages.is_empty() && vc.pages.len() != time_chunk.pages.len() {
                             return Err(Error::corrupt(vc.offset, format!("value chunk has {} pages, its time chunk {}", vc.pages.len(), time_chunk.pages.len())));
@@ -627,9 +625,24 @@ impl<R: ReadAt> TsFileReader<R> {
                     }
                     let times = self.decode_time_page(&time_chunk, page)?;
                     let rows = times.len();
+                    // Columns with a value in every row of the page, by its
+                    // statistics. Such a row-only column is known without
+                    // reading it; if a decoded one is, it makes every row
+                    // and the row-only columns need not be read at all.
+                    let full: Vec<bool> = value_chunks
+                        .iter()
+                        .zip(&chunk_stats)
+                        .map(|(vc, cs)| match (vc, cs) {
+                            (Some(vc), Some(cs)) if !vc.pages.is_empty() => Self::page_statistics(&vc.pages[pi], cs).count == rows as u64,
+                            _ => false,
+                        })
+                        .collect();
+                    let every_row = full[..decoded.min(full.len())].iter().any(|f| *f);
                     let mut cols = Vec::with_capacity(columns.len());
                     for (i, (col, vc)) in columns.iter().zip(&value_chunks).enumerate() {
                         let batch = match (col, vc) {
+                            _ if i >= decoded && full[i] => ColumnBatch { values: Values::Boolean(vec![false; rows]), validity: vec![true; rows] },
+                            _ if i >= decoded && every_row => ColumnBatch { values: Values::Boolean(Vec::new()), validity: vec![false; rows] },
                             (Some(_), Some(vc)) if !vc.pages.is_empty() && i >= decoded => self.decode_value_bitmap(vc, &vc.pages[pi], rows)?,
                             (Some(s), Some(vc)) if !vc.pages.is_empty() => self.decode_value_page(vc, &vc.pages[pi], rows)?,
                             (Some(s), _) => ColumnBatch { values: Values::empty(s.data_type), validity: vec![false; rows] },
