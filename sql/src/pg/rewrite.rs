@@ -20,7 +20,9 @@
 //! - `generate_subscripts(a, d)` is `unnest(range(1, array_length(a, d) + 1))`
 //!   (SQLAlchemy's key reflection);
 //!
-//! a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
+//! functions in a FROM clause run as PostgreSQL runs them (a scalar one as
+//! a one-row table, `generate_series` over non-literals as the unnested
+//! array function); a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
 //! over plain rows, `(SELECT e FROM t WHERE t.k = outer.k)`, an aggregate,
 //! `(SELECT first_value(e) FROM …)`, which DataFusion decorrelates into a
 //! join (SQLAlchemy's `get_columns`). No row still gives NULL; where
@@ -29,17 +31,21 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    visit_expressions, visit_expressions_mut, BinaryOperator, VisitMut, VisitorMut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
     LambdaFunction, LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, OrderByExpr, OrderByKind, Query,
     Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, Value,
 };
 
 /// Rewrite every `ARRAY(subquery)` in `statement`.
 pub(crate) fn array_subqueries(statement: &mut Statement) {
+    from_functions(statement);
+    // Correlated scalar lookups become joins first; what is left of
+    // correlated subqueries meets the rewrites below.
+    super::decorrelate::scalar_subqueries(statement);
     // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
     // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)) {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -54,7 +60,91 @@ pub(crate) fn array_subqueries(statement: &mut Statement) {
     });
 }
 
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+/// Table functions DataFusion plans in a FROM clause (its own and
+/// datafusion-pg-catalog's); any other function there is a scalar one.
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "pg_get_keywords"];
+
+/// Functions in FROM clauses as PostgreSQL runs them (Grafana's search_path
+/// expansion, `FROM generate_series(array_lower(a, 1), array_upper(a, 1)) AS
+/// i, string_to_array(current_setting('search_path'), ',') s`):
+///
+/// - a scalar function is a one-row table whose column is named by the
+///   alias: `f(…) s` → `(SELECT f(…) AS s) s`;
+/// - `generate_series` over values not known when planning (DataFusion's
+///   table function takes literals only) is the unnested array function:
+///   `generate_series(a, b) i` → `(SELECT unnest(generate_series(a, b)) AS i) i`.
+fn from_functions(statement: &mut Statement) {
+    struct FromFunctions;
+    impl VisitorMut for FromFunctions {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            if let Some(derived) = from_function(t) {
+                *t = derived;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut FromFunctions);
+}
+
+/// `user`, PostgreSQL's `current_user` (Grafana's search_path expansion
+/// reads it), as the `session_user` datafusion-pg-catalog provides.
+fn user(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    let named_user = f.name.0.len() == 1 && f.name.to_string().eq_ignore_ascii_case("user");
+    if !named_user || !matches!(f.args, FunctionArguments::None) {
+        return None;
+    }
+    let mut f = f.clone();
+    f.name = ObjectName::from(vec![Ident::new("session_user")]);
+    Some(Expr::Function(f))
+}
+
+fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
+fn from_function(t: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table { name, args: Some(args), alias, .. } = t else { return None };
+    let function = name.0.last()?.to_string().trim_matches('"').to_ascii_lowercase();
+    let series = function == "generate_series";
+    if series {
+        let literal = args.args.iter().all(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if is_literal(e)));
+        if literal {
+            return None;
+        }
+    } else if TABLE_FUNCTIONS.contains(&function.as_str()) {
+        return None;
+    }
+    let column = match alias {
+        Some(a) => a.columns.first().map_or_else(|| a.name.clone(), |c| c.name.clone()),
+        None => Ident::new(&function),
+    };
+    let value = Expr::Function(Function {
+        name: name.clone(),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args: args.args.clone(), clauses: Vec::new() }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    });
+    let value = if series { call("unnest", vec![value]) } else { value };
+    let text = format!("SELECT {value} AS {column}");
+    let query = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    let alias = alias.clone().unwrap_or(TableAlias { explicit: true, name: Ident::new(&function), columns: Vec::new(), at: None });
+    Some(TableFactor::Derived { lateral: false, subquery: query, alias: Some(alias), sample: None })
+}
+
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -111,7 +201,7 @@ fn expandarray_arg(e: &Expr) -> Option<&Expr> {
     Some(a)
 }
 
-fn number(n: &str) -> Expr {
+pub(super) fn number(n: &str) -> Expr {
     Expr::Value(Value::Number(n.into(), false).into())
 }
 
@@ -201,7 +291,7 @@ const AGGREGATES: &[&str] = &[
 ];
 
 /// Whether `e` calls an aggregate function.
-fn aggregates(e: &Expr) -> bool {
+pub(super) fn aggregates(e: &Expr) -> bool {
     let mut found = false;
     let _ = visit_expressions(e, |e| {
         if let Expr::Function(f) = e {
@@ -216,7 +306,7 @@ fn aggregates(e: &Expr) -> bool {
 }
 
 /// The names a query's FROM clause binds (tables by their last name part, and aliases).
-fn bound_names(select: &Select) -> Vec<String> {
+pub(super) fn bound_names(select: &Select) -> Vec<String> {
     let mut names = Vec::new();
     let mut add = |t: &TableFactor| match t {
         TableFactor::Table { name, alias, .. } => {
@@ -309,7 +399,7 @@ fn only_outside(e: &Expr, bound: &[String]) -> bool {
     !inner
 }
 
-fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+pub(super) fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
             conjuncts(*left, out);
@@ -490,7 +580,10 @@ mod tests {
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
-            "SELECT arbor_when(a.atthasdef, (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
+            // A lookup by equality is a join (decorrelate.rs).
+            "SELECT CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END FROM pg_attribute a LEFT OUTER JOIN \
+             (SELECT d.adrelid AS arbor_key_1, first_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
+             AS arbor_subquery_1 ON arbor_subquery_1.arbor_key_1 = a.attrelid"
         );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.x) FROM d WHERE a.atthasdef AND d.r = a.r) ELSE NULL END FROM a"),
@@ -510,5 +603,18 @@ mod tests {
         assert_eq!(rewritten("SELECT (r.k).x FROM r"), "SELECT get_field(r.k, 'x') FROM r");
         assert_eq!(rewritten("SELECT i.indkey[ia.attnum - 1] FROM i, ia"), "SELECT i.indkey[(ia.attnum - 1) + 1] FROM i, ia");
         assert_eq!(rewritten("SELECT a[1] FROM t"), "SELECT a[1] FROM t");
+    }
+
+    #[test]
+    fn functions_in_from_run_as_postgresql_runs_them() {
+        assert_eq!(
+            rewritten("SELECT trim(s[i]) FROM generate_series(array_lower(string_to_array(current_setting('search_path'), ','), 1), 2) AS i, string_to_array('a,b', ',') s"),
+            "SELECT TRIM(s[i]) FROM (SELECT unnest(generate_series(array_lower(string_to_array(current_setting('search_path'), ','), 1), 2)) AS i) AS i, \
+             (SELECT string_to_array('a,b', ',') AS s) s"
+        );
+        // Table functions DataFusion plans stay.
+        assert_eq!(rewritten("SELECT * FROM generate_series(1, 3) AS g(x)"), "SELECT * FROM generate_series(1, 3) AS g (x)");
+        assert_eq!(rewritten("SELECT * FROM unnest(ARRAY[1, 2]) AS u"), "SELECT * FROM UNNEST(ARRAY[1, 2]) AS u");
+        assert_eq!(rewritten("SELECT user"), "SELECT session_user");
     }
 }
