@@ -148,7 +148,7 @@ impl VisitorMut for Limiter {
 
 /// Whether `query` names a column of a table its own FROM clause does not
 /// bind (nested subqueries count: their tables are not this query's).
-fn correlated(query: &Query) -> bool {
+pub(super) fn correlated(query: &Query) -> bool {
     let SetExpr::Select(select) = query.body.as_ref() else { return true };
     let bound: HashSet<String> = bound_names(select).into_iter().collect();
     let mut found = false;

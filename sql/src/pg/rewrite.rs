@@ -39,6 +39,8 @@ use datafusion::sql::sqlparser::ast::{
 /// Rewrite every `ARRAY(subquery)` in `statement`.
 pub(crate) fn array_subqueries(statement: &mut Statement) {
     from_functions(statement);
+    sorted_by_subqueries(statement);
+    projected_in_subqueries(statement);
     // Correlated scalar lookups become joins first; what is left of
     // correlated subqueries meets the rewrites below.
     super::decorrelate::scalar_subqueries(statement);
@@ -98,6 +100,150 @@ fn user(e: &Expr) -> Option<Expr> {
     let mut f = f.clone();
     f.name = ObjectName::from(vec![Ident::new("session_user")]);
     Some(Expr::Function(f))
+}
+
+/// Whether `e` holds a subquery of any kind.
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |e| {
+        found = matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
+}
+
+/// `ORDER BY` an expression holding a subquery (Grafana's table list orders
+/// by `CASE WHEN quote_ident(table_schema) IN (SELECT …) THEN 0 ELSE 1
+/// END`), which DataFusion plans nowhere but in projections and filters:
+/// the query's select list, with each sort key computed beside it, becomes
+/// a derived table the sort reads.
+///
+/// `SELECT a AS x FROM t ORDER BY f(SELECT …), 1` →
+/// `SELECT x FROM (SELECT a AS x, f(SELECT …) AS arbor_order_1 FROM t) AS arbor_sorted ORDER BY arbor_order_1, x`.
+fn sorted_by_subqueries(statement: &mut Statement) {
+    struct Sorted;
+    impl VisitorMut for Sorted {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            sort_outside(query);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Sorted);
+}
+
+fn sort_outside(query: &mut Query) -> Option<()> {
+    let OrderByKind::Expressions(order) = &query.order_by.as_ref()?.kind else { return None };
+    if !order.iter().any(|o| has_subquery(&o.expr)) {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let grouped = !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    if select.distinct.is_some() || grouped || select.having.is_some() {
+        return None;
+    }
+    // The output names the outer select list repeats.
+    let mut names = Vec::new();
+    for item in &select.projection {
+        names.push(match item {
+            SelectItem::ExprWithAlias { alias, .. } => alias.clone(),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.clone(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last()?.clone(),
+            _ => return None,
+        });
+    }
+    let mut inner = select.as_ref().clone();
+    let mut keys = Vec::new();
+    for o in order {
+        let key = match &o.expr {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => names.get(n.parse::<usize>().ok()?.checked_sub(1)?)?.clone(),
+                _ => return None,
+            },
+            Expr::Identifier(i) if names.iter().any(|n| n.value == i.value) => i.clone(),
+            e => {
+                let key = Ident::new(format!("arbor_order_{}", keys.len() + 1));
+                inner.projection.push(SelectItem::ExprWithAlias { expr: e.clone(), alias: key.clone() });
+                key
+            }
+        };
+        keys.push(OrderByExpr { expr: Expr::Identifier(key), options: o.options, with_fill: None });
+    }
+    let columns: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let text = format!("SELECT {} FROM (SELECT 1) AS arbor_sorted", columns.join(", "));
+    let mut outer = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    let mut derived = query.clone();
+    derived.with = None;
+    derived.order_by = None;
+    derived.limit_clause = None;
+    derived.fetch = None;
+    *derived.body = SetExpr::Select(Box::new(inner));
+    let SetExpr::Select(outer_select) = outer.body.as_mut() else { return None };
+    let TableFactor::Derived { subquery, .. } = &mut outer_select.from.first_mut()?.relation else { return None };
+    *subquery = Box::new(derived);
+    query.body = outer.body;
+    if let Some(ob) = &mut query.order_by {
+        ob.kind = OrderByKind::Expressions(keys);
+    }
+    Some(())
+}
+
+/// An uncorrelated `x [NOT] IN (SELECT e …)` in a select list (Grafana's
+/// table list: `CASE WHEN quote_ident(table_schema) IN (SELECT …) THEN …`),
+/// which DataFusion decorrelates in filters only, as a lookup in the
+/// subquery's values: `coalesce(array_has((SELECT array_agg(e) FROM (…)), x),
+/// false)`. (A NULL `x` gives false here where PostgreSQL gives NULL.)
+fn projected_in_subqueries(statement: &mut Statement) {
+    struct Selects;
+    impl VisitorMut for Selects {
+        type Break = ();
+        fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let mut lookups = InLookups { depth: 0 };
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                    let _ = e.visit(&mut lookups);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    /// Rewrites the select list's own IN subqueries, not those of queries nested in it.
+    struct InLookups {
+        depth: usize,
+    }
+    impl VisitorMut for InLookups {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            let Expr::InSubquery { expr, subquery, negated } = e else { return ControlFlow::Continue(()) };
+            let SetExpr::Select(select) = subquery.body.as_ref() else { return ControlFlow::Continue(()) };
+            if super::parse::correlated(subquery) || select.projection.len() != 1 {
+                return ControlFlow::Continue(());
+            }
+            let values = aggregated(subquery, select);
+            let found = call("coalesce", vec![call("array_has", vec![values, expr.as_ref().clone()]), Expr::Value(Value::Boolean(false).into())]);
+            *e = if *negated { Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(found) } } else { found };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Selects);
 }
 
 fn is_literal(e: &Expr) -> bool {
@@ -616,5 +762,26 @@ mod tests {
         assert_eq!(rewritten("SELECT * FROM generate_series(1, 3) AS g(x)"), "SELECT * FROM generate_series(1, 3) AS g (x)");
         assert_eq!(rewritten("SELECT * FROM unnest(ARRAY[1, 2]) AS u"), "SELECT * FROM UNNEST(ARRAY[1, 2]) AS u");
         assert_eq!(rewritten("SELECT user"), "SELECT session_user");
+    }
+
+    #[test]
+    fn sort_keys_holding_subqueries_are_computed_in_a_derived_table() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN s IN (SELECT 'public') THEN n ELSE s || '.' || n END AS \"table\" FROM t ORDER BY CASE WHEN s IN (SELECT 'public') THEN 0 ELSE 1 END, 1 LIMIT 5"),
+            // (The IN subqueries, now in a select list, become lookups.)
+            "SELECT \"table\" FROM (SELECT CASE WHEN coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT 'public' AS array_element) AS array_source), s), false) \
+             THEN n ELSE s || '.' || n END AS \"table\", CASE WHEN coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT 'public' AS array_element) AS array_source), s), false) \
+             THEN 0 ELSE 1 END AS arbor_order_1 FROM t) AS arbor_sorted ORDER BY arbor_order_1, \"table\" LIMIT 5"
+        );
+        assert_eq!(rewritten("SELECT a FROM t ORDER BY b"), "SELECT a FROM t ORDER BY b");
+    }
+
+    #[test]
+    fn in_subqueries_in_select_lists_are_lookups() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN s NOT IN (SELECT n FROM ns) THEN 1 END FROM t WHERE s IN (SELECT n FROM ns)"),
+            "SELECT CASE WHEN NOT coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT n AS array_element FROM ns) AS array_source), s), false) THEN 1 END \
+             FROM t WHERE s IN (SELECT n FROM ns)"
+        );
     }
 }
