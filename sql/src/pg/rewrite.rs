@@ -187,7 +187,7 @@ fn sort_outside(query: &mut Query) -> Option<()> {
     *derived.body = SetExpr::Select(Box::new(inner));
     let SetExpr::Select(outer_select) = outer.body.as_mut() else { return None };
     let TableFactor::Derived { subquery, .. } = &mut outer_select.from.first_mut()?.relation else { return None };
-    *subquery = Box::new(derived);
+    **subquery = derived;
     query.body = outer.body;
     if let Some(ob) = &mut query.order_by {
         ob.kind = OrderByKind::Expressions(keys);
