@@ -257,6 +257,7 @@ impl Session {
         ctx.register_udf(crate::pg::functions::When::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
+        ctx.register_udf(crate::pg::functions::GetExpr::udf());
         // PostgreSQL's quoting rules (keywords, upper case) over datafusion-pg-catalog's.
         ctx.register_udf(crate::pg::functions::quote_ident_udf());
         for f in crate::pg::functions::IsVisible::udfs() {
