@@ -50,6 +50,21 @@ fn psql_lists_devices_and_describes_them() {
     );
     assert_eq!(psql(port, &["-A", "-t", "-c", "\\dn"]).lines().collect::<Vec<_>>(), ["arbor|postgres", "public|postgres"]);
     assert!(psql(port, &["-A", "-t", "-c", "\\l"]).lines().any(|l| l.starts_with("arbor|postgres|UTF-8|")));
+    // `\d+` of a table CREATE TABLE made: PostgreSQL's type names and storage.
+    psql(port, &["-c", "CREATE TABLE \"root.ps.typed\" (time timestamptz PRIMARY KEY, temp double precision, n bigint, i integer, ok boolean, note text, f real)"]);
+    let typed = psql(port, &["-A", "-t", "-c", "\\d+ \"root.ps.typed\""]);
+    assert_eq!(
+        typed.lines().collect::<Vec<_>>(),
+        [
+            "time|timestamp with time zone||not null||plain|||",
+            "temp|double precision||||plain|||",
+            "n|bigint||||plain|||",
+            "i|integer||||plain|||",
+            "ok|boolean||||plain|||",
+            "note|text||||extended|||",
+            "f|real||||plain|||",
+        ]
+    );
     let rows = psql(port, &["-A", "-t", "-c", "SELECT time, temperature, status FROM \"root.ps.wt01\""]);
     assert_eq!(rows.trim(), "1970-01-01 00:00:01+00|20.5|t");
     server.stop().unwrap();
@@ -77,6 +92,13 @@ fn the_jdbc_driver_works_end_to_end() {
             "column: ok bool",
             "primary key: root.j.d1 time 1 root.j.d1_pkey",
             "index: root.j.d1_pkey non_unique=false time 1 A",
+            "typed: 1 time timestamptz 93 size=35 nullable=0 default=null",
+            "typed: 2 temp float8 8 size=17 nullable=1 default=null",
+            "typed: 3 n int8 -5 size=19 nullable=1 default=null",
+            "typed: 4 i int4 4 size=10 nullable=1 default=null",
+            "typed: 5 ok bool -7 size=1 nullable=1 default=null",
+            "typed: 6 note text 12 size=2147483647 nullable=1 default=null",
+            "typed: 7 f float4 7 size=8 nullable=1 default=null",
             // RowDescription's table OID and column number, looked up in pg_class/pg_attribute.
             "base: time table=root.j.d1 schema=public column=time tableName=root.j.d1 nullable=0",
             "base: t table=root.j.d1 schema=public column=temp tableName=root.j.d1 nullable=1",
@@ -103,8 +125,8 @@ fn python_clients_work_end_to_end() {
             "ok psycopg2: client-side parameters, named cursor, errors",
             "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, errors",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
-            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables and primary keys",
-            "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create",
+            "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
+            "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",
         ]
     );
     server.stop().unwrap();

@@ -17,7 +17,6 @@ use datafusion::execution::{SessionState, TaskContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{ObjectType, Statement as SqlStatement};
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion::scalar::ScalarValue;
 
 use crate::error::{Error, Result};
@@ -212,11 +211,6 @@ fn session_command(statement: &SqlStatement) -> Result<Option<crate::pg::command
 }
 
 /// The parser with the rewrites psql, JDBC and Grafana queries need.
-fn parser() -> &'static PostgresCompatibilityParser {
-    static PARSER: std::sync::OnceLock<PostgresCompatibilityParser> = std::sync::OnceLock::new();
-    PARSER.get_or_init(PostgresCompatibilityParser::new)
-}
-
 /// What a run of TSQL write statements produced.
 struct WriteRun {
     outputs: Vec<QueryOutput>,
@@ -270,6 +264,7 @@ impl Session {
         ctx.register_udf(crate::pg::functions::When::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
+        ctx.register_udf(crate::pg::functions::GetExpr::udf());
         // PostgreSQL's quoting rules (keywords, upper case) over datafusion-pg-catalog's.
         ctx.register_udf(crate::pg::functions::quote_ident_udf());
         for f in crate::pg::functions::IsVisible::udfs() {
@@ -517,7 +512,7 @@ impl Session {
         let sql = &*crate::query_text::duration_literals(sql);
         let parsed = match cached {
             Some(hit) => Ok(vec![Piece::Cached(hit)]),
-            None => parser().parse(sql).map(|statements| statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect()),
+            None => crate::pg::parse::parse(sql).map(|statements| statements.into_iter().map(|s| Piece::Parsed(Box::new(s))).collect()),
         };
         let pieces = match parsed {
             Ok(pieces) => pieces,
@@ -530,7 +525,7 @@ impl Session {
                         pieces.push(Piece::Command(command));
                         continue;
                     }
-                    let statements = parser().parse(text).map_err(|_| Error::Syntax(e.to_string()))?;
+                    let statements = crate::pg::parse::parse(text).map_err(|_| Error::Syntax(e.to_string()))?;
                     pieces.extend(statements.into_iter().map(|s| Piece::Parsed(Box::new(s))));
                 }
                 pieces
@@ -648,7 +643,7 @@ impl Session {
     /// `DECLARE … CURSOR FOR query` is planned as its query (for its parameters).
     async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
         let sql = &*crate::query_text::duration_literals(sql);
-        let mut statements = parser().parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
+        let mut statements = crate::pg::parse::parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
             return Err(Error::Syntax(format!("expected one statement, found {}", statements.len())));
         }
@@ -721,7 +716,8 @@ impl Session {
         }
         let (plan, names) = self.plan(sql).await?;
         let declare = sql.trim_start().get(..8).is_some_and(|w| w.eq_ignore_ascii_case("declare "));
-        let types = plan.get_parameter_types()?;
+        let mut types = plan.get_parameter_types()?;
+        crate::pg::typing::cast_parameter_types(&plan, &mut types)?;
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
         let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));
@@ -768,7 +764,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_empty_query, parser, pg_column_names, Session};
+    use super::{is_empty_query, pg_column_names, Session};
     use crate::instance::{Instance, InstanceConfig};
     use crate::output::QueryOutput;
     use datafusion::arrow::array::{Array, Int64Array};
@@ -823,7 +819,7 @@ mod tests {
 
     #[test]
     fn columns_are_named_as_postgresql_names_them() {
-        let names = |sql: &str| pg_column_names(&parser().parse(sql).unwrap()[0]);
+        let names = |sql: &str| pg_column_names(&crate::pg::parse::parse(sql).unwrap()[0]);
         assert_eq!(
             names("SELECT count(*), max(t.a), a, b + 1, 1 AS one, CAST(a AS INT), pg_catalog.lower(a) FROM t"),
             Some(vec![Some("count".into()), Some("max".into()), None, Some("?column?".into()), None, None, Some("lower".into())])

@@ -47,6 +47,18 @@ public class JdbcSmoke {
             try (ResultSet rs = md.getIndexInfo(null, "public", "root.j.d1", false, false)) {
                 while (rs.next()) System.out.println("index: " + rs.getString("INDEX_NAME") + " non_unique=" + rs.getBoolean("NON_UNIQUE") + " " + rs.getString("COLUMN_NAME") + " " + rs.getInt("ORDINAL_POSITION") + " " + rs.getString("ASC_OR_DESC"));
             }
+            // A table made by CREATE TABLE, one column of each type it maps:
+            // getColumns' type names, JDBC types, sizes, nullability and
+            // defaults (none: COLUMN_DEF is NULL) as PostgreSQL reports them.
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE \"root.j.typed\" (time timestamptz PRIMARY KEY, temp double precision, n bigint, i integer, ok boolean, note text, f real)");
+            }
+            try (ResultSet rs = md.getColumns(null, "public", "root.j.typed", "%")) {
+                while (rs.next()) {
+                    System.out.println("typed: " + rs.getInt("ORDINAL_POSITION") + " " + rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME") + " " + rs.getInt("DATA_TYPE")
+                        + " size=" + rs.getInt("COLUMN_SIZE") + " nullable=" + rs.getInt("NULLABLE") + " default=" + rs.getString("COLUMN_DEF"));
+                }
+            }
             // RowDescription's table OID and column number lead back to the table and column.
             try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT time, temp AS t, temp + 1 AS t1 FROM \"root.j.d1\" LIMIT 1")) {
                 ResultSetMetaData m = rs.getMetaData();

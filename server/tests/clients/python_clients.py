@@ -157,12 +157,42 @@ def asyncpg_client():
     return asyncio.run(asyncpg_main())
 
 
+# The device table the reflection checks read: one column of each type
+# CREATE TABLE maps, in definition order.
+REFLECTED_COLUMNS = [
+    ("time", "TIMESTAMP", False),
+    ("temp", "DOUBLE_PRECISION", True),
+    ("n", "BIGINT", True),
+    ("i", "INTEGER", True),
+    ("ok", "BOOLEAN", True),
+    ("note", "TEXT", True),
+    ("f", "REAL", True),
+]
+REFLECTED_ROWS = [(ts(1000), 1.5, 10, 3, True, "a", 2.5), (ts(2000), None, 20, None, False, "b", None)]
+
+
+def create_reflected(conn, sa, table):
+    conn.execute(sa.text(f'CREATE TABLE "{table}" (time timestamptz PRIMARY KEY, temp double precision, n bigint, i integer, ok boolean, note text, f real)'))
+    conn.execute(
+        sa.text(f'INSERT INTO "{table}" (time, temp, n, i, ok, note, f) VALUES (:t1, 1.5, 10, 3, true, \'a\', 2.5), (:t2, NULL, 20, NULL, false, \'b\', NULL)'),
+        {"t1": ts(1000), "t2": ts(2000)},
+    )
+
+
+def check_columns(columns, driver):
+    """get_columns: names in definition order, SQLAlchemy types, nullability, no defaults."""
+    got = [(c["name"], type(c["type"]).__name__, c["nullable"], c["default"]) for c in columns]
+    check(got, [(n, t, nullable, None) for n, t, nullable in REFLECTED_COLUMNS], f"{driver} get_columns")
+    check(columns[0]["type"].timezone, True, f"{driver} time is timestamptz")
+
+
 def sqlalchemy_client():
     import sqlalchemy as sa
 
     seen = []
     for driver in ("psycopg2", "psycopg", "asyncpg"):
         device = f"root.sa_{driver}.d1"
+        reflected = f"root.sa_{driver}.typed"
         if driver == "asyncpg":
             from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -178,6 +208,19 @@ def sqlalchemy_client():
                     except sa.exc.ProgrammingError:
                         await conn.rollback()
                     check((await conn.execute(sa.text("SELECT 1"))).scalar(), 1, f"{driver} usable")
+                    await conn.run_sync(lambda c: create_reflected(c, sa, reflected))
+                    await conn.commit()
+                    # get_columns (its parameters are cast, $n::INTEGER: asyncpg
+                    # encodes them by the type the server describes).
+                    columns = await conn.run_sync(lambda c: sa.inspect(c).get_columns(reflected))
+                    check_columns(columns, driver)
+                    # A table built from the reflected columns selects exact
+                    # values. (Table(autoload_with=…) also reads the indexes,
+                    # whose int2[]/bool[] columns asyncpg looks up in pg_type
+                    # with a query whose oid[] columns Arbor sends as int4[].)
+                    table = sa.Table(reflected, sa.MetaData(), *[sa.Column(c["name"], c["type"]) for c in columns])
+                    rows = (await conn.execute(sa.select(table).order_by(table.c.time))).all()
+                    check([tuple(r) for r in rows], REFLECTED_ROWS, f"{driver} select from the reflected columns")
                 await engine.dispose()
 
             asyncio.run(run())
@@ -194,19 +237,32 @@ def sqlalchemy_client():
                 except sa.exc.ProgrammingError:
                     conn.rollback()
                 check(conn.execute(sa.text("SELECT 1")).scalar(), 1, f"{driver} usable")
-            # The inspector reads pg_catalog: the tables, and time as the
-            # primary key (pg_constraint and pg_index's indkey, through
-            # unnest and generate_subscripts). (get_columns is not here: its
-            # identity subquery names an outer column in its select list,
-            # which DataFusion cannot decorrelate.)
+                create_reflected(conn, sa, reflected)
+                conn.commit()
+            # The inspector reads pg_catalog: the tables, time as the primary
+            # key (pg_constraint and pg_index's indkey, through unnest and
+            # generate_subscripts), and the columns (their defaults,
+            # identities and collations are correlated subqueries, which
+            # sql/src/pg/decorrelate.rs joins).
             inspector = sa.inspect(engine)
             check(device in inspector.get_table_names(), True, f"{driver} get_table_names")
             pk = inspector.get_pk_constraint(device)
             check((pk["constrained_columns"], pk["name"]), (["time"], f"{device}_pkey"), f"{driver} get_pk_constraint")
             check(inspector.get_indexes(device), [], f"{driver} get_indexes (the key's index is not listed, as PostgreSQL's)")
+            check_columns(inspector.get_columns(reflected), driver)
+            check([c["name"] for c in inspector.get_columns(device)], ["time", "v"], f"{driver} get_columns of an inserted device")
+            # Reflection, then a select through the reflected table.
+            table = sa.Table(reflected, sa.MetaData(), autoload_with=engine)
+            check([(c.name, type(c.type).__name__, c.nullable, c.primary_key) for c in table.columns],
+                  [(n, t, nullable, n == "time") for n, t, nullable in REFLECTED_COLUMNS], f"{driver} reflected table")
+            with engine.connect() as conn:
+                rows = conn.execute(sa.select(table).order_by(table.c.time)).all()
+                check([tuple(r) for r in rows], REFLECTED_ROWS, f"{driver} select from the reflected table")
+                rows = conn.execute(sa.select(table.c.n, table.c.note).where(table.c.n > 15)).all()
+                check([tuple(r) for r in rows], [(20, "b")], f"{driver} reflected where")
             engine.dispose()
         seen.append(driver)
-    return "connect, parameters, errors on " + ", ".join(seen) + "; inspector tables and primary keys"
+    return "connect, parameters, errors on " + ", ".join(seen) + "; inspector tables, primary keys and columns; reflect + select"
 
 
 def pandas_client():
@@ -242,8 +298,17 @@ def pandas_client():
     with engine.connect() as conn:
         types = conn.execute(sa.text("SELECT data_type FROM information_schema.columns WHERE table_name = 'root.pd.new' ORDER BY ordinal_position")).scalars().all()
     check(types, ["timestamp with time zone", "double precision", "bigint"], "created column types")
+    # read_sql_table reflects the table (get_columns) and selects it whole.
+    df = pd.read_sql_table("root.pd.new", engine)
+    check(list(df.columns), ["time", "v", "n"], "read_sql_table columns")
+    check(str(df["time"].dtype).startswith("datetime64") and str(df["time"].dt.tz) == "UTC", True, f"read_sql_table datetime column {df['time'].dtype}")
+    check([(t.value // 1_000_000, None if pd.isna(v) else v, int(n)) for t, v, n in df.itertuples(index=False)], [(1000, 1.5, 1), (2000, None, 2)], "read_sql_table rows")
+    df = pd.read_sql_table("root.pd.d1", engine, index_col="time", columns=["temp", "status"])
+    check(isinstance(df.index, pd.DatetimeIndex) and str(df.index.tz) == "UTC", True, "read_sql_table datetime index")
+    check([(t.value // 1_000_000, None if pd.isna(v) else v, s) for t, (v, s) in zip(df.index, df.itertuples(index=False))],
+          [(1000, 20.5, True), (2000, 21.5, False), (3000, None, True), (4000, 23.5, False), (5000, None, True)], "read_sql_table index rows")
     engine.dispose()
-    return "read_sql_query with parameters, datetime index, read_sql, to_sql append and create"
+    return "read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table"
 
 
 CLIENTS = {

@@ -592,6 +592,55 @@ pub(crate) fn quote_ident_udf() -> ScalarUDF {
     )
 }
 
+/// `pg_get_expr(expr, relation [, pretty])`: the expression's text, NULL for
+/// NULL as PostgreSQL's (strict) function gives. Arbor's catalog keeps no
+/// expression trees (no column defaults, partial or expression indexes), so
+/// a stored text is its own rendering. datafusion-pg-catalog's answers `''`
+/// even for NULL, which pgJDBC reports as an empty `COLUMN_DEF`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct GetExpr {
+    signature: Signature,
+}
+
+impl GetExpr {
+    pub(crate) fn udf() -> ScalarUDF {
+        let mut signatures = Vec::new();
+        for relation in [DataType::Int32, DataType::UInt32, DataType::Int64, DataType::UInt64] {
+            signatures.push(TypeSignature::Exact(vec![DataType::Utf8, relation.clone()]));
+            signatures.push(TypeSignature::Exact(vec![DataType::Utf8, relation, DataType::Boolean]));
+        }
+        ScalarUDF::new_from_impl(GetExpr { signature: Signature::one_of(signatures, Volatility::Stable) })
+    }
+}
+
+impl ScalarUDFImpl for GetExpr {
+    fn name(&self) -> &str {
+        "pg_get_expr"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
+        Ok(match args.args.first() {
+            Some(ColumnarValue::Scalar(v)) => ColumnarValue::Scalar(ScalarValue::Utf8(match v {
+                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
+                _ => None,
+            })),
+            Some(ColumnarValue::Array(a)) => {
+                let text = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+                ColumnarValue::Array(text)
+            }
+            None => return exec_err!("pg_get_expr takes an expression"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::quote_ident;

@@ -5,12 +5,16 @@
 //! a query's output stream ([`cursor`]), advisory locks ([`advisory`]) and
 //! the functions that expose them (`current_setting`, `set_config`,
 //! `pg_advisory_*`, `pg_typeof`, in [`functions`]), and rewrites of
-//! PostgreSQL syntax DataFusion does not plan ([`rewrite`]).
+//! PostgreSQL syntax DataFusion does not plan ([`rewrite`], and correlated
+//! scalar subqueries as joins in [`decorrelate`]), and the parser that
+//! keeps them ([`parse`]).
 
 pub(crate) mod advisory;
 pub(crate) mod command;
 pub(crate) mod cursor;
+pub(crate) mod decorrelate;
 pub(crate) mod functions;
+pub(crate) mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod settings;
 pub(crate) mod typing;

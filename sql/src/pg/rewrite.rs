@@ -20,7 +20,9 @@
 //! - `generate_subscripts(a, d)` is `unnest(range(1, array_length(a, d) + 1))`
 //!   (SQLAlchemy's key reflection);
 //!
-//! a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
+//! functions in a FROM clause run as PostgreSQL runs them (a scalar one as
+//! a one-row table, `generate_series` over non-literals as the unnested
+//! array function); a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
 //! over plain rows, `(SELECT e FROM t WHERE t.k = outer.k)`, an aggregate,
 //! `(SELECT first_value(e) FROM …)`, which DataFusion decorrelates into a
 //! join (SQLAlchemy's `get_columns`). No row still gives NULL; where
@@ -29,17 +31,23 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    visit_expressions, visit_expressions_mut, BinaryOperator, VisitMut, VisitorMut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
     LambdaFunction, LambdaFunctionParameter, LambdaSyntax, ObjectName, OneOrManyWithParens, OrderByExpr, OrderByKind, Query,
     Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableWithJoins, Value,
 };
 
 /// Rewrite every `ARRAY(subquery)` in `statement`.
 pub(crate) fn array_subqueries(statement: &mut Statement) {
+    from_functions(statement);
+    sorted_by_subqueries(statement);
+    projected_in_subqueries(statement);
+    // Correlated scalar lookups become joins first; what is left of
+    // correlated subqueries meets the rewrites below.
+    super::decorrelate::scalar_subqueries(statement);
     // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
     // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)) {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -54,7 +62,235 @@ pub(crate) fn array_subqueries(statement: &mut Statement) {
     });
 }
 
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+/// Table functions DataFusion plans in a FROM clause (its own and
+/// datafusion-pg-catalog's); any other function there is a scalar one.
+const TABLE_FUNCTIONS: &[&str] = &["generate_series", "range", "unnest", "pg_get_keywords"];
+
+/// Functions in FROM clauses as PostgreSQL runs them (Grafana's search_path
+/// expansion, `FROM generate_series(array_lower(a, 1), array_upper(a, 1)) AS
+/// i, string_to_array(current_setting('search_path'), ',') s`):
+///
+/// - a scalar function is a one-row table whose column is named by the
+///   alias: `f(…) s` → `(SELECT f(…) AS s) s`;
+/// - `generate_series` over values not known when planning (DataFusion's
+///   table function takes literals only) is the unnested array function:
+///   `generate_series(a, b) i` → `(SELECT unnest(generate_series(a, b)) AS i) i`.
+fn from_functions(statement: &mut Statement) {
+    struct FromFunctions;
+    impl VisitorMut for FromFunctions {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            if let Some(derived) = from_function(t) {
+                *t = derived;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut FromFunctions);
+}
+
+/// `user`, PostgreSQL's `current_user` (Grafana's search_path expansion
+/// reads it), as the `session_user` datafusion-pg-catalog provides.
+fn user(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    let named_user = f.name.0.len() == 1 && f.name.to_string().eq_ignore_ascii_case("user");
+    if !named_user || !matches!(f.args, FunctionArguments::None) {
+        return None;
+    }
+    let mut f = f.clone();
+    f.name = ObjectName::from(vec![Ident::new("session_user")]);
+    Some(Expr::Function(f))
+}
+
+/// Whether `e` holds a subquery of any kind.
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |e| {
+        found = matches!(e, Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. });
+        if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
+}
+
+/// `ORDER BY` an expression holding a subquery (Grafana's table list orders
+/// by `CASE WHEN quote_ident(table_schema) IN (SELECT …) THEN 0 ELSE 1
+/// END`), which DataFusion plans nowhere but in projections and filters:
+/// the query's select list, with each sort key computed beside it, becomes
+/// a derived table the sort reads.
+///
+/// `SELECT a AS x FROM t ORDER BY f(SELECT …), 1` →
+/// `SELECT x FROM (SELECT a AS x, f(SELECT …) AS arbor_order_1 FROM t) AS arbor_sorted ORDER BY arbor_order_1, x`.
+fn sorted_by_subqueries(statement: &mut Statement) {
+    struct Sorted;
+    impl VisitorMut for Sorted {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            sort_outside(query);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Sorted);
+}
+
+fn sort_outside(query: &mut Query) -> Option<()> {
+    let OrderByKind::Expressions(order) = &query.order_by.as_ref()?.kind else { return None };
+    if !order.iter().any(|o| has_subquery(&o.expr)) {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let grouped = !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    if select.distinct.is_some() || grouped || select.having.is_some() {
+        return None;
+    }
+    // The output names the outer select list repeats.
+    let mut names = Vec::new();
+    for item in &select.projection {
+        names.push(match item {
+            SelectItem::ExprWithAlias { alias, .. } => alias.clone(),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.clone(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last()?.clone(),
+            _ => return None,
+        });
+    }
+    let mut inner = select.as_ref().clone();
+    let mut keys = Vec::new();
+    for o in order {
+        let key = match &o.expr {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => names.get(n.parse::<usize>().ok()?.checked_sub(1)?)?.clone(),
+                _ => return None,
+            },
+            Expr::Identifier(i) if names.iter().any(|n| n.value == i.value) => i.clone(),
+            e => {
+                let key = Ident::new(format!("arbor_order_{}", keys.len() + 1));
+                inner.projection.push(SelectItem::ExprWithAlias { expr: e.clone(), alias: key.clone() });
+                key
+            }
+        };
+        keys.push(OrderByExpr { expr: Expr::Identifier(key), options: o.options, with_fill: None });
+    }
+    let columns: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let text = format!("SELECT {} FROM (SELECT 1) AS arbor_sorted", columns.join(", "));
+    let mut outer = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    let mut derived = query.clone();
+    derived.with = None;
+    derived.order_by = None;
+    derived.limit_clause = None;
+    derived.fetch = None;
+    *derived.body = SetExpr::Select(Box::new(inner));
+    let SetExpr::Select(outer_select) = outer.body.as_mut() else { return None };
+    let TableFactor::Derived { subquery, .. } = &mut outer_select.from.first_mut()?.relation else { return None };
+    **subquery = derived;
+    query.body = outer.body;
+    if let Some(ob) = &mut query.order_by {
+        ob.kind = OrderByKind::Expressions(keys);
+    }
+    Some(())
+}
+
+/// An uncorrelated `x [NOT] IN (SELECT e …)` in a select list (Grafana's
+/// table list: `CASE WHEN quote_ident(table_schema) IN (SELECT …) THEN …`),
+/// which DataFusion decorrelates in filters only, as a lookup in the
+/// subquery's values: `coalesce(array_has((SELECT array_agg(e) FROM (…)), x),
+/// false)`. (A NULL `x` gives false here where PostgreSQL gives NULL.)
+fn projected_in_subqueries(statement: &mut Statement) {
+    struct Selects;
+    impl VisitorMut for Selects {
+        type Break = ();
+        fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let mut lookups = InLookups { depth: 0 };
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                    let _ = e.visit(&mut lookups);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    /// Rewrites the select list's own IN subqueries, not those of queries nested in it.
+    struct InLookups {
+        depth: usize,
+    }
+    impl VisitorMut for InLookups {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            let Expr::InSubquery { expr, subquery, negated } = e else { return ControlFlow::Continue(()) };
+            let SetExpr::Select(select) = subquery.body.as_ref() else { return ControlFlow::Continue(()) };
+            if super::parse::correlated(subquery) || select.projection.len() != 1 {
+                return ControlFlow::Continue(());
+            }
+            let values = aggregated(subquery, select);
+            let found = call("coalesce", vec![call("array_has", vec![values, expr.as_ref().clone()]), Expr::Value(Value::Boolean(false).into())]);
+            *e = if *negated { Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(found) } } else { found };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Selects);
+}
+
+fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => is_literal(expr),
+        _ => false,
+    }
+}
+
+fn from_function(t: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table { name, args: Some(args), alias, .. } = t else { return None };
+    let function = name.0.last()?.to_string().trim_matches('"').to_ascii_lowercase();
+    let series = function == "generate_series";
+    if series {
+        let literal = args.args.iter().all(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if is_literal(e)));
+        if literal {
+            return None;
+        }
+    } else if TABLE_FUNCTIONS.contains(&function.as_str()) {
+        return None;
+    }
+    let column = match alias {
+        Some(a) => a.columns.first().map_or_else(|| a.name.clone(), |c| c.name.clone()),
+        None => Ident::new(&function),
+    };
+    let value = Expr::Function(Function {
+        name: name.clone(),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args: args.args.clone(), clauses: Vec::new() }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    });
+    let value = if series { call("unnest", vec![value]) } else { value };
+    let text = format!("SELECT {value} AS {column}");
+    let query = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    let alias = alias.clone().unwrap_or(TableAlias { explicit: true, name: Ident::new(&function), columns: Vec::new(), at: None });
+    Some(TableFactor::Derived { lateral: false, subquery: query, alias: Some(alias), sample: None })
+}
+
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,
@@ -111,7 +347,7 @@ fn expandarray_arg(e: &Expr) -> Option<&Expr> {
     Some(a)
 }
 
-fn number(n: &str) -> Expr {
+pub(super) fn number(n: &str) -> Expr {
     Expr::Value(Value::Number(n.into(), false).into())
 }
 
@@ -201,7 +437,7 @@ const AGGREGATES: &[&str] = &[
 ];
 
 /// Whether `e` calls an aggregate function.
-fn aggregates(e: &Expr) -> bool {
+pub(super) fn aggregates(e: &Expr) -> bool {
     let mut found = false;
     let _ = visit_expressions(e, |e| {
         if let Expr::Function(f) = e {
@@ -216,7 +452,7 @@ fn aggregates(e: &Expr) -> bool {
 }
 
 /// The names a query's FROM clause binds (tables by their last name part, and aliases).
-fn bound_names(select: &Select) -> Vec<String> {
+pub(super) fn bound_names(select: &Select) -> Vec<String> {
     let mut names = Vec::new();
     let mut add = |t: &TableFactor| match t {
         TableFactor::Table { name, alias, .. } => {
@@ -309,7 +545,7 @@ fn only_outside(e: &Expr, bound: &[String]) -> bool {
     !inner
 }
 
-fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+pub(super) fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
             conjuncts(*left, out);
@@ -490,7 +726,10 @@ mod tests {
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
-            "SELECT arbor_when(a.atthasdef, (SELECT first_value(pg_get_expr(d.adbin, d.adrelid)) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
+            // A lookup by equality is a join (decorrelate.rs).
+            "SELECT CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END FROM pg_attribute a LEFT OUTER JOIN \
+             (SELECT d.adrelid AS arbor_key_1, first_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
+             AS arbor_subquery_1 ON arbor_subquery_1.arbor_key_1 = a.attrelid"
         );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.x) FROM d WHERE a.atthasdef AND d.r = a.r) ELSE NULL END FROM a"),
@@ -510,5 +749,39 @@ mod tests {
         assert_eq!(rewritten("SELECT (r.k).x FROM r"), "SELECT get_field(r.k, 'x') FROM r");
         assert_eq!(rewritten("SELECT i.indkey[ia.attnum - 1] FROM i, ia"), "SELECT i.indkey[(ia.attnum - 1) + 1] FROM i, ia");
         assert_eq!(rewritten("SELECT a[1] FROM t"), "SELECT a[1] FROM t");
+    }
+
+    #[test]
+    fn functions_in_from_run_as_postgresql_runs_them() {
+        assert_eq!(
+            rewritten("SELECT trim(s[i]) FROM generate_series(array_lower(string_to_array(current_setting('search_path'), ','), 1), 2) AS i, string_to_array('a,b', ',') s"),
+            "SELECT TRIM(s[i]) FROM (SELECT unnest(generate_series(array_lower(string_to_array(current_setting('search_path'), ','), 1), 2)) AS i) AS i, \
+             (SELECT string_to_array('a,b', ',') AS s) s"
+        );
+        // Table functions DataFusion plans stay.
+        assert_eq!(rewritten("SELECT * FROM generate_series(1, 3) AS g(x)"), "SELECT * FROM generate_series(1, 3) AS g (x)");
+        assert_eq!(rewritten("SELECT * FROM unnest(ARRAY[1, 2]) AS u"), "SELECT * FROM UNNEST(ARRAY[1, 2]) AS u");
+        assert_eq!(rewritten("SELECT user"), "SELECT session_user");
+    }
+
+    #[test]
+    fn sort_keys_holding_subqueries_are_computed_in_a_derived_table() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN s IN (SELECT 'public') THEN n ELSE s || '.' || n END AS \"table\" FROM t ORDER BY CASE WHEN s IN (SELECT 'public') THEN 0 ELSE 1 END, 1 LIMIT 5"),
+            // (The IN subqueries, now in a select list, become lookups.)
+            "SELECT \"table\" FROM (SELECT CASE WHEN coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT 'public' AS array_element) AS array_source), s), false) \
+             THEN n ELSE s || '.' || n END AS \"table\", CASE WHEN coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT 'public' AS array_element) AS array_source), s), false) \
+             THEN 0 ELSE 1 END AS arbor_order_1 FROM t) AS arbor_sorted ORDER BY arbor_order_1, \"table\" LIMIT 5"
+        );
+        assert_eq!(rewritten("SELECT a FROM t ORDER BY b"), "SELECT a FROM t ORDER BY b");
+    }
+
+    #[test]
+    fn in_subqueries_in_select_lists_are_lookups() {
+        assert_eq!(
+            rewritten("SELECT CASE WHEN s NOT IN (SELECT n FROM ns) THEN 1 END FROM t WHERE s IN (SELECT n FROM ns)"),
+            "SELECT CASE WHEN NOT coalesce(array_has((SELECT array_agg(array_element) FROM (SELECT n AS array_element FROM ns) AS array_source), s), false) THEN 1 END \
+             FROM t WHERE s IN (SELECT n FROM ns)"
+        );
     }
 }

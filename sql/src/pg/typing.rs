@@ -7,9 +7,11 @@
 //! types an unknown literal by what it meets.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::Transformed;
+use std::collections::HashMap;
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::Result;
-use datafusion::logical_expr::expr::{Alias, Case};
+use datafusion::logical_expr::expr::{Alias, Case, Cast, TryCast};
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Projection};
 use datafusion::scalar::ScalarValue;
 
@@ -38,6 +40,31 @@ pub(crate) fn type_name(t: &DataType) -> String {
         DataType::Struct(_) => "record".into(),
         other => other.to_string().to_ascii_lowercase(),
     }
+}
+
+/// Fill in the type of each parameter DataFusion leaves untyped that is
+/// cast, `$1::INTEGER`: PostgreSQL infers a parameter's type from its cast,
+/// and asyncpg (so SQLAlchemy on asyncpg, which casts every parameter)
+/// encodes a value by the type the server describes.
+pub(crate) fn cast_parameter_types(plan: &LogicalPlan, types: &mut HashMap<String, Option<DataType>>) -> Result<()> {
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e {
+                    // Not arrays: Arbor describes `oid[]` as `integer[]`,
+                    // which asyncpg cannot encode without asking the
+                    // catalog (with a query cast the same way).
+                    if let (Expr::Placeholder(p), false) = (expr.as_ref(), field.data_type().is_nested()) {
+                        if let Some(slot @ None) = types.get_mut(&p.id) {
+                            *slot = Some(field.data_type().clone());
+                        }
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(())
 }
 
 /// An integer literal that fits `integer`, as one; the expression kinds

@@ -228,7 +228,7 @@ impl Session {
         }
         // Rows at new times, after the updates (which only touch existing times).
         let text = format!("INSERT INTO {} ({list}) SELECT {list} FROM {from} WHERE NOT {existing}", quoted(&device));
-        let statement = super::parser().parse(&text).map_err(|e| Error::Syntax(e.to_string()))?.remove(0);
+        let statement = crate::pg::parse::parse(&text).map_err(|e| Error::Syntax(e.to_string()))?.remove(0);
         if let QueryOutput::Command { rows: Some(n), .. } = Box::pin(self.statement(statement, params, None)).await? {
             rows += n;
         }

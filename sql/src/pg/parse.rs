@@ -1,0 +1,216 @@
+//! Parsing PostgreSQL text: datafusion-pg-catalog's compatibility parser
+//! (its table of whole client queries replaced by empty answers, then its
+//! rewrite rules), except for one rule. Its `RemoveSubqueryFromProjection`
+//! replaces a scalar subquery in a select list that it takes for correlated
+//! (one naming any table it does not see aliased in the subquery, or a
+//! parameter) with NULL: a silent wrong answer. Here such a subquery is kept:
+//! [`super::decorrelate`] turns equality lookups into joins, DataFusion plans
+//! the rest or fails with its error. The rule's other half is kept: an
+//! uncorrelated subquery in a select list gets `LIMIT 1`.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, Expr, LimitClause, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral, FixVersionColumnName,
+    PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation, RewritePgCatalogOperator, RewriteRegCastToSubquery,
+    SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use super::rewrite::bound_names;
+
+struct Parsers {
+    compat: PostgresCompatibilityParser,
+    /// The compatibility parser's rules in its order, with
+    /// [`LimitUncorrelatedSubqueries`] for `RemoveSubqueryFromProjection`.
+    rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
+}
+
+fn parsers() -> &'static Parsers {
+    static PARSERS: OnceLock<Parsers> = OnceLock::new();
+    PARSERS.get_or_init(|| Parsers {
+        compat: PostgresCompatibilityParser::new(),
+        rules: vec![
+            Arc::new(AliasDuplicatedProjectionRewrite),
+            Arc::new(ResolveUnqualifiedIdentifier),
+            Arc::new(RewriteArrayAnyAllOperation),
+            Arc::new(PrependUnqualifiedPgTableName),
+            Arc::new(StripCallableQualifier),
+            Arc::new(FixArrayLiteral),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(LimitUncorrelatedSubqueries),
+            Arc::new(FixVersionColumnName),
+        ],
+    })
+}
+
+/// Whether `sql` may hold a subquery: `(` then `SELECT`, spaces between.
+fn may_have_subquery(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        if b != b'(' {
+            return false;
+        }
+        let rest = sql[i + 1..].trim_start();
+        rest.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"))
+    })
+}
+
+/// Parse `sql` into statements, with the compatibility parser's rewrites.
+pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    let parsers = parsers();
+    let compat = match parsers.compat.parse(sql) {
+        Ok(statements) => statements,
+        // Its stand-in for a whole statement can be no statement at all
+        // (Grafana's search_path expansion sent alone becomes `''`).
+        Err(e) => {
+            let plain = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|_| e)?;
+            return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
+        }
+    };
+    if !may_have_subquery(sql) {
+        return Ok(compat);
+    }
+    // The compatibility parser swaps some whole client queries for an empty
+    // answer before parsing (psql's row policies, pgcli's type list); where
+    // it did, its statement stands. Where its rules alone made the
+    // statement, or it swapped only a subquery for `''` (Grafana's
+    // search_path expansion, which Arbor answers), the text is parsed and
+    // rewritten again with ours.
+    let Ok(plain) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return Ok(compat) };
+    if plain.len() != compat.len() {
+        return Ok(compat);
+    }
+    Ok(compat
+        .into_iter()
+        .zip(plain)
+        .map(|(compat_statement, plain)| {
+            if parsers.compat.rewrite(plain.clone()) != compat_statement && stand_in(&compat_statement) {
+                return compat_statement;
+            }
+            parsers.rules.iter().fold(plain, |s, rule| rule.rewrite(s))
+        })
+        .collect())
+}
+
+/// Whether `statement` is one of the compatibility parser's empty stand-ins
+/// for a whole query: `SELECT NULL::TEXT AS …, … WHERE false`, no FROM clause.
+fn stand_in(statement: &Statement) -> bool {
+    let Statement::Query(query) = statement else { return false };
+    let SetExpr::Select(select) = query.body.as_ref() else { return false };
+    select.from.is_empty() && matches!(&select.selection, Some(Expr::Value(v)) if v.value == Value::Boolean(false))
+}
+
+/// `LIMIT 1` on a scalar subquery in a select list that names only its own
+/// tables (PostgreSQL fails on a second row; the catalog's virtual tables
+/// answer one).
+#[derive(Debug)]
+struct LimitUncorrelatedSubqueries;
+
+impl SqlStatementRewriteRule for LimitUncorrelatedSubqueries {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        let _ = statement.visit(&mut Limiter);
+        statement
+    }
+}
+
+struct Limiter;
+
+impl VisitorMut for Limiter {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(Expr::Subquery(sub)) | SelectItem::ExprWithAlias { expr: Expr::Subquery(sub), .. } = item {
+                if sub.limit_clause.is_none() && sub.fetch.is_none() && !correlated(sub) {
+                    sub.limit_clause = Some(LimitClause::LimitOffset {
+                        limit: Some(Expr::Value(Value::Number("1".into(), false).into())),
+                        offset: None,
+                        limit_by: Vec::new(),
+                    });
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Whether `query` names a column of a table its own FROM clause does not
+/// bind (nested subqueries count: their tables are not this query's).
+pub(super) fn correlated(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else { return true };
+    let bound: HashSet<String> = bound_names(select).into_iter().collect();
+    let mut found = false;
+    let _ = visit_expressions(query, |e| {
+        if let Expr::CompoundIdentifier(parts) = e {
+            if parts.len() >= 2 && !bound.contains(&parts[parts.len() - 2].value.to_ascii_lowercase()) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> String {
+        let mut s = parse(sql).unwrap();
+        assert_eq!(s.len(), 1);
+        s.remove(0).to_string()
+    }
+
+    #[test]
+    fn a_correlated_subquery_in_a_select_list_is_kept() {
+        assert_eq!(
+            one("SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) AS t FROM pg_catalog.pg_attribute a"),
+            "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) AS t FROM pg_catalog.pg_attribute a"
+        );
+        // A parameter is not a correlation.
+        assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1 LIMIT 1)");
+    }
+
+    #[test]
+    fn an_uncorrelated_subquery_gets_limit_1() {
+        assert_eq!(one("SELECT (SELECT nspname FROM pg_namespace)"), "SELECT (SELECT nspname FROM pg_catalog.pg_namespace LIMIT 1)");
+    }
+
+    #[test]
+    fn statements_without_subqueries_are_the_compatibility_parsers() {
+        for sql in ["SELECT 1", "SELECT relname FROM pg_class WHERE oid = 1", "SHOW search_path"] {
+            assert_eq!(parse(sql).unwrap(), parsers().compat.parse(sql).unwrap());
+        }
+    }
+
+    #[test]
+    fn whole_client_queries_it_answers_empty_stay_so() {
+        let pgcli = "SELECT n.nspname schema_name, t.typname type_name FROM pg_catalog.pg_type t INNER JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+            WHERE ( t.typrelid = 0 OR ( SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid ) ) \
+            AND NOT EXISTS( SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid ) \
+            AND n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema' ORDER BY 1, 2;";
+        assert_eq!(one(pgcli), "SELECT NULL::TEXT AS schema_name, NULL::TEXT AS type_name WHERE false");
+    }
+
+    #[test]
+    fn a_subquery_it_swaps_for_an_empty_string_is_kept() {
+        let grafana = "SELECT quote_ident(column_name) FROM information_schema.columns WHERE quote_ident(table_schema) IN (SELECT \
+            CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), \
+            array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s)";
+        assert_ne!(parsers().compat.parse(grafana).unwrap()[0].to_string(), one(grafana));
+        assert!(one(grafana).contains("generate_series(array_lower("), "{}", one(grafana));
+    }
+}
