@@ -445,7 +445,7 @@ impl Session {
                 let cached = CachedPlan::new(physical.clone(), Some(names.clone()), catalog_version);
                 self.keep_plan(Surface::Tsql, text, &physical, cached);
             }
-            let stream = datafusion::physical_plan::execute_stream(physical, task)?;
+            let stream = crate::exec::execute_stream(physical, task)?;
             let (schema, stream) = pg_stream(stream, Some(&names));
             return Ok(QueryOutput::Rows { schema, stream });
         }
@@ -508,7 +508,7 @@ impl Session {
 
     /// Run a plan kept from an earlier run of the same text.
     fn run_cached(&self, hit: CachedPlan) -> Result<QueryOutput> {
-        let stream = datafusion::physical_plan::execute_stream(hit.fresh()?, self.snapshot().task)?;
+        let stream = crate::exec::execute_stream(hit.fresh()?, self.snapshot().task)?;
         let (schema, stream) = pg_stream(stream, hit.names.as_deref());
         Ok(QueryOutput::Rows { schema, stream })
     }
@@ -616,7 +616,7 @@ impl Session {
                 let cached = CachedPlan::new(physical.clone(), names.clone(), catalog_version);
                 self.keep_plan(Surface::Sql, text, &physical, cached);
             }
-            let stream = datafusion::physical_plan::execute_stream(physical, self.snapshot().task)?;
+            let stream = crate::exec::execute_stream(physical, self.snapshot().task)?;
             let (schema, stream) = pg_stream(stream, names.as_deref());
             return Ok(QueryOutput::Rows { schema, stream });
         }

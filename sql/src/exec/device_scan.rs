@@ -85,6 +85,12 @@ impl DeviceScanExec {
         &self.spec
     }
 
+    /// Whether it reads inline when polled (a batch of `batch_rows` at
+    /// most): a hop to a storage thread would cost more than the read.
+    pub fn reads_inline(&self, batch_rows: usize) -> bool {
+        self.spec.limit.is_some_and(|l| l <= batch_rows)
+    }
+
     fn request(&self, batch_rows: usize) -> ScanRequest {
         let measurements: Vec<String> = self
             .spec
@@ -279,7 +285,7 @@ impl ExecutionPlan for DeviceScanExec {
         let store = self.store.clone();
         let schema = self.schema.clone();
         let columns = self.spec.columns.clone();
-        if self.spec.limit.is_some_and(|l| l <= batch_rows) {
+        if self.reads_inline(batch_rows) {
             // A batch at most: read inline when polled; a hop to a storage
             // thread would cost more than the read.
             let mut scan: Option<storage::BatchStream> = None;

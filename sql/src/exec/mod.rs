@@ -6,7 +6,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning, PlanProperties};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use futures::TryStreamExt;
 
 /// Logical nodes are compared for plan deduplication only: equal or unordered.
 macro_rules! partial_ord_by_eq {
@@ -64,4 +67,38 @@ pub use gap_fill::{GapFill, GapFillExec, GapFillKind, GapFillSpec, Stride};
 /// A storage error as DataFusion carries it out of an operator.
 pub(crate) fn storage_error(e: storage::Error) -> datafusion::error::DataFusionError {
     datafusion::error::DataFusionError::External(Box::new(crate::error::Error::Storage(e)))
+}
+
+/// Whether every operator of `plan` does its work inline when polled, with
+/// no task of its own: its leaves read a batch at most, or statistics, or
+/// cached last values ([`DeviceScanExec::reads_inline`]), and nothing in
+/// between repartitions.
+fn runs_inline(plan: &Arc<dyn ExecutionPlan>, batch_rows: usize) -> bool {
+    let leaf_inline = if let Some(scan) = plan.downcast_ref::<DeviceScanExec>() {
+        scan.reads_inline(batch_rows)
+    } else if let Some(aggregate) = plan.downcast_ref::<SeriesAggregateExec>() {
+        aggregate.reads_inline()
+    } else {
+        plan.is::<LastValuesExec>() || plan.name() == "PlaceholderRowExec" || plan.name() == "EmptyExec"
+    };
+    if plan.children().is_empty() {
+        return leaf_inline;
+    }
+    const PASSING: &[&str] = &["ProjectionExec", "FilterExec", "CoalesceBatchesExec", "GlobalLimitExec", "LocalLimitExec", "UnionExec", "CooperativeExec"];
+    PASSING.contains(&plan.name()) && plan.children().into_iter().all(|c| runs_inline(c, batch_rows))
+}
+
+/// Execute `plan` as one stream. DataFusion merges several partitions
+/// with a task per partition; when every partition runs inline (the
+/// latest rows of ten devices, say) they are read one after another
+/// instead, sparing the tasks and their wake-ups.
+pub fn execute_stream(plan: Arc<dyn ExecutionPlan>, task: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    let partitions = plan.properties().partitioning.partition_count();
+    if partitions <= 1 || !runs_inline(&plan, task.session_config().batch_size()) {
+        return datafusion::physical_plan::execute_stream(plan, task);
+    }
+    let schema = plan.schema();
+    let streams = (0..partitions).map(move |p| plan.execute(p, task.clone()));
+    let batches = futures::stream::iter(streams).try_flatten();
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
 }

@@ -200,6 +200,14 @@ fn column(kind: StatKind, a: &Aggregates, t: &ArrowType) -> Result<ScalarValue> 
     }
 }
 
+impl SeriesAggregateExec {
+    /// Whether it runs inline when polled (whole-series statistics; the
+    /// windowed form reads on a storage thread).
+    pub fn reads_inline(&self) -> bool {
+        self.windows.is_none()
+    }
+}
+
 impl ExecutionPlan for SeriesAggregateExec {
     fn name(&self) -> &str {
         "SeriesAggregateExec"
