@@ -1,0 +1,177 @@
+//! Streamed WAL groups (`OpenGroup`, what a big COPY writes): parts logged
+//! as they come, applied only by the commit, replayed after a crash only when
+//! committed — and whole, even when the commit's apply sealed and flushed
+//! memtables half way and the checkpoint passed the commit record, or when
+//! flushes of other writers moved the checkpoint past the group's parts
+//! while it was open.
+//!
+//! A crash is the engine dropped without a flush (its WAL synced, as the
+//! page cache keeps it across `kill -9`), then opened again.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod common;
+
+use std::path::Path;
+
+use common::{int_points, ints, open, test_config};
+use storage::{EngineConfig, SeriesKey, WriteBatch};
+
+/// Memtables so small that every few writes seal and flush (no background
+/// threads: a seal flushes at once), so checkpoints keep moving.
+fn tiny() -> EngineConfig {
+    EngineConfig { memtable_bytes_max: 8 << 10, ..test_config() }
+}
+
+/// Part `p` of the group: `rows` points of root.g.d.v from time p * rows, value 10 * time + 1.
+fn part(p: i64, rows: i64) -> WriteBatch {
+    let points: Vec<(i64, i64)> = (p * rows..(p + 1) * rows).map(|t| (t, 10 * t + 1)).collect();
+    ints("root.g.d", "v", &points)
+}
+
+fn expected(parts: i64, rows: i64) -> Vec<(i64, i64)> {
+    (0..parts * rows).map(|t| (t, 10 * t + 1)).collect()
+}
+
+/// Writes of another device that fill memtables: seals, flushes, checkpoints.
+fn other_writes(engine: &storage::StorageEngine, from: i64, n: i64) {
+    for i in from..from + n {
+        let points: Vec<(i64, i64)> = (i * 200..(i + 1) * 200).map(|t| (t, t)).collect();
+        engine.write(&ints("root.o.d", "w", &points)).unwrap();
+    }
+}
+
+fn g() -> SeriesKey {
+    SeriesKey::new("root.g.d", "v")
+}
+
+fn wal_segments(db: &Path) -> usize {
+    std::fs::read_dir(db.join("wal")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "wal")).count()
+}
+
+#[test]
+fn an_open_group_is_absent_after_a_crash_and_a_committed_one_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), test_config());
+    let mut open_group = engine.begin_group();
+    for p in 0..3 {
+        open_group.write_part(&[part(p, 100)]).unwrap();
+    }
+    assert_eq!(open_group.parts(), 3);
+    assert!(int_points(&engine, &g()).is_empty(), "parts are not visible before the commit");
+    drop(engine);
+    drop(open_group);
+    let engine = open(dir.path(), test_config());
+    assert!(int_points(&engine, &g()).is_empty(), "an uncommitted group was replayed");
+
+    let mut group = engine.begin_group();
+    for p in 0..3 {
+        group.write_part(&[part(p, 100)]).unwrap();
+    }
+    group.commit().unwrap();
+    assert_eq!(int_points(&engine, &g()), expected(3, 100));
+    drop(engine);
+    let engine = open(dir.path(), test_config());
+    assert_eq!(int_points(&engine, &g()), expected(3, 100), "a committed group is not whole after a crash");
+}
+
+#[test]
+fn an_aborted_group_is_never_replayed_and_its_segments_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), tiny());
+    let mut group = engine.begin_group();
+    for p in 0..4 {
+        group.write_part(&[part(p, 500)]).unwrap();
+    }
+    drop(group);
+    other_writes(&engine, 0, 20);
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert!(int_points(&engine, &g()).is_empty(), "an aborted group was replayed");
+    engine.flush().unwrap();
+    assert!(wal_segments(dir.path()) <= 1, "{} WAL segments left after a flush with no group open", wal_segments(dir.path()));
+}
+
+#[test]
+fn parts_outlive_checkpoints_while_their_group_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), tiny());
+    let mut group = engine.begin_group();
+    // Other writers flush (and checkpoint) between every part.
+    for p in 0..4 {
+        group.write_part(&[part(p, 500)]).unwrap();
+        other_writes(&engine, p * 10, 10);
+    }
+    assert!(wal_segments(dir.path()) > 4, "the open group's segments were removed");
+    // The commit's apply seals and flushes after every part (each is larger
+    // than a memtable): the checkpoint passes the commit record itself.
+    group.commit().unwrap();
+    assert_eq!(int_points(&engine, &g()), expected(4, 500));
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert_eq!(int_points(&engine, &g()), expected(4, 500), "group not whole after a crash");
+    let others = int_points(&engine, &SeriesKey::new("root.o.d", "w"));
+    assert_eq!(others.len(), 40 * 200);
+    // Once its data is flushed the group pins nothing.
+    other_writes(&engine, 40, 10);
+    engine.flush().unwrap();
+    assert!(wal_segments(dir.path()) <= 1, "{} WAL segments left after everything was flushed", wal_segments(dir.path()));
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert_eq!(int_points(&engine, &g()), expected(4, 500));
+}
+
+#[test]
+fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), tiny());
+    let mut group = engine.begin_group();
+    // Two parts fill a memtable: the apply seals (and flushes) after every
+    // second part, and the last part stays in memory.
+    for p in 0..5 {
+        group.write_part(&[part(p, 300)]).unwrap();
+    }
+    group.commit().unwrap();
+    assert!(!engine.files().is_empty(), "the apply flushed nothing: the test does not test resuming");
+    assert!(engine.memtable_bytes() > 0, "the apply flushed everything: the test does not test resuming");
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert_eq!(int_points(&engine, &g()), expected(5, 300));
+    // And once more, after the replay's own pins.
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert_eq!(int_points(&engine, &g()), expected(5, 300));
+}
+
+#[test]
+fn a_group_is_applied_where_it_commits_before_and_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), test_config());
+    engine.write(&ints("root.g.d", "v", &[(5, 1)])).unwrap();
+    let mut group = engine.begin_group();
+    group.write_part(&[ints("root.g.d", "v", &[(5, 2), (6, 2)])]).unwrap();
+    // Written after the part but before the commit: the group, applied at
+    // its commit, overwrites it.
+    engine.write(&ints("root.g.d", "v", &[(5, 3), (7, 3)])).unwrap();
+    group.commit().unwrap();
+    engine.write(&ints("root.g.d", "v", &[(6, 4)])).unwrap();
+    let want = vec![(5, 2), (6, 4), (7, 3)];
+    assert_eq!(int_points(&engine, &g()), want);
+    drop(engine);
+    let engine = open(dir.path(), test_config());
+    assert_eq!(int_points(&engine, &g()), want, "the replay applied the group elsewhere than the live run");
+}
+
+#[test]
+fn a_part_of_another_type_is_refused_and_the_group_still_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), test_config());
+    let mut group = engine.begin_group();
+    group.write_part(&[part(0, 10)]).unwrap();
+    let doubles = common::doubles("root.g.d", "v", &[(100, 1.5)]);
+    let err = group.write_part(&[doubles]).unwrap_err();
+    assert!(matches!(err, storage::Error::TypeMismatch { .. }), "{err}");
+    group.write_part(&[part(1, 10)]).unwrap();
+    group.commit().unwrap();
+    assert_eq!(int_points(&engine, &g()), expected(2, 10));
+}
