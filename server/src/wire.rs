@@ -198,11 +198,15 @@ impl StartupHandler for Startup {
     }
 }
 
-/// A parsed statement of the extended protocol: its text and description.
+/// A parsed statement of the extended protocol: its text and description,
+/// the parameter types the client gave at Parse, and for a TSQL INSERT its
+/// scanned shape, which each Execute binds without parsing the text again.
 #[derive(Debug, Clone)]
 pub(crate) struct ArborStatement {
     sql: String,
     description: Arc<Description>,
+    client_types: Vec<Option<Type>>,
+    insert: Option<Arc<sql::tsql::PreparedInsert>>,
 }
 
 /// Parses (describes) statements with the connection's session.
@@ -214,23 +218,28 @@ pub(crate) struct ArborQueryParser {
 impl QueryParser for ArborQueryParser {
     type Statement = ArborStatement;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<ArborStatement>>
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<ArborStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         self.connection.apply_startup(_client).await;
         let text = sql.to_string();
         let description = self.connection.run(move |s| Box::pin(async move { s.describe(&text).await })).await?;
-        Ok(Some(ArborStatement { sql: sql.to_string(), description: Arc::new(description) }))
+        let insert = sql::prepared_insert(sql);
+        Ok(Some(ArborStatement { sql: sql.to_string(), description: Arc::new(description), client_types: types.to_vec(), insert }))
     }
 
+    /// The types the client gave at Parse win (as in PostgreSQL); the others
+    /// are the description's.
     fn get_parameter_types(&self, stmt: &ArborStatement) -> PgWireResult<Vec<Type>> {
         stmt.description
             .parameters
             .iter()
-            .map(|t| match t {
-                Some(t) => into_pg_type(t),
-                None => Ok(Type::UNKNOWN),
+            .enumerate()
+            .map(|(i, t)| match (stmt.client_types.get(i).cloned().flatten(), t) {
+                (Some(given), _) if given != Type::UNKNOWN => Ok(given),
+                (_, Some(t)) => into_pg_type(t),
+                (_, None) => Ok(Type::UNKNOWN),
             })
             .collect()
     }
@@ -835,7 +844,11 @@ impl ExtendedQueryHandler for QueryHandler {
             let mut responses = self.start_copy(request.map_err(|e| user_error("42601", e))?).await?;
             return responses.pop().ok_or_else(|| user_error("XX000", "COPY produced no response"));
         }
-        let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> = stmt.description.parameters.iter().map(Option::as_ref).collect();
+        // A prepared INSERT takes a value of the type the client gave as it
+        // is: the series' type decides (42804 naming the series), not a cast here.
+        let given = |i: usize| stmt.insert.is_some() && stmt.client_types.get(i).is_some_and(|t| t.as_ref().is_some_and(|t| *t != Type::UNKNOWN));
+        let types: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+            stmt.description.parameters.iter().enumerate().map(|(i, t)| if given(i) { None } else { t.as_ref() }).collect();
         let params = match arrow_pg::datatypes::df::deserialize_parameters(portal, &types)? {
             datafusion::common::ParamValues::List(values) => values.into_iter().map(|v| v.value).collect(),
             datafusion::common::ParamValues::Map(_) => {
@@ -843,7 +856,10 @@ impl ExtendedQueryHandler for QueryHandler {
             }
         };
         let text = stmt.sql.clone();
-        let output = self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await?;
+        let output = match stmt.insert.clone() {
+            Some(insert) => self.state.run(move |s| Box::pin(async move { s.execute_prepared_insert(insert, &text, params).await })).await?,
+            None => self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await?,
+        };
         let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         to_response(output, &portal.result_column_format, handle)
     }

@@ -23,4 +23,4 @@ pub use error::{Error, Result};
 pub use instance::{Instance, InstanceConfig, PendingCommits};
 pub use output::{QueryOutput, BINARY_RESULTS_KEY};
 pub use provider::CopyIn;
-pub use session::{is_empty_query, CopyOptions, Description, Session};
+pub use session::{is_empty_query, prepared_insert, CopyOptions, Description, Session};

@@ -225,6 +225,16 @@ fn is_query_text(text: &str) -> bool {
     word.eq_ignore_ascii_case("select") || word.eq_ignore_ascii_case("explain")
 }
 
+/// The prepared form of a TSQL INSERT with `$n` parameters for times and
+/// values (scanned once, bound by [`Session::execute_prepared_insert`] at
+/// each Execute), or `None` for any other statement.
+pub fn prepared_insert(sql: &str) -> Option<Arc<crate::tsql::PreparedInsert>> {
+    if !crate::tsql::is_tsql(sql) {
+        return None;
+    }
+    crate::tsql::PreparedInsert::scan(sql).map(Arc::new)
+}
+
 /// Run statement `index` of a run of TSQL statements that are not queries
 /// (blocking): a plain INSERT through the fast scanner, its batch joining
 /// `group`; anything else through the parser, after the group is written
@@ -636,6 +646,9 @@ impl Session {
         if is_empty_query(sql) || copy {
             return Ok(Description::default());
         }
+        if let Some(insert) = prepared_insert(sql) {
+            return Ok(Description { parameters: self.insert_parameter_types(&insert), schema: None });
+        }
         if crate::tsql::is_tsql(sql) {
             let count = crate::tsql::parameter_count(sql);
             let parameters = vec![None; count];
@@ -676,6 +689,56 @@ impl Session {
             parameters: params.into_iter().map(|(_, t)| t).collect(),
             schema: (!schema.fields().is_empty()).then_some(schema),
         })
+    }
+
+    /// Parameter types of a prepared INSERT: a time is an `int8` of
+    /// milliseconds, a value takes its series' type (unknown for a series
+    /// the insert would create).
+    fn insert_parameter_types(&self, insert: &crate::tsql::PreparedInsert) -> Vec<Option<ArrowType>> {
+        let catalog = self.instance.catalog();
+        let device = catalog::Path::parse(insert.device()).map(|p| p.to_string()).unwrap_or_default();
+        insert
+            .parameter_targets()
+            .into_iter()
+            .map(|target| match target {
+                Some(None) => Some(ArrowType::Int64),
+                Some(Some(m)) => catalog.lookup_series(&device, m).map(|h| crate::convert::arrow_type(h.data_type)),
+                None => None,
+            })
+            .collect()
+    }
+
+    /// Execute a prepared TSQL INSERT ([`prepared_insert`], scanned once at
+    /// Parse) with bound parameters: the values go straight into its rows,
+    /// no statement text is built or tokenised. A value it cannot take as
+    /// it is (an ISO time as text, a date) is bound as text, as before.
+    pub async fn execute_prepared_insert(&mut self, insert: Arc<crate::tsql::PreparedInsert>, sql: &str, params: Vec<ScalarValue>) -> Result<QueryOutput> {
+        let instance = self.instance.clone();
+        let gate = self.gate.clone().lock_owned().await;
+        // `Err(params)`: bind them as text instead.
+        let ran = tokio::task::spawn_blocking(move || -> Result<std::result::Result<QueryOutput, Vec<ScalarValue>>> {
+            let _gate = gate;
+            let texts = insert.param_texts(&params);
+            let Some(raw) = insert.bind(&params, &texts)? else {
+                drop(texts);
+                return Ok(Err(params));
+            };
+            let mut group = crate::planner::InsertGroup::default();
+            let mut pending = PendingCommits::default();
+            let inserted = crate::planner::insert_scanned(&instance, &raw, 0, &mut group, &mut pending).and_then(|output| group.write(&mut pending).map(|()| output));
+            // What was written is durable before the answer, error or not.
+            let durable = pending.wait();
+            match inserted {
+                Ok(output) => durable.map(|()| Ok(output)),
+                Err(GroupError { error, .. }) => Err(durable.err().unwrap_or(error)),
+            }
+        })
+        .await
+        .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
+        match ran {
+            Ok(output) => Ok(self.in_session_zone(output)),
+            Err(params) => self.execute_with_params(sql, params).await,
+        }
     }
 
     /// Execute one statement with bound parameters (extended protocol).

@@ -9,8 +9,16 @@
 //! with escapes, comments, non-ASCII text, errors of any kind) returns `None`
 //! and the statement goes through the full parser, which also words the
 //! errors. A property test holds the two paths to the same result.
+//!
+//! A prepared statement (extended protocol) of the same shape with `$n`
+//! parameters for times and values is scanned once at Parse into a
+//! [`PreparedInsert`]; each Execute binds the parameters' values straight
+//! into a [`RawInsert`] (numbers formatted, text borrowed) — the statement
+//! text is not rebuilt or tokenised again.
 
-use crate::convert::LiteralRef;
+use datafusion::scalar::ScalarValue;
+
+use crate::convert::{Literal, LiteralRef};
 
 /// An `INSERT` read by [`scan`]: `cells` holds row `r`'s values at
 /// `r * measurements.len() ..`.
@@ -94,6 +102,227 @@ struct Scanner<'a> {
     text: &'a str,
     b: &'a [u8],
     i: usize,
+}
+
+/// A time or value of a prepared INSERT: written in the statement, or `$n`.
+#[derive(Debug, Clone, PartialEq)]
+enum Slot<T> {
+    Given(T),
+    /// Parameter `$n` (0-based here).
+    Param(usize),
+}
+
+/// A TSQL `INSERT INTO root.a.b(time, s1, …) [ALIGNED] VALUES ($1, $2, …), …`
+/// scanned once (times and values either `$n` or plain literals), to be
+/// bound many times by [`PreparedInsert::bind`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedInsert {
+    device: String,
+    aligned: bool,
+    measurements: Vec<String>,
+    times: Vec<Slot<i64>>,
+    /// Row `r`'s values at `r * measurements.len() ..`.
+    cells: Vec<Slot<Literal>>,
+    params: usize,
+}
+
+/// A parameter's value as the text an INSERT literal would have (numbers;
+/// empty for values bound without text).
+pub struct ParamTexts(Vec<String>);
+
+impl PreparedInsert {
+    /// The statement as a prepared INSERT, or `None` when it is not one the
+    /// scanner reads (it is then bound as text, as before).
+    pub fn scan(sql: &str) -> Option<PreparedInsert> {
+        let mut s = Scanner { text: sql, b: sql.as_bytes(), i: 0 };
+        s.ws();
+        s.keyword("insert")?;
+        s.ws1()?;
+        s.keyword("into")?;
+        s.ws1()?;
+        let device = s.path()?.to_string();
+        s.ws();
+        s.byte(b'(')?;
+        s.ws();
+        let time_column = s.ident()?;
+        if !(time_column.eq_ignore_ascii_case("time") || time_column.eq_ignore_ascii_case("timestamp")) {
+            return None;
+        }
+        let mut measurements = Vec::new();
+        loop {
+            s.ws();
+            if s.eat(b')') {
+                break;
+            }
+            s.byte(b',')?;
+            s.ws();
+            measurements.push(s.ident()?.to_string());
+        }
+        if measurements.is_empty() {
+            return None;
+        }
+        s.ws();
+        let aligned = s.keyword("aligned").is_some();
+        if aligned {
+            s.ws();
+        }
+        s.keyword("values")?;
+        let mut times = Vec::new();
+        let mut cells = Vec::new();
+        loop {
+            s.ws();
+            s.byte(b'(')?;
+            s.ws();
+            times.push(match s.param() {
+                Some(n) => Slot::Param(n),
+                None => Slot::Given(s.time()?),
+            });
+            for _ in 0..measurements.len() {
+                s.ws();
+                s.byte(b',')?;
+                s.ws();
+                cells.push(match s.param() {
+                    Some(n) => Slot::Param(n),
+                    None => Slot::Given(owned(s.value()?)),
+                });
+            }
+            s.ws();
+            s.byte(b')')?;
+            s.ws();
+            if !s.eat(b',') {
+                break;
+            }
+        }
+        while s.eat(b';') {
+            s.ws();
+        }
+        if s.i != s.b.len() {
+            return None;
+        }
+        let params = times
+            .iter()
+            .filter_map(|t| if let Slot::Param(n) = t { Some(n + 1) } else { None })
+            .chain(cells.iter().filter_map(|c| if let Slot::Param(n) = c { Some(n + 1) } else { None }))
+            .max()?;
+        Some(PreparedInsert { device, aligned, measurements, times, cells, params })
+    }
+
+    /// The device path as written.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// How many parameters the statement takes (the largest `$n`).
+    pub fn parameter_count(&self) -> usize {
+        self.params
+    }
+
+    /// For each parameter `$n`, the measurement it is a value of, or `None`
+    /// for a time (and for a parameter the statement does not use).
+    pub fn parameter_targets(&self) -> Vec<Option<Option<&str>>> {
+        let mut out = vec![None; self.params];
+        for t in &self.times {
+            if let Slot::Param(n) = t {
+                out[*n] = Some(None);
+            }
+        }
+        let width = self.measurements.len();
+        for (i, c) in self.cells.iter().enumerate() {
+            if let Slot::Param(n) = c {
+                out[*n] = Some(Some(self.measurements[i % width].as_str()));
+            }
+        }
+        out
+    }
+
+    /// Texts of the numeric parameters, for [`PreparedInsert::bind`].
+    pub fn param_texts(&self, params: &[ScalarValue]) -> ParamTexts {
+        ParamTexts(
+            params
+                .iter()
+                .map(|v| match v {
+                    ScalarValue::Int8(Some(x)) => x.to_string(),
+                    ScalarValue::Int16(Some(x)) => x.to_string(),
+                    ScalarValue::Int32(Some(x)) => x.to_string(),
+                    ScalarValue::Int64(Some(x)) => x.to_string(),
+                    ScalarValue::UInt8(Some(x)) => x.to_string(),
+                    ScalarValue::UInt16(Some(x)) => x.to_string(),
+                    ScalarValue::UInt32(Some(x)) => x.to_string(),
+                    ScalarValue::UInt64(Some(x)) => x.to_string(),
+                    ScalarValue::Float32(Some(x)) => format!("{x:?}"),
+                    ScalarValue::Float64(Some(x)) => format!("{x:?}"),
+                    _ => String::new(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The rows with `params` in place of their `$n`. `Ok(None)` for a value
+    /// bound here differently than its text would be parsed (the caller binds
+    /// the text instead); an error for a missing parameter.
+    pub(crate) fn bind<'a>(&'a self, params: &'a [ScalarValue], texts: &'a ParamTexts) -> crate::error::Result<Option<RawInsert<'a>>> {
+        if params.len() < self.params {
+            return Err(crate::error::Error::Syntax(format!("there is no parameter ${} ({} bound)", self.params, params.len())));
+        }
+        let mut times = Vec::with_capacity(self.times.len());
+        for t in &self.times {
+            times.push(match t {
+                Slot::Given(t) => *t,
+                Slot::Param(n) => match &params[*n] {
+                    ScalarValue::Int64(Some(x)) => *x,
+                    ScalarValue::Int32(Some(x)) => i64::from(*x),
+                    ScalarValue::Int16(Some(x)) => i64::from(*x),
+                    ScalarValue::TimestampMillisecond(Some(x), _) => *x,
+                    ScalarValue::TimestampMicrosecond(Some(x), _) => x.div_euclid(1000),
+                    ScalarValue::TimestampSecond(Some(x), _) => match x.checked_mul(1000) {
+                        Some(ms) => ms,
+                        None => return Ok(None),
+                    },
+                    _ => return Ok(None),
+                },
+            });
+        }
+        let mut cells = Vec::with_capacity(self.cells.len());
+        for c in &self.cells {
+            cells.push(match c {
+                Slot::Given(l) => l.as_ref(),
+                Slot::Param(n) => match &params[*n] {
+                    v if v.is_null() => LiteralRef::Null,
+                    ScalarValue::Boolean(Some(b)) => LiteralRef::Boolean(*b),
+                    ScalarValue::Float32(Some(_)) | ScalarValue::Float64(Some(_)) => LiteralRef::Float(&texts.0[*n]),
+                    ScalarValue::Int8(_)
+                    | ScalarValue::Int16(_)
+                    | ScalarValue::Int32(_)
+                    | ScalarValue::Int64(_)
+                    | ScalarValue::UInt8(_)
+                    | ScalarValue::UInt16(_)
+                    | ScalarValue::UInt32(_)
+                    | ScalarValue::UInt64(_) => LiteralRef::Integer(&texts.0[*n]),
+                    ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => LiteralRef::Text(s),
+                    ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) => LiteralRef::Blob(b),
+                    _ => return Ok(None),
+                },
+            });
+        }
+        Ok(Some(RawInsert {
+            device: &self.device,
+            aligned: self.aligned,
+            measurements: self.measurements.iter().map(String::as_str).collect(),
+            times,
+            cells,
+        }))
+    }
+}
+
+fn owned(l: LiteralRef<'_>) -> Literal {
+    match l {
+        LiteralRef::Integer(s) => Literal::Integer(s.to_string()),
+        LiteralRef::Float(s) => Literal::Float(s.to_string()),
+        LiteralRef::Boolean(b) => Literal::Boolean(b),
+        LiteralRef::Text(s) => Literal::Text(s.to_string()),
+        LiteralRef::Blob(b) => Literal::Blob(b.to_vec()),
+        LiteralRef::Null => Literal::Null,
+    }
 }
 
 fn is_word_byte(c: u8) -> bool {
@@ -180,6 +409,27 @@ impl<'a> Scanner<'a> {
         match self.peek() {
             Some(c) if is_word_byte(c) || c == b'.' || c == b'-' || c == b'+' || !c.is_ascii() => None,
             _ => Some(()),
+        }
+    }
+
+    /// A parameter `$n` (1 or more), as its 0-based index.
+    fn param(&mut self) -> Option<usize> {
+        if self.peek() != Some(b'$') {
+            return None;
+        }
+        let start = self.i;
+        self.i += 1;
+        let digits = self.i;
+        if self.digits() == 0 || self.number_ends().is_none() {
+            self.i = start;
+            return None;
+        }
+        match self.text[digits..self.i].parse::<usize>() {
+            Ok(n) if (1..=65_535).contains(&n) => Some(n - 1),
+            _ => {
+                self.i = start;
+                None
+            }
         }
     }
 
@@ -338,6 +588,33 @@ mod tests {
             "INSERT INTO root.sg.d1(time, s1) VALUES (99999999999999999999, 2)",
         ] {
             assert_eq!(scan(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_prepared_insert_binds_as_its_bound_text_scans() {
+        let sql = "INSERT INTO root.sg.d(time, s1, s2, s3) VALUES ($1, $2, $3, 7), ($4, 'lit', NULL, $2)";
+        let prepared = PreparedInsert::scan(sql).unwrap();
+        assert_eq!(prepared.parameter_count(), 4);
+        assert_eq!(prepared.parameter_targets(), vec![Some(None), Some(Some("s3")), Some(Some("s2")), Some(None)]);
+        let params = [ScalarValue::Int64(Some(5)), ScalarValue::Float64(Some(-2.5)), ScalarValue::Utf8(Some("a b".into())), ScalarValue::Int32(Some(-6))];
+        let texts = prepared.param_texts(&params);
+        let bound = prepared.bind(&params, &texts).unwrap().unwrap();
+        let text = crate::tsql::bind(sql, &params).unwrap();
+        assert_eq!(Some(bound), scan(&text), "{text}");
+        // Parameters the text form would parse otherwise, or not at all: bound as text.
+        let iso = [ScalarValue::Utf8(Some("2024-01-01T00:00:00".into())), ScalarValue::Int64(Some(1)), ScalarValue::Int64(Some(1)), ScalarValue::Int64(Some(1))];
+        assert_eq!(prepared.bind(&iso, &prepared.param_texts(&iso)).unwrap(), None);
+        assert!(prepared.bind(&params[..3], &texts).is_err(), "a missing parameter");
+        for sql in [
+            "INSERT INTO root.sg.d(time, s1) VALUES (1, 2)",
+            "INSERT INTO root.sg.d(time, s1) VALUES ($0, $1)",
+            "INSERT INTO root.sg.d(time, s1) VALUES ($1, $2x)",
+            "INSERT INTO root.sg.d(time, s1) VALUES ($1, '$2')",
+            "SELECT s1 FROM root.sg.d WHERE time > $1",
+        ] {
+            let params = PreparedInsert::scan(sql).map(|p| p.parameter_count());
+            assert!(params.is_none() || sql.contains("'$2'") && params == Some(1), "{sql}: {params:?}");
         }
     }
 

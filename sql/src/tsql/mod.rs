@@ -11,6 +11,7 @@ mod parser;
 pub use params::{bind, parameter_count};
 pub use parser::parse;
 pub(crate) use insert::{scan as scan_insert, RawInsert};
+pub use insert::{ParamTexts, PreparedInsert};
 pub(crate) use parser::{exact_time_range, DEVICE_KEY, TIMESERIES_KEY};
 
 use lexer::{tokenize, Tok};
