@@ -197,6 +197,9 @@ const MODEL_SERIES: [(&str, &str); 3] = [("root.m.d0", "a"), ("root.m.d0", "b"),
 
 type Model = std::collections::BTreeMap<(usize, i64), i64>;
 
+/// A batch of the model test: series index and (time, value) points.
+type ModelBatch = (usize, Vec<(i64, i64)>);
+
 fn check(engine: &storage::StorageEngine, model: &Model, seed: u64, step: usize) {
     for (s, (d, m)) in MODEL_SERIES.iter().enumerate() {
         let got = int_points(engine, &SeriesKey::new(*d, *m));
@@ -220,10 +223,10 @@ fn groups_agree_with_a_model_across_crashes() {
         let mut rng = Rng(seed);
         let mut model = Model::new();
         // Open groups: the group and the batches it would write, by series.
-        let mut groups: Vec<(storage::OpenGroup, Vec<(usize, Vec<(i64, i64)>)>)> = Vec::new();
+        let mut groups: Vec<(storage::OpenGroup, Vec<ModelBatch>)> = Vec::new();
         let mut clock = 0i64;
         for step in 0..300 {
-            let batch = |rng: &mut Rng, clock: &mut i64, value: i64| -> (usize, Vec<(i64, i64)>) {
+            let batch = |rng: &mut Rng, clock: &mut i64, value: i64| -> ModelBatch {
                 let s = rng.below(MODEL_SERIES.len() as u64) as usize;
                 let n = 1 + rng.below(40) as i64;
                 // Mostly in order, sometimes late (overwrites and unsequence data).
@@ -231,7 +234,7 @@ fn groups_agree_with_a_model_across_crashes() {
                 *clock = (*clock).max(start + n);
                 (s, (start..start + n).map(|t| (t, value * 1000 + t % 7)).collect())
             };
-            let to_batch = |(s, points): &(usize, Vec<(i64, i64)>)| ints(MODEL_SERIES[*s].0, MODEL_SERIES[*s].1, points);
+            let to_batch = |(s, points): &ModelBatch| ints(MODEL_SERIES[*s].0, MODEL_SERIES[*s].1, points);
             match rng.below(20) {
                 0..=6 => {
                     let b = batch(&mut rng, &mut clock, step as i64);
