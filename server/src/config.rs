@@ -55,6 +55,9 @@ pub(crate) struct StorageSection {
     pub(crate) memory_hard_limit_bytes: usize,
     pub(crate) time_partition_ms: i64,
     pub(crate) seq_file_target_bytes: u64,
+    /// Typed data a COPY holds before logging it as one part of its WAL
+    /// group: the memory one COPY takes, whatever its size.
+    pub(crate) copy_part_bytes_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +113,7 @@ impl Default for StorageSection {
             memory_hard_limit_bytes: e.memory_hard_limit_bytes,
             time_partition_ms: e.time_partition_ms,
             seq_file_target_bytes: e.seq_file_target_bytes,
+            copy_part_bytes_max: sql::provider::COPY_PART_BYTES_MAX,
         }
     }
 }
@@ -148,6 +152,7 @@ impl Config {
         c.engine.memory_hard_limit_bytes = s.memory_hard_limit_bytes;
         c.engine.time_partition_ms = s.time_partition_ms;
         c.engine.seq_file_target_bytes = s.seq_file_target_bytes;
+        c.copy_part_bytes_max = s.copy_part_bytes_max;
         c
     }
 }

@@ -21,6 +21,9 @@ pub struct InstanceConfig {
     pub engine: EngineConfig,
     /// Memory all running queries may hold at once.
     pub query_memory_bytes_max: usize,
+    /// Typed data a COPY holds before logging it as a part of its WAL group
+    /// (see `provider::copy`): the memory one COPY takes, whatever its size.
+    pub copy_part_bytes_max: usize,
 }
 
 impl InstanceConfig {
@@ -30,6 +33,7 @@ impl InstanceConfig {
             catalog: CatalogConfig::default(),
             engine: EngineConfig::default(),
             query_memory_bytes_max: 1 << 30,
+            copy_part_bytes_max: crate::provider::COPY_PART_BYTES_MAX,
         }
     }
 }

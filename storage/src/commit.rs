@@ -47,6 +47,15 @@ impl GroupCommit {
         }
     }
 
+    /// Refuse every later write: the log holds something the memtables do
+    /// not (a committed group that could not be applied); a restart replays it.
+    pub(crate) fn poison(&self, why: String) {
+        tracing::error!(why, "refusing writes until restart");
+        let mut st = self.lock();
+        st.failed.get_or_insert(why);
+        self.synced.notify_all();
+    }
+
     /// Return once the log is durable up to `ticket`. `sync` makes the log
     /// durable up to the LSN it returns (everything appended when it started).
     pub(crate) fn wait(&self, ticket: CommitTicket, sync: impl Fn() -> Result<u64>) -> Result<()> {

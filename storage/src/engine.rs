@@ -14,11 +14,28 @@
 //! without it. Flushes and compactions do their I/O without it and take it
 //! only to publish their results; `flush_lock` and `compaction_lock` keep
 //! each to one at a time.
+//!
+//! Streamed groups ([`OpenGroup`], a big `COPY`): parts are logged as they
+//! come (not applied, not held in memory); the commit logs an apply record
+//! and then reads the parts back from the log and applies them, a part at a
+//! time, releasing the state lock between parts so flushes (and readers) go
+//! on and memory stays within the memtable budget. While it applies, the
+//! commit holds `write_gate` exclusively: no other write or delete is
+//! logged in between, so recovery, which applies the whole group at the
+//! position of its apply records, reproduces exactly the order the live run
+//! applied things in. Readers may see a group partly applied while its
+//! commit runs (reads of several series are not one snapshot anyway); an
+//! aborted group was never applied, so nothing of it is ever seen.
+//!
+//! Group pins: the WAL segments from a group's first part on stay on disk
+//! while the group is open, and after its commit until every generation its
+//! data went into is flushed (`GroupPin`); the checkpoint itself advances
+//! as usual, only segment removal waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,7 +54,7 @@ use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
 use crate::scan::{DeviceScan, ScanRequest};
-use crate::wal::{self, Frame, Wal, WalRecord};
+use crate::wal::{self, Frame, GroupApply, GroupRecord, RecordLocation, Wal, WalRecord};
 
 /// Ranks of memtable data sit above every file version.
 const MEM_RANK_BASE: u64 = 1 << 62;
@@ -110,8 +127,23 @@ enum LastEntry {
     Pending(u64),
 }
 
+/// Why WAL segments from generation `first` on must stay (a streamed group).
+#[derive(Debug, Clone, Copy)]
+struct GroupPin {
+    /// Generation of the group's first part.
+    first: u64,
+    /// `None` while the group is open or being applied; then the last
+    /// generation its data went into: the pin goes once that is flushed.
+    release: Option<u64>,
+}
+
 struct State {
     wal: Option<Wal>,
+    /// Streamed groups whose parts the WAL must keep, by group id.
+    pins: HashMap<u64, GroupPin>,
+    /// The streamed group being applied, at the next batch to apply: a seal
+    /// logs it again at the head of the new generation.
+    applying: Option<GroupApply>,
     /// The generation the working memtables (and the open WAL segment) belong to.
     generation: u64,
     /// Every generation up to this one is flushed.
@@ -146,6 +178,11 @@ pub(crate) struct Inner {
     compaction_signal: Signal,
     sync_signal: Signal,
     commit: GroupCommit,
+    /// Shared by every write and delete while it logs and applies; held
+    /// exclusively by a streamed group's commit while it applies.
+    write_gate: RwLock<()>,
+    /// Id of the next streamed group (above every id in the WAL at start).
+    next_group_id: AtomicU64,
     versions: Arc<AtomicU64>,
     compaction_ids: AtomicU64,
     pub(crate) cache: MetaCache,
@@ -300,6 +337,8 @@ impl StorageEngine {
         let first_gen = recovered.segments.first().map_or(recovered.checkpoint + 1, |s| s.generation);
         let state = State {
             wal: None,
+            pins: HashMap::new(),
+            applying: None,
             generation: first_gen,
             checkpoint: recovered.checkpoint,
             active: Active::default(),
@@ -324,6 +363,8 @@ impl StorageEngine {
             compaction_signal: Signal::default(),
             sync_signal: Signal::default(),
             commit: GroupCommit::default(),
+            write_gate: RwLock::new(()),
+            next_group_id: AtomicU64::new(1),
             versions: Arc::new(AtomicU64::new(recovered.next_version)),
             compaction_ids: AtomicU64::new(1),
             cache,
@@ -334,7 +375,7 @@ impl StorageEngine {
             config,
         });
         let engine = StorageEngine { inner: Arc::clone(&inner), threads: Mutex::new(Vec::new()) };
-        inner.replay(&recovered.segments)?;
+        inner.replay(&recovered.segments, &recovered.retained)?;
         if inner.config.background {
             engine.start_threads();
         } else {
@@ -425,6 +466,7 @@ impl StorageEngine {
         self.inner.commit.check()?;
         frame.check_size()?;
         self.inner.admit(batches.iter().map(|b| b.estimated_bytes()).sum())?;
+        let _gate = self.inner.write_gate.read().unwrap_or_else(|e| e.into_inner());
         let (ticket, sealed) = {
             let mut st = self.inner.live_state()?;
             let ticket = self.inner.apply_group(&mut st, batches, &frame)?;
@@ -447,10 +489,20 @@ impl StorageEngine {
     /// Wait until the write of `ticket` is durable (under
     /// `FsyncPolicy::EveryBatch`; the interval policy syncs in the background).
     pub fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
-        if ticket == CommitTicket::default() || self.inner.config.wal_fsync != FsyncPolicy::EveryBatch {
-            return Ok(());
+        self.inner.wait_durable(ticket)
+    }
+
+    /// Start a streamed group: batches logged part by part as they are
+    /// produced, applied atomically by [`OpenGroup::commit`]; dropping the
+    /// group uncommitted aborts it (nothing applied, nothing replayed).
+    pub fn begin_group(&self) -> OpenGroup {
+        OpenGroup {
+            inner: Arc::clone(&self.inner),
+            id: self.inner.next_group_id.fetch_add(1, Ordering::SeqCst),
+            parts: Vec::new(),
+            types: HashMap::new(),
+            committed: false,
         }
-        self.inner.commit.wait(ticket, || self.inner.sync_wal())
     }
 
     /// Adopt a complete TsFile written elsewhere (Apache TsFile, IoTDB) as a
@@ -529,6 +581,7 @@ impl StorageEngine {
         }
         self.inner.commit.check()?;
         let frame = Frame::delete(series, range);
+        let _gate = self.inner.write_gate.read().unwrap_or_else(|e| e.into_inner());
         let ticket = {
             let mut st = self.inner.live_state()?;
             let ticket = match st.wal.as_mut() {
@@ -827,6 +880,51 @@ impl Inner {
         Ok(())
     }
 
+    /// Wait until the write of `ticket` is durable (under
+    /// `FsyncPolicy::EveryBatch`; the interval policy syncs in the background).
+    fn wait_durable(&self, ticket: CommitTicket) -> Result<()> {
+        if ticket == CommitTicket::default() || self.config.wal_fsync != FsyncPolicy::EveryBatch {
+            return Ok(());
+        }
+        self.commit.wait(ticket, || self.sync_wal())
+    }
+
+    /// Back-pressure for a committed group's next part: like [`Inner::admit`]
+    /// but never refusing (the group is committed in the log; refusing now
+    /// would leave it half applied), waiting at most the stall timeout.
+    fn admit_committed(&self, bytes: usize) {
+        if self.budget.used() + bytes <= self.budget.soft_limit() {
+            return;
+        }
+        let sealed = {
+            let mut st = lock(&self.state);
+            st.sealed.is_empty() && !st.active.is_empty() && !st.closed && self.seal_logged(&mut st)
+        };
+        if self.config.background {
+            if sealed {
+                self.flush_signal.notify();
+            }
+            if !self.budget.wait_below_soft(Duration::from_millis(self.config.write_stall_timeout_ms)) {
+                tracing::warn!(used = self.budget.used(), "applying a committed group past the memtable budget");
+            }
+        } else {
+            self.flush_all_sealed_logged();
+        }
+    }
+
+    /// Apply a logged batch; a batch the working memtables cannot take
+    /// (another type or alignment for a series, after a drop and re-create)
+    /// goes into fresh ones, as the replay does.
+    fn apply_write_or_seal(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
+        match self.apply_write(st, batch) {
+            Err(Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) => {
+                self.seal(st)?;
+                self.apply_write(st, batch)
+            }
+            other => other,
+        }
+    }
+
     /// Sync the WAL up to what is appended now; returns that LSN.
     fn sync_wal(&self) -> Result<u64> {
         let (lsn, path, files) = {
@@ -914,6 +1012,13 @@ impl Inner {
         let hi = st.generation;
         self.seal_as(st, hi);
         st.generation = next;
+        if let (Some(a), Some(w)) = (st.applying, st.wal.as_mut()) {
+            // The new generation says where the group being applied resumes.
+            if let Err(e) = w.append(&Frame::apply(a)) {
+                self.commit.poison(format!("cannot log where a streamed group resumes: {e}"));
+                return Err(e);
+            }
+        }
         Ok(true)
     }
 
@@ -991,6 +1096,15 @@ impl Inner {
         let pending: Vec<Arc<Deletion>> = lock(&sealed.deletes).clone();
         let checkpoint = lock(&self.state).checkpoint.max(sealed.hi);
         let committed = (|| -> Result<()> {
+            // An apply record a seal logged must be durable before the
+            // generation before it counts as flushed (else a power loss
+            // could keep the checkpoint and lose the record).
+            if !lock(&self.state).pins.is_empty() {
+                match self.sync_wal() {
+                    Ok(_) | Err(Error::Closed) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             for d in &pending {
                 for r in resources.iter().filter(|r| touches(r, d)) {
                     r.mods.append(Arc::clone(d))?;
@@ -1002,6 +1116,7 @@ impl Inner {
         // reached the disk); the next attempt reuses them.
         committed?;
         let mut result = Ok(true);
+        let floor;
         {
             let mut st = lock(&self.state);
             let late: Vec<Arc<Deletion>> = lock(&sealed.deletes)[pending.len()..].to_vec();
@@ -1019,9 +1134,11 @@ impl Inner {
                 st.sealed.pop_front();
             }
             st.checkpoint = checkpoint;
+            st.pins.retain(|_, p| p.release.is_none_or(|r| r > checkpoint));
+            floor = wal_floor(&st);
         }
         self.budget.release(sealed.bytes);
-        if let Err(e) = wal::remove_flushed_segments(fs, &self.wal_dir, checkpoint) {
+        if let Err(e) = wal::remove_flushed_segments(fs, &self.wal_dir, floor) {
             tracing::warn!(error = %e, "cannot remove flushed WAL segments; they are removed on the next start");
         }
         self.compaction_signal.notify();
@@ -1263,8 +1380,10 @@ impl Inner {
     }
 
     /// Replay the WAL segments left after recovery into memtables, then open
-    /// a new generation for new writes.
-    fn replay(&self, segments: &[wal::Segment]) -> Result<()> {
+    /// a new generation for new writes. `retained` are segments of flushed
+    /// generations still on disk: only streamed groups' parts are read from them.
+    fn replay(&self, segments: &[wal::Segment], retained: &[wal::Segment]) -> Result<()> {
+        let groups = index_groups(self.fs.as_ref(), retained, segments)?;
         let mut st = lock(&self.state);
         let mut current = st.generation;
         let mut records = 0u64;
@@ -1278,26 +1397,23 @@ impl Inner {
                 current = seg.generation;
                 st.generation = current;
             }
-            wal::replay_segment(self.fs.as_ref(), seg, |record| {
+            wal::scan_segment(self.fs.as_ref(), seg, |pos, payload| {
                 records += 1;
-                let replay_write = |st: &mut State, batch: &WriteBatch| -> Result<()> {
-                    if let Err(e) = self.apply_write(st, batch) {
-                        if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
-                            return Err(e);
-                        }
-                        // Data the original run kept in separate memtables:
-                        // separate them again. The sealed part claims only
-                        // the generations before this one, so the WAL of
-                        // this generation stays until all of it is flushed.
-                        self.seal_as(st, current.saturating_sub(1));
-                        self.apply_write(st, batch)?;
+                let corrupt = |what: String| Error::corrupt(&seg.path, pos, format!("undecodable WAL record: {what}"));
+                match wal::peek_group(payload).map_err(corrupt)? {
+                    // Parts count only through their group's apply records.
+                    Some(GroupRecord::Part { .. }) => return Ok(()),
+                    Some(GroupRecord::Apply(a)) => {
+                        let group = groups.get(&a.id).ok_or_else(|| Error::corrupt(&seg.path, pos, "apply record of an unknown group"))?;
+                        return self.replay_group(&mut st, current, group, (seg.generation, seg.index, pos));
                     }
-                    Ok(())
-                };
-                match record {
-                    WalRecord::Write(batch) => replay_write(&mut st, &batch),
-                    WalRecord::Group(batches) => batches.iter().try_for_each(|b| replay_write(&mut st, b)),
+                    None => {}
+                }
+                match wal::decode_record(payload).map_err(corrupt)? {
+                    WalRecord::Write(batch) => self.replay_write(&mut st, current, &batch),
+                    WalRecord::Group(batches) => batches.iter().try_for_each(|b| self.replay_write(&mut st, current, b)),
                     WalRecord::Delete { series, range } => self.apply_delete(&mut st, &series, range),
+                    WalRecord::Part { .. } | WalRecord::Apply(_) => Ok(()),
                 }
             })?;
         }
@@ -1306,7 +1422,261 @@ impl Inner {
         }
         let generation = segments.last().map_or(st.checkpoint, |s| s.generation).max(st.checkpoint) + 1;
         st.generation = generation;
+        // Groups replayed here keep their parts until what they wrote is flushed.
+        let replay_gens: std::collections::HashSet<u64> = segments.iter().map(|s| s.generation).collect();
+        for (id, g) in &groups {
+            let replayed = g.applies.iter().any(|(at, _)| replay_gens.contains(&at.0));
+            if let (true, Some(first)) = (replayed, g.parts.values().map(|l| l.generation).min()) {
+                st.pins.insert(*id, GroupPin { first, release: Some(generation) });
+            }
+        }
+        let next_id = groups.keys().max().map_or(1, |m| m + 1);
+        self.next_group_id.store(next_id, Ordering::SeqCst);
+        let floor = wal_floor(&st);
+        if retained.iter().any(|s| s.generation <= floor) {
+            wal::remove_flushed_segments(self.fs.as_ref(), &self.wal_dir, floor)?;
+        }
         st.wal = Some(Wal::create(Arc::clone(&self.fs), &self.wal_dir, self.config.wal_fsync, self.config.wal_segment_bytes, generation)?);
         Ok(())
+    }
+
+    /// Apply one logged batch during the replay.
+    fn replay_write(&self, st: &mut State, current: u64, batch: &WriteBatch) -> Result<()> {
+        if let Err(e) = self.apply_write(st, batch) {
+            if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
+                return Err(e);
+            }
+            // Data the original run kept in separate memtables: separate
+            // them again. The sealed part claims only the generations before
+            // this one, so the WAL of this generation stays until all of it
+            // is flushed.
+            self.seal_as(st, current.saturating_sub(1));
+            self.apply_write(st, batch)?;
+        }
+        Ok(())
+    }
+
+    /// Apply what the apply record at `at` (generation, segment index,
+    /// offset) covers: the group's batches from that record's position up
+    /// to the group's next apply record, or to the end.
+    fn replay_group(&self, st: &mut State, current: u64, group: &GroupLog, at: (u64, u32, u64)) -> Result<()> {
+        let k = group.applies.iter().position(|(a, _)| *a == at).ok_or_else(|| Error::corrupt(&self.wal_dir, at.2, "apply record missing from the index"))?;
+        let from = group.applies[k].1;
+        let (end_part, end_batch) = match group.applies.get(k + 1) {
+            Some((_, next)) => (next.part, next.batch),
+            None => (from.parts, 0),
+        };
+        for part in from.part..from.parts.min(end_part.saturating_add(1)) {
+            if part == end_part && end_batch == 0 {
+                break;
+            }
+            let loc = group.parts.get(&part).ok_or_else(|| {
+                Error::corrupt(&self.wal_dir, at.2, format!("group {} committed with {} parts, part {part} is missing", from.id, from.parts))
+            })?;
+            let WalRecord::Part { batches, .. } = wal::read_record(loc)? else {
+                return Err(Error::corrupt(&loc.path, loc.offset, "not a part record"));
+            };
+            let lo = if part == from.part { from.batch as usize } else { 0 };
+            let hi = if part == end_part { (end_batch as usize).min(batches.len()) } else { batches.len() };
+            for b in batches.get(lo..hi).unwrap_or_default() {
+                self.replay_write(st, current, b)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a streamed group's records are in the WAL.
+#[derive(Default)]
+struct GroupLog {
+    /// Part index → the record.
+    parts: HashMap<u32, RecordLocation>,
+    /// Apply records in log order: (generation, segment index, offset) and body.
+    applies: Vec<((u64, u32, u64), GroupApply)>,
+}
+
+/// Read every segment once for streamed groups' parts and apply records.
+fn index_groups(fs: &dyn FileSystem, retained: &[wal::Segment], segments: &[wal::Segment]) -> Result<HashMap<u64, GroupLog>> {
+    let mut groups: HashMap<u64, GroupLog> = HashMap::new();
+    for seg in retained.iter().chain(segments) {
+        let mut file = None;
+        wal::scan_segment(fs, seg, |pos, payload| {
+            let corrupt = |what: String| Error::corrupt(&seg.path, pos, format!("undecodable WAL record: {what}"));
+            match wal::peek_group(payload).map_err(corrupt)? {
+                Some(GroupRecord::Part { id, index }) => {
+                    let file = match &file {
+                        Some(f) => Arc::clone(f),
+                        None => {
+                            let f = fs.open(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+                            file = Some(Arc::clone(&f));
+                            f
+                        }
+                    };
+                    let len = wal::RECORD_HEADER_LEN + payload.len() as u64;
+                    let loc = RecordLocation { file, path: seg.path.clone(), generation: seg.generation, offset: pos, len };
+                    groups.entry(id).or_default().parts.insert(index, loc);
+                }
+                Some(GroupRecord::Apply(a)) => groups.entry(a.id).or_default().applies.push(((seg.generation, seg.index, pos), a)),
+                None => {}
+            }
+            Ok(())
+        })?;
+    }
+    Ok(groups)
+}
+
+/// Segments of generations up to this one can be removed: flushed, and no
+/// streamed group needs their parts.
+fn wal_floor(st: &State) -> u64 {
+    let pinned = st.pins.values().map(|p| p.first.saturating_sub(1)).min().unwrap_or(u64::MAX);
+    st.checkpoint.min(pinned)
+}
+
+/// A streamed group being written ([`StorageEngine::begin_group`]): parts
+/// are logged (not applied, not kept in memory) by [`OpenGroup::write_part`]
+/// and applied all at once by [`OpenGroup::commit`]. Dropped uncommitted,
+/// the group is aborted: its parts stay in the log until the checkpoint
+/// passes them and are never replayed.
+pub struct OpenGroup {
+    inner: Arc<Inner>,
+    id: u64,
+    parts: Vec<RecordLocation>,
+    /// The type of every series written so far: one type per series in a group.
+    types: HashMap<(String, String), tsfile::DataType>,
+    /// The apply record is logged: from then on the group is replayed whole.
+    committed: bool,
+}
+
+impl std::fmt::Debug for OpenGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenGroup").field("id", &self.id).field("parts", &self.parts.len()).finish_non_exhaustive()
+    }
+}
+
+impl OpenGroup {
+    /// Parts logged so far.
+    pub fn parts(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Log `batches` as the group's next part (not synced, not applied).
+    /// Checked as a write would be (types, alignment, TTL) so the commit
+    /// does not fail on them.
+    pub fn write_part(&mut self, batches: &[WriteBatch]) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        inner.commit.check()?;
+        for b in batches {
+            b.validate()?;
+        }
+        let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())).collect();
+        if batches.is_empty() {
+            return Ok(());
+        }
+        for b in &batches {
+            for c in &b.columns {
+                let t = *self.types.entry((b.device.clone(), c.measurement.clone())).or_insert(c.data_type);
+                if t != c.data_type {
+                    return Err(Error::TypeMismatch { series: format!("{}.{}", b.device, c.measurement), expected: t, got: c.data_type });
+                }
+            }
+        }
+        let index = u32::try_from(self.parts.len()).map_err(|_| Error::batch("?", "a streamed group of more than 2^32 parts"))?;
+        let frame = Frame::part(self.id, index, &batches);
+        frame.check_size()?;
+        let mut st = inner.live_state()?;
+        let bound = inner.config.ttl_bound(st.ttl_ms);
+        for b in &batches {
+            if let Some(&t) = b.times.iter().find(|t| **t < bound) {
+                return Err(Error::OutsideTtl { device: b.device.clone(), time: t, bound });
+            }
+            st.active.seq.check(b)?;
+            st.active.unseq.check(b)?;
+        }
+        let (_, loc) = match st.wal.as_mut() {
+            Some(w) => w.append_located(&frame)?,
+            None => return Err(Error::Closed),
+        };
+        st.pins.entry(self.id).or_insert(GroupPin { first: loc.generation, release: None });
+        self.parts.push(loc);
+        Ok(())
+    }
+
+    /// Commit: log the apply record, apply every part (read back from the
+    /// log), and return once it is durable. All or nothing across errors
+    /// before the apply record and across crashes; an error while applying
+    /// (an I/O error reading the log back) leaves the database refusing
+    /// writes until a restart, which replays the group whole.
+    pub fn commit(mut self) -> Result<()> {
+        let ticket = self.commit_deferred()?;
+        self.inner.wait_durable(ticket)
+    }
+
+    /// [`OpenGroup::commit`] without waiting for the sync; durable once
+    /// [`StorageEngine::wait_durable`] returns for the ticket.
+    pub fn commit_deferred(&mut self) -> Result<CommitTicket> {
+        if self.parts.is_empty() || self.committed {
+            return Ok(CommitTicket::default());
+        }
+        let inner = Arc::clone(&self.inner);
+        inner.commit.check()?;
+        let parts = u32::try_from(self.parts.len()).map_err(|_| Error::batch("?", "a streamed group of more than 2^32 parts"))?;
+        let _gate = inner.write_gate.write().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut st = inner.live_state()?;
+            let a = GroupApply { id: self.id, part: 0, batch: 0, parts };
+            match st.wal.as_mut() {
+                Some(w) => w.append(&Frame::apply(a))?,
+                None => return Err(Error::Closed),
+            };
+            st.applying = Some(a);
+        }
+        self.committed = true;
+        let applied = self.apply_parts(&inner, parts);
+        let mut st = lock(&inner.state);
+        st.applying = None;
+        let release = st.generation;
+        if let Some(p) = st.pins.get_mut(&self.id) {
+            p.release = Some(release);
+        }
+        let lsn = st.wal.as_ref().map_or(0, Wal::appended);
+        drop(st);
+        if let Err(e) = applied {
+            inner.commit.poison(format!("a committed group could not be applied: {e}"));
+            return Err(e);
+        }
+        Ok(CommitTicket(lsn))
+    }
+
+    fn apply_parts(&self, inner: &Inner, parts: u32) -> Result<()> {
+        for (i, loc) in self.parts.iter().enumerate() {
+            let part = i as u32;
+            let WalRecord::Part { id, index, batches } = wal::read_record(loc)? else {
+                return Err(Error::corrupt(&loc.path, loc.offset, "not a part record"));
+            };
+            if id != self.id || index != part {
+                return Err(Error::corrupt(&loc.path, loc.offset, format!("part {index} of group {id} where part {part} of group {} was logged", self.id)));
+            }
+            inner.admit_committed(batches.iter().map(WriteBatch::estimated_bytes).sum());
+            let mut st = inner.live_state()?;
+            for (k, b) in batches.iter().enumerate() {
+                st.applying = Some(GroupApply { id: self.id, part, batch: k as u32, parts });
+                inner.apply_write_or_seal(&mut st, b)?;
+            }
+            st.applying = Some(GroupApply { id: self.id, part: part + 1, batch: 0, parts });
+            let sealed = st.active.bytes() >= inner.config.memtable_bytes_max && inner.seal_logged(&mut st);
+            drop(st);
+            if sealed {
+                inner.after_seal();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OpenGroup {
+    fn drop(&mut self) {
+        if !self.committed && !self.parts.is_empty() {
+            lock(&self.inner.state).pins.remove(&self.id);
+        }
     }
 }

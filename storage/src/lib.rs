@@ -44,7 +44,7 @@ mod wal;
 pub use batch::{Aggregates, Column, ReadCounters, SeriesKey, WriteBatch};
 pub use commit::CommitTicket;
 pub use config::{Clock, EngineConfig, FsyncPolicy, MemoryBudget, TimePrecision};
-pub use engine::{FileInfo, StorageEngine};
+pub use engine::{FileInfo, OpenGroup, StorageEngine};
 pub use scan::{DeviceScan, ScanOrder, ScanRequest};
 pub use store::{BatchStream, SeriesStore};
 pub use error::{Error, Result};

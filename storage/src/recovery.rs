@@ -27,8 +27,12 @@ pub(crate) const WAL_DIR: &str = "wal";
 pub(crate) struct Recovered {
     pub(crate) files: FileSet,
     pub(crate) checkpoint: u64,
-    /// Segments to replay, in order (those of flushed generations removed).
+    /// Segments to replay, in order (those of generations after the checkpoint).
     pub(crate) segments: Vec<wal::Segment>,
+    /// Segments of flushed generations still on disk: not replayed, but
+    /// they may hold parts of a streamed group committed later (the engine
+    /// reads them, then removes those no group needs).
+    pub(crate) retained: Vec<wal::Segment>,
     pub(crate) next_version: u64,
     /// Latest time of every device in any file.
     pub(crate) stable: HashMap<String, i64>,
@@ -150,16 +154,8 @@ pub(crate) fn recover_files(fs: &Arc<dyn FileSystem>, db: &Path, cache: &MetaCac
         }
     }
 
-    let mut segments = Vec::new();
-    for s in wal::list_segments(fs.as_ref(), &wal_dir)? {
-        if s.generation <= checkpoint {
-            remove_if_present(fs.as_ref(), &s.path)?;
-        } else {
-            segments.push(s);
-        }
-    }
-    fs.sync_dir(&wal_dir).map_err(|e| Error::io(&wal_dir, e))?;
-    Ok(Recovered { files, checkpoint, segments, next_version, stable })
+    let (retained, segments) = wal::list_segments(fs.as_ref(), &wal_dir)?.into_iter().partition(|s| s.generation <= checkpoint);
+    Ok(Recovered { files, checkpoint, segments, retained, next_version, stable })
 }
 
 /// A device found in a damaged file: aligned, and per measurement its type

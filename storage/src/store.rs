@@ -5,7 +5,7 @@ use tsfile::{AlignedBatch, TimeRange, Value};
 
 use crate::batch::{Aggregates, SeriesKey, WriteBatch};
 use crate::commit::CommitTicket;
-use crate::engine::StorageEngine;
+use crate::engine::{OpenGroup, StorageEngine};
 use crate::error::Result;
 use crate::scan::ScanRequest;
 
@@ -35,6 +35,12 @@ pub trait SeriesStore: Send + Sync + std::fmt::Debug {
     fn write_group(&self, batches: &[WriteBatch]) -> Result<()>;
     /// [`SeriesStore::write_group`], logged and visible but not yet synced.
     fn write_group_deferred(&self, batches: &[WriteBatch]) -> Result<CommitTicket>;
+    /// Start a streamed group: parts logged as they come, applied
+    /// atomically at [`OpenGroup::commit`], aborted when dropped uncommitted.
+    /// `None` from a store that cannot stream (test doubles).
+    fn begin_group(&self) -> Option<OpenGroup> {
+        None
+    }
     /// Delete the points of `series` in `range` (inclusive).
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()>;
     /// Persist memtables into TsFiles.
@@ -79,6 +85,10 @@ impl SeriesStore for StorageEngine {
 
     fn write_group_deferred(&self, batches: &[WriteBatch]) -> Result<CommitTicket> {
         StorageEngine::write_group_deferred(self, batches)
+    }
+
+    fn begin_group(&self) -> Option<OpenGroup> {
+        Some(StorageEngine::begin_group(self))
     }
 
     fn delete(&self, series: &[SeriesKey], range: TimeRange) -> Result<()> {

@@ -16,8 +16,22 @@
 //! replays the segments of later generations only.
 //!
 //! A record is one of: a write batch, a delete, or a *group* — several write
-//! batches in one record (a whole `COPY`), so a group is replayed whole or
+//! batches in one record (a small `COPY`), so a group is replayed whole or
 //! not at all: its one checksum is its commit mark.
+//!
+//! A group too large to hold in memory (a big `COPY`) is *streamed*
+//! ([`crate::engine::OpenGroup`]): its batches are logged as *part* records
+//! (`id`, part index, batches) as they are produced, interleaved with other
+//! writers' records and not applied; then one *apply* record (`id`, from
+//! part/batch, part count) commits it and the parts are read back from the
+//! log and applied. A seal in the middle of that apply logs another apply
+//! record (resuming at the next batch) at the head of the new generation, so
+//! every generation says which of the group's batches its memtables hold.
+//! Recovery replays a group only from its apply records: parts without one
+//! (a COPY that failed, was cancelled, or was cut off by a crash) are never
+//! replayed. Segments holding parts of a group that is open, or committed but
+//! not yet wholly flushed, are kept past the checkpoint (see
+//! [`crate::engine`]'s group pins).
 //!
 //! Appends do not sync. Every append gets a log sequence number (LSN); a
 //! writer that needs durability waits for the group commit
@@ -42,7 +56,7 @@ use crate::fs::{FileSystem, FsFile};
 
 const SEGMENT_MAGIC: &[u8; 8] = b"ARBORWAL";
 const SEGMENT_HEADER_LEN: u64 = 20;
-const RECORD_HEADER_LEN: u64 = 8;
+pub(crate) const RECORD_HEADER_LEN: u64 = 8;
 /// No record is larger; a length above this is damage, not data.
 const MAX_RECORD_BYTES: u64 = 1 << 30;
 const CHECKPOINT_MAGIC: &[u8; 8] = b"ARBORCKP";
@@ -51,6 +65,8 @@ const CHECKPOINT_FILE: &str = "CHECKPOINT";
 const KIND_WRITE: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_GROUP: u8 = 3;
+const KIND_PART: u8 = 4;
+const KIND_APPLY: u8 = 5;
 
 /// One logged operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +75,22 @@ pub(crate) enum WalRecord {
     /// Several batches logged as one record: all of them or none.
     Group(Vec<WriteBatch>),
     Delete { series: Vec<SeriesKey>, range: TimeRange },
+    /// Part `index` of the streamed group `id`: logged, not applied.
+    Part { id: u64, index: u32, batches: Vec<WriteBatch> },
+    /// Commit (or, after a seal, resume) of the streamed group `id`: its
+    /// batches from part `part`, batch `batch` on are applied here, up to the
+    /// group's next apply record or, without one, to the end of its `parts`.
+    Apply(GroupApply),
+}
+
+/// The body of an apply record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupApply {
+    pub(crate) id: u64,
+    pub(crate) part: u32,
+    pub(crate) batch: u32,
+    /// How many parts the group has.
+    pub(crate) parts: u32,
 }
 
 pub(crate) fn segment_name(generation: u64, index: u32) -> String {
@@ -143,6 +175,58 @@ pub(crate) fn encode_group(batches: &[&WriteBatch], out: &mut Vec<u8>) {
     }
 }
 
+/// Part of a streamed group: id, index, then the batches as a group holds them.
+pub(crate) fn encode_part(id: u64, index: u32, batches: &[&WriteBatch], out: &mut Vec<u8>) {
+    out.push(KIND_PART);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&index.to_le_bytes());
+    let at = out.len();
+    encode_group(batches, out);
+    // The nested group's kind byte is not needed.
+    out.remove(at);
+}
+
+pub(crate) fn encode_apply(a: GroupApply, out: &mut Vec<u8>) {
+    out.push(KIND_APPLY);
+    out.extend_from_slice(&a.id.to_le_bytes());
+    out.extend_from_slice(&a.part.to_le_bytes());
+    out.extend_from_slice(&a.batch.to_le_bytes());
+    out.extend_from_slice(&a.parts.to_le_bytes());
+}
+
+/// What a streamed-group record is about, without decoding its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupRecord {
+    Part { id: u64, index: u32 },
+    Apply(GroupApply),
+}
+
+/// The group header of a payload, if it is a part or apply record.
+pub(crate) fn peek_group(payload: &[u8]) -> std::result::Result<Option<GroupRecord>, String> {
+    let mut c = Cursor::new(payload);
+    match c.u8()? {
+        KIND_PART => Ok(Some(GroupRecord::Part { id: c.u64()?, index: c.u32()? })),
+        KIND_APPLY => Ok(Some(GroupRecord::Apply(GroupApply { id: c.u64()?, part: c.u32()?, batch: c.u32()?, parts: c.u32()? }))),
+        _ => Ok(None),
+    }
+}
+
+fn decode_batches(c: &mut Cursor<'_>) -> std::result::Result<Vec<WriteBatch>, String> {
+    let n = c.count(5)?;
+    let mut batches = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = c.count(1)?;
+        match decode_record(c.bytes(len)?)? {
+            WalRecord::Write(b) => batches.push(b),
+            _ => return Err("a group holds something other than write batches".into()),
+        }
+    }
+    if !c.is_empty() {
+        return Err("trailing bytes after a group record".into());
+    }
+    Ok(batches)
+}
+
 pub(crate) fn encode_delete(series: &[SeriesKey], range: TimeRange, out: &mut Vec<u8>) {
     out.push(KIND_DELETE);
     out.extend_from_slice(&range.start.to_le_bytes());
@@ -195,6 +279,10 @@ impl<'a> Cursor<'a> {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
+    pub(crate) fn u64(&mut self) -> std::result::Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
     /// A count of items that each take at least `min_item_bytes`: checked
     /// against the bytes left so damage cannot ask for a huge allocation.
     pub(crate) fn count(&mut self, min_item_bytes: usize) -> std::result::Result<usize, String> {
@@ -239,20 +327,21 @@ fn get_values(c: &mut Cursor<'_>, data_type: DataType, n: usize) -> std::result:
 pub(crate) fn decode_record(payload: &[u8]) -> std::result::Result<WalRecord, String> {
     let mut c = Cursor::new(payload);
     match c.u8()? {
-        KIND_GROUP => {
-            let n = c.count(5)?;
-            let mut batches = Vec::with_capacity(n);
-            for _ in 0..n {
-                let len = c.count(1)?;
-                match decode_record(c.bytes(len)?)? {
-                    WalRecord::Write(b) => batches.push(b),
-                    _ => return Err("a group holds something other than write batches".into()),
-                }
-            }
+        KIND_GROUP => Ok(WalRecord::Group(decode_batches(&mut c)?)),
+        KIND_PART => {
+            let id = c.u64()?;
+            let index = c.u32()?;
+            Ok(WalRecord::Part { id, index, batches: decode_batches(&mut c)? })
+        }
+        KIND_APPLY => {
+            let a = GroupApply { id: c.u64()?, part: c.u32()?, batch: c.u32()?, parts: c.u32()? };
             if !c.is_empty() {
-                return Err("trailing bytes after a group record".into());
+                return Err("trailing bytes after an apply record".into());
             }
-            Ok(WalRecord::Group(batches))
+            if a.part > a.parts {
+                return Err(format!("apply record resumes at part {} of {}", a.part, a.parts));
+            }
+            Ok(WalRecord::Apply(a))
         }
         KIND_WRITE => {
             let device = c.string()?;
@@ -341,6 +430,14 @@ impl Frame {
 
     pub(crate) fn group(batches: &[&WriteBatch]) -> Frame {
         Frame::new(|out| encode_group(batches, out))
+    }
+
+    pub(crate) fn part(id: u64, index: u32, batches: &[&WriteBatch]) -> Frame {
+        Frame::new(|out| encode_part(id, index, batches, out))
+    }
+
+    pub(crate) fn apply(a: GroupApply) -> Frame {
+        Frame::new(|out| encode_apply(a, out))
     }
 
     pub(crate) fn delete(series: &[SeriesKey], range: TimeRange) -> Frame {
@@ -438,6 +535,19 @@ impl Wal {
         }
     }
 
+    /// [`Wal::append`], also returning where the record lies, so it can be
+    /// read back ([`read_record`]).
+    pub(crate) fn append_located(&mut self, frame: &Frame) -> Result<(u64, RecordLocation)> {
+        frame.check_size()?;
+        if self.file.is_none() || self.pos >= self.segment_bytes {
+            self.open_segment(self.generation, self.index + 1)?;
+        }
+        let offset = self.pos;
+        let lsn = self.append(frame)?;
+        let file = self.file.clone().ok_or_else(|| Error::io(&self.path, std::io::Error::other("no open WAL segment")))?;
+        Ok((lsn, RecordLocation { file, path: self.path.clone(), generation: self.generation, offset, len: frame.0.len() as u64 }))
+    }
+
     /// Sync if the interval policy's time has come (inline mode).
     pub(crate) fn sync_if_due(&mut self) -> Result<()> {
         if let FsyncPolicy::IntervalMs(ms) = self.policy {
@@ -472,6 +582,36 @@ impl Wal {
 
 // ---------------------------------------------------------------- reading
 
+/// Where one record lies in the log (a streamed group's part).
+#[derive(Debug, Clone)]
+pub(crate) struct RecordLocation {
+    pub(crate) file: Arc<dyn FsFile>,
+    pub(crate) path: PathBuf,
+    pub(crate) generation: u64,
+    /// Offset of the record header in the segment.
+    pub(crate) offset: u64,
+    /// Header and payload.
+    pub(crate) len: u64,
+}
+
+/// Read one record back from where it was logged, checking its frame and
+/// checksum again (what recovery checks, for a record read out of order).
+pub(crate) fn read_record(loc: &RecordLocation) -> Result<WalRecord> {
+    let path = &loc.path;
+    if loc.len < RECORD_HEADER_LEN || loc.len - RECORD_HEADER_LEN > MAX_RECORD_BYTES {
+        return Err(Error::corrupt(path, loc.offset, format!("a WAL record of {} bytes", loc.len)));
+    }
+    let mut data = vec![0u8; loc.len as usize];
+    loc.file.read_at(loc.offset, &mut data).map_err(|e| Error::io(path, e))?;
+    let rec_len = u64::from(u32::from_le_bytes([data[0], data[1], data[2], data[3]]));
+    let crc = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    let payload = &data[RECORD_HEADER_LEN as usize..];
+    if rec_len != payload.len() as u64 || crc32fast::hash(payload) != crc {
+        return Err(Error::corrupt(path, loc.offset, "a WAL record read back does not match its frame"));
+    }
+    decode_record(payload).map_err(|what| Error::corrupt(path, loc.offset, format!("undecodable WAL record: {what}")))
+}
+
 /// A WAL segment found on disk.
 #[derive(Debug, Clone)]
 pub(crate) struct Segment {
@@ -495,11 +635,23 @@ pub(crate) fn list_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<Segme
 
 /// Replay one segment: call `apply` for every intact record in order. A torn
 /// tail is cut off the file; corruption before the tail is an error.
+#[cfg(test)]
 pub(crate) fn replay_segment(
     fs: &dyn FileSystem,
     segment: &Segment,
     mut apply: impl FnMut(WalRecord) -> Result<()>,
 ) -> Result<()> {
+    let path = segment.path.clone();
+    scan_segment(fs, segment, |pos, payload| {
+        let record = decode_record(payload).map_err(|what| Error::corrupt(&path, pos, format!("undecodable WAL record: {what}")))?;
+        apply(record)
+    })
+}
+
+/// Call `visit` with the offset and payload of every intact record of a
+/// segment, in order. A torn tail is cut off the file; corruption before
+/// the tail is an error.
+pub(crate) fn scan_segment(fs: &dyn FileSystem, segment: &Segment, mut visit: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
     let path = &segment.path;
     let file = fs.open(path).map_err(|e| Error::io(path, e))?;
     let len = file.len().map_err(|e| Error::io(path, e))?;
@@ -547,8 +699,7 @@ pub(crate) fn replay_segment(
             }
             return Err(Error::corrupt(path, pos, "WAL record checksum mismatch with intact records after it"));
         }
-        let record = decode_record(payload).map_err(|what| Error::corrupt(path, pos, format!("undecodable WAL record: {what}")))?;
-        apply(record)?;
+        visit(pos, payload)?;
         pos = end;
     }
     Ok(())
@@ -635,10 +786,25 @@ mod tests {
         let group = vec![batch(), WriteBatch::new("root.sg.d2", true, vec![9]).with_column(Column::full("x", DataType::Int32, Values::Int32(vec![4])))];
         let mut out = Vec::new();
         encode_group(&group.iter().collect::<Vec<_>>(), &mut out);
-        assert_eq!(decode_record(&out).unwrap(), WalRecord::Group(group));
+        assert_eq!(decode_record(&out).unwrap(), WalRecord::Group(group.clone()));
         for cut in 0..out.len() {
             assert!(decode_record(&out[..cut]).is_err(), "a group cut at {cut} must not decode");
         }
+        let mut out = Vec::new();
+        encode_part(7, 2, &group.iter().collect::<Vec<_>>(), &mut out);
+        assert_eq!(peek_group(&out).unwrap(), Some(GroupRecord::Part { id: 7, index: 2 }));
+        assert_eq!(decode_record(&out).unwrap(), WalRecord::Part { id: 7, index: 2, batches: group });
+        let a = GroupApply { id: 7, part: 1, batch: 3, parts: 4 };
+        let mut out = Vec::new();
+        encode_apply(a, &mut out);
+        assert_eq!(peek_group(&out).unwrap(), Some(GroupRecord::Apply(a)));
+        assert_eq!(decode_record(&out).unwrap(), WalRecord::Apply(a));
+        for cut in 0..out.len() {
+            assert!(decode_record(&out[..cut]).is_err(), "an apply record cut at {cut} must not decode");
+        }
+        let mut out = Vec::new();
+        encode_apply(GroupApply { part: 5, ..a }, &mut out);
+        assert!(decode_record(&out).is_err(), "an apply record past the group's last part");
     }
 
     #[test]

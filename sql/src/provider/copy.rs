@@ -6,10 +6,19 @@
 //!
 //! Memory: the input is never held whole — only the unparsed tail of the
 //! last message (at most one row, [`COPY_ROW_BYTES_MAX`]) and the typed
-//! values parsed so far (about 8 bytes a value, at most
-//! [`COPY_TYPED_BYTES_MAX`]; atomicity needs them until the end). Parsing
-//! happens as the wire layer hands over each message, so a client that
-//! sends faster than Arbor parses is held back by TCP.
+//! values parsed since the last part (about 8 bytes a value, at most the
+//! instance's `copy_part_bytes_max`, [`COPY_PART_BYTES_MAX`] by default).
+//! A COPY that stays under that is written at the end as one WAL record.
+//! A larger one streams: each time the typed values reach the limit they
+//! are logged as a *part* of an open WAL group (`storage::OpenGroup`, not
+//! applied, not visible) and dropped from memory; `finish` logs the last
+//! part and commits the group, which applies every part. An error, a
+//! CopyFail or a dropped connection drops the open group: its parts are
+//! never replayed. (Series a streaming COPY in IoTDB's layouts creates are
+//! created when its first part is logged and stay if it then fails, as
+//! IoTDB keeps series an insert created.) Parsing happens as the wire layer
+//! hands over each message, so a client that sends faster than Arbor
+//! parses is held back by TCP.
 //!
 //! Layouts:
 //! - a device table, `COPY "root.ln.d1" [(time, s1, …)] FROM STDIN`;
@@ -51,10 +60,12 @@ pub struct CopyOptions {
 const CHUNK_ROWS: usize = 65_536;
 /// The longest row (text/CSV line or binary tuple) accepted.
 pub const COPY_ROW_BYTES_MAX: usize = 64 << 20;
-/// Typed data one COPY may hold before it commits; past it the COPY fails
-/// with 53200 (split it into several COPYs). Kept well under the default
-/// memtable hard limit (512 MiB), which the commit must also pass.
+/// Typed data a LOAD may hold before it writes (53200 past it).
 pub const COPY_TYPED_BYTES_MAX: usize = 256 << 20;
+/// Default typed data a COPY gathers before logging it as one part of its
+/// WAL group (`InstanceConfig::copy_part_bytes_max`): what one COPY holds in
+/// memory, whatever its size.
+pub const COPY_PART_BYTES_MAX: usize = 16 << 20;
 /// Devices one multi-device COPY may write.
 const COPY_DEVICES_MAX: usize = 100_000;
 
@@ -352,7 +363,12 @@ pub struct CopyIn {
     /// Line (text/CSV) or tuple (binary) number of the next row.
     line: usize,
     rows: usize,
+    /// Typed bytes gathered since the last part.
     typed_bytes: usize,
+    part_bytes_max: usize,
+    /// Per database, the WAL group the parts went into (empty until the
+    /// first part: a small COPY is written as one record at the end).
+    groups: Vec<(String, storage::OpenGroup)>,
     header_pending: bool,
     binary_header_pending: bool,
     ended: bool,
@@ -411,7 +427,10 @@ impl CopyIn {
             }
         };
         let sink_of = sinks.iter().enumerate().map(|(i, s)| (s.device.clone(), i)).collect();
+        let part_bytes_max = instance.config().copy_part_bytes_max.max(1);
         Ok(CopyIn {
+            part_bytes_max,
+            groups: Vec::new(),
             instance,
             header_pending: options.header && !options.binary,
             binary_header_pending: options.binary,
@@ -468,7 +487,17 @@ impl CopyIn {
         for s in &mut self.sinks {
             s.seal();
         }
-        self.commit()?;
+        if self.groups.is_empty() {
+            // Everything fitted in memory: one WAL record per database.
+            for (database, batches) in self.prepare()? {
+                self.instance.store(&database)?.write_group(&batches)?;
+            }
+        } else {
+            self.write_part()?;
+            for (_, group) in std::mem::take(&mut self.groups) {
+                group.commit()?;
+            }
+        }
         Ok(self.rows)
     }
 
@@ -911,9 +940,29 @@ impl CopyIn {
         }
         self.typed_bytes += 8 * touched.len();
         self.rows += 1;
-        if self.typed_bytes > COPY_TYPED_BYTES_MAX {
-            return Err(Error::Storage(storage::Error::MemoryBudgetExceeded { used: self.typed_bytes, requested: 0, limit: COPY_TYPED_BYTES_MAX }));
+        if self.typed_bytes >= self.part_bytes_max {
+            for s in &mut self.sinks {
+                s.seal();
+            }
+            self.write_part()?;
         }
+        Ok(())
+    }
+
+    /// Log the sealed batches as the next part of each database's group.
+    fn write_part(&mut self) -> Result<()> {
+        for (database, batches) in self.prepare()? {
+            let k = match self.groups.iter().position(|(d, _)| *d == database) {
+                Some(k) => k,
+                None => {
+                    let group = self.instance.store(&database)?.begin_group().ok_or_else(|| Error::Unsupported(format!("a COPY larger than one part into {database}")))?;
+                    self.groups.push((database, group));
+                    self.groups.len() - 1
+                }
+            };
+            self.groups[k].1.write_part(&batches)?;
+        }
+        self.typed_bytes = 0;
         Ok(())
     }
 
@@ -940,9 +989,9 @@ impl CopyIn {
         Ok(i)
     }
 
-    /// Create missing series, check types against the catalog, and write
-    /// every database's batches as one group.
-    fn commit(&mut self) -> Result<()> {
+    /// Create missing series, check types against the catalog, and take
+    /// the sealed batches, per database.
+    fn prepare(&mut self) -> Result<Vec<(String, Vec<WriteBatch>)>> {
         let catalog = self.instance.catalog().clone();
         let mut groups: Vec<(String, Vec<WriteBatch>)> = Vec::new();
         for sink in &mut self.sinks {
@@ -983,11 +1032,7 @@ impl CopyIn {
                 None => groups.push((database, batches.collect())),
             }
         }
-        // Atomic per database: one WAL group each.
-        for (database, batches) in groups {
-            self.instance.store(&database)?.write_group(&batches)?;
-        }
-        Ok(())
+        Ok(groups)
     }
 }
 

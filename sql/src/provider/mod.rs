@@ -12,7 +12,7 @@ mod pg_catalog;
 mod system;
 mod values;
 
-pub use copy::{CopyIn, CopyOptions, COPY_ROW_BYTES_MAX, COPY_TYPED_BYTES_MAX};
+pub use copy::{CopyIn, CopyOptions, COPY_PART_BYTES_MAX, COPY_ROW_BYTES_MAX, COPY_TYPED_BYTES_MAX};
 pub(crate) use system::json_map;
 pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
