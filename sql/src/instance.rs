@@ -12,6 +12,11 @@ use storage::{CommitTicket, EngineConfig, SeriesStore, StorageEngine};
 
 use crate::error::{Error, Result};
 
+/// Default typed data a COPY gathers before logging it as one part of its
+/// WAL group (`InstanceConfig::copy_part_bytes_max`, `provider::copy`):
+/// what one COPY holds in memory, whatever its size.
+pub const COPY_PART_BYTES_MAX: usize = 16 << 20;
+
 /// Settings of an instance.
 #[derive(Debug, Clone)]
 pub struct InstanceConfig {
@@ -33,7 +38,7 @@ impl InstanceConfig {
             catalog: CatalogConfig::default(),
             engine: EngineConfig::default(),
             query_memory_bytes_max: 1 << 30,
-            copy_part_bytes_max: crate::provider::COPY_PART_BYTES_MAX,
+            copy_part_bytes_max: COPY_PART_BYTES_MAX,
         }
     }
 }

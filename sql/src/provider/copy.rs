@@ -62,10 +62,7 @@ const CHUNK_ROWS: usize = 65_536;
 pub const COPY_ROW_BYTES_MAX: usize = 64 << 20;
 /// Typed data a LOAD may hold before it writes (53200 past it).
 pub const COPY_TYPED_BYTES_MAX: usize = 256 << 20;
-/// Default typed data a COPY gathers before logging it as one part of its
-/// WAL group (`InstanceConfig::copy_part_bytes_max`): what one COPY holds in
-/// memory, whatever its size.
-pub const COPY_PART_BYTES_MAX: usize = 16 << 20;
+pub use crate::instance::COPY_PART_BYTES_MAX;
 /// Devices one multi-device COPY may write.
 const COPY_DEVICES_MAX: usize = 100_000;
 
