@@ -584,7 +584,7 @@ impl<R: ReadAt> TsFileReader<R> {
     /// `decoded` columns only. The other columns only make rows: they tell
     /// which rows they have a value in (their pages' bitmaps), with
     /// placeholder values, one `false` per present row, so that row
-    /// operations keep them in step; in a page where a decoded column has a
+    /// operations keep them in step; in a chunk or page where a decoded column has a
     /// value in every row they are not read and show none. For a device
     /// table's rows, which every column makes but only the selected fill.
     pub fn read_aligned_rows_of(&self, meta: &DeviceMetadata, measurements: &[&str], decoded: usize, range: TimeRange) -> Result<Vec<AlignedBatch>> {
@@ -603,12 +603,21 @@ impl<R: ReadAt> TsFileReader<R> {
                 let time_chunk = self.read_chunk_inner(tcm.offset_of_chunk_header)?;
                 // The value chunk of each column in this chunk group lies between
                 // this time chunk and the next one.
+                let metas: Vec<_> = columns
+                    .iter()
+                    .map(|col| {
+                        col.and_then(|s| {
+                            s.chunks.iter().find(|c| c.offset_of_chunk_header > tcm.offset_of_chunk_header && c.offset_of_chunk_header < next)
+                        })
+                    })
+                    .collect();
+                // A decoded column with a value in every row of the chunk
+                // makes every row: the row-only columns' chunks are not read.
+                let rows_made = metas[..decoded.min(metas.len())].iter().flatten().any(|c| c.statistics.count == tcm.statistics.count);
                 let mut value_chunks = Vec::with_capacity(columns.len());
                 let mut chunk_stats = Vec::with_capacity(columns.len());
-                for col in &columns {
-                    let cm = col.and_then(|s| {
-                        s.chunks.iter().find(|c| c.offset_of_chunk_header > tcm.offset_of_chunk_header && c.offset_of_chunk_header < next)
-                    });
+                for (i, cm) in metas.into_iter().enumerate() {
+                    let cm = cm.filter(|_| i < decoded || !rows_made);
                     chunk_stats.push(cm.map(|c| &c.statistics));
                     let vc = cm.map(|c| self.read_chunk_inner(c.offset_of_chunk_header)).transpose()?;
                     if let Some(vc) = &vc {
