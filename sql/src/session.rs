@@ -69,6 +69,15 @@ fn is_query(plan: &LogicalPlan) -> bool {
     !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_))
 }
 
+/// Wait until the writes in `pending` are durable, on a blocking thread;
+/// nothing written (queries) needs no hop.
+async fn durable(pending: Option<PendingCommits>) -> Result<()> {
+    match pending.filter(|p| !p.is_empty()) {
+        Some(p) => tokio::task::spawn_blocking(move || p.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?,
+        None => Ok(()),
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -323,11 +332,7 @@ impl Session {
                     Ok(output) => outputs.push(output),
                     Err(e) => {
                         // What earlier statements wrote is durable before the error is reported.
-                        if let Some(p) = pending.take() {
-                            tokio::task::spawn_blocking(move || p.wait())
-                                .await
-                                .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
-                        }
+                        durable(pending.take()).await?;
                         return Err(e);
                     }
                 }
@@ -351,21 +356,14 @@ impl Session {
                 match self.tsql_statement(&text, &mut pending, last).await {
                     Ok(output) => outputs.push(output),
                     Err(e) => {
-                        if let Some(p) = pending.take() {
-                            tokio::task::spawn_blocking(move || p.wait())
-                                .await
-                                .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
-                        }
+                        durable(pending.take()).await?;
                         return Err(e);
                     }
                 }
                 next += 1;
             }
         }
-        // Nothing written (queries): no hop to a blocking thread.
-        if let Some(p) = pending.take().filter(|p| !p.is_empty()) {
-            tokio::task::spawn_blocking(move || p.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))??;
-        }
+        durable(pending.take()).await?;
         Ok(outputs)
     }
 
@@ -577,11 +575,7 @@ impl Session {
         // The message's writes (logged, not yet synced) are durable before
         // any of it is answered: its statements share WAL syncs.
         let pending = std::mem::take(&mut *self.gate.lock().await);
-        let waited = if pending.is_empty() {
-            Ok(())
-        } else {
-            tokio::task::spawn_blocking(move || pending.wait()).await.map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?
-        };
+        let waited = durable(Some(pending)).await;
         self.end_implicit_transaction()?;
         result?;
         waited?;
