@@ -134,3 +134,36 @@ async fn inserts_report_their_rows_and_columns_carry_postgres_names() {
     assert_eq!(rows[1].get::<_, i64>(1), 2);
     server.stop().unwrap();
 }
+
+/// RowDescription names a column's table and number where the column is
+/// one of a table's, as PostgreSQL does, and no table for a column read
+/// through a UNION (which mixes two tables) or computed.
+#[tokio::test]
+async fn columns_name_their_table_except_through_a_union() {
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    for series in ["root.u.d1.a", "root.u.d1.b", "root.u.d2.a"] {
+        client.batch_execute(&format!("CREATE TIMESERIES {series} WITH DATATYPE=INT64")).await.unwrap();
+    }
+    client.batch_execute("INSERT INTO root.u.d1(timestamp, a, b) VALUES (1000, 1, 10); INSERT INTO root.u.d2(timestamp, a) VALUES (2000, 2)").await.unwrap();
+    let oid = |name: &str| {
+        let name = name.to_string();
+        let client = &client;
+        async move {
+            let row = client.query_one("SELECT oid FROM pg_catalog.pg_class WHERE relname = $1", &[&name]).await.unwrap();
+            row.get::<_, u32>(0)
+        }
+    };
+    let (d1, d2) = (oid("root.u.d1").await, oid("root.u.d2").await);
+    assert_ne!(d1, d2);
+    let plain = client.prepare(r#"SELECT 'x' AS k, b, a, a + 1 FROM "root.u.d1""#).await.unwrap();
+    let identity: Vec<(Option<u32>, Option<i16>)> = plain.columns().iter().map(|c| (c.table_oid(), c.column_id())).collect();
+    assert_eq!(identity, [(None, None), (Some(d1), Some(3)), (Some(d1), Some(2)), (None, None)]);
+    let union = r#"(SELECT 'd1' AS k, time, a FROM "root.u.d1" ORDER BY time DESC LIMIT 1) UNION ALL (SELECT 'd2' AS k, time, a FROM "root.u.d2" ORDER BY time DESC LIMIT 1)"#;
+    let statement = client.prepare(union).await.unwrap();
+    assert!(statement.columns().iter().all(|c| c.table_oid().is_none() && c.column_id().is_none()), "{:?}", statement.columns());
+    let rows = client.query(&statement, &[]).await.unwrap();
+    let latest: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(2))).collect();
+    assert_eq!(latest, [("d1".to_string(), 1), ("d2".to_string(), 2)]);
+    server.stop().unwrap();
+}

@@ -12,13 +12,16 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr::{AcrossPartitions, ConstExpr, EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::expressions::Column as ColumnExpr;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::SortOrderPushdownResult;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::scalar::ScalarValue;
 use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesKey, SeriesStore, TimeRange};
 use tsfile::{ColumnBatch, DataType, Values};
 
@@ -33,6 +36,8 @@ pub enum ScanColumn {
     Time,
     /// A measurement of the device with its series type.
     Value { measurement: String, data_type: DataType },
+    /// The same value in every row (a literal of the select list).
+    Constant(ScalarValue),
 }
 
 /// What a [`DeviceScanExec`] reads: everything pushed down into storage.
@@ -77,6 +82,19 @@ impl DeviceScanExec {
                 eq = EquivalenceProperties::new_with_orderings(schema.clone(), [ordering]);
             }
         }
+        // A constant column satisfies any order on it (`ORDER BY` a literal
+        // label of a union's inputs needs no sort).
+        let constants = spec.columns.iter().enumerate().filter_map(|(i, c)| match c {
+            ScanColumn::Constant(value) => {
+                let expr = Arc::new(ColumnExpr::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>;
+                Some(ConstExpr::new(expr, AcrossPartitions::Uniform(Some(value.clone()))))
+            }
+            _ => None,
+        });
+        // Adding constants to fresh properties only fails on a broken schema.
+        if let Err(e) = eq.add_constants(constants) {
+            tracing::warn!("constant columns of a device scan: {e}");
+        }
         let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
         DeviceScanExec { store, spec, schema, properties: Arc::new(properties) }
     }
@@ -98,7 +116,7 @@ impl DeviceScanExec {
             .iter()
             .filter_map(|c| match c {
                 ScanColumn::Value { measurement, .. } => Some(measurement.clone()),
-                ScanColumn::Time => None,
+                ScanColumn::Time | ScanColumn::Constant(_) => None,
             })
             .collect();
         ScanRequest {
@@ -136,7 +154,7 @@ impl DeviceScanExec {
         let mut columns = Vec::new();
         let value_columns = self.spec.columns.iter().filter_map(|c| match c {
             ScanColumn::Value { data_type, .. } => Some(*data_type),
-            ScanColumn::Time => None,
+            ScanColumn::Time | ScanColumn::Constant(_) => None,
         });
         for (data_type, last) in value_columns.zip(&lasts) {
             let mut values = Values::empty(data_type);
@@ -166,6 +184,7 @@ fn to_record_batch(schema: &SchemaRef, columns: &[ScanColumn], batch: AlignedBat
                 let column = values.next().ok_or_else(|| DataFusionError::Internal("scan returned too few columns".into()))?;
                 arrays.push(column_array(*data_type, column));
             }
+            ScanColumn::Constant(value) => arrays.push(value.to_array_of_size(rows)?),
         }
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
@@ -187,13 +206,14 @@ fn ranges_text(ranges: &[TimeRange]) -> String {
 
 impl DisplayAs for DeviceScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let columns: Vec<&str> = self
+        let columns: Vec<String> = self
             .spec
             .columns
             .iter()
             .map(|c| match c {
-                ScanColumn::Time => "time",
-                ScanColumn::Value { measurement, .. } => measurement.as_str(),
+                ScanColumn::Time => "time".to_string(),
+                ScanColumn::Value { measurement, .. } => measurement.clone(),
+                ScanColumn::Constant(value) => value.to_string(),
             })
             .collect();
         write!(f, "DeviceScanExec: device={}, columns=[{}], time=[{}]", self.spec.device, columns.join(", "), ranges_text(&self.spec.ranges))?;
@@ -267,6 +287,38 @@ impl ExecutionPlan for DeviceScanExec {
         spec.order = wanted;
         let inner: Arc<dyn ExecutionPlan> = Arc::new(DeviceScanExec::new(self.store.clone(), spec, self.schema.clone()));
         Ok(SortOrderPushdownResult::Exact { inner })
+    }
+
+    /// A projection of columns and literals above the scan becomes the
+    /// scan's own output columns: no `ProjectionExec` to run (and to set
+    /// up, metrics and all, on every execution). A measurement the
+    /// projection drops still makes rows; one it repeats keeps the
+    /// projection.
+    fn try_swapping_with_projection(&self, projection: &ProjectionExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let mut columns = Vec::with_capacity(projection.expr().len());
+        let mut output = vec![false; self.spec.columns.len()];
+        for item in projection.expr() {
+            if let Some(literal) = item.expr.downcast_ref::<Literal>() {
+                columns.push(ScanColumn::Constant(literal.value().clone()));
+                continue;
+            }
+            let Some(column) = item.expr.downcast_ref::<ColumnExpr>() else { return Ok(None) };
+            let Some(scanned) = self.spec.columns.get(column.index()) else { return Ok(None) };
+            if matches!(scanned, ScanColumn::Value { .. }) && std::mem::replace(&mut output[column.index()], true) {
+                return Ok(None);
+            }
+            columns.push(scanned.clone());
+        }
+        let mut spec = self.spec.clone();
+        for (scanned, output) in self.spec.columns.iter().zip(output) {
+            if let ScanColumn::Value { measurement, .. } = scanned {
+                if !output && !spec.row_only.contains(measurement) {
+                    spec.row_only.push(measurement.clone());
+                }
+            }
+        }
+        spec.columns = columns;
+        Ok(Some(Arc::new(DeviceScanExec::new(self.store.clone(), spec, projection.schema()))))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {

@@ -10,6 +10,7 @@ mod select;
 mod statements;
 mod statistics;
 mod tags;
+mod union_columns;
 
 pub use select::plan_select;
 pub(crate) use select::headers;
@@ -49,6 +50,7 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_analyzer_rules(analyzer_rules)
         .with_optimizer_rule(Arc::new(statistics::StatisticsAggregateRule))
         .with_optimizer_rule(Arc::new(gapfill::GapFillRule))
+        .with_optimizer_rule(Arc::new(union_columns::UnionColumnsRule))
         // The sort pushdown (`ORDER BY time DESC` into the scan) runs after
         // the limit pushdown: push the limit again so it reaches the scan.
         .with_physical_optimizer_rule(Arc::new(datafusion::physical_optimizer::limit_pushdown::LimitPushdown::new()))

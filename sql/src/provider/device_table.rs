@@ -25,7 +25,7 @@ use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use storage::{ScanOrder, TimeRange};
 
-use super::pg_catalog::column_metadata;
+use super::pg_catalog::{column_metadata, ATTNUM_KEY, TABLE_OID_KEY};
 use super::values::{times_of, values_of, write_rows, write_rows_deferred, DeviceRows};
 use crate::convert::{arrow_type, time_type};
 use crate::error::Error;
@@ -148,6 +148,14 @@ impl DeviceTableProvider {
         Ok(DeviceTableProvider { instance, device: device.to_string(), series, schema: Arc::new(Schema::new(fields)), gate: None, ranges, order })
     }
 
+    /// The same table with columns that name no table: what a column
+    /// read through a `UNION` is (PostgreSQL's RowDescription gives it
+    /// table OID 0).
+    pub(crate) fn without_column_identity(&self) -> DeviceTableProvider {
+        let fields: Vec<Field> = self.schema.fields().iter().map(|f| without_identity(f)).collect();
+        DeviceTableProvider { schema: Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone())), ..self.clone() }
+    }
+
     /// The device path.
     pub fn device(&self) -> &str {
         &self.device
@@ -173,6 +181,14 @@ impl DeviceTableProvider {
     pub fn series_index(&self, name: &str) -> Option<usize> {
         self.series.iter().position(|s| s.info.measurement() == name)
     }
+}
+
+/// `field` without the table OID and column number of [`column_metadata`].
+pub(crate) fn without_identity(field: &Field) -> Field {
+    let mut metadata = field.metadata().clone();
+    metadata.remove(TABLE_OID_KEY);
+    metadata.remove(ATTNUM_KEY);
+    field.clone().with_metadata(metadata)
 }
 
 fn external(e: Error) -> DataFusionError {
