@@ -26,6 +26,7 @@ use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
 use crate::tsql::ast::Statement;
 use crate::planner::GroupError;
+use crate::time::Zone;
 
 mod commands;
 mod ddl;
@@ -252,6 +253,7 @@ pub fn prepared_insert(sql: &str) -> Option<Arc<crate::tsql::PreparedInsert>> {
 /// query after all.
 fn write_statement(
     instance: &Instance,
+    zone: Zone,
     text: &str,
     index: usize,
     group: &mut crate::planner::InsertGroup,
@@ -262,7 +264,7 @@ fn write_statement(
     }
     let failed = |error| GroupError { statement: index, error };
     let explain = crate::tsql::strip_explain(text);
-    let statement = crate::tsql::parse(explain.unwrap_or(text), now_ms()).map_err(failed)?;
+    let (statement, _) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms(), zone).map_err(failed)?;
     if matches!(statement, Statement::Select(_)) {
         return Ok(None);
     }
@@ -375,6 +377,7 @@ impl Session {
     /// otherwise the pending writes come back to the caller.
     async fn tsql_writes(&self, texts: Vec<String>, mut pending: PendingCommits, last: bool) -> Result<(WriteRun, Option<PendingCommits>)> {
         let instance = self.instance.clone();
+        let zone = self.zone();
         let gate = self.gate.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _gate = gate;
@@ -383,7 +386,7 @@ impl Session {
             let mut failed = None;
             let mut query = None;
             for (i, text) in texts.into_iter().enumerate() {
-                match write_statement(&instance, &text, i, &mut group, &mut pending) {
+                match write_statement(&instance, zone, &text, i, &mut group, &mut pending) {
                     Ok(Some(output)) => run.outputs.push(output),
                     Ok(None) => {
                         query = Some(text);
@@ -430,7 +433,7 @@ impl Session {
             return self.run_cached(hit);
         }
         let explain = crate::tsql::strip_explain(text);
-        let (statement, read_clock) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms())?;
+        let (statement, read_clock) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms(), self.zone())?;
         if let Statement::Select(select) = statement {
             let mut plan = self.tsql_plan(&select)?;
             if explain.is_some() {
@@ -465,6 +468,15 @@ impl Session {
         .map_err(|e| Error::Unsupported(format!("statement task failed: {e}")))?;
         *pending = back;
         output
+    }
+
+    /// The session's `TimeZone` (UTC unless set, or set to an offset
+    /// PostgreSQL's POSIX forms would read otherwise).
+    fn zone(&self) -> Zone {
+        match self.pg.settings.get("TimeZone", false) {
+            Ok(Some(name)) => Zone::parse(&name).unwrap_or(Zone::UTC),
+            _ => Zone::UTC,
+        }
     }
 
     fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
@@ -703,7 +715,7 @@ impl Session {
             let zeros = vec![ScalarValue::Int64(Some(0)); count];
             let bound = crate::tsql::bind(sql, &zeros)?;
             let explain = crate::tsql::strip_explain(&bound);
-            let statement = crate::tsql::parse(explain.unwrap_or(&bound), now_ms())?;
+            let (statement, _) = crate::tsql::parse_reading_clock(explain.unwrap_or(&bound), now_ms(), self.zone())?;
             let schema = match statement {
                 Statement::Select(select) => {
                     let mut plan = self.tsql_plan(&select)?;

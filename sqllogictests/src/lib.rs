@@ -446,6 +446,13 @@ pub async fn run_file(binary: &Path, file: &Path, mode: Mode) -> Result<usize, S
                     });
                     Ok(ArborDb::new(client, mode))
                 });
+                // `onlyif simple` / `onlyif extended`: where text and binary
+                // results differ (a binary timestamptz is an instant, printed
+                // in UTC, not in the session's time zone).
+                runner.add_label(match mode {
+                    Mode::Simple => "simple",
+                    Mode::Extended => "extended",
+                });
                 runner
                     .run_script_with_name_async(&script, name.clone())
                     .await

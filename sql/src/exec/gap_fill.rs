@@ -26,7 +26,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 
 use super::fill::{fill_linear, fill_previous, Carry};
 use super::MAX_WINDOWS;
-use crate::time::add_months;
+use crate::time::{add_months, Zone};
 
 /// A bucket width: calendar months or a fixed number of milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,14 +79,14 @@ impl GapFillSpec {
             Stride::Months(m) => {
                 // The bucket holding `lo`: step whole strides from the origin.
                 let mut k: i64 = 0;
-                while add_months(self.origin, k * m) > lo {
+                while add_months(self.origin, k * m, Zone::UTC) > lo {
                     k -= 1;
                 }
-                while add_months(self.origin, (k + 1) * m) <= lo {
+                while add_months(self.origin, (k + 1) * m, Zone::UTC) <= lo {
                     k += 1;
                 }
-                while add_months(self.origin, k * m) <= hi {
-                    out.push(add_months(self.origin, k * m));
+                while add_months(self.origin, k * m, Zone::UTC) <= hi {
+                    out.push(add_months(self.origin, k * m, Zone::UTC));
                     k += 1;
                     if out.len() as i64 > MAX_WINDOWS {
                         return Err(DataFusionError::Plan(format!("date_bin_gapfill makes more than {MAX_WINDOWS} buckets")));

@@ -237,6 +237,8 @@ impl Reads {
 struct Translator<'a> {
     reads: &'a Reads,
     registry: &'a dyn FunctionRegistry,
+    /// Where a time literal without an offset is local time.
+    zone: crate::time::Zone,
 }
 
 fn column(name: &str) -> DfExpr {
@@ -314,7 +316,7 @@ impl<'a> Translator<'a> {
                 Ok(time_literal(s.parse().map_err(|_| Error::NumericOverflow(format!("time {s} is out of range")))?))
             }
             Expr::TimeLiteral(t) => Ok(time_literal(*t)),
-            Expr::Literal(Literal::Text(s)) => Ok(time_literal(crate::time::parse_iso(s)?)),
+            Expr::Literal(Literal::Text(s)) => Ok(time_literal(crate::time::parse_iso_in(s, self.zone)?)),
             other => self.expr(other),
         }
     }
@@ -594,7 +596,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         _ => None,
     };
     let where_only: Vec<String> = reads.order.iter().filter(|p| !selected.contains(p)).cloned().collect();
-    let translator = Translator { reads: &reads, registry };
+    let translator = Translator { reads: &reads, registry, zone: select.zone };
 
     // 2. Scans per device, with pushed-down time ranges and order.
     let time_desc = select.order_by.first().is_some_and(|o| o.expr == Expr::Time && o.descending);
@@ -651,7 +653,7 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
         .collect::<Result<_>>()?;
     let mut window_filter: Option<DfExpr> = None;
     if let Some(group) = &select.group_by_time {
-        let windows = windows(instance, group, &reads, &ranges)?;
+        let windows = windows(instance, group, select.zone, &reads, &ranges)?;
         let having = having.as_ref().map(|h| translator.expr(h)).transpose()?;
         let aggs = find_aggregate_exprs(exprs.iter().chain(&having));
         plan = LogicalPlan::Extension(Extension { node: Arc::new(TimeWindows::try_new(plan, windows)?) });
@@ -859,7 +861,7 @@ fn counts(e: &DfExpr) -> bool {
 
 /// The windows of `GROUP BY` time: as written, or over the selected data
 /// inside the `WHERE` clause's time ranges.
-fn windows(instance: &Instance, group: &GroupByTime, reads: &Reads, ranges: &[TimeRange]) -> Result<Windows> {
+fn windows(instance: &Instance, group: &GroupByTime, zone: crate::time::Zone, reads: &Reads, ranges: &[TimeRange]) -> Result<Windows> {
     let step = group.step.unwrap_or(group.interval);
     let (start, end) = match group.range {
         Some((start, end)) => (start, end),
@@ -879,7 +881,7 @@ fn windows(instance: &Instance, group: &GroupByTime, reads: &Reads, ranges: &[Ti
             if lo > hi { (0, 0) } else { (lo, hi.saturating_add(1)) }
         }
     };
-    let windows = Windows { start, end, interval: group.interval, step, left_open: group.left_open };
+    let windows = Windows { start, end, interval: group.interval, step, left_open: group.left_open, zone };
     let count = windows.count();
     if count > crate::exec::MAX_WINDOWS {
         return Err(Error::InvalidValue(format!("GROUP BY makes {count} windows, more than the limit of {}", crate::exec::MAX_WINDOWS)));

@@ -19,7 +19,7 @@ use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use storage::TimeRange;
 
 use crate::exec::{AlignByTime, SeriesAggItem, SeriesAggregate, StatKind, Stride, TimeWindows, WINDOW};
-use crate::time::{CalendarDuration, Windows};
+use crate::time::{CalendarDuration, Windows, Zone};
 use crate::provider::{exact_time_ranges, intersect, time_ranges, DeviceTableProvider};
 
 #[derive(Debug, Default)]
@@ -267,7 +267,7 @@ fn date_bin_windows(plan: &LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     }
     let start = origin + (first.start - origin).div_euclid(stride) * stride;
     let interval = CalendarDuration { months: 0, ms: stride };
-    let windows = Windows { start, end: last.end.saturating_add(1), interval, step: interval, left_open: false };
+    let windows = Windows { start, end: last.end.saturating_add(1), interval, step: interval, left_open: false, zone: Zone::UTC };
     if windows.count() > crate::exec::MAX_WINDOWS {
         return unchanged();
     }

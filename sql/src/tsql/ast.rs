@@ -93,6 +93,8 @@ pub struct Select {
     /// series (full paths) count, and each item's series merge into one
     /// column headed as written.
     pub restrict: Option<Vec<String>>,
+    /// The session's time zone: month windows follow its calendar.
+    pub zone: crate::time::Zone,
 }
 
 impl Select {

@@ -11,22 +11,24 @@ use tsfile::{Compression, DataType, Encoding};
 use super::ast::{BinaryOp, CalendarDuration, Expr, Fill, GroupByTime, Insert, Literal, OrderItem, Segment, Select, SelectItem, SeriesFilter, Show, Statement};
 use super::lexer::{tokenize, Tok};
 use crate::error::{Error, Result};
-use crate::time::{parse_duration, parse_iso};
+use crate::time::{parse_duration, parse_iso_in, Zone};
 
 /// `ORDER BY TIMESERIES` of `SELECT LAST`, as the path of its order key.
 pub(crate) const TIMESERIES_KEY: &str = "\u{1}timeseries";
 /// `ORDER BY DEVICE` of `ALIGN BY DEVICE`, as the path of its order key.
 pub(crate) const DEVICE_KEY: &str = "\u{1}device";
 
-/// Parse one TSQL statement. `now_ms` is what `now()` means.
+/// Parse one TSQL statement. `now_ms` is what `now()` means; times are UTC.
 pub fn parse(sql: &str, now_ms: i64) -> Result<Statement> {
-    parse_reading_clock(sql, now_ms).map(|(statement, _)| statement)
+    parse_reading_clock(sql, now_ms, Zone::UTC).map(|(statement, _)| statement)
 }
 
-/// [`parse`], also telling whether the statement used `now_ms` (`now()`, or
-/// an INSERT without times): whether it means something else at another time.
-pub fn parse_reading_clock(sql: &str, now_ms: i64) -> Result<(Statement, bool)> {
-    let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms, read_clock: false };
+/// [`parse`] in a session's time `zone` (where a time literal without an
+/// offset is local time), also telling whether the statement used
+/// `now_ms` (`now()`, or an INSERT without times): whether it means
+/// something else at another time.
+pub fn parse_reading_clock(sql: &str, now_ms: i64, zone: Zone) -> Result<(Statement, bool)> {
+    let mut p = Parser { toks: tokenize(sql)?, pos: 0, now_ms, zone, read_clock: false };
     let statement = p.statement()?;
     p.done()?;
     Ok((statement, p.read_clock))
@@ -36,6 +38,7 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     now_ms: i64,
+    zone: Zone,
     read_clock: bool,
 }
 
@@ -228,7 +231,7 @@ impl Parser {
                 Some(Tok::Number(n)) => -n.parse::<i64>().map_err(|_| Error::InvalidTime(format!("-{n} is not a time")))?,
                 _ => return self.back_err("a time"),
             },
-            Some(Tok::Time(t)) | Some(Tok::Str(t)) => parse_iso(&t)?,
+            Some(Tok::Time(t)) | Some(Tok::Str(t)) => parse_iso_in(&t, self.zone)?,
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("now") => {
                 self.sym("(")?;
                 self.sym(")")?;
@@ -612,6 +615,7 @@ impl Parser {
             group_by_segment: None,
             group_by_tags: None,
             restrict: None,
+            zone: self.zone,
         };
         if self.eat_kw("group") {
             self.kw("by")?;
