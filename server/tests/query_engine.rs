@@ -50,7 +50,7 @@ async fn explain_shows_the_device_scan_with_its_pushed_ranges() {
     let text: String = plan.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
     assert!(text.contains("DeviceScanExec: device=root.q.d1, columns=[time, s1], time=[121..], order=desc, limit=1"), "{text}");
     // Aggregates without value filters come from statistics on both surfaces.
-    for sql in [r#"EXPLAIN SELECT count(s1), max(s2) FROM "root.q.d1""#, "EXPLAIN SELECT count(s1), max_value(s2) FROM root.q.d1"] {
+    for sql in [r#"EXPLAIN SELECT count(s1), max(s2) FROM "root.q.d1""#, "EXPLAIN SELECT count(s1), max_value(s2) FROM root.q.d1", r#"EXPLAIN SELECT max(time) FROM "root.q.d1""#] {
         let text: String = rows(&client, sql).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
         assert!(text.contains("SeriesAggregateExec"), "{sql}: {text}");
     }

@@ -14,7 +14,10 @@ use datafusion::common::Column;
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, NullTreatment};
-use datafusion::logical_expr::{Expr, Extension, LogicalPlan};
+use datafusion::arrow::datatypes::Field;
+use datafusion::common::{DFSchema, ScalarValue, TableReference};
+use datafusion::functions::core::expr_fn::{greatest, least};
+use datafusion::logical_expr::{lit, Expr, Extension, LogicalPlan, Projection};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use storage::TimeRange;
 
@@ -204,12 +207,103 @@ impl OptimizerRule for StatisticsAggregateRule {
         if sources(input, &mut ranges, &mut tables).is_none() {
             return Ok(Transformed::no(plan));
         }
-        let Some(items) = agg.aggr_expr.iter().map(|e| item(e, &tables)).collect::<Option<Vec<_>>>() else {
-            return Ok(Transformed::no(plan));
-        };
-        let node = SeriesAggregate { items, ranges, windows, presence: Vec::new(), schema: agg.schema.clone() };
-        Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })))
+        // Each output: one item, or the least/greatest of several.
+        let mut items = Vec::new();
+        let mut outputs = Vec::with_capacity(agg.aggr_expr.len());
+        for e in &agg.aggr_expr {
+            if let Some(one) = item(e, &tables) {
+                outputs.push(Output::One(items.len()));
+                items.push(one);
+            } else if let Some((kind, several)) = row_time_items(e, &tables) {
+                outputs.push(Output::Several(kind, items.len()..items.len() + several.len()));
+                items.extend(several);
+            } else {
+                return Ok(Transformed::no(plan));
+            }
+        }
+        if outputs.iter().all(|o| matches!(o, Output::One(_))) {
+            let node = SeriesAggregate { items, ranges, windows, presence: Vec::new(), schema: agg.schema.clone() };
+            return Ok(Transformed::yes(LogicalPlan::Extension(Extension { node: Arc::new(node) })));
+        }
+        combined(agg.schema.as_ref(), items, &outputs, ranges, windows).map(Transformed::yes)
     }
+}
+
+/// Where an aggregate's value comes from.
+enum Output {
+    One(usize),
+    /// `MinTime` items combined with `least`, `MaxTime` ones with `greatest`.
+    Several(StatKind, std::ops::Range<usize>),
+}
+
+/// `min(time)` / `max(time)` of one device table: the first / last time
+/// at which any of its series has a point (a row), i.e. the least /
+/// greatest of its series' own first / last times.
+fn row_time_items(e: &Expr, tables: &[(Option<String>, Arc<DeviceTableProvider>)]) -> Option<(StatKind, Vec<SeriesAggItem>)> {
+    let e = match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        other => other,
+    };
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = e else { return None };
+    if params.distinct || params.filter.is_some() || !params.order_by.is_empty() {
+        return None;
+    }
+    let kind = match func.name().to_ascii_lowercase().as_str() {
+        "min" => StatKind::MinTime,
+        "max" => StatKind::MaxTime,
+        _ => return None,
+    };
+    let ([arg], [(_, table)]) = (params.args.as_slice(), tables) else { return None };
+    if !matches!(arg, Expr::Column(c) if c.name == "time") {
+        return None;
+    }
+    let items = table
+        .series()
+        .iter()
+        .map(|s| SeriesAggItem {
+            kind,
+            database: s.database.clone(),
+            device: s.info.device_path().to_string(),
+            measurement: s.info.measurement().to_string(),
+            data_type: s.data_type(),
+        })
+        .collect();
+    Some((kind, items))
+}
+
+/// A [`SeriesAggregate`] of `items` under a projection that combines them
+/// into the aggregate's columns (`schema`).
+fn combined(schema: &DFSchema, items: Vec<SeriesAggItem>, outputs: &[Output], ranges: Vec<TimeRange>, windows: Option<Windows>) -> Result<LogicalPlan> {
+    let offset = usize::from(windows.is_some());
+    let mut fields: Vec<(Option<TableReference>, Arc<Field>)> = Vec::with_capacity(offset + items.len());
+    let mut exprs = Vec::with_capacity(schema.fields().len());
+    if windows.is_some() {
+        let (qualifier, field) = schema.qualified_field(0);
+        fields.push((qualifier.cloned(), field.clone()));
+        exprs.push(Expr::Column(Column::new(qualifier.cloned(), field.name())));
+    }
+    let name = |i: usize| format!("__statistic_{i}");
+    for (o, output) in outputs.iter().enumerate() {
+        let (qualifier, field) = schema.qualified_field(offset + o);
+        let range = match output {
+            Output::One(i) => *i..*i + 1,
+            Output::Several(_, range) => range.clone(),
+        };
+        for i in range.clone() {
+            fields.push((None, Arc::new(Field::new(name(i), field.data_type().clone(), true))));
+        }
+        let columns: Vec<Expr> = range.map(|i| Expr::Column(Column::from_name(name(i)))).collect();
+        let expr = match output {
+            Output::One(_) => columns.into_iter().next().unwrap_or_else(|| lit(ScalarValue::Null)),
+            Output::Several(StatKind::MinTime, _) => least(columns),
+            Output::Several(..) => greatest(columns),
+        };
+        exprs.push(expr.alias_qualified(qualifier.cloned(), field.name()));
+    }
+    let node_schema = Arc::new(DFSchema::new_with_metadata(fields, schema.metadata().clone())?);
+    let node = SeriesAggregate { items, ranges, windows, presence: Vec::new(), schema: node_schema };
+    let input = LogicalPlan::Extension(Extension { node: Arc::new(node) });
+    Ok(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input))?))
 }
 
 /// `(stride in ms, origin)` of `date_bin(interval, time[, origin])` with a
