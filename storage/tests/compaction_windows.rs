@@ -33,6 +33,8 @@ struct Switches {
     fail_done_sync: AtomicBool,
     /// Removing a compaction log fails.
     fail_log_remove: AtomicBool,
+    /// Cutting a compaction log (taking `done` back) fails.
+    fail_log_truncate: AtomicBool,
     /// Writes to `.mods` files of compaction outputs fail.
     fail_output_mods: AtomicBool,
     /// Run once when the first compaction output is created.
@@ -80,6 +82,9 @@ impl FsFile for TestFile {
         self.inner.len()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
+        if is_log(&self.path) && self.sw.fail_log_truncate.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected truncate failure"));
+        }
         self.last_write.lock().unwrap().clear();
         self.inner.set_len(len)
     }
@@ -233,6 +238,36 @@ fn a_failed_done_sync_abandons_the_compaction_and_the_next_one_runs() {
     assert_eq!(int_points(&e, &key()), expected);
     drop(e);
     let e = open(dir.path(), test_config());
+    assert_eq!(int_points(&e, &key()), expected);
+}
+
+/// `done` is on disk, its sync failed and it cannot be taken back: the
+/// outputs stay beside the inputs, compaction stops, deletes still count,
+/// and the next start finishes the compaction from the log.
+#[test]
+fn a_done_mark_that_cannot_be_taken_back_is_finished_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = Arc::new(Switches::default());
+    let e = open(dir.path(), config(&sw));
+    let mut expected = three_files_and_a_late_one(&e);
+
+    sw.fail_done_sync.store(true, Ordering::SeqCst);
+    sw.fail_log_truncate.store(true, Ordering::SeqCst);
+    assert!(e.compact().is_err());
+    sw.fail_done_sync.store(false, Ordering::SeqCst);
+    sw.fail_log_truncate.store(false, Ordering::SeqCst);
+    assert!(e.compact().is_err(), "compaction is halted until the next start");
+    assert_eq!(int_points(&e, &key()), expected);
+    e.delete(&[key()], TimeRange::new(3, 6)).unwrap();
+    expected.retain(|(t, _)| !(3..=6).contains(t));
+    assert_eq!(int_points(&e, &key()), expected);
+    drop(e);
+
+    let e = open(dir.path(), test_config());
+    assert_eq!(int_points(&e, &key()), expected, "finished from the log, with the later tombstone");
+    assert!(logs(dir.path()).is_empty());
+    assert_eq!(e.files().len(), 1, "the outputs replaced the inputs");
+    e.compact().unwrap();
     assert_eq!(int_points(&e, &key()), expected);
 }
 
