@@ -10,7 +10,11 @@
 //! compaction run almost back to back (smaller target files, lower
 //! triggers). On failure the database directory is kept and its path, its
 //! files and every missing or unexpected point (with the operation that
-//! wrote it) are printed.
+//! wrote it) are printed. `ARBOR_CRASH_FREE_KB=N` (for a small file system,
+//! e.g. a tmpfs as `TMPDIR`) fills the file system before each child starts
+//! so that only up to N KiB stay free: the child runs into ENOSPC in random
+//! places (it may fail, it must not lose anything); the filler goes before
+//! the check.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -195,6 +199,28 @@ fn list_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Fill the file system holding `filler` so that about `free` bytes stay
+/// free (`stat -f` for the free space).
+fn fill_to(filler: &Path, free: u64) {
+    let _ = std::fs::remove_file(filler);
+    let dir = filler.parent().unwrap();
+    let out = Command::new("stat").args(["-f", "-c", "%a %S"]).arg(dir).output().expect("stat -f");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
+    let (blocks, bsize) = (it.next().unwrap_or(0), it.next().unwrap_or(4096));
+    let mut left = (blocks * bsize).saturating_sub(free);
+    let mut f = std::fs::File::create(filler).expect("filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        if f.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        left -= n as u64;
+    }
+    let _ = f.sync_all();
+}
+
 /// Whether the kill interrupted a compaction (its log is still there).
 fn killed_in_compaction(dir: &Path) -> bool {
     std::fs::read_dir(dir.join("compaction")).map(|d| d.count() > 0).unwrap_or(false)
@@ -210,8 +236,13 @@ fn acknowledged_operations_survive_kill_9() {
     let mut origins = Origins::new();
     let mut kills_in_compaction = 0;
     let stderr_path = dir.path().with_extension("child-stderr.log");
+    let free_kb: Option<u64> = std::env::var("ARBOR_CRASH_FREE_KB").ok().and_then(|s| s.parse().ok());
+    let filler = dir.path().with_extension("filler");
     let mut total_acked = 0;
     for cycle in 0..cycles {
+        if let Some(kb) = free_kb {
+            fill_to(&filler, mix(cycle + 777) % (kb.max(1) * 1024));
+        }
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_DIR, dir.path())
@@ -237,6 +268,7 @@ fn acknowledged_operations_survive_kill_9() {
         child.kill().expect("SIGKILL the child");
         child.wait().expect("reap the child");
         let acked = reader.join().expect("reader thread");
+        let _ = std::fs::remove_file(&filler);
         let in_compaction = killed_in_compaction(dir.path());
         kills_in_compaction += usize::from(in_compaction);
         let files_at_kill = list_files(dir.path());
