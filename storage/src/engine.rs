@@ -1114,6 +1114,13 @@ impl Inner {
                     r.mods.append(Arc::clone(d))?;
                 }
             }
+            // A tombstone that failed to reach a file's `.mods` counts in
+            // memory only; the WAL still has its delete. It must be on disk
+            // before the checkpoint lets that WAL go.
+            let dirty: Vec<Arc<TsFileResource>> = lock(&self.state).files.all().chain(resources.iter()).filter(|f| f.mods.is_dirty()).cloned().collect();
+            for f in dirty {
+                f.mods.repair()?;
+            }
             wal::write_checkpoint(fs, &self.wal_dir, checkpoint)
         })();
         // On failure the files stay (the checkpoint may or may not have
@@ -1255,6 +1262,11 @@ impl Inner {
                 self.dir.join(compaction::COMPACTION_DIR),
                 std::io::Error::other("compaction halted: an abandoned compaction's log could not be taken back; it is finished on the next start"),
             ));
+        }
+        // The log records how many tombstones each input had; they must
+        // all be on disk for the next start to tell the later ones apart.
+        for f in task.seq.iter().chain(&task.unseq) {
+            f.mods.repair()?;
         }
         let bound = self.config.ttl_bound(lock(&self.state).ttl_ms);
         let inputs: Vec<Input> = task
