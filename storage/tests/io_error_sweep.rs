@@ -1,7 +1,7 @@
-//! I/O errors at every write: a workload of writes, late writes, deletes,
-//! flushes and compactions runs with the N-th file write failing (torn),
-//! either once or from then on (a full disk), for every N the workload
-//! reaches; then the engine is dropped (as by `kill -9`: no close) and the
+//! I/O errors at every write and every sync: a workload of writes, late
+//! writes, deletes, flushes and compactions runs with the N-th file write
+//! failing (torn), or the N-th sync failing, either once or from then on
+//! (a full disk, a dying device), for every N the workload reaches; then the engine is dropped (as by `kill -9`: no close) and the
 //! database reopened without faults. Every acknowledged operation must be
 //! there; the operation that failed may be there, whole, or not at all.
 
@@ -10,10 +10,11 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
-use storage::fs::{FaultInjectingFs, FaultPlan, RealFs};
+use storage::fs::{DirLock, FaultInjectingFs, FaultPlan, FileSystem, FsFile, RealFs};
 use storage::{EngineConfig, SeriesKey, StorageEngine, TimeRange};
 
 const DEVICES: [&str; 2] = ["root.sw.d0", "root.sw.d1"];
@@ -61,6 +62,69 @@ fn run(engine: &StorageEngine, i: u64) -> storage::Result<()> {
     }
 }
 
+/// The real file system without `fsync`: the check is a `kill -9`, not a
+/// power loss, so syncs only cost time (the fault layer above still counts
+/// and fails them).
+#[derive(Debug)]
+struct NoSyncFs;
+
+#[derive(Debug)]
+struct NoSyncFile(Arc<dyn FsFile>);
+
+impl FsFile for NoSyncFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_at(offset, buf)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl FileSystem for NoSyncFs {
+    fn create(&self, path: &Path) -> std::io::Result<Arc<dyn FsFile>> {
+        Ok(Arc::new(NoSyncFile(RealFs.create(path)?)))
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Arc<dyn FsFile>> {
+        Ok(Arc::new(NoSyncFile(RealFs.open(path)?)))
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        RealFs.list(dir)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        RealFs.is_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        RealFs.exists(path)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.remove_file(path)
+    }
+    fn remove_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.remove_dir_all(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealFs.rename(from, to)
+    }
+    fn sync_dir(&self, _dir: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn DirLock>> {
+        RealFs.lock(path)
+    }
+}
+
 fn config(fs: Option<Arc<FaultInjectingFs>>) -> EngineConfig {
     let mut c = EngineConfig {
         memtable_bytes_max: 600,
@@ -71,9 +135,10 @@ fn config(fs: Option<Arc<FaultInjectingFs>>) -> EngineConfig {
         page_max_points: 4,
         ..test_config()
     };
-    if let Some(fs) = fs {
-        c.fs = fs;
-    }
+    c.fs = match fs {
+        Some(fs) => fs,
+        None => Arc::new(NoSyncFs),
+    };
     c
 }
 
@@ -87,12 +152,21 @@ fn read(engine: &StorageEngine) -> Model {
     got
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Write,
+    Sync,
+}
+
 /// Returns whether the fault fired.
-fn one(n: u64, keep_failing: bool) -> bool {
+fn one(n: u64, keep_failing: bool, fault: Fault) -> bool {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(FaultInjectingFs::new(Arc::new(RealFs)));
+    let fs = Arc::new(FaultInjectingFs::new(Arc::new(NoSyncFs)));
     let engine = StorageEngine::open(dir.path(), config(Some(Arc::clone(&fs)))).unwrap();
-    fs.set_plan(FaultPlan { fail_write_after: Some(n), keep_failing, torn: true, ..FaultPlan::default() });
+    fs.set_plan(match fault {
+        Fault::Write => FaultPlan { fail_write_after: Some(n), keep_failing, torn: true, ..FaultPlan::default() },
+        Fault::Sync => FaultPlan { fail_sync_after: Some(n), keep_failing, ..FaultPlan::default() },
+    });
     let mut model = Model::new();
     let mut attempted: Vec<u64> = Vec::new();
     let mut failed: Vec<u64> = Vec::new();
@@ -115,7 +189,7 @@ fn one(n: u64, keep_failing: bool) -> bool {
     drop(engine);
     let engine = match StorageEngine::open(dir.path(), config(None)) {
         Ok(e) => e,
-        Err(e) => panic!("write #{n} failing (keep failing: {keep_failing}): reopen failed: {e}"),
+        Err(e) => panic!("{fault:?} #{n} failing (keep failing: {keep_failing}): reopen failed: {e}"),
     };
     let got = read(&engine);
     if got != model {
@@ -132,7 +206,7 @@ fn one(n: u64, keep_failing: bool) -> bool {
         });
         assert!(
             ok,
-            "write #{n} failing (keep failing: {keep_failing}), failed ops {failed:?}:\n missing/wrong {:?}\n unexpected {:?}",
+            "{fault:?} #{n} failing (keep failing: {keep_failing}), failed ops {failed:?}:\n missing/wrong {:?}\n unexpected {:?}",
             model.iter().filter(|(k, v)| got.get(*k) != Some(v)).collect::<Vec<_>>(),
             got.iter().filter(|(k, v)| model.get(*k) != Some(v)).collect::<Vec<_>>()
         );
@@ -140,13 +214,22 @@ fn one(n: u64, keep_failing: bool) -> bool {
     fired
 }
 
-#[test]
-fn every_failing_write_loses_nothing_acknowledged() {
+fn sweep(fault: Fault) {
     for keep_failing in [true, false] {
         let mut n = 0;
-        while one(n, keep_failing) {
+        while one(n, keep_failing, fault) {
             n += 1;
         }
-        assert!(n > 50, "the workload makes enough writes to be worth sweeping ({n})");
+        assert!(n > 50, "the workload makes enough {fault:?}s to be worth sweeping ({n})");
     }
+}
+
+#[test]
+fn every_failing_write_loses_nothing_acknowledged() {
+    sweep(Fault::Write);
+}
+
+#[test]
+fn every_failing_sync_loses_nothing_acknowledged() {
+    sweep(Fault::Sync);
 }
