@@ -21,6 +21,15 @@
 //! outputs are deleted. A log with `done` means the outputs are: tombstones
 //! added to the inputs after the merge read them are copied onto the
 //! outputs, then the inputs are deleted. Either way exactly one set survives.
+//!
+//! So while a log that may say `done` is on disk, its outputs must stay: a
+//! compaction abandoned after writing `done` was attempted (its sync failed,
+//! an output would not open, a tombstone could not be copied) first cuts
+//! the `done` record off the log durably, and only then deletes the
+//! outputs; the log goes last, and only once every output is gone (an
+//! output left behind by a removed log would be taken for a live file).
+//! If `done` cannot be taken back, nothing is deleted and compaction stops
+//! until the next start, which finishes the compaction from the log.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -157,6 +166,9 @@ pub(crate) struct CompactionLog {
     path: PathBuf,
     file: Arc<dyn FsFile>,
     len: u64,
+    /// Where the `done` record starts, once writing it was attempted
+    /// (whether or not that reported success, it may be on disk).
+    done_at: Option<u64>,
 }
 
 impl CompactionLog {
@@ -175,7 +187,7 @@ impl CompactionLog {
         }
         file.write_at(0, &data).and_then(|()| file.sync()).map_err(|e| Error::io(&path, e))?;
         fs.sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(CompactionLog { path, file, len: data.len() as u64 })
+        Ok(CompactionLog { path, file, len: data.len() as u64, done_at: None })
     }
 
     fn append(&mut self, payload: &[u8]) -> Result<()> {
@@ -194,7 +206,20 @@ impl CompactionLog {
     }
 
     pub(crate) fn done(&mut self) -> Result<()> {
+        self.done_at = Some(self.len);
         self.append(&[3u8])
+    }
+
+    /// Take back a `done` record that may have reached the disk: cut the
+    /// log before it and sync, so the log durably says "not done" (the
+    /// inputs are the truth) before any output is deleted. A no-op when
+    /// writing `done` was never attempted.
+    pub(crate) fn undo_done(&mut self) -> Result<()> {
+        let Some(at) = self.done_at else { return Ok(()) };
+        self.file.set_len(at).and_then(|()| self.file.sync()).map_err(|e| Error::io(&self.path, e))?;
+        self.len = at;
+        self.done_at = None;
+        Ok(())
     }
 
     pub(crate) fn remove(self, fs: &dyn FileSystem) -> Result<()> {

@@ -185,6 +185,9 @@ pub(crate) struct Inner {
     next_group_id: AtomicU64,
     versions: Arc<AtomicU64>,
     compaction_ids: AtomicU64,
+    /// Set when an abandoned compaction's `done` mark could not be taken
+    /// back: no compaction runs until the next start resolves its log.
+    compaction_halted: AtomicBool,
     pub(crate) cache: MetaCache,
     pub(crate) counters: Counters,
     shutdown: AtomicBool,
@@ -367,6 +370,7 @@ impl StorageEngine {
             next_group_id: AtomicU64::new(1),
             versions: Arc::new(AtomicU64::new(recovered.next_version)),
             compaction_ids: AtomicU64::new(1),
+            compaction_halted: AtomicBool::new(false),
             cache,
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
@@ -1110,6 +1114,13 @@ impl Inner {
                     r.mods.append(Arc::clone(d))?;
                 }
             }
+            // A tombstone that failed to reach a file's `.mods` counts in
+            // memory only; the WAL still has its delete. It must be on disk
+            // before the checkpoint lets that WAL go.
+            let dirty: Vec<Arc<TsFileResource>> = lock(&self.state).files.all().chain(resources.iter()).filter(|f| f.mods.is_dirty()).cloned().collect();
+            for f in dirty {
+                f.mods.repair()?;
+            }
             wal::write_checkpoint(fs, &self.wal_dir, checkpoint)
         })();
         // On failure the files stay (the checkpoint may or may not have
@@ -1246,6 +1257,17 @@ impl Inner {
         if task.seq.is_empty() && task.unseq.is_empty() {
             return Ok(());
         }
+        if self.compaction_halted.load(Ordering::SeqCst) {
+            return Err(Error::io(
+                self.dir.join(compaction::COMPACTION_DIR),
+                std::io::Error::other("compaction halted: an abandoned compaction's log could not be taken back; it is finished on the next start"),
+            ));
+        }
+        // The log records how many tombstones each input had; they must
+        // all be on disk for the next start to tell the later ones apart.
+        for f in task.seq.iter().chain(&task.unseq) {
+            f.mods.repair()?;
+        }
         let bound = self.config.ttl_bound(lock(&self.state).ttl_ms);
         let inputs: Vec<Input> = task
             .seq
@@ -1275,48 +1297,91 @@ impl Inner {
                     .map(|p| TsFileResource::open(&self.fs, p, true, task.partition, &self.cache).map(Arc::new))
                     .collect::<Result<Vec<_>>>()
             });
-        let outputs = match merged {
+        let opened = match merged {
             Ok(o) => o,
             Err(e) => {
-                // Not done: the inputs stay the truth.
-                for p in &outputs {
-                    let _ = self.fs.remove_file(p);
-                }
-                if let Err(e2) = log.remove(self.fs.as_ref()) {
-                    tracing::warn!(error = %e2, "cannot remove a compaction log; it is undone on the next start");
-                }
+                // Not published: the inputs stay the truth.
+                self.abandon_compaction(log, &outputs);
                 return Err(e);
             }
         };
         // Publish: tombstones that arrived during the merge move onto the
-        // outputs, and the outputs replace the inputs in one step.
-        let mut copy_failed = false;
+        // outputs, and the outputs replace the inputs in one step. If a
+        // tombstone cannot be copied the outputs are not published (they
+        // would bring the deleted points back): the compaction is abandoned.
         {
             let mut st = lock(&self.state);
-            for i in &inputs {
+            let mut copied = Ok(());
+            'copy: for i in &inputs {
                 let seen = i.deletions.len();
                 for d in i.file.mods.entries().iter().skip(seen) {
-                    for o in &outputs {
+                    for o in &opened {
                         if let Err(e) = o.mods.append(Arc::clone(d)) {
-                            tracing::error!(error = %e, "cannot copy a tombstone onto a compaction output");
-                            copy_failed = true;
+                            copied = Err(e);
+                            break 'copy;
                         }
                     }
                 }
+            }
+            if let Err(e) = copied {
+                drop(st);
+                tracing::error!(error = %e, "cannot copy a tombstone onto a compaction output; abandoning the compaction");
+                for o in &opened {
+                    for device in o.devices.keys() {
+                        self.cache.invalidate(&(o.version, device.clone()));
+                    }
+                }
+                self.abandon_compaction(log, &outputs);
+                return Err(e);
+            }
+            for i in &inputs {
                 st.files.remove(&i.file);
             }
-            for o in outputs {
+            for o in opened {
                 st.files.add(o);
             }
-        }
-        if copy_failed {
-            // Keep inputs and log: the next start copies the tombstones again.
-            return Err(Error::io(&self.dir, std::io::Error::other("tombstone copy onto compaction output failed")));
         }
         for i in &inputs {
             i.file.remove_from_disk(self.fs.as_ref(), &self.cache)?;
         }
         log.remove(self.fs.as_ref())
+    }
+
+    /// Undo a compaction that was not published: the log must durably say
+    /// "not done" before any output goes (a `done` log without its outputs
+    /// makes the next start delete the inputs: every point of them lost),
+    /// and the log goes only once every output is gone (an output without a
+    /// log would be taken for a live file). Errors are logged: the caller
+    /// reports the original one.
+    fn abandon_compaction(&self, mut log: CompactionLog, outputs: &[std::path::PathBuf]) {
+        if let Err(e) = log.undo_done() {
+            // The log may say done and its outputs are complete: leave both
+            // for the next start to finish the compaction (it copies the
+            // tombstones the inputs get meanwhile), and merge nothing more
+            // until then (a later merge of the same inputs would leave two
+            // copies of their points).
+            tracing::error!(error = %e, "cannot take back a compaction's done mark; compaction halted until the next start");
+            self.compaction_halted.store(true, Ordering::SeqCst);
+            return;
+        }
+        let mut all_removed = true;
+        for p in outputs {
+            for q in [p.clone(), crate::mods::mods_path(p)] {
+                match self.fs.remove_file(&q) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        tracing::warn!(path = %q.display(), error = %e, "cannot remove an abandoned compaction output; the next start removes it");
+                        all_removed = false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !all_removed {
+            return;
+        }
+        if let Err(e2) = log.remove(self.fs.as_ref()) {
+            tracing::warn!(error = %e2, "cannot remove a compaction log; it is undone on the next start");
+        }
     }
 
     /// One round of background compaction.

@@ -150,6 +150,9 @@ pub struct FaultPlan {
     pub torn: bool,
     /// Fail every `sync` of a matching file.
     pub fail_syncs: bool,
+    /// Let this many matching syncs succeed, then fail the next one (and,
+    /// with `keep_failing`, every one after it).
+    pub fail_sync_after: Option<u64>,
     /// Only files whose path contains this string match (all when `None`).
     pub path_contains: Option<String>,
 }
@@ -159,6 +162,8 @@ struct FaultState {
     plan: FaultPlan,
     matching_writes: u64,
     failing: bool,
+    matching_syncs: u64,
+    syncs_failing: bool,
 }
 
 /// A [`FileSystem`] that forwards to another one and injects the faults of
@@ -186,6 +191,8 @@ impl FaultInjectingFs {
             plan,
             matching_writes: 0,
             failing: false,
+            matching_syncs: 0,
+            syncs_failing: false,
         };
     }
 
@@ -265,8 +272,18 @@ impl FsFile for FaultyFile {
     }
     fn sync(&self) -> io::Result<()> {
         let fail = {
-            let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.plan.fail_syncs && self.matches(&s.plan)
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.matches(&s.plan) {
+                false
+            } else if s.plan.fail_syncs || (s.syncs_failing && s.plan.keep_failing) {
+                true
+            } else {
+                let n = s.matching_syncs;
+                s.matching_syncs += 1;
+                let fail = s.plan.fail_sync_after == Some(n);
+                s.syncs_failing |= fail;
+                fail
+            }
         };
         if fail {
             self.injected.fetch_add(1, Ordering::Relaxed);

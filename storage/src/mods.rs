@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tsfile::TimeRange;
@@ -50,6 +51,8 @@ pub(crate) struct ModsFile {
     entries: RwLock<Arc<Vec<Arc<Deletion>>>>,
     /// Open file and its length; `None` until the first deletion.
     file: Mutex<Option<(Arc<dyn FsFile>, u64)>>,
+    /// Some entry is in memory but maybe not on disk (a failed append).
+    dirty: AtomicBool,
 }
 
 impl ModsFile {
@@ -79,13 +82,14 @@ impl ModsFile {
             path,
             entries: RwLock::new(Arc::new(entries.into_iter().map(Arc::new).collect())),
             file: Mutex::new(open),
+            dirty: AtomicBool::new(false),
         })
     }
 
     /// A file with no deletions yet (nothing on disk).
     #[cfg(test)]
     fn empty(fs: Arc<dyn FileSystem>, tsfile: &Path) -> ModsFile {
-        ModsFile { fs, path: mods_path(tsfile), entries: RwLock::default(), file: Mutex::new(None) }
+        ModsFile { fs, path: mods_path(tsfile), entries: RwLock::default(), file: Mutex::new(None), dirty: AtomicBool::new(false) }
     }
 
     pub(crate) fn entries(&self) -> Arc<Vec<Arc<Deletion>>> {
@@ -97,12 +101,26 @@ impl ModsFile {
     }
 
     /// Record a deletion durably (skipped when an identical one is there:
-    /// applying a deletion twice deletes nothing more).
+    /// applying a deletion twice deletes nothing more). On failure the
+    /// deletion still counts in memory and the file is dirty (see
+    /// [`ModsFile::repair`]).
     pub(crate) fn append(&self, deletion: Arc<Deletion>) -> Result<()> {
         if self.entries().iter().any(|d| **d == *deletion) {
             return Ok(());
         }
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let written = self.write_record(&mut guard, &deletion);
+        if written.is_err() {
+            self.dirty.store(true, Ordering::SeqCst);
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut list = (**entries).clone();
+        list.push(deletion);
+        *entries = Arc::new(list);
+        written
+    }
+
+    fn write_record(&self, guard: &mut Option<(Arc<dyn FsFile>, u64)>, deletion: &Deletion) -> Result<()> {
         if guard.is_none() {
             let file = self.fs.create(&self.path).map_err(|e| Error::io(&self.path, e))?;
             file.write_at(0, MODS_MAGIC).map_err(|e| Error::io(&self.path, e))?;
@@ -114,23 +132,46 @@ impl ModsFile {
         let Some((file, len)) = guard.as_mut() else {
             return Err(Error::io(&self.path, std::io::Error::other(".mods file not open")));
         };
-        let series: Vec<SeriesKey> = deletion.series.iter().cloned().collect();
-        let mut payload = Vec::new();
-        encode_delete(&series, deletion.range, &mut payload);
-        let mut frame = Vec::with_capacity(payload.len() + 8);
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        frame.extend_from_slice(&payload);
+        let frame = encode_frame(deletion);
         if let Err(e) = file.write_at(*len, &frame).and_then(|()| file.sync()) {
             // Keep the file free of half records (best effort).
             let _ = file.set_len(*len);
             return Err(Error::io(&self.path, e));
         }
         *len += frame.len() as u64;
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let mut list = (**entries).clone();
-        list.push(deletion);
-        *entries = Arc::new(list);
+        Ok(())
+    }
+
+    /// Whether some deletion may be missing on disk.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::SeqCst)
+    }
+
+    /// Make the file on disk hold exactly the in-memory deletions again
+    /// after a failed append: written whole to a temporary file, synced and
+    /// renamed over it. A no-op when not dirty.
+    pub(crate) fn repair(&self) -> Result<()> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut data = MODS_MAGIC.to_vec();
+        for d in self.entries().iter() {
+            data.extend_from_slice(&encode_frame(d));
+        }
+        let tmp = PathBuf::from(format!("{}.tmp", self.path.display()));
+        let io = |e| Error::io(&self.path, e);
+        let file = self.fs.create(&tmp).map_err(io)?;
+        let written = file.write_at(0, &data).and_then(|()| file.sync()).and_then(|()| self.fs.rename(&tmp, &self.path));
+        if let Err(e) = written {
+            let _ = self.fs.remove_file(&tmp);
+            return Err(io(e));
+        }
+        if let Some(dir) = self.path.parent() {
+            self.fs.sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        *guard = Some((file, data.len() as u64));
+        self.dirty.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -145,6 +186,18 @@ impl ModsFile {
         }
         Ok(())
     }
+}
+
+/// One deletion as a framed record.
+fn encode_frame(deletion: &Deletion) -> Vec<u8> {
+    let series: Vec<SeriesKey> = deletion.series.iter().cloned().collect();
+    let mut payload = Vec::new();
+    encode_delete(&series, deletion.range, &mut payload);
+    let mut frame = Vec::with_capacity(payload.len() + 8);
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
 }
 
 /// Parse a `.mods` image: the deletions and where the intact prefix ends.
@@ -224,5 +277,32 @@ mod tests {
         bad[12] ^= 1;
         std::fs::write(mods_path(&ts), &bad).unwrap();
         assert!(matches!(ModsFile::load(fs, &ts), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_failed_append_counts_in_memory_and_repair_writes_it() {
+        use crate::fs::{FaultInjectingFs, FaultPlan};
+        let dir = tempfile::tempdir().unwrap();
+        let ts = dir.path().join("2.tsfile");
+        let faulty = Arc::new(FaultInjectingFs::new(Arc::new(RealFs)));
+        let fs: Arc<dyn FileSystem> = faulty.clone();
+        let m = ModsFile::empty(fs.clone(), &ts);
+        let d1 = Arc::new(Deletion::new(&[SeriesKey::new("root.a", "s")], TimeRange::new(1, 5)));
+        let d2 = Arc::new(Deletion::new(&[SeriesKey::new("root.b", "s")], TimeRange::new(7, 9)));
+        m.append(d1.clone()).unwrap();
+        faulty.set_plan(FaultPlan { fail_write_after: Some(0), torn: true, ..FaultPlan::default() });
+        assert!(m.append(d2.clone()).is_err());
+        assert_eq!(*m.entries(), vec![d1.clone(), d2.clone()], "the deletion counts in memory");
+        assert!(m.is_dirty());
+        assert_eq!(ModsFile::load(fs.clone(), &ts).unwrap().len(), 1, "but is not on disk");
+        faulty.clear();
+        m.append(d2.clone()).unwrap();
+        assert!(m.is_dirty(), "an identical deletion is skipped: the disk still lacks it");
+        m.repair().unwrap();
+        assert!(!m.is_dirty());
+        assert_eq!(*ModsFile::load(fs.clone(), &ts).unwrap().entries(), vec![d1.clone(), d2.clone()]);
+        let d3 = Arc::new(Deletion::new(&[SeriesKey::new("root.c", "s")], TimeRange::new(0, 0)));
+        m.append(d3.clone()).unwrap();
+        assert_eq!(*ModsFile::load(fs, &ts).unwrap().entries(), vec![d1, d2, d3], "appends go on after the repair");
     }
 }
