@@ -142,47 +142,6 @@ fn pg_stream(stream: SendableRecordBatchStream, names: Option<&[Option<String>]>
     (target.clone(), Box::pin(RecordBatchStreamAdapter::new(target, mapped)))
 }
 
-/// PostgreSQL's names for the unaliased columns of a SELECT: a function
-/// call is named after the function (`count`, `max`), a column keeps its
-/// name, any other expression is `?column?`. `None` entries keep
-/// DataFusion's name; `None` overall when the select list has wildcards.
-fn pg_column_names(statement: &SqlStatement) -> Option<Vec<Option<String>>> {
-    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, SelectItem, SetExpr};
-    fn name_of(e: &SqlExpr) -> Option<String> {
-        match e {
-            SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
-            SqlExpr::Nested(inner) => name_of(inner),
-            // `(record).field` is named after the field.
-            SqlExpr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
-                Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(SqlExpr::Identifier(i))) => Some(i.value.clone()),
-                _ => Some("?column?".into()),
-            },
-            SqlExpr::Cast { expr, .. } => name_of(expr).or_else(|| match expr.as_ref() {
-                SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
-                _ => Some("?column?".into()),
-            }),
-            SqlExpr::Function(f) => {
-                let full = f.name.to_string();
-                let last = full.rsplit('.').next().unwrap_or(&full);
-                Some(if last.starts_with('"') { last.trim_matches('"').to_string() } else { last.to_ascii_lowercase() })
-            }
-            SqlExpr::Case { .. } => Some("case".into()),
-            _ => Some("?column?".into()),
-        }
-    }
-    let SqlStatement::Query(query) = statement else { return None };
-    let SetExpr::Select(select) = query.body.as_ref() else { return None };
-    select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) => Some(name_of(e)),
-            SelectItem::ExprWithAlias { .. } => Some(None),
-            _ => None,
-        })
-        .collect()
-}
-
 fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
     let Some(names) = names.filter(|n| n.len() == schema.fields().len() && n.iter().any(Option::is_some)) else {
         return schema.clone();
@@ -587,13 +546,13 @@ impl Session {
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>, key: Option<(&str, u64)>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
-        let names = pg_column_names(&statement);
+        let names = crate::pg::names::column_names(&statement);
         let mut statement = statement;
         crate::pg::rewrite::array_subqueries(&mut statement);
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?;
+        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?;
         let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
@@ -668,11 +627,11 @@ impl Session {
             }
             other => other,
         };
-        let names = pg_column_names(&statement);
+        let names = crate::pg::names::column_names(&statement);
         let mut statement = statement;
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?, names))
+        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names))
     }
 
     /// Execute every statement of a simple query.
@@ -821,7 +780,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_empty_query, pg_column_names, Session};
+    use super::{is_empty_query, Session};
     use crate::instance::{Instance, InstanceConfig};
     use crate::output::QueryOutput;
     use datafusion::arrow::array::{Array, Int64Array};
@@ -872,17 +831,6 @@ mod tests {
         assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, Some(300)]);
         runtime.block_on(session.execute("INSERT INTO root.p.d(time, v) VALUES (4, 4000)")).unwrap();
         assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, None, Some(4000)]);
-    }
-
-    #[test]
-    fn columns_are_named_as_postgresql_names_them() {
-        let names = |sql: &str| pg_column_names(&crate::pg::parse::parse(sql).unwrap()[0]);
-        assert_eq!(
-            names("SELECT count(*), max(t.a), a, b + 1, 1 AS one, CAST(a AS INT), pg_catalog.lower(a) FROM t"),
-            Some(vec![Some("count".into()), Some("max".into()), None, Some("?column?".into()), None, None, Some("lower".into())])
-        );
-        assert_eq!(names("SELECT * FROM t"), None);
-        assert_eq!(names("INSERT INTO t VALUES (1)"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! PostgreSQL's session functions, bound to one session's state:
-//! `current_setting`, `set_config`, the `pg_advisory_*` lock family,
-//! `pg_notify`, and `pg_typeof`.
+//! `current_setting`, `set_config`, `session_user`, the `pg_advisory_*`
+//! lock family, `pg_notify`, and `pg_typeof`.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -214,6 +214,19 @@ pub(crate) fn session_functions(settings: &Settings, locks: &Arc<Locks>) -> Vec<
         Arc::new(move |_args: &[ArrayRef], rows| {
             l.unlock_all().map_err(ours)?;
             Ok(voids(rows.max(1)))
+        }),
+    ));
+    // `session_user` (datafusion-pg-catalog plans `current_user` as it, and
+    // Arbor `user`): the user the client authenticated as, or the one `SET
+    // SESSION AUTHORIZATION` named.
+    let s = settings.clone();
+    out.push(udf(
+        "session_user",
+        vec![TypeSignature::Exact(vec![])],
+        DataType::Utf8,
+        Arc::new(move |_args: &[ArrayRef], rows| {
+            let user = s.get("session_authorization", false).map_err(ours)?;
+            Ok(Arc::new(StringArray::from(vec![user; rows.max(1)])) as ArrayRef)
         }),
     ));
     // Arbor delivers no notifications (LISTEN is accepted, nothing is sent):
