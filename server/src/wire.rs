@@ -238,7 +238,7 @@ impl QueryParser for ArborQueryParser {
             .enumerate()
             .map(|(i, t)| match (stmt.client_types.get(i).cloned().flatten(), t) {
                 (Some(given), _) if given != Type::UNKNOWN => Ok(given),
-                (_, Some(t)) => into_pg_type(t),
+                (_, Some(t)) => alias_array_type(t).map_or_else(|| into_pg_type(t), Ok),
                 (_, None) => Ok(Type::UNKNOWN),
             })
             .collect()
@@ -395,19 +395,20 @@ fn pg_fields(schema: &datafusion::arrow::datatypes::Schema, format: &Format) -> 
         .map(|(info, field)| {
             let table = field.metadata().get(sql::provider::TABLE_OID_KEY).and_then(|v| v.parse::<i32>().ok());
             let column = field.metadata().get(sql::provider::ATTNUM_KEY).and_then(|v| v.parse::<i16>().ok());
-            let datatype = alias_array_type(field).unwrap_or_else(|| info.datatype().clone());
+            let datatype = alias_array_type(field.data_type()).unwrap_or_else(|| info.datatype().clone());
             FieldInfo::new(info.name().to_string(), table.zip(column).map(|t| t.0), table.zip(column).map(|t| t.1), datatype, info.format())
         })
         .collect())
 }
 
 /// The PostgreSQL array type of a list whose elements are oids or an oid
-/// alias (`array_agg(atttypid)` is `oid[]`, not `int4[]`): arrow-pg reads
-/// the `pg.oid_alias` mark of a column, not of a list's elements. Binary
+/// alias (`array_agg(atttypid)` is `oid[]`, not `int4[]`, and so is a
+/// `$1::oid[]` parameter): arrow-pg reads the `pg.oid_alias` mark of a
+/// column, not of a list's elements. Binary
 /// arrays name their element type, so the element OID follows too (the
 /// values are the same 4 bytes as `int4`'s).
-fn alias_array_type(field: &datafusion::arrow::datatypes::Field) -> Option<Type> {
-    let element = match field.data_type() {
+fn alias_array_type(datatype: &ArrowType) -> Option<Type> {
+    let element = match datatype {
         ArrowType::List(e) | ArrowType::LargeList(e) | ArrowType::FixedSizeList(e, _) => e,
         _ => return None,
     };

@@ -70,6 +70,25 @@ fn psql_lists_devices_and_describes_them() {
     server.stop().unwrap();
 }
 
+/// psql's headers: the names PostgreSQL gives unaliased columns (a scalar
+/// subquery is named after its column, a cast of a literal after its type,
+/// a repeated column is allowed), and the session's user is the one psql
+/// connected as, as `\conninfo` says.
+#[test]
+fn psql_names_columns_as_postgresql_names_them() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    psql(port, &["-c", "INSERT INTO root.sq.d1(timestamp, x) VALUES (1000, 3), (2000, 7), (3000, 5)"]);
+    let query = r#"SELECT (SELECT 1), (SELECT max(x) FROM "root.sq.d1"), (SELECT x FROM "root.sq.d1" WHERE time = to_timestamp(2)), (SELECT x AS y FROM "root.sq.d1" WHERE x = 3), 1::int, 'a'::text, x, x, count(*) FROM "root.sq.d1" WHERE x = 5 GROUP BY x"#;
+    let out = psql(port, &["-A", "-c", query]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["?column?|max|x|y|int4|text|x|x|count", "1|7|7|3|1|a|5|5|1", "(1 row)"]);
+    let out = psql(port, &["-A", "-c", "SELECT session_user, current_user AS cu, user AS u"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["session_user|cu|u", "root|root|root", "(1 row)"]);
+    let out = psql(port, &["-c", "\\conninfo"]);
+    assert!(out.contains("as user \"root\""), "{out}");
+    server.stop().unwrap();
+}
+
 #[test]
 fn the_jdbc_driver_works_end_to_end() {
     let (_dir, mut server) = start();

@@ -2,6 +2,7 @@
 //! `tsql`, planned by `planner`) or the PostgreSQL surface (sqlparser),
 //! both executed by DataFusion over the shared [`Instance`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
@@ -546,8 +547,9 @@ impl Session {
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>, key: Option<(&str, u64)>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
-        let names = crate::pg::names::column_names(&statement);
+        let mut names = crate::pg::names::column_names(&statement);
         let mut statement = statement;
+        crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
@@ -604,7 +606,9 @@ impl Session {
 
     /// The logical plan of the one statement in `sql`.
     /// `DECLARE … CURSOR FOR query` is planned as its query (for its parameters).
-    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
+    /// With the names of its columns, and the oid kinds of its parameters
+    /// cast to oid arrays.
+    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>, HashMap<String, String>)> {
         let sql = &*crate::query_text::duration_literals(sql);
         let mut statements = crate::pg::parse::parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
@@ -617,7 +621,7 @@ impl Session {
             // Arbor's own DDL (session/ddl.rs) has no parameters and no rows.
             SqlStatement::AlterTable(_) | SqlStatement::Drop { object_type: ObjectType::Table, .. } => {
                 let empty = datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema: Arc::new(datafusion::common::DFSchema::empty()) };
-                return Ok((LogicalPlan::EmptyRelation(empty), None));
+                return Ok((LogicalPlan::EmptyRelation(empty), None, HashMap::new()));
             }
             // An upsert takes the parameters of its INSERT.
             SqlStatement::Insert(mut insert) if insert.on.is_some() => {
@@ -627,11 +631,13 @@ impl Session {
             }
             other => other,
         };
-        let names = crate::pg::names::column_names(&statement);
+        let mut names = crate::pg::names::column_names(&statement);
+        let oid_parameters = crate::pg::typing::oid_array_parameters(&statement);
         let mut statement = statement;
+        crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names))
+        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names, oid_parameters))
     }
 
     /// Execute every statement of a simple query.
@@ -680,10 +686,15 @@ impl Session {
         if let Some(command) = crate::pg::command::parse(sql).ok().flatten() {
             return self.describe_command(&command);
         }
-        let (plan, names) = self.plan(sql).await?;
+        let (plan, names, oid_parameters) = self.plan(sql).await?;
         let declare = sql.trim_start().get(..8).is_some_and(|w| w.eq_ignore_ascii_case("declare "));
         let mut types = plan.get_parameter_types()?;
         crate::pg::typing::cast_parameter_types(&plan, &mut types)?;
+        for (id, kind) in oid_parameters {
+            if let Some(slot @ (None | Some(ArrowType::List(_)))) = types.get_mut(&id) {
+                *slot = Some(crate::pg::typing::oid_list(&kind));
+            }
+        }
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
         let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));

@@ -34,6 +34,37 @@ pub(crate) fn column_names(statement: &Statement) -> Option<Vec<Option<String>>>
         .collect()
 }
 
+/// PostgreSQL lets a select list repeat an expression (`SELECT a, a`,
+/// `SELECT session_user, current_user`); DataFusion wants unique names,
+/// and names every subquery alike (`EXISTS (<subquery>)`). Each repeat,
+/// and each item holding a subquery, gets an alias of its own here, and
+/// `names` the name PostgreSQL gives it, which the result carries.
+pub(crate) fn alias_repeats(statement: &mut Statement, names: &mut Option<Vec<Option<String>>>) {
+    let (Statement::Query(query), Some(names)) = (statement, names.as_mut()) else { return };
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    if names.len() != select.projection.len() {
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(e) = item else { continue };
+        if seen.insert(e.to_string()) && !has_subquery(e) {
+            continue;
+        }
+        names[i] = Some(name_or_unnamed(e));
+        *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(format!("__arbor_repeat_{i}")) };
+    }
+}
+
+fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// The SELECT that names a query's columns: the first leg of a set
 /// operation, as in PostgreSQL.
 fn first_select(body: &SetExpr) -> Option<&datafusion::sql::sqlparser::ast::Select> {
@@ -187,6 +218,21 @@ mod tests {
         );
         assert_eq!(all("SELECT ((SELECT count(*) FROM t)), (SELECT (SELECT 2)), (SELECT 1 UNION SELECT 2), (VALUES (1))"), ["count", "?column?", "?column?", "column1"]);
         assert_eq!(all("SELECT EXISTS (SELECT 1), NOT EXISTS (SELECT 1), ARRAY(SELECT 1), ARRAY[1, 2], 1 IN (SELECT 1)"), ["exists", "?column?", "array", "array", "?column?"]);
+    }
+
+    #[test]
+    fn repeated_expressions_get_aliases_and_keep_their_names() {
+        let mut statement = crate::pg::parse::parse("SELECT a, a, count(*), count(*), 1, b, EXISTS (SELECT 1) FROM t GROUP BY a, b").unwrap().remove(0);
+        let mut names = column_names(&statement);
+        super::alias_repeats(&mut statement, &mut names);
+        assert_eq!(
+            statement.to_string(),
+            "SELECT a, a AS __arbor_repeat_1, count(*), count(*) AS __arbor_repeat_3, 1, b, EXISTS (SELECT 1) AS __arbor_repeat_6 FROM t GROUP BY a, b"
+        );
+        assert_eq!(
+            names,
+            Some(vec![None, Some("a".into()), Some("count".into()), Some("count".into()), Some("?column?".into()), None, Some("exists".into())])
+        );
     }
 
     #[test]

@@ -319,3 +319,37 @@ fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<St
         _ => None,
     }
 }
+
+/// The oid kinds of the parameters cast to an array of oids in
+/// `statement` (`$1::oid[]`, asyncpg's type lookup), by parameter (`$1`):
+/// the cast's own type carries no mark, so the text says it.
+pub(crate) fn oid_array_parameters(statement: &datafusion::sql::sqlparser::ast::Statement) -> HashMap<String, String> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, ArrayElemTypeDef, DataType as SqlType, Expr as SqlExpr, Value};
+    let mut found = HashMap::new();
+    let _ = visit_expressions(statement, |e| {
+        if let SqlExpr::Cast { expr, data_type: SqlType::Array(ArrayElemTypeDef::SquareBracket(element, _)), .. } = e {
+            if let (SqlExpr::Value(v), SqlType::Custom(name, _)) = (expr.as_ref(), element.as_ref()) {
+                let kind = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+                if let (Value::Placeholder(id), Some(kind)) = (&v.value, kind) {
+                    if arrow_pg_alias_kinds().contains(&kind.as_str()) {
+                        found.insert(id.clone(), kind);
+                    }
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// The oid kinds a `pg.oid_alias` mark may name.
+fn arrow_pg_alias_kinds() -> &'static [&'static str] {
+    datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_TYPE_NAMES
+}
+
+/// A list of `kind` oids, as a parameter's type.
+pub(crate) fn oid_list(kind: &str) -> DataType {
+    let element = datafusion::arrow::datatypes::Field::new_list_field(DataType::Int32, true)
+        .with_metadata(HashMap::from([(OID_ALIAS_KEY.to_string(), kind.to_string())]));
+    DataType::List(Arc::new(element))
+}
