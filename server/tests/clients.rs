@@ -89,6 +89,41 @@ fn psql_names_columns_as_postgresql_names_them() {
     server.stop().unwrap();
 }
 
+/// psql's `\copy` both ways, PREPARE/EXECUTE and `\gdesc`.
+#[test]
+fn psql_copies_prepares_and_describes() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "1970-01-01 00:00:05+00,1.5\n1970-01-01 00:00:06+00,2.5\n").unwrap();
+    psql(port, &["-c", "INSERT INTO root.pc.d1(timestamp, v) VALUES (1000, 0.5)"]);
+    let copy_in = format!("\\copy \"root.pc.d1\" (time, v) FROM '{}' WITH (FORMAT csv)", csv.display());
+    psql(port, &["-c", &copy_in]);
+    let out = psql(port, &["-c", "\\copy (SELECT time, v FROM \"root.pc.d1\" ORDER BY time) TO STDOUT WITH (FORMAT csv)"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1970-01-01 00:00:01+00,0.5", "1970-01-01 00:00:05+00,1.5", "1970-01-01 00:00:06+00,2.5"]);
+    // EXECUTE's columns are named as the prepared query's.
+    let out = psql(port, &["-A", "-c", "PREPARE above(float8) AS SELECT count(v), count(v) FROM \"root.pc.d1\" WHERE v > $1", "-c", "EXECUTE above(0.7)", "-c", "EXECUTE above(0)"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["count|count", "2|2", "(1 row)", "count|count", "3|3", "(1 row)"]);
+    // \gdesc describes without running: PostgreSQL's type names.
+    let mut child = Command::new("psql")
+        .env("PGPASSWORD", "root")
+        .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "root", "-d", "arbor", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1) FROM \"root.pc.d1\" \\gdesc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
+        ["time|timestamp with time zone", "v|double precision", "i|integer", "b|bigint", "t|text", "?column?|integer"]
+    );
+    server.stop().unwrap();
+}
+
 #[test]
 fn the_jdbc_driver_works_end_to_end() {
     let (_dir, mut server) = start();

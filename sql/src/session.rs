@@ -56,6 +56,8 @@ pub struct Session {
     snapshot: std::sync::Mutex<Option<Snapshot>>,
     /// Plans of query texts run before (see `session/plans.rs`).
     plans: std::sync::Mutex<PlanCache>,
+    /// The column names of the statements `PREPARE` made, for `EXECUTE`.
+    prepared_names: std::sync::Mutex<HashMap<String, Option<Vec<Option<String>>>>>,
 }
 
 #[derive(Clone)]
@@ -241,6 +243,7 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::When::udf());
+        ctx.register_udf(crate::pg::functions::AtTimeZone::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
         ctx.register_udf(crate::pg::functions::GetExpr::udf());
@@ -252,7 +255,7 @@ impl Session {
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
-        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None), plans: Default::default() })
+        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None), plans: Default::default(), prepared_names: Default::default() })
     }
 
     /// The columns of open cursor `name` (a SQL cursor is also a protocol
@@ -547,9 +550,8 @@ impl Session {
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>, key: Option<(&str, u64)>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
-        let mut names = crate::pg::names::column_names(&statement);
         let mut statement = statement;
-        crate::pg::names::alias_repeats(&mut statement, &mut names);
+        let names = self.statement_names(&mut statement);
         crate::pg::rewrite::array_subqueries(&mut statement);
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
@@ -602,6 +604,32 @@ impl Session {
         }
         let (schema, stream) = pg_stream(df.execute_stream().await?, names.as_deref());
         Ok(QueryOutput::Rows { schema, stream })
+    }
+
+    /// PostgreSQL's names for the columns of `statement` (see
+    /// `pg/names.rs`), its repeated items aliased; a `PREPARE`d statement's
+    /// are kept for its `EXECUTE`.
+    fn statement_names(&self, statement: &mut SqlStatement) -> Option<Vec<Option<String>>> {
+        let prepared = || self.prepared_names.lock().map_err(|_| ());
+        match statement {
+            SqlStatement::Prepare { name, statement: inner, .. } => {
+                let mut names = crate::pg::names::column_names(inner);
+                crate::pg::names::alias_repeats(inner, &mut names);
+                if let Ok(mut prepared) = prepared() {
+                    prepared.insert(name.value.clone(), names);
+                }
+                None
+            }
+            SqlStatement::Execute { name: Some(name), .. } => {
+                let key = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?;
+                prepared().ok()?.get(&key).cloned().flatten()
+            }
+            _ => {
+                let mut names = crate::pg::names::column_names(statement);
+                crate::pg::names::alias_repeats(statement, &mut names);
+                names
+            }
+        }
     }
 
     /// The logical plan of the one statement in `sql`.
