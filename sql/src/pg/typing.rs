@@ -53,9 +53,10 @@ pub(crate) fn cast_parameter_types(plan: &LogicalPlan, types: &mut HashMap<Strin
         node.apply_expressions(|e| {
             e.apply(|e| {
                 if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e {
-                    // Not arrays: Arbor describes `oid[]` as `integer[]`,
+                    // Not arrays: an `oid[]` cast plans as `integer[]`,
                     // which asyncpg cannot encode without asking the
-                    // catalog (with a query cast the same way).
+                    // catalog; `oid_array_parameters` types those from
+                    // the text.
                     if let (Expr::Placeholder(p), false) = (expr.as_ref(), field.data_type().is_nested()) {
                         if let Some(slot @ None) = types.get_mut(&p.id) {
                             *slot = Some(field.data_type().clone());
@@ -168,22 +169,6 @@ pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         })
     })
     .map(|t| t.data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::arrow::datatypes::{Field, TimeUnit};
-    use std::sync::Arc;
-
-    #[test]
-    fn types_are_named_as_postgresql_names_them() {
-        assert_eq!(type_name(&DataType::Int32), "integer");
-        assert_eq!(type_name(&DataType::Int64), "bigint");
-        assert_eq!(type_name(&DataType::Float64), "double precision");
-        assert_eq!(type_name(&DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))), "timestamp with time zone");
-        assert_eq!(type_name(&DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))), "text[]");
-    }
 }
 
 /// The field metadata datafusion-pg-catalog marks oid columns with
@@ -352,4 +337,20 @@ pub(crate) fn oid_list(kind: &str) -> DataType {
     let element = datafusion::arrow::datatypes::Field::new_list_field(DataType::Int32, true)
         .with_metadata(HashMap::from([(OID_ALIAS_KEY.to_string(), kind.to_string())]));
     DataType::List(Arc::new(element))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, TimeUnit};
+    use std::sync::Arc;
+
+    #[test]
+    fn types_are_named_as_postgresql_names_them() {
+        assert_eq!(type_name(&DataType::Int32), "integer");
+        assert_eq!(type_name(&DataType::Int64), "bigint");
+        assert_eq!(type_name(&DataType::Float64), "double precision");
+        assert_eq!(type_name(&DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))), "timestamp with time zone");
+        assert_eq!(type_name(&DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))), "text[]");
+    }
 }
