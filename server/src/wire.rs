@@ -238,7 +238,7 @@ impl QueryParser for ArborQueryParser {
             .enumerate()
             .map(|(i, t)| match (stmt.client_types.get(i).cloned().flatten(), t) {
                 (Some(given), _) if given != Type::UNKNOWN => Ok(given),
-                (_, Some(t)) => into_pg_type(t),
+                (_, Some(t)) => alias_array_type(t).map_or_else(|| into_pg_type(t), Ok),
                 (_, None) => Ok(Type::UNKNOWN),
             })
             .collect()
@@ -395,14 +395,41 @@ fn pg_fields(schema: &datafusion::arrow::datatypes::Schema, format: &Format) -> 
         .map(|(info, field)| {
             let table = field.metadata().get(sql::provider::TABLE_OID_KEY).and_then(|v| v.parse::<i32>().ok());
             let column = field.metadata().get(sql::provider::ATTNUM_KEY).and_then(|v| v.parse::<i16>().ok());
-            match (table, column) {
-                (Some(table), Some(column)) => {
-                    FieldInfo::new(info.name().to_string(), Some(table), Some(column), info.datatype().clone(), info.format())
-                }
-                _ => info,
-            }
+            let datatype = alias_array_type(field.data_type()).unwrap_or_else(|| info.datatype().clone());
+            FieldInfo::new(info.name().to_string(), table.zip(column).map(|t| t.0), table.zip(column).map(|t| t.1), datatype, info.format())
         })
         .collect())
+}
+
+/// The PostgreSQL array type of a list whose elements are oids or an oid
+/// alias (`array_agg(atttypid)` is `oid[]`, not `int4[]`, and so is a
+/// `$1::oid[]` parameter): arrow-pg reads the `pg.oid_alias` mark of a
+/// column, not of a list's elements. Binary
+/// arrays name their element type, so the element OID follows too (the
+/// values are the same 4 bytes as `int4`'s).
+fn alias_array_type(datatype: &ArrowType) -> Option<Type> {
+    let element = match datatype {
+        ArrowType::List(e) | ArrowType::LargeList(e) | ArrowType::FixedSizeList(e, _) => e,
+        _ => return None,
+    };
+    let kind = element.metadata().get(arrow_pg::datatypes::PG_OID_ALIAS_KEY)?;
+    let element = arrow_pg::datatypes::pg_type_for_alias_kind(kind)?;
+    [
+        (Type::OID, Type::OID_ARRAY),
+        (Type::REGPROC, Type::REGPROC_ARRAY),
+        (Type::REGPROCEDURE, Type::REGPROCEDURE_ARRAY),
+        (Type::REGOPER, Type::REGOPER_ARRAY),
+        (Type::REGOPERATOR, Type::REGOPERATOR_ARRAY),
+        (Type::REGCLASS, Type::REGCLASS_ARRAY),
+        (Type::REGTYPE, Type::REGTYPE_ARRAY),
+        (Type::REGNAMESPACE, Type::REGNAMESPACE_ARRAY),
+        (Type::REGROLE, Type::REGROLE_ARRAY),
+        (Type::REGCONFIG, Type::REGCONFIG_ARRAY),
+        (Type::REGDICTIONARY, Type::REGDICTIONARY_ARRAY),
+        (Type::REGCOLLATION, Type::REGCOLLATION_ARRAY),
+    ]
+    .into_iter()
+    .find_map(|(e, array)| (e == element).then_some(array))
 }
 
 /// The wire response of one statement's output.

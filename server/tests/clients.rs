@@ -70,6 +70,60 @@ fn psql_lists_devices_and_describes_them() {
     server.stop().unwrap();
 }
 
+/// psql's headers: the names PostgreSQL gives unaliased columns (a scalar
+/// subquery is named after its column, a cast of a literal after its type,
+/// a repeated column is allowed), and the session's user is the one psql
+/// connected as, as `\conninfo` says.
+#[test]
+fn psql_names_columns_as_postgresql_names_them() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    psql(port, &["-c", "INSERT INTO root.sq.d1(timestamp, x) VALUES (1000, 3), (2000, 7), (3000, 5)"]);
+    let query = r#"SELECT (SELECT 1), (SELECT max(x) FROM "root.sq.d1"), (SELECT x FROM "root.sq.d1" WHERE time = to_timestamp(2)), (SELECT x AS y FROM "root.sq.d1" WHERE x = 3), 1::int, 'a'::text, x, x, count(*) FROM "root.sq.d1" WHERE x = 5 GROUP BY x"#;
+    let out = psql(port, &["-A", "-c", query]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["?column?|max|x|y|int4|text|x|x|count", "1|7|7|3|1|a|5|5|1", "(1 row)"]);
+    let out = psql(port, &["-A", "-c", "SELECT session_user, current_user AS cu, user AS u"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["session_user|cu|u", "root|root|root", "(1 row)"]);
+    let out = psql(port, &["-c", "\\conninfo"]);
+    assert!(out.contains("as user \"root\""), "{out}");
+    server.stop().unwrap();
+}
+
+/// psql's `\copy` both ways, PREPARE/EXECUTE and `\gdesc`.
+#[test]
+fn psql_copies_prepares_and_describes() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "1970-01-01 00:00:05+00,1.5\n1970-01-01 00:00:06+00,2.5\n").unwrap();
+    psql(port, &["-c", "INSERT INTO root.pc.d1(timestamp, v) VALUES (1000, 0.5)"]);
+    let copy_in = format!("\\copy \"root.pc.d1\" (time, v) FROM '{}' WITH (FORMAT csv)", csv.display());
+    psql(port, &["-c", &copy_in]);
+    let out = psql(port, &["-c", "\\copy (SELECT time, v FROM \"root.pc.d1\" ORDER BY time) TO STDOUT WITH (FORMAT csv)"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1970-01-01 00:00:01+00,0.5", "1970-01-01 00:00:05+00,1.5", "1970-01-01 00:00:06+00,2.5"]);
+    // EXECUTE's columns are named as the prepared query's.
+    let out = psql(port, &["-A", "-c", "PREPARE above(float8) AS SELECT count(v), count(v) FROM \"root.pc.d1\" WHERE v > $1", "-c", "EXECUTE above(0.7)", "-c", "EXECUTE above(0)"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["count|count", "2|2", "(1 row)", "count|count", "3|3", "(1 row)"]);
+    // \gdesc describes without running: PostgreSQL's type names.
+    let mut child = Command::new("psql")
+        .env("PGPASSWORD", "root")
+        .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "root", "-d", "arbor", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1) FROM \"root.pc.d1\" \\gdesc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
+        ["time|timestamp with time zone", "v|double precision", "i|integer", "b|bigint", "t|text", "?column?|integer"]
+    );
+    server.stop().unwrap();
+}
+
 #[test]
 fn the_jdbc_driver_works_end_to_end() {
     let (_dir, mut server) = start();
@@ -123,8 +177,8 @@ fn python_clients_work_end_to_end() {
         lines,
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
-            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, errors",
-            "ok asyncpg: prepared statements, binary, cursor with prefetch, pool reset, errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors",
+            "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",
         ]

@@ -2,6 +2,7 @@
 //! `tsql`, planned by `planner`) or the PostgreSQL surface (sqlparser),
 //! both executed by DataFusion over the shared [`Instance`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
@@ -56,6 +57,8 @@ pub struct Session {
     snapshot: std::sync::Mutex<Option<Snapshot>>,
     /// Plans of query texts run before (see `session/plans.rs`).
     plans: std::sync::Mutex<PlanCache>,
+    /// The column names of the statements `PREPARE` made, for `EXECUTE`.
+    prepared_names: std::sync::Mutex<HashMap<String, Option<Vec<Option<String>>>>>,
 }
 
 #[derive(Clone)]
@@ -141,47 +144,6 @@ fn pg_stream(stream: SendableRecordBatchStream, names: Option<&[Option<String>]>
         Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
     });
     (target.clone(), Box::pin(RecordBatchStreamAdapter::new(target, mapped)))
-}
-
-/// PostgreSQL's names for the unaliased columns of a SELECT: a function
-/// call is named after the function (`count`, `max`), a column keeps its
-/// name, any other expression is `?column?`. `None` entries keep
-/// DataFusion's name; `None` overall when the select list has wildcards.
-fn pg_column_names(statement: &SqlStatement) -> Option<Vec<Option<String>>> {
-    use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, SelectItem, SetExpr};
-    fn name_of(e: &SqlExpr) -> Option<String> {
-        match e {
-            SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
-            SqlExpr::Nested(inner) => name_of(inner),
-            // `(record).field` is named after the field.
-            SqlExpr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
-                Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(SqlExpr::Identifier(i))) => Some(i.value.clone()),
-                _ => Some("?column?".into()),
-            },
-            SqlExpr::Cast { expr, .. } => name_of(expr).or_else(|| match expr.as_ref() {
-                SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => None,
-                _ => Some("?column?".into()),
-            }),
-            SqlExpr::Function(f) => {
-                let full = f.name.to_string();
-                let last = full.rsplit('.').next().unwrap_or(&full);
-                Some(if last.starts_with('"') { last.trim_matches('"').to_string() } else { last.to_ascii_lowercase() })
-            }
-            SqlExpr::Case { .. } => Some("case".into()),
-            _ => Some("?column?".into()),
-        }
-    }
-    let SqlStatement::Query(query) = statement else { return None };
-    let SetExpr::Select(select) = query.body.as_ref() else { return None };
-    select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) => Some(name_of(e)),
-            SelectItem::ExprWithAlias { .. } => Some(None),
-            _ => None,
-        })
-        .collect()
 }
 
 fn rename_schema(schema: &SchemaRef, names: Option<&[Option<String>]>) -> SchemaRef {
@@ -283,6 +245,7 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::When::udf());
+        ctx.register_udf(crate::pg::functions::AtTimeZone::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());
         ctx.register_udf(crate::pg::functions::GetExpr::udf());
@@ -294,7 +257,7 @@ impl Session {
         for f in crate::pg::functions::Description::udfs() {
             ctx.register_udf(f);
         }
-        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None), plans: Default::default() })
+        Ok(Session { instance, ctx, gate, pg, snapshot: std::sync::Mutex::new(None), plans: Default::default(), prepared_names: Default::default() })
     }
 
     /// The columns of open cursor `name` (a SQL cursor is also a protocol
@@ -599,13 +562,13 @@ impl Session {
     async fn statement(&self, statement: SqlStatement, params: Option<Vec<ScalarValue>>, key: Option<(&str, u64)>) -> Result<QueryOutput> {
         // A write left running by a cancelled statement finishes first.
         drop(self.gate.lock().await);
-        let names = pg_column_names(&statement);
         let mut statement = statement;
+        let names = self.statement_names(&mut statement);
         crate::pg::rewrite::array_subqueries(&mut statement);
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?;
+        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?;
         let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
@@ -655,9 +618,37 @@ impl Session {
         Ok(QueryOutput::Rows { schema, stream })
     }
 
+    /// PostgreSQL's names for the columns of `statement` (see
+    /// `pg/names.rs`), its repeated items aliased; a `PREPARE`d statement's
+    /// are kept for its `EXECUTE`.
+    fn statement_names(&self, statement: &mut SqlStatement) -> Option<Vec<Option<String>>> {
+        let prepared = || self.prepared_names.lock().map_err(|_| ());
+        match statement {
+            SqlStatement::Prepare { name, statement: inner, .. } => {
+                let mut names = crate::pg::names::column_names(inner);
+                crate::pg::names::alias_repeats(inner, &mut names);
+                if let Ok(mut prepared) = prepared() {
+                    prepared.insert(name.value.clone(), names);
+                }
+                None
+            }
+            SqlStatement::Execute { name: Some(name), .. } => {
+                let key = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())?;
+                prepared().ok()?.get(&key).cloned().flatten()
+            }
+            _ => {
+                let mut names = crate::pg::names::column_names(statement);
+                crate::pg::names::alias_repeats(statement, &mut names);
+                names
+            }
+        }
+    }
+
     /// The logical plan of the one statement in `sql`.
     /// `DECLARE … CURSOR FOR query` is planned as its query (for its parameters).
-    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>)> {
+    /// With the names of its columns, and the oid kinds of its parameters
+    /// cast to oid arrays.
+    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Option<Vec<Option<String>>>, HashMap<String, String>)> {
         let sql = &*crate::query_text::duration_literals(sql);
         let mut statements = crate::pg::parse::parse(sql).map_err(|e| Error::Syntax(e.to_string()))?;
         if statements.len() != 1 {
@@ -670,7 +661,7 @@ impl Session {
             // Arbor's own DDL (session/ddl.rs) has no parameters and no rows.
             SqlStatement::AlterTable(_) | SqlStatement::Drop { object_type: ObjectType::Table, .. } => {
                 let empty = datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema: Arc::new(datafusion::common::DFSchema::empty()) };
-                return Ok((LogicalPlan::EmptyRelation(empty), None));
+                return Ok((LogicalPlan::EmptyRelation(empty), None, HashMap::new()));
             }
             // An upsert takes the parameters of its INSERT.
             SqlStatement::Insert(mut insert) if insert.on.is_some() => {
@@ -680,11 +671,13 @@ impl Session {
             }
             other => other,
         };
-        let names = pg_column_names(&statement);
+        let mut names = crate::pg::names::column_names(&statement);
+        let oid_parameters = crate::pg::typing::oid_array_parameters(&statement);
         let mut statement = statement;
+        crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?, names))
+        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names, oid_parameters))
     }
 
     /// Execute every statement of a simple query.
@@ -733,10 +726,15 @@ impl Session {
         if let Some(command) = crate::pg::command::parse(sql).ok().flatten() {
             return self.describe_command(&command);
         }
-        let (plan, names) = self.plan(sql).await?;
+        let (plan, names, oid_parameters) = self.plan(sql).await?;
         let declare = sql.trim_start().get(..8).is_some_and(|w| w.eq_ignore_ascii_case("declare "));
         let mut types = plan.get_parameter_types()?;
         crate::pg::typing::cast_parameter_types(&plan, &mut types)?;
+        for (id, kind) in oid_parameters {
+            if let Some(slot @ (None | Some(ArrowType::List(_)))) = types.get_mut(&id) {
+                *slot = Some(crate::pg::typing::oid_list(&kind));
+            }
+        }
         let mut params: Vec<(String, Option<ArrowType>)> = types.into_iter().collect();
         params.sort_by_key(|(k, _)| k.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
         let schema = pg_schema(&Arc::new(plan.schema().as_arrow().clone()));
@@ -833,7 +831,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_empty_query, pg_column_names, Session};
+    use super::{is_empty_query, Session};
     use crate::instance::{Instance, InstanceConfig};
     use crate::output::QueryOutput;
     use datafusion::arrow::array::{Array, Int64Array};
@@ -884,17 +882,6 @@ mod tests {
         assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, Some(300)]);
         runtime.block_on(session.execute("INSERT INTO root.p.d(time, v) VALUES (4, 4000)")).unwrap();
         assert_eq!(last_column(&runtime, &mut session, "SELECT * FROM root.p.d"), [None, None, None, Some(4000)]);
-    }
-
-    #[test]
-    fn columns_are_named_as_postgresql_names_them() {
-        let names = |sql: &str| pg_column_names(&crate::pg::parse::parse(sql).unwrap()[0]);
-        assert_eq!(
-            names("SELECT count(*), max(t.a), a, b + 1, 1 AS one, CAST(a AS INT), pg_catalog.lower(a) FROM t"),
-            Some(vec![Some("count".into()), Some("max".into()), None, Some("?column?".into()), None, None, Some("lower".into())])
-        );
-        assert_eq!(names("SELECT * FROM t"), None);
-        assert_eq!(names("INSERT INTO t VALUES (1)"), None);
     }
 
     #[test]

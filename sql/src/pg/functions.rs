@@ -1,6 +1,6 @@
 //! PostgreSQL's session functions, bound to one session's state:
-//! `current_setting`, `set_config`, the `pg_advisory_*` lock family,
-//! `pg_notify`, and `pg_typeof`.
+//! `current_setting`, `set_config`, `session_user`, the `pg_advisory_*`
+//! lock family, `pg_notify`, and `pg_typeof`.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -214,6 +214,19 @@ pub(crate) fn session_functions(settings: &Settings, locks: &Arc<Locks>) -> Vec<
         Arc::new(move |_args: &[ArrayRef], rows| {
             l.unlock_all().map_err(ours)?;
             Ok(voids(rows.max(1)))
+        }),
+    ));
+    // `session_user` (datafusion-pg-catalog plans `current_user` as it, and
+    // Arbor `user`): the user the client authenticated as, or the one `SET
+    // SESSION AUTHORIZATION` named.
+    let s = settings.clone();
+    out.push(udf(
+        "session_user",
+        vec![TypeSignature::Exact(vec![])],
+        DataType::Utf8,
+        Arc::new(move |_args: &[ArrayRef], rows| {
+            let user = s.get("session_authorization", false).map_err(ours)?;
+            Ok(Arc::new(StringArray::from(vec![user; rows.max(1)])) as ArrayRef)
         }),
     ));
     // Arbor delivers no notifications (LISTEN is accepted, nothing is sent):
@@ -540,6 +553,96 @@ impl ScalarUDFImpl for When {
         let null = datafusion::arrow::array::new_null_array(value.data_type(), rows);
         let chosen = datafusion::arrow::compute::kernels::zip::zip(condition.as_boolean(), &value, &null)?;
         Ok(ColumnarValue::Array(chosen))
+    }
+}
+
+/// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:
+/// a `timestamptz` becomes the wall-clock time in `zone` (a `timestamp`
+/// without time zone), and a `timestamp` is read as wall-clock time in
+/// `zone` (a `timestamptz`). DataFusion plans `AT TIME ZONE` as the second
+/// for both, so `rewrite.rs` calls this instead.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct AtTimeZone {
+    signature: Signature,
+}
+
+/// The name of [`AtTimeZone`], PostgreSQL's.
+pub(crate) const AT_TIME_ZONE: &str = "timezone";
+
+impl AtTimeZone {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(AtTimeZone { signature: Signature::any(2, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for AtTimeZone {
+    fn name(&self) -> &str {
+        AT_TIME_ZONE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        use datafusion::arrow::datatypes::TimeUnit;
+        Ok(match args.get(1) {
+            Some(DataType::Timestamp(unit, Some(_))) => DataType::Timestamp(*unit, None),
+            Some(DataType::Timestamp(unit, None)) => DataType::Timestamp(*unit, Some("+00:00".into())),
+            // A text literal is read as a timestamp with time zone, as PostgreSQL reads it.
+            _ => DataType::Timestamp(TimeUnit::Microsecond, None),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        use datafusion::arrow::array::timezone::Tz;
+        use datafusion::arrow::array::TimestampMicrosecondArray;
+        use datafusion::arrow::datatypes::TimeUnit;
+        use chrono::{Offset, TimeZone};
+        let rows = args.number_rows;
+        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let [zone, value] = args.args.as_slice() else { return exec_err!("timezone takes a zone and a timestamp") };
+        let zones = zone.to_array(rows)?;
+        let zones = datafusion::arrow::compute::cast(&zones, &DataType::Utf8)?;
+        let zones = zones.as_string::<i32>();
+        let value = value.to_array(rows)?;
+        let (aware, out_type) = match value.data_type() {
+            DataType::Timestamp(unit, Some(_)) => (true, DataType::Timestamp(*unit, None)),
+            DataType::Timestamp(unit, None) => (false, DataType::Timestamp(*unit, Some("+00:00".into()))),
+            _ => (true, DataType::Timestamp(TimeUnit::Microsecond, None)),
+        };
+        // Work in microseconds since the epoch (UTC for an aware value, wall clock otherwise).
+        let micros_type = DataType::Timestamp(TimeUnit::Microsecond, if aware { Some("+00:00".into()) } else { None });
+        let micros = datafusion::arrow::compute::cast(&value, &micros_type)?;
+        let micros = micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+        let mut out = Vec::with_capacity(rows);
+        for r in 0..micros.len() {
+            if micros.is_null(r) || zones.is_null(if zones.len() == 1 { 0 } else { r }) {
+                out.push(None);
+                continue;
+            }
+            let name = zones.value(if zones.len() == 1 { 0 } else { r });
+            let tz: Tz = name.parse().map_err(|_| ours(crate::error::Error::InvalidParameter(format!("time zone \"{name}\" not recognized"))))?;
+            let us = micros.value(r);
+            let Some(at) = chrono::DateTime::from_timestamp_micros(us) else { return exec_err!("timestamp out of range") };
+            let shifted = if aware {
+                // The instant's wall clock in the zone.
+                us + i64::from(tz.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc()) * 1_000_000
+            } else {
+                // The wall clock's instant in the zone (the earlier of an ambiguous pair).
+                match tz.offset_from_local_datetime(&at.naive_utc()).earliest() {
+                    Some(offset) => us - i64::from(offset.fix().local_minus_utc()) * 1_000_000,
+                    None => return exec_err!("time zone displacement out of range"),
+                }
+            };
+            out.push(Some(shifted));
+        }
+        let micros: ArrayRef = Arc::new(TimestampMicrosecondArray::from(out).with_timezone_opt(if aware { None } else { Some("+00:00") }));
+        let result = datafusion::arrow::compute::cast(&micros, &out_type)?;
+        if scalar && result.len() == 1 {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));
+        }
+        Ok(ColumnarValue::Array(result))
     }
 }
 

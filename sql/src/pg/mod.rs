@@ -7,13 +7,15 @@
 //! `pg_advisory_*`, `pg_typeof`, in [`functions`]), and rewrites of
 //! PostgreSQL syntax DataFusion does not plan ([`rewrite`], and correlated
 //! scalar subqueries as joins in [`decorrelate`]), and the parser that
-//! keeps them ([`parse`]).
+//! keeps them ([`parse`]), and the names PostgreSQL gives result columns
+//! ([`names`]).
 
 pub(crate) mod advisory;
 pub(crate) mod command;
 pub(crate) mod cursor;
 pub(crate) mod decorrelate;
 pub(crate) mod functions;
+pub(crate) mod names;
 pub(crate) mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod settings;

@@ -47,7 +47,7 @@ pub(crate) fn array_subqueries(statement: &mut Statement) {
     // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
     // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)).or_else(|| at_time_zone(e)) {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -100,6 +100,13 @@ fn user(e: &Expr) -> Option<Expr> {
     let mut f = f.clone();
     f.name = ObjectName::from(vec![Ident::new("session_user")]);
     Some(Expr::Function(f))
+}
+
+/// `ts AT TIME ZONE zone` → `timezone(zone, ts)`, which converts each way
+/// as PostgreSQL does (DataFusion reads every `ts` as wall-clock time).
+fn at_time_zone(e: &Expr) -> Option<Expr> {
+    let Expr::AtTimeZone { timestamp, time_zone } = e else { return None };
+    Some(call(super::functions::AT_TIME_ZONE, vec![time_zone.as_ref().clone(), timestamp.as_ref().clone()]))
 }
 
 /// Whether `e` holds a subquery of any kind.

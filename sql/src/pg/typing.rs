@@ -4,10 +4,12 @@
 //! types every integer literal `bigint`, which node-postgres, for one,
 //! hands to the application as a string). A quoted literal compared with
 //! a boolean is a boolean (`indisprimary = 't'`, psqlODBC), as PostgreSQL
-//! types an unknown literal by what it meets.
+//! types an unknown literal by what it meets. An aggregate of oids is
+//! `oid[]` ([`oid_arrays`]).
 
 use datafusion::arrow::datatypes::DataType;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::Result;
@@ -51,9 +53,10 @@ pub(crate) fn cast_parameter_types(plan: &LogicalPlan, types: &mut HashMap<Strin
         node.apply_expressions(|e| {
             e.apply(|e| {
                 if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e {
-                    // Not arrays: Arbor describes `oid[]` as `integer[]`,
+                    // Not arrays: an `oid[]` cast plans as `integer[]`,
                     // which asyncpg cannot encode without asking the
-                    // catalog (with a query cast the same way).
+                    // catalog; `oid_array_parameters` types those from
+                    // the text.
                     if let (Expr::Placeholder(p), false) = (expr.as_ref(), field.data_type().is_nested()) {
                         if let Some(slot @ None) = types.get_mut(&p.id) {
                             *slot = Some(field.data_type().clone());
@@ -166,6 +169,174 @@ pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
         })
     })
     .map(|t| t.data)
+}
+
+/// The field metadata datafusion-pg-catalog marks oid columns with
+/// (`pg.oid_alias`: `oid`, `regtype`, …), which arrow-pg and the wire read.
+const OID_ALIAS_KEY: &str = "pg.oid_alias";
+
+/// The marks datafusion-pg-catalog gives catalog columns PostgreSQL
+/// declares `oid`.
+const CATALOG_OID_KINDS: &[&str] = &["regclass", "regtype", "regnamespace"];
+
+/// How deep [`oid_array_kind`] follows a column down a plan.
+const LINEAGE_DEPTH_MAX: usize = 64;
+
+/// `plan` with its list-of-oid result columns typed as lists whose
+/// elements carry the oid mark, so the wire describes them as PostgreSQL
+/// does (`array_agg(atttypid)` is `oid[]`, not `integer[]`). asyncpg
+/// decodes only `oid[]` and `text[]` without asking the catalog, and asks
+/// with a query whose own `oid[]` columns must decode so.
+///
+/// DataFusion's `array_agg` drops its argument's metadata, so the mark is
+/// found by following each list column down to its `array_agg(…)` (or
+/// `ARRAY[…]`) over a marked column, and applied by a cast of the result
+/// (Int32 to Int32: only the list's element field changes).
+pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let int_list = |t: &DataType| matches!(t, DataType::List(e) if *e.data_type() == DataType::Int32 && !e.metadata().contains_key(OID_ALIAS_KEY));
+    if !plan.schema().fields().iter().any(|f| int_list(f.data_type())) {
+        return Ok(plan);
+    }
+    let kinds: Vec<Option<String>> =
+        (0..plan.schema().fields().len()).map(|i| if int_list(plan.schema().field(i).data_type()) { oid_array_kind(&plan, i, 0) } else { None }).collect();
+    if kinds.iter().all(Option::is_none) {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .zip(kinds)
+        .map(|((qualifier, field), kind)| {
+            let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
+            match (kind, field.data_type()) {
+                (Some(kind), DataType::List(element)) => {
+                    let marked = element.as_ref().clone().with_metadata(HashMap::from([(OID_ALIAS_KEY.to_string(), kind)]));
+                    let cast = Expr::Cast(Cast::new(Box::new(column), DataType::List(Arc::new(marked))));
+                    cast.alias_qualified(qualifier.cloned(), field.name())
+                }
+                _ => column,
+            }
+        })
+        .collect();
+    Ok(LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan))?))
+}
+
+/// The oid kind of the elements of list column `i` of `plan`, if they are
+/// oids: where it is an `array_agg` or `ARRAY[…]` of a marked column.
+fn oid_array_kind(plan: &LogicalPlan, i: usize, depth: usize) -> Option<String> {
+    if depth > LINEAGE_DEPTH_MAX {
+        return None;
+    }
+    if let DataType::List(element) = plan.schema().fields().get(i)?.data_type() {
+        if let Some(kind) = element.metadata().get(OID_ALIAS_KEY) {
+            return Some(kind.clone());
+        }
+    }
+    let down = depth + 1;
+    match plan {
+        LogicalPlan::Projection(p) => expr_oid_array_kind(p.expr.get(i)?, &p.input, down),
+        LogicalPlan::Aggregate(a) => match i.checked_sub(a.group_expr.len()) {
+            None => expr_oid_array_kind(&a.group_expr[i], &a.input, down),
+            Some(j) => expr_oid_array_kind(a.aggr_expr.get(j)?, &a.input, down),
+        },
+        LogicalPlan::Window(w) => match i.checked_sub(w.input.schema().fields().len()) {
+            None => oid_array_kind(&w.input, i, down),
+            Some(j) => expr_oid_array_kind(w.window_expr.get(j)?, &w.input, down),
+        },
+        LogicalPlan::Join(j) => {
+            use datafusion::common::JoinType;
+            let left = j.left.schema().fields().len();
+            match j.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => oid_array_kind(&j.left, i, down),
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => oid_array_kind(&j.right, i, down),
+                _ if i < left => oid_array_kind(&j.left, i, down),
+                _ => oid_array_kind(&j.right, i - left, down),
+            }
+        }
+        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| oid_array_kind(input, i, down)),
+        LogicalPlan::RecursiveQuery(r) => oid_array_kind(&r.static_term, i, down),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => oid_array_kind(input, i, down),
+        LogicalPlan::Filter(_)
+        | LogicalPlan::Sort(_)
+        | LogicalPlan::Limit(_)
+        | LogicalPlan::SubqueryAlias(_)
+        | LogicalPlan::Repartition(_)
+        | LogicalPlan::Subquery(_) => plan.inputs().first().and_then(|input| oid_array_kind(input, i, down)),
+        _ => None,
+    }
+}
+
+/// [`oid_array_kind`] of the list `e` computes over `input`'s rows.
+fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<String> {
+    if depth > LINEAGE_DEPTH_MAX {
+        return None;
+    }
+    let down = depth + 1;
+    let marked = |e: &Expr| -> Option<String> {
+        let (_, field) = datafusion::logical_expr::ExprSchemable::to_field(e, input.schema()).ok()?;
+        let kind = field.metadata().get(OID_ALIAS_KEY)?;
+        // A catalog column is `oid` in PostgreSQL (`pg_attribute.atttypid`,
+        // `pg_class.relnamespace`): datafusion-pg-catalog marks some
+        // `regtype`/`regclass`/`regnamespace` only so that a name compared
+        // with them resolves. An explicit cast keeps its type.
+        let column = matches!(e.clone().unalias_nested().data, Expr::Column(_));
+        Some(if column && CATALOG_OID_KINDS.contains(&kind.as_str()) { "oid".to_string() } else { kind.clone() })
+    };
+    match e {
+        Expr::Alias(Alias { expr, .. }) => expr_oid_array_kind(expr, input, down),
+        Expr::Column(c) => input.schema().index_of_column(c).ok().and_then(|i| oid_array_kind(input, i, down)),
+        Expr::AggregateFunction(f) if f.func.name() == "array_agg" => f.params.args.first().and_then(marked),
+        Expr::WindowFunction(_) => None,
+        Expr::ScalarFunction(f) if f.name() == "make_array" => {
+            let kinds: Vec<Option<String>> = f.args.iter().map(marked).collect();
+            match kinds.first() {
+                Some(Some(first)) if kinds.iter().all(|k| k.as_ref() == Some(first)) => Some(first.clone()),
+                _ => None,
+            }
+        }
+        Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down)),
+        // `CASE WHEN c THEN (subquery) END`, as rewrite.rs plans it.
+        Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down)),
+        Expr::Case(Case { when_then_expr, else_expr, .. }) => {
+            when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down))
+        }
+        Expr::ScalarSubquery(s) => oid_array_kind(&s.subquery, 0, down),
+        _ => None,
+    }
+}
+
+/// The oid kinds of the parameters cast to an array of oids in
+/// `statement` (`$1::oid[]`, asyncpg's type lookup), by parameter (`$1`):
+/// the cast's own type carries no mark, so the text says it.
+pub(crate) fn oid_array_parameters(statement: &datafusion::sql::sqlparser::ast::Statement) -> HashMap<String, String> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, ArrayElemTypeDef, DataType as SqlType, Expr as SqlExpr, Value};
+    let mut found = HashMap::new();
+    let _ = visit_expressions(statement, |e| {
+        if let SqlExpr::Cast { expr, data_type: SqlType::Array(ArrayElemTypeDef::SquareBracket(element, _)), .. } = e {
+            if let (SqlExpr::Value(v), SqlType::Custom(name, _)) = (expr.as_ref(), element.as_ref()) {
+                let kind = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+                if let (Value::Placeholder(id), Some(kind)) = (&v.value, kind) {
+                    if arrow_pg_alias_kinds().contains(&kind.as_str()) {
+                        found.insert(id.clone(), kind);
+                    }
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// The oid kinds a `pg.oid_alias` mark may name.
+fn arrow_pg_alias_kinds() -> &'static [&'static str] {
+    datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_TYPE_NAMES
+}
+
+/// A list of `kind` oids, as a parameter's type.
+pub(crate) fn oid_list(kind: &str) -> DataType {
+    let element = datafusion::arrow::datatypes::Field::new_list_field(DataType::Int32, true)
+        .with_metadata(HashMap::from([(OID_ALIAS_KEY.to_string(), kind.to_string())]));
+    DataType::List(Arc::new(element))
 }
 
 #[cfg(test)]
