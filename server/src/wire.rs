@@ -37,6 +37,7 @@ use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sql::{Description, QueryOutput, Session};
 use tokio::sync::{Mutex, Notify};
@@ -262,7 +263,14 @@ pub(crate) struct ConnectionState {
     pending_copy: std::sync::Mutex<Option<PendingCopy>>,
     /// Whether the client's start-up parameters reached the session.
     startup_applied: std::sync::atomic::AtomicBool,
+    /// The values of the [`REPORTED`] parameters the client was last told.
+    reported: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// The parameters PostgreSQL reports with a ParameterStatus message
+/// whenever a statement changes them (`SET TIME ZONE …`): drivers such as
+/// psycopg and asyncpg read the session's `TimeZone` from it.
+const REPORTED: &[&str] = &["TimeZone", "DateStyle", "IntervalStyle", "application_name", "standard_conforming_strings", "client_encoding"];
 
 /// A `COPY … FROM STDIN` receiving data: each CopyData message is parsed
 /// as it arrives (the connection reads the next one only after), so
@@ -284,6 +292,36 @@ impl ConnectionState {
         for (name, value) in client.metadata() {
             session.set_startup_parameter(name, value);
         }
+        // What the start-up ParameterStatus messages said.
+        if let (Some(told), Ok(mut reported)) = (ArborParameters.server_parameters(client), self.reported.lock()) {
+            reported.extend(told.into_iter().filter(|(k, _)| REPORTED.contains(&k.as_str())));
+        }
+    }
+
+    /// Tell the client the reported parameters a statement changed.
+    async fn report_changes<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin,
+        PgWireError: From<C::Error>,
+    {
+        let changed: Vec<(String, String)> = {
+            let session = self.session.lock().await;
+            let Ok(mut reported) = self.reported.lock() else { return Ok(()) };
+            REPORTED
+                .iter()
+                .filter_map(|name| {
+                    let value = session.setting(name)?;
+                    (reported.get(*name) != Some(&value)).then(|| {
+                        reported.insert(name.to_string(), value.clone());
+                        (name.to_string(), value)
+                    })
+                })
+                .collect()
+        };
+        for (name, value) in changed {
+            client.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
+        }
+        Ok(())
     }
 
     /// Run `f` with the session on the query runtime; errors become ErrorResponses.
@@ -333,6 +371,7 @@ impl Connection {
             session: Arc::new(Mutex::new(session)),
             pending_copy: std::sync::Mutex::new(None),
             startup_applied: std::sync::atomic::AtomicBool::new(false),
+            reported: std::sync::Mutex::new(HashMap::new()),
         });
         let startup = match shared.config.auth.method {
             AuthMethod::Trust => Startup::Trust(TrustStartup { shared: shared.clone() }),
@@ -618,14 +657,19 @@ fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWire
 impl SimpleQueryHandler for QueryHandler {
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
-        C: ClientInfo + Unpin + Send + Sync,
+        C: ClientInfo + pgwire::api::ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self.state.apply_startup(_client).await;
         if let Some(request) = parse_copy(query) {
             return self.start_copy(request.map_err(|e| user_error("42601", e))?).await;
         }
         let text = query.to_string();
-        let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await?;
+        let outputs = self.state.run(move |s| Box::pin(async move { s.execute(&text).await })).await;
+        self.state.report_changes(_client).await?;
+        let outputs = outputs?;
         let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         outputs
             .into_iter()
@@ -884,9 +928,11 @@ impl ExtendedQueryHandler for QueryHandler {
         };
         let text = stmt.sql.clone();
         let output = match stmt.insert.clone() {
-            Some(insert) => self.state.run(move |s| Box::pin(async move { s.execute_prepared_insert(insert, &text, params).await })).await?,
-            None => self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await?,
+            Some(insert) => self.state.run(move |s| Box::pin(async move { s.execute_prepared_insert(insert, &text, params).await })).await,
+            None => self.state.run(move |s| Box::pin(async move { s.execute_with_params(&text, params).await })).await,
         };
+        self.state.report_changes(_client).await?;
+        let output = output?;
         let handle = _client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         to_response(output, &portal.result_column_format, handle)
     }

@@ -177,7 +177,7 @@ fn python_clients_work_end_to_end() {
         lines,
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
-            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",

@@ -272,6 +272,11 @@ impl Session {
         self.pg.settings.startup(name, value);
     }
 
+    /// The value in force of parameter `name` (`None` if Arbor does not know it).
+    pub fn setting(&self, name: &str) -> Option<String> {
+        self.pg.settings.get(name, true).ok().flatten()
+    }
+
     pub fn instance(&self) -> &Arc<Instance> {
         &self.instance
     }

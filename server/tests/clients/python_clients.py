@@ -122,7 +122,22 @@ def psycopg3_client():
         except psycopg.errors.UndefinedColumn:
             conn.rollback()
         check(conn.execute("SELECT 2").fetchone(), (2,), "usable after an error")
-    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors"
+        # SET TIME ZONE is reported (ParameterStatus), so psycopg gives
+        # timestamptz values in the session's zone, text and binary alike.
+        import datetime
+        import zoneinfo
+
+        check(conn.info.parameter_status("TimeZone"), "UTC", "TimeZone at start-up")
+        conn.execute("SET TIME ZONE 'Europe/Berlin'")
+        check(conn.info.parameter_status("TimeZone"), "Europe/Berlin", "TimeZone reported after SET")
+        berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+        for binary in (False, True):
+            got = conn.execute('SELECT time FROM "root.py3.d1" WHERE v > %s ORDER BY time LIMIT 1', (0.0,), binary=binary).fetchone()[0]
+            check((got, got.utcoffset()), (ts(1000), datetime.timedelta(hours=1)), f"Berlin time, binary={binary}")
+            check(got.tzinfo == berlin or str(got.tzinfo) == "Europe/Berlin", True, f"zone of the value, binary={binary}")
+        conn.execute("RESET TIME ZONE")
+        check(conn.info.parameter_status("TimeZone"), "UTC", "TimeZone reported after RESET")
+    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported"
 
 
 async def asyncpg_main():
