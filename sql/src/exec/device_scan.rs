@@ -213,7 +213,7 @@ impl DisplayAs for DeviceScanExec {
             .map(|c| match c {
                 ScanColumn::Time => "time".to_string(),
                 ScanColumn::Value { measurement, .. } => measurement.clone(),
-                ScanColumn::Constant(value) => value.to_string(),
+                ScanColumn::Constant(value) => format!("{value:?}"),
             })
             .collect();
         write!(f, "DeviceScanExec: device={}, columns=[{}], time=[{}]", self.spec.device, columns.join(", "), ranges_text(&self.spec.ranges))?;
