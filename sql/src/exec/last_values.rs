@@ -121,12 +121,15 @@ impl DisplayAs for LastValuesExec {
     }
 }
 
-/// A double as Java's `String.valueOf` prints it (IoTDB's text of values).
-fn java_double(x: f64) -> String {
-    if !x.is_finite() {
-        return if x.is_nan() { "NaN".into() } else if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+/// A FLOAT or DOUBLE as Java's `String.valueOf` prints it (IoTDB's text
+/// of values): the shortest digits that read back as the same number of
+/// its own width (a FLOAT 0.1 is `0.1`, not the double nearest to it).
+fn java_double<T: fmt::Display + fmt::LowerExp + Copy + Into<f64>>(x: T) -> String {
+    let wide: f64 = x.into();
+    if !wide.is_finite() {
+        return if wide.is_nan() { "NaN".into() } else if wide > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
-    let a = x.abs();
+    let a = wide.abs();
     if a == 0.0 || (1e-3..1e7).contains(&a) {
         let s = format!("{x}");
         return if s.contains('.') { s } else { format!("{s}.0") };
@@ -145,7 +148,7 @@ pub fn value_text(v: &Value, data_type: DataType) -> String {
         Value::Int32(x) if data_type == DataType::Date => format!("{:04}-{:02}-{:02}", x / 10_000, x / 100 % 100, x % 100),
         Value::Int32(x) => x.to_string(),
         Value::Int64(x) => x.to_string(),
-        Value::Float(x) => java_double(f64::from(*x)),
+        Value::Float(x) => java_double(*x),
         Value::Double(x) => java_double(*x),
         Value::Binary(b) if data_type == DataType::Blob => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
         Value::Binary(b) => String::from_utf8_lossy(b).into_owned(),
@@ -219,5 +222,8 @@ mod tests {
         assert_eq!(java_double(-0.25), "-0.25");
         assert_eq!(java_double(1e10), "1.0E10");
         assert_eq!(java_double(1.5e-5), "1.5E-5");
+        assert_eq!(java_double(0.1f32), "0.1");
+        assert_eq!(java_double(3.4e38f32), "3.4E38");
+        assert_eq!(java_double(-2.5f32), "-2.5");
     }
 }
