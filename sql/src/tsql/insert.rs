@@ -39,38 +39,7 @@ const INTEGER_DIGITS_MAX: usize = 38;
 /// or `None` when the full parser must read it.
 pub(crate) fn scan(sql: &str) -> Option<RawInsert<'_>> {
     let mut s = Scanner { text: sql, b: sql.as_bytes(), i: 0 };
-    s.ws();
-    s.keyword("insert")?;
-    s.ws1()?;
-    s.keyword("into")?;
-    s.ws1()?;
-    let device = s.path()?;
-    s.ws();
-    s.byte(b'(')?;
-    s.ws();
-    let time_column = s.ident()?;
-    if !(time_column.eq_ignore_ascii_case("time") || time_column.eq_ignore_ascii_case("timestamp")) {
-        return None;
-    }
-    let mut measurements = Vec::new();
-    loop {
-        s.ws();
-        if s.eat(b')') {
-            break;
-        }
-        s.byte(b',')?;
-        s.ws();
-        measurements.push(s.ident()?);
-    }
-    if measurements.is_empty() {
-        return None;
-    }
-    s.ws();
-    let aligned = s.keyword("aligned").is_some();
-    if aligned {
-        s.ws();
-    }
-    s.keyword("values")?;
+    let Head { device, measurements, aligned } = s.head()?;
     let width = measurements.len();
     let mut times = Vec::new();
     let mut cells = Vec::new();
@@ -96,6 +65,13 @@ pub(crate) fn scan(sql: &str) -> Option<RawInsert<'_>> {
         s.ws();
     }
     (s.i == s.b.len()).then_some(RawInsert { device, aligned, measurements, times, cells })
+}
+
+/// `INSERT INTO path(time, m1, …) [ALIGNED] VALUES`, up to the rows.
+struct Head<'a> {
+    device: &'a str,
+    measurements: Vec<&'a str>,
+    aligned: bool,
 }
 
 struct Scanner<'a> {
@@ -135,38 +111,8 @@ impl PreparedInsert {
     /// scanner reads (it is then bound as text, as before).
     pub fn scan(sql: &str) -> Option<PreparedInsert> {
         let mut s = Scanner { text: sql, b: sql.as_bytes(), i: 0 };
-        s.ws();
-        s.keyword("insert")?;
-        s.ws1()?;
-        s.keyword("into")?;
-        s.ws1()?;
-        let device = s.path()?.to_string();
-        s.ws();
-        s.byte(b'(')?;
-        s.ws();
-        let time_column = s.ident()?;
-        if !(time_column.eq_ignore_ascii_case("time") || time_column.eq_ignore_ascii_case("timestamp")) {
-            return None;
-        }
-        let mut measurements = Vec::new();
-        loop {
-            s.ws();
-            if s.eat(b')') {
-                break;
-            }
-            s.byte(b',')?;
-            s.ws();
-            measurements.push(s.ident()?.to_string());
-        }
-        if measurements.is_empty() {
-            return None;
-        }
-        s.ws();
-        let aligned = s.keyword("aligned").is_some();
-        if aligned {
-            s.ws();
-        }
-        s.keyword("values")?;
+        let Head { device, measurements, aligned } = s.head()?;
+        let (device, measurements) = (device.to_string(), measurements.into_iter().map(str::to_string).collect::<Vec<_>>());
         let mut times = Vec::new();
         let mut cells = Vec::new();
         loop {
@@ -330,6 +276,43 @@ fn is_word_byte(c: u8) -> bool {
 }
 
 impl<'a> Scanner<'a> {
+    /// The statement's head: its device, measurements and `ALIGNED`.
+    fn head(&mut self) -> Option<Head<'a>> {
+        self.ws();
+        self.keyword("insert")?;
+        self.ws1()?;
+        self.keyword("into")?;
+        self.ws1()?;
+        let device = self.path()?;
+        self.ws();
+        self.byte(b'(')?;
+        self.ws();
+        let time_column = self.ident()?;
+        if !(time_column.eq_ignore_ascii_case("time") || time_column.eq_ignore_ascii_case("timestamp")) {
+            return None;
+        }
+        let mut measurements = Vec::new();
+        loop {
+            self.ws();
+            if self.eat(b')') {
+                break;
+            }
+            self.byte(b',')?;
+            self.ws();
+            measurements.push(self.ident()?);
+        }
+        if measurements.is_empty() {
+            return None;
+        }
+        self.ws();
+        let aligned = self.keyword("aligned").is_some();
+        if aligned {
+            self.ws();
+        }
+        self.keyword("values")?;
+        Some(Head { device, measurements, aligned })
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
