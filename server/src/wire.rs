@@ -265,6 +265,8 @@ pub(crate) struct ConnectionState {
     startup_applied: std::sync::atomic::AtomicBool,
     /// The values of the [`REPORTED`] parameters the client was last told.
     reported: std::sync::Mutex<HashMap<String, String>>,
+    /// The session's settings version they were compared at.
+    reported_version: std::sync::atomic::AtomicU64,
 }
 
 /// The parameters PostgreSQL reports with a ParameterStatus message
@@ -306,6 +308,10 @@ impl ConnectionState {
     {
         let changed: Vec<(String, String)> = {
             let session = self.session.lock().await;
+            let version = session.settings_version();
+            if self.reported_version.swap(version, Ordering::SeqCst) == version {
+                return Ok(());
+            }
             let Ok(mut reported) = self.reported.lock() else { return Ok(()) };
             REPORTED
                 .iter()
@@ -372,6 +378,7 @@ impl Connection {
             pending_copy: std::sync::Mutex::new(None),
             startup_applied: std::sync::atomic::AtomicBool::new(false),
             reported: std::sync::Mutex::new(HashMap::new()),
+            reported_version: std::sync::atomic::AtomicU64::new(u64::MAX),
         });
         let startup = match shared.config.auth.method {
             AuthMethod::Trust => Startup::Trust(TrustStartup { shared: shared.clone() }),

@@ -272,6 +272,11 @@ impl Session {
         self.pg.settings.startup(name, value);
     }
 
+    /// A number that changes whenever a parameter's value may have.
+    pub fn settings_version(&self) -> u64 {
+        self.pg.settings.version()
+    }
+
     /// The value in force of parameter `name` (`None` if Arbor does not know it).
     pub fn setting(&self, name: &str) -> Option<String> {
         self.pg.settings.get(name, true).ok().flatten()

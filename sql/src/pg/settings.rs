@@ -62,6 +62,8 @@ pub(crate) struct Settings {
     set: Arc<RwLock<BTreeMap<String, String>>>,
     /// Defaults for this session from its start-up (user, application name).
     startup: Arc<RwLock<BTreeMap<String, String>>>,
+    /// Bumped by every change, so a reader can tell nothing changed.
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An isolation level as PostgreSQL spells it in settings.
@@ -122,6 +124,15 @@ fn normalise(name: &str, value: &str) -> Result<String> {
 }
 
 impl Settings {
+    fn bump(&self) {
+        self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A number that changes whenever a parameter may have.
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The name PostgreSQL reports for `name` (`timezone` → `TimeZone`); the
     /// lower-case name for parameters Arbor does not know.
     pub(crate) fn canonical(name: &str) -> String {
@@ -137,6 +148,7 @@ impl Settings {
             return;
         }
         if let Ok(v) = normalise(&canonical, value) {
+            self.bump();
             if let Ok(mut startup) = self.startup.write() {
                 startup.insert(canonical.to_ascii_lowercase(), v);
             }
@@ -174,12 +186,14 @@ impl Settings {
         let key = canonical.to_ascii_lowercase();
         match value {
             None => {
+                self.bump();
                 if let Ok(mut set) = self.set.write() {
                     set.remove(&key);
                 }
             }
             Some(v) => {
                 let v = normalise(&canonical, v)?;
+                self.bump();
                 if let Ok(mut set) = self.set.write() {
                     set.insert(key, v);
                 }
@@ -190,6 +204,7 @@ impl Settings {
 
     /// `RESET ALL`: every parameter back to its session default.
     pub(crate) fn reset_all(&self) {
+        self.bump();
         if let Ok(mut set) = self.set.write() {
             set.clear();
         }
@@ -197,6 +212,7 @@ impl Settings {
 
     /// The end of a transaction: its own characteristics go.
     pub(crate) fn end_transaction(&self) {
+        self.bump();
         if let Ok(mut set) = self.set.write() {
             set.retain(|k, _| !k.starts_with("transaction_"));
         }
