@@ -8,7 +8,7 @@
 //! short write lock — so readers (and writes to existing series, which need
 //! only the read lock and two hash lookups) never wait for the disk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,8 +20,8 @@ use crate::path::Path;
 use crate::pattern::{PathPattern, PatternNode};
 use crate::record::{NewSeries, Record};
 use crate::schema::{
-    ChildPath, DatabaseId, DatabaseInfo, DeletedSeries, DeviceId, DeviceInfo, DroppedDatabase,
-    Page, SeriesHandle, SeriesId, SeriesInfo, SeriesSpec, ValueKind,
+    DatabaseId, DatabaseInfo, DeletedSeries, DeviceId, DeviceInfo, DroppedDatabase, NodeInfo,
+    NodeType, Page, SeriesHandle, SeriesId, SeriesInfo, SeriesSpec, ValueKind,
 };
 use crate::tree::{Flow, NodeIdx, Tree, WalkOptions};
 
@@ -630,26 +630,6 @@ impl Catalog {
 
     /// SHOW TIMESERIES: series whose path matches, in path order.
     pub fn list_series(&self, pattern: &PathPattern, page: Page) -> Vec<SeriesInfo> {
-        self.list_series_impl(pattern, page, None)
-    }
-
-    /// SHOW TIMESERIES ... WHERE: like [`Catalog::list_series`], with
-    /// `filter` applied before the page.
-    pub fn list_series_where(
-        &self,
-        pattern: &PathPattern,
-        page: Page,
-        filter: &dyn Fn(&SeriesInfo) -> bool,
-    ) -> Vec<SeriesInfo> {
-        self.list_series_impl(pattern, page, Some(filter))
-    }
-
-    fn list_series_impl(
-        &self,
-        pattern: &PathPattern,
-        page: Page,
-        filter: Option<&dyn Fn(&SeriesInfo) -> bool>,
-    ) -> Vec<SeriesInfo> {
         if page.limit == Some(0) {
             return Vec::new();
         }
@@ -667,22 +647,12 @@ impl Catalog {
                 if !tree.is_series(idx) {
                     return Flow::Continue;
                 }
-                let info = match filter {
-                    Some(filter) => {
-                        let info = tree.series_info(idx);
-                        if !filter(&info) {
-                            return Flow::Continue;
-                        }
-                        Some(info)
-                    }
-                    None => None,
-                };
                 if skipped < page.offset {
-                    // Without a filter, rows skipped by OFFSET are never built.
+                    // Rows skipped by OFFSET are never built.
                     skipped += 1;
                     return Flow::Continue;
                 }
-                out.push(info.unwrap_or_else(|| tree.series_info(idx)));
+                out.push(tree.series_info(idx));
                 if page.limit.is_some_and(|l| out.len() >= l) {
                     Flow::Stop
                 } else {
@@ -772,29 +742,39 @@ impl Catalog {
         n
     }
 
-    /// SHOW CHILD PATHS: the children of every node matching `pattern`,
-    /// with their node types, in path order.
-    pub fn child_paths(&self, pattern: &PathPattern) -> Vec<ChildPath> {
+    /// Every node of the tree (root excepted) whose path matches
+    /// `pattern`, with its node type, in path order: `arbor.nodes`, and
+    /// SHOW CHILD PATHS/NODES over it (the children of `p` match `p.*`).
+    pub fn list_nodes(&self, pattern: &PathPattern, page: Page) -> Vec<NodeInfo> {
+        if page.limit == Some(0) {
+            return Vec::new();
+        }
         let tree = self.read_tree();
         let mut out = Vec::new();
-        paged_walk(&tree, pattern, NO_MEASUREMENTS, &mut |idx| {
-            tree.child_paths(idx, &mut out);
-            Flow::Continue
+        let mut skipped = 0;
+        let ordered = WalkOptions {
+            ordered: true,
+            ..Default::default()
+        };
+        paged_walk(&tree, pattern, ordered, &mut |idx| {
+            if tree.node_type(idx) == NodeType::Root {
+                return Flow::Continue;
+            }
+            if skipped < page.offset {
+                skipped += 1;
+                return Flow::Continue;
+            }
+            out.push(NodeInfo {
+                path: tree.path(idx),
+                node_type: tree.node_type(idx),
+            });
+            if page.limit.is_some_and(|l| out.len() >= l) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
         });
-        out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         out
-    }
-
-    /// SHOW CHILD NODES: the distinct names of the children of every node
-    /// matching `pattern`, sorted.
-    pub fn child_nodes(&self, pattern: &PathPattern) -> Vec<String> {
-        let tree = self.read_tree();
-        let mut names = BTreeSet::new();
-        paged_walk(&tree, pattern, NO_MEASUREMENTS, &mut |idx| {
-            names.extend(tree.child_names(idx).map(str::to_string));
-            Flow::Continue
-        });
-        names.into_iter().collect()
     }
 
     // ---- deleting -----------------------------------------------------------

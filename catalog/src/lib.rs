@@ -28,7 +28,7 @@ pub use log::RecoveryReport;
 pub use path::{needs_quoting, Path, MAX_PATH_LEVELS};
 pub use pattern::{PathPattern, PatternNode};
 pub use schema::{
-    ChildPath, DatabaseId, DatabaseInfo, DeletedSeries, DeviceId, DeviceInfo, DroppedDatabase,
+    DatabaseId, DatabaseInfo, DeletedSeries, DeviceId, DeviceInfo, DroppedDatabase, NodeInfo,
     NodeType, Page, SeriesHandle, SeriesId, SeriesInfo, SeriesSpec, ValueKind,
 };
 pub use tsfile::{Compression, DataType, Encoding};

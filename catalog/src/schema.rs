@@ -58,7 +58,8 @@ impl SeriesHandle {
     /// RLE or TS_2DIFF was asked for, `MAX_POINT_NUMBER` (default 2); the
     /// lossless default encodings keep every digit (`None`).
     pub fn rounding(&self) -> Option<u8> {
-        let lossy = matches!(self.data_type, DataType::Float | DataType::Double) && matches!(self.encoding, Encoding::Rle | Encoding::Ts2Diff);
+        let lossy = matches!(self.data_type, DataType::Float | DataType::Double)
+            && matches!(self.encoding, Encoding::Rle | Encoding::Ts2Diff);
         lossy.then(|| self.max_point_number.unwrap_or(2))
     }
 }
@@ -209,9 +210,9 @@ impl fmt::Display for NodeType {
     }
 }
 
-/// One row of SHOW CHILD PATHS.
+/// A node of the series tree and its type (a row of `arbor.nodes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildPath {
+pub struct NodeInfo {
     pub path: Path,
     pub node_type: NodeType,
 }

@@ -21,8 +21,7 @@ use crate::path::{check_node, write_node, Path};
 use crate::pattern::{PathPattern, PatternNode};
 use crate::record::{NewSeries, Record};
 use crate::schema::{
-    ChildPath, DatabaseId, DatabaseInfo, DeviceId, DeviceInfo, NodeType, SeriesHandle, SeriesId,
-    SeriesInfo,
+    DatabaseId, DatabaseInfo, DeviceId, DeviceInfo, NodeType, SeriesHandle, SeriesId, SeriesInfo,
 };
 
 pub(crate) type NodeIdx = u32;
@@ -478,26 +477,6 @@ impl Tree {
                 NodeType::DatabaseInternal
             }
         }
-    }
-
-    /// Children of `idx` in name order, with their types.
-    pub(crate) fn child_paths(&self, idx: NodeIdx, out: &mut Vec<ChildPath>) {
-        if let Some(inner) = self.inner(idx) {
-            let mut kids: Vec<_> = inner.children.iter().collect();
-            kids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (_, &c) in kids {
-                out.push(ChildPath {
-                    path: self.path(c),
-                    node_type: self.node_type(c),
-                });
-            }
-        }
-    }
-
-    pub(crate) fn child_names(&self, idx: NodeIdx) -> impl Iterator<Item = &str> {
-        self.inner(idx)
-            .into_iter()
-            .flat_map(|i| i.children.keys().map(|k| &**k))
     }
 
     /// Every series id and device id in the subtree of `idx`.
@@ -1088,7 +1067,12 @@ impl Tree {
                     continue;
                 };
                 let (alias, tags, attributes, max_point_number) = match &s.extra {
-                    Some(e) => (e.alias.clone(), e.tags.clone(), e.attributes.clone(), e.max_point_number),
+                    Some(e) => (
+                        e.alias.clone(),
+                        e.tags.clone(),
+                        e.attributes.clone(),
+                        e.max_point_number,
+                    ),
                     None => (None, BTreeMap::new(), BTreeMap::new(), None),
                 };
                 batch.push(NewSeries {

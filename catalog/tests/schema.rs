@@ -224,10 +224,12 @@ fn aliases_tags_and_attributes() {
         SeriesSpec::new(DataType::Double).alias("temperature"),
     )
     .unwrap();
-    let filtered = c.list_series_where(&PathPattern::all(), Page::all(), &|s| {
-        s.alias.as_deref() == Some("temperature")
-    });
-    assert_eq!(names(&filtered), ["root.sg.d1.s2"]);
+    let aliased: Vec<_> = c
+        .list_series(&PathPattern::all(), Page::all())
+        .into_iter()
+        .filter(|s| s.alias.as_deref() == Some("temperature"))
+        .collect();
+    assert_eq!(names(&aliased), ["root.sg.d1.s2"]);
 }
 
 #[test]
@@ -549,12 +551,27 @@ fn count_by_level() {
     assert_eq!(c.count_series_by_level(&pat("root.ln.wf01.**"), 4).len(), 2);
 }
 
+/// The pattern of the children of the nodes `parent` matches.
+fn children(parent: &str) -> PathPattern {
+    pat(&format!("{parent}.*"))
+}
+
+/// SHOW CHILD NODES: the distinct names of the nodes `pattern` matches.
+fn child_names(c: &Catalog, pattern: &PathPattern) -> Vec<String> {
+    let names: std::collections::BTreeSet<String> = c
+        .list_nodes(pattern, Page::all())
+        .into_iter()
+        .map(|n| n.path.last().to_string())
+        .collect();
+    names.into_iter().collect()
+}
+
 #[test]
 fn child_paths_and_nodes() {
     let c = sample();
     c.create_database(&p("root.a.b")).unwrap();
     let rows: Vec<_> = c
-        .child_paths(&pat("root"))
+        .list_nodes(&children("root"), Page::all())
         .into_iter()
         .map(|r| (r.path.to_string(), r.node_type))
         .collect();
@@ -568,7 +585,7 @@ fn child_paths_and_nodes() {
     );
     assert_eq!(NodeType::DatabaseInternal.to_string(), "SG INTERNAL");
     let rows: Vec<_> = c
-        .child_paths(&pat("root.ln.*"))
+        .list_nodes(&children("root.ln.*"), Page::all())
         .into_iter()
         .map(|r| (r.path.to_string(), r.node_type.to_string()))
         .collect();
@@ -580,7 +597,7 @@ fn child_paths_and_nodes() {
         ]
     );
     let rows: Vec<_> = c
-        .child_paths(&pat("root.ln.wf01.wt01"))
+        .list_nodes(&children("root.ln.wf01.wt01"), Page::all())
         .into_iter()
         .map(|r| (r.path.to_string(), r.node_type))
         .collect();
@@ -595,21 +612,21 @@ fn child_paths_and_nodes() {
         ]
     );
     assert_eq!(
-        c.child_paths(&pat("root.ln"))[0].node_type,
+        c.list_nodes(&children("root.ln"), Page::all())[0].node_type,
         NodeType::Internal
     );
-    assert_eq!(c.child_nodes(&pat("root")), ["a", "ln", "sgcc"]);
+    assert_eq!(child_names(&c, &children("root")), ["a", "ln", "sgcc"]);
     // Distinct names across every matched node.
     assert_eq!(
-        c.child_nodes(&pat("root.*.*.*")),
+        child_names(&c, &children("root.*.*.*")),
         ["hardware", "status", "temperature"]
     );
-    assert!(c.child_nodes(&pat("root.nope")).is_empty());
+    assert!(child_names(&c, &children("root.nope")).is_empty());
     // A device may also have child devices; device queries still find them.
     c.ensure_series("root.ln.wf01.wt01.sub", &[("s", DataType::Int64)], false)
         .unwrap();
     let rows: Vec<_> = c
-        .child_paths(&pat("root.ln.wf01.*"))
+        .list_nodes(&children("root.ln.wf01.*"), Page::all())
         .into_iter()
         .map(|r| (r.path.to_string(), r.node_type))
         .collect();
@@ -654,7 +671,7 @@ fn drop_database_returns_what_it_held() {
     ));
     // The emptied inner node above root.x.y goes with it; root.x is then free.
     c.drop_database(&p("root.x.y")).unwrap();
-    assert!(c.child_nodes(&pat("root")).iter().all(|n| n != "x"));
+    assert!(child_names(&c, &children("root")).iter().all(|n| n != "x"));
     c.create_database(&p("root.x")).unwrap();
     // Recreated series get new ids.
     let h = c
@@ -692,10 +709,10 @@ fn delete_series_by_pattern() {
     // database stays.
     c.delete_series(&pat("root.ln.wf02.**")).unwrap();
     assert!(c.device(&p("root.ln.wf02.wt02")).is_none());
-    assert_eq!(c.child_nodes(&pat("root.ln")), ["wf01"]);
+    assert_eq!(child_names(&c, &children("root.ln")), ["wf01"]);
     c.delete_series(&pat("root.ln.**")).unwrap();
     assert!(c.database(&p("root.ln")).is_some());
-    assert!(c.child_nodes(&pat("root.ln")).is_empty());
+    assert!(child_names(&c, &children("root.ln")).is_empty());
     assert!(matches!(
         c.delete_series(&pat("root.ln.**")),
         Err(Error::SeriesNotFound { path }) if path == "root.ln.**"

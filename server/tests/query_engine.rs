@@ -63,6 +63,34 @@ async fn explain_shows_the_device_scan_with_its_pushed_ranges() {
 }
 
 #[tokio::test]
+async fn show_is_planned_over_the_system_tables_with_the_pattern_walked_in_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(binary(), dir.path()).unwrap();
+    let client = server.connect().await.unwrap();
+    client.batch_execute("INSERT INTO root.q.d1(timestamp, s1, s2) VALUES (1, 1, 2); INSERT INTO root.q.d2(timestamp, s1) VALUES (1, 1)").await.unwrap();
+    let explain = |sql: &'static str| {
+        let client = &client;
+        async move { rows(client, sql).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n") }
+    };
+    let text = explain("EXPLAIN SHOW TIMESERIES root.q.d1.* LIMIT 1").await;
+    assert!(text.contains("SystemTableExec: arbor.timeseries matching root.q.d1.*, limit=1"), "{text}");
+    let text = explain("EXPLAIN COUNT DEVICES root.q.**").await;
+    assert!(text.contains("SystemTableExec: arbor.devices matching root.q.**"), "{text}");
+    // Children of root.q are the nodes root.q.* matches.
+    let text = explain("EXPLAIN SHOW CHILD PATHS root.q").await;
+    assert!(text.contains("SystemTableExec: arbor.nodes matching root.q.*"), "{text}");
+    // The same pushdown from SQL.
+    let text = explain("EXPLAIN SELECT timeseries FROM arbor.timeseries WHERE path_matches(timeseries, 'root.q.*.s2')").await;
+    assert!(text.contains("SystemTableExec: arbor.timeseries matching root.q.*.s2") && !text.contains("FilterExec"), "{text}");
+    assert_eq!(rows(&client, "SELECT timeseries FROM arbor.timeseries WHERE path_matches(timeseries, 'root.q.*.s2')").await, vec![vec![Some("root.q.d1.s2".into())]]);
+    // Describe answers from the plan (extended protocol), with IoTDB's headers.
+    let statement = client.prepare("SHOW DEVICES root.q.** WITH DATABASE").await.unwrap();
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["Device", "Database", "IsAligned"]);
+    server.stop().unwrap();
+}
+
+#[tokio::test]
 async fn the_latest_row_of_a_device_is_read_in_descending_order_or_from_the_last_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(binary(), dir.path()).unwrap();

@@ -227,7 +227,7 @@ fn write_statement(
     let failed = |error| GroupError { statement: index, error };
     let explain = crate::tsql::strip_explain(text);
     let (statement, _) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms(), zone).map_err(failed)?;
-    if matches!(statement, Statement::Select(_)) {
+    if statement.is_query() {
         return Ok(None);
     }
     group.write(pending)?;
@@ -407,15 +407,15 @@ impl Session {
         }
         let explain = crate::tsql::strip_explain(text);
         let (statement, read_clock) = crate::tsql::parse_reading_clock(explain.unwrap_or(text), now_ms(), self.zone())?;
-        if let Statement::Select(select) = statement {
-            let mut plan = self.tsql_plan(&select)?;
+        if statement.is_query() {
+            let mut plan = self.tsql_query_plan(&statement)?;
             if explain.is_some() {
                 plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
             }
             let names = crate::planner::headers(plan.schema().as_arrow());
             let Snapshot { state, task } = self.snapshot();
             let physical = state.create_physical_plan(&plan).await?;
-            if !read_clock && !select.plan_reads_data() {
+            if !read_clock && !statement.plan_reads_data() {
                 let cached = CachedPlan::new(physical.clone(), Some(names.clone()), catalog_version);
                 self.keep_plan(Surface::Tsql, text, &physical, cached);
             }
@@ -452,8 +452,13 @@ impl Session {
         }
     }
 
-    fn tsql_plan(&self, select: &crate::tsql::ast::Select) -> Result<LogicalPlan> {
-        crate::planner::plan_select(&self.instance, select, &*self.snapshot().state)
+    /// The plan of a TSQL query: a `SELECT` or a listing of the series tree.
+    fn tsql_query_plan(&self, statement: &Statement) -> Result<LogicalPlan> {
+        match statement {
+            Statement::Select(select) => crate::planner::plan_select(&self.instance, select, &*self.snapshot().state),
+            Statement::Show(show) => crate::planner::plan_show(&self.instance, show),
+            _ => Err(Error::Unsupported("internal error: not a query".into())),
+        }
     }
 
     /// The session state and task context to plan and run a query with.
@@ -720,15 +725,14 @@ impl Session {
             let explain = crate::tsql::strip_explain(&bound);
             let (statement, _) = crate::tsql::parse_reading_clock(explain.unwrap_or(&bound), now_ms(), self.zone())?;
             let schema = match statement {
-                Statement::Select(select) => {
-                    let mut plan = self.tsql_plan(&select)?;
+                query if query.is_query() => {
+                    let mut plan = self.tsql_query_plan(&query)?;
                     if explain.is_some() {
                         plan = datafusion::logical_expr::LogicalPlanBuilder::from(plan).explain(false, false)?.build()?;
                     }
                     let names = crate::planner::headers(plan.schema().as_arrow());
                     Some(rename_schema(&pg_schema(&Arc::new(plan.schema().as_arrow().clone())), Some(&names)))
                 }
-                Statement::Show(show) => Some(crate::planner::show_schema(&show)),
                 _ => None,
             };
             return Ok(Description { parameters, schema });

@@ -7,6 +7,7 @@ mod gapfill;
 mod last;
 mod load;
 mod select;
+mod show;
 mod statements;
 mod statistics;
 mod tags;
@@ -14,7 +15,8 @@ mod union_columns;
 
 pub use select::plan_select;
 pub(crate) use select::headers;
-pub(crate) use statements::{insert_scanned, run, show_schema, GroupError, InsertGroup};
+pub(crate) use show::plan_show;
+pub(crate) use statements::{insert_scanned, run, GroupError, InsertGroup};
 
 use std::sync::Arc;
 
@@ -58,6 +60,9 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .build();
     let ctx = SessionContext::new_with_state(state);
     for udf in crate::functions::gapfill::udfs() {
+        ctx.register_udf(udf);
+    }
+    for udf in crate::provider::path_udfs() {
         ctx.register_udf(udf);
     }
     for udaf in crate::functions::first_last::udafs() {

@@ -1,39 +1,22 @@
-//! Running TSQL statements other than `SELECT`: schema changes, inserts,
-//! deletes, listings of the series tree and flushes, over the catalog and
-//! the storage trait. Results carry IoTDB's headers.
+//! Running TSQL statements that are not queries: schema changes, inserts,
+//! deletes, loads and flushes, over the catalog and the storage trait.
+//! (`SELECT` and the listings are planned: `select.rs`, `show.rs`.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use catalog::{Page, Path, PathPattern, SeriesSpec};
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use catalog::{Path, PathPattern, SeriesSpec};
 use storage::{Column, SeriesKey, TimeRange, WriteBatch};
 use tsfile::{DataType, Values};
 
 use crate::convert::{Literal, LiteralRef};
 use crate::series::{resolve, SeriesRef};
-use crate::tsql::ast::{Insert, SeriesFilter, Show, Statement};
+use crate::tsql::ast::{Insert, Statement};
 use crate::tsql::RawInsert;
 
 use crate::error::{Error, Result};
 use crate::instance::{Instance, PendingCommits};
 use crate::output::QueryOutput;
-use crate::provider::json_map;
-
-fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<QueryOutput> {
-    let rows = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::DataFusion(e.into()))?;
-    QueryOutput::rows(schema, vec![rows])
-}
-
-fn text_result(headers: &[&str], rows: Vec<Vec<Option<String>>>) -> Result<QueryOutput> {
-    let schema = Arc::new(Schema::new(headers.iter().map(|h| Field::new(*h, ArrowType::Utf8, true)).collect::<Vec<_>>()));
-    let columns = (0..headers.len())
-        .map(|c| Arc::new(rows.iter().map(|r| r[c].clone()).collect::<StringArray>()) as ArrayRef)
-        .collect();
-    batch(schema, columns)
-}
 
 fn pattern(text: &str) -> Result<PathPattern> {
     Ok(PathPattern::parse(text)?)
@@ -394,143 +377,6 @@ fn prefix_row(e: Error, row: usize) -> Error {
     }
 }
 
-pub(crate) fn show_databases(instance: &Instance, pattern_text: Option<&str>) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    let interval = instance.config().engine.time_partition_ms;
-    let dbs = instance.catalog().list_databases(&p);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("Database", ArrowType::Utf8, false),
-        Field::new("TimePartitionInterval", ArrowType::Int64, false),
-    ]));
-    let names: StringArray = dbs.iter().map(|d| Some(d.path.to_string())).collect();
-    let intervals = Int64Array::from(vec![interval; dbs.len()]);
-    batch(schema, vec![Arc::new(names), Arc::new(intervals)])
-}
-
-pub(crate) fn show_timeseries(
-    instance: &Instance,
-    pattern_text: Option<&str>,
-    filter: Option<&SeriesFilter>,
-    limit: Option<usize>,
-    offset: usize,
-) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    let keep = |s: &catalog::SeriesInfo| match filter {
-        None => true,
-        Some(SeriesFilter::PathContains(t)) => s.path.to_string().contains(t.as_str()),
-        Some(SeriesFilter::DataType(t)) => s.handle.data_type == *t,
-        Some(SeriesFilter::Tag(k, v)) => s.tags.get(k) == Some(v),
-    };
-    let rows = instance
-        .catalog()
-        .list_series_where(&p, Page::new(limit, offset), &keep)
-        .into_iter()
-        .map(|s| {
-            vec![
-                Some(s.path.to_string()),
-                s.alias.clone(),
-                Some(s.database.to_string()),
-                Some(s.handle.data_type.to_string()),
-                Some(s.handle.encoding.to_string()),
-                Some(s.handle.compression.to_string()),
-                json_map(&s.tags),
-                json_map(&s.attributes),
-                None,
-                None,
-                Some("BASE".to_string()),
-            ]
-        })
-        .collect();
-    text_result(&TIMESERIES_HEADERS, rows)
-}
-
-/// The columns of SHOW TIMESERIES (IoTDB 2.x).
-const TIMESERIES_HEADERS: [&str; 11] =
-    ["Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes", "Deadband", "DeadbandParameters", "ViewType"];
-
-pub(crate) fn show_devices(instance: &Instance, pattern_text: Option<&str>, with_database: bool, limit: Option<usize>, offset: usize) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    let rows = instance
-        .catalog()
-        .list_devices(&p, Page::new(limit, offset))
-        .into_iter()
-        .map(|d| {
-            let mut row = vec![Some(d.path.to_string())];
-            if with_database {
-                row.push(Some(d.database.to_string()));
-            }
-            row.push(Some(d.aligned.to_string()));
-            row
-        })
-        .collect();
-    text_result(if with_database { &["Device", "Database", "IsAligned"] } else { &["Device", "IsAligned"] }, rows)
-}
-
-/// COUNT NODES pattern LEVEL = n: distinct nodes at level `n` (root is 0)
-/// on the paths of the series the pattern matches.
-pub(crate) fn count_nodes(instance: &Instance, pattern_text: &str, level: usize) -> Result<QueryOutput> {
-    let p = pattern(pattern_text)?;
-    let mut nodes = std::collections::BTreeSet::new();
-    for s in instance.catalog().list_series(&p, Page::all()) {
-        let text = s.path.to_string();
-        let parts: Vec<&str> = text.split('.').collect();
-        if parts.len() > level {
-            nodes.insert(parts[..=level].join("."));
-        }
-    }
-    count_result("count(nodes)", nodes.len() as u64)
-}
-
-fn count_result(header: &str, n: u64) -> Result<QueryOutput> {
-    let schema = Arc::new(Schema::new(vec![Field::new(header, ArrowType::Int64, false)]));
-    batch(schema, vec![Arc::new(Int64Array::from(vec![n as i64]))])
-}
-
-pub(crate) fn count_timeseries(instance: &Instance, pattern_text: Option<&str>, level: Option<usize>) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    match level {
-        None => count_result("count(timeseries)", instance.catalog().count_series(&p)),
-        Some(level) => {
-            let groups = instance.catalog().count_series_by_level(&p, level);
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("Column", ArrowType::Utf8, false),
-                Field::new("count(timeseries)", ArrowType::Int64, false),
-            ]));
-            let names: StringArray = groups.iter().map(|(p, _)| Some(p.to_string())).collect();
-            let counts = Int64Array::from(groups.iter().map(|(_, n)| *n as i64).collect::<Vec<_>>());
-            batch(schema, vec![Arc::new(names), Arc::new(counts)])
-        }
-    }
-}
-
-pub(crate) fn count_devices(instance: &Instance, pattern_text: Option<&str>) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    count_result("count(devices)", instance.catalog().count_devices(&p))
-}
-
-pub(crate) fn count_databases(instance: &Instance, pattern_text: Option<&str>) -> Result<QueryOutput> {
-    let p = pattern_text.map(pattern).transpose()?.unwrap_or_else(PathPattern::all);
-    count_result("count(database)", instance.catalog().count_databases(&p))
-}
-
-/// SHOW CHILD PATHS: the children of `path` (a pattern, default root).
-pub(crate) fn show_child_paths(instance: &Instance, path: Option<&str>) -> Result<QueryOutput> {
-    let p = pattern(path.unwrap_or("root"))?;
-    let rows = instance
-        .catalog()
-        .child_paths(&p)
-        .into_iter()
-        .map(|c| vec![Some(c.path.to_string()), Some(c.node_type.to_string())])
-        .collect();
-    text_result(&["ChildPaths", "NodeTypes"], rows)
-}
-
-pub(crate) fn show_child_nodes(instance: &Instance, path: Option<&str>) -> Result<QueryOutput> {
-    let p = pattern(path.unwrap_or("root"))?;
-    let rows = instance.catalog().child_nodes(&p).into_iter().map(|n| vec![Some(n)]).collect();
-    text_result(&["ChildNodes"], rows)
-}
-
 /// FLUSH [databases]: every database's memtables, or those named.
 pub(crate) fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOutput> {
     if databases.is_empty() {
@@ -560,43 +406,8 @@ pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut Pendi
         Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, rows.as_slice(), pending),
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Load { path } => super::load::load(instance, &path),
-        Statement::Show(show) => match show {
-            Show::Databases { pattern } => show_databases(instance, pattern.as_deref()),
-            Show::Devices { pattern, with_database, limit, offset } => show_devices(instance, pattern.as_deref(), with_database, limit, offset),
-            Show::Timeseries { pattern, filter, limit, offset } => show_timeseries(instance, pattern.as_deref(), filter.as_ref(), limit, offset),
-            Show::CountNodes { pattern, level } => count_nodes(instance, &pattern, level),
-            Show::ChildPaths { pattern } => show_child_paths(instance, pattern.as_deref()),
-            Show::ChildNodes { pattern } => show_child_nodes(instance, pattern.as_deref()),
-            Show::CountTimeseries { pattern, level } => count_timeseries(instance, pattern.as_deref(), level),
-            Show::CountDevices { pattern } => count_devices(instance, pattern.as_deref()),
-            Show::CountDatabases { pattern } => count_databases(instance, pattern.as_deref()),
-        },
-        Statement::Select(_) => Err(Error::Unsupported("internal error: SELECT is planned, not run here".into())),
+        Statement::Select(_) | Statement::Show(_) => Err(Error::Unsupported("internal error: queries are planned, not run here".into())),
     }
-}
-
-/// The columns a listing returns, known without running it (Describe).
-pub(crate) fn show_schema(show: &Show) -> SchemaRef {
-    let text = |names: &[&str]| names.iter().map(|n| Field::new(*n, ArrowType::Utf8, true)).collect::<Vec<_>>();
-    let count = |header: &str| vec![Field::new(header, ArrowType::Int64, false)];
-    let fields = match show {
-        Show::Databases { .. } => {
-            vec![Field::new("Database", ArrowType::Utf8, false), Field::new("TimePartitionInterval", ArrowType::Int64, false)]
-        }
-        Show::Devices { with_database: false, .. } => text(&["Device", "IsAligned"]),
-        Show::Devices { with_database: true, .. } => text(&["Device", "Database", "IsAligned"]),
-        Show::Timeseries { .. } => text(&TIMESERIES_HEADERS),
-        Show::CountNodes { .. } => count("count(nodes)"),
-        Show::ChildPaths { .. } => text(&["ChildPaths", "NodeTypes"]),
-        Show::ChildNodes { .. } => text(&["ChildNodes"]),
-        Show::CountTimeseries { level: None, .. } => count("count(timeseries)"),
-        Show::CountTimeseries { level: Some(_), .. } => {
-            vec![Field::new("Column", ArrowType::Utf8, false), Field::new("count(timeseries)", ArrowType::Int64, false)]
-        }
-        Show::CountDevices { .. } => count("count(devices)"),
-        Show::CountDatabases { .. } => count("count(database)"),
-    };
-    Arc::new(Schema::new(fields))
 }
 
 #[cfg(test)]

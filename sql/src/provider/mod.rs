@@ -8,12 +8,14 @@
 mod copy;
 mod device_table;
 mod information_schema;
+mod path_functions;
 mod pg_catalog;
 mod system;
 mod values;
 
 pub use copy::{CopyIn, CopyOptions, COPY_PART_BYTES_MAX, COPY_ROW_BYTES_MAX, COPY_TYPED_BYTES_MAX};
-pub(crate) use system::json_map;
+pub use path_functions::{udfs as path_udfs, PathLevel, PathMatches, TagValue};
+pub(crate) use system::{system_table, Listing};
 pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
 pub use information_schema::PgInformationSchema;

@@ -1,7 +1,10 @@
 //! The series tree as virtual tables in schema `arbor` (`pg_catalog`-style):
-//! `arbor.databases`, `arbor.devices`, `arbor.timeseries`. Each scan reads
-//! the catalog when the plan runs, so a query sees the tree as it is then.
-//! TSQL's `SHOW` statements list the same rows with IoTDB's headers.
+//! `arbor.databases`, `arbor.devices`, `arbor.timeseries`, `arbor.nodes`.
+//! Each scan reads the catalog when the plan runs, so a query sees the tree
+//! as it is then. A `path_matches(key, 'pattern')` filter on a table's key
+//! column, and a limit, are answered by the catalog's pattern walk. TSQL's
+//! `SHOW` and `COUNT` statements are planned over these tables
+//! (`planner/show.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,12 +18,14 @@ use datafusion::catalog::{SchemaProvider, Session as DfSession, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::TableProviderFilterPushDown;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 
+use super::path_functions::PathMatches;
 use crate::instance::Instance;
 
 /// The schema name of the system tables.
@@ -28,10 +33,11 @@ pub const SYSTEM_SCHEMA: &str = "arbor";
 
 /// Which listing a table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Listing {
+pub(crate) enum Listing {
     Databases,
     Devices,
     Timeseries,
+    Nodes,
 }
 
 impl Listing {
@@ -40,8 +46,29 @@ impl Listing {
             "databases" => Listing::Databases,
             "devices" => Listing::Devices,
             "timeseries" => Listing::Timeseries,
+            "nodes" => Listing::Nodes,
             _ => return None,
         })
+    }
+
+    /// The table's name in schema `arbor`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Listing::Databases => "databases",
+            Listing::Devices => "devices",
+            Listing::Timeseries => "timeseries",
+            Listing::Nodes => "nodes",
+        }
+    }
+
+    /// The column holding each row's path, which patterns select on.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Listing::Databases => "database",
+            Listing::Devices => "device",
+            Listing::Timeseries => "timeseries",
+            Listing::Nodes => "path",
+        }
     }
 
     fn schema(self) -> SchemaRef {
@@ -60,6 +87,7 @@ impl Listing {
                 text("tags", true),
                 text("attributes", true),
             ],
+            Listing::Nodes => vec![text("path", false), text("name", false), text("node_type", false)],
         }))
     }
 }
@@ -74,19 +102,55 @@ pub(crate) fn json_map(m: &BTreeMap<String, String>) -> Option<String> {
     Some(format!("{{{}}}", body.join(",")))
 }
 
-fn rows(instance: &Instance, listing: Listing, schema: &SchemaRef) -> Result<RecordBatch> {
-    let all = PathPattern::all();
+/// What a scan lists: the rows whose key matches every pattern, the first
+/// one walked in the catalog, at most `limit` of them.
+#[derive(Debug, Clone, Default)]
+struct Selection {
+    patterns: Vec<PathPattern>,
+    limit: Option<usize>,
+}
+
+impl Selection {
+    fn walked(&self) -> PathPattern {
+        self.patterns.first().cloned().unwrap_or_else(PathPattern::all)
+    }
+
+    fn page(&self) -> Page {
+        // With a second pattern to check, the walk cannot stop early.
+        Page::new(self.limit.filter(|_| self.patterns.len() <= 1), 0)
+    }
+
+    fn keeps(&self, path: &catalog::Path) -> bool {
+        self.patterns.iter().skip(1).all(|p| p.matches(path))
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.patterns.iter().enumerate() {
+            write!(f, "{} {p}", if i == 0 { " matching" } else { " and" })?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &SchemaRef) -> Result<RecordBatch> {
+    let (pattern, page) = (selection.walked(), selection.page());
     let columns: Vec<ArrayRef> = match listing {
         Listing::Databases => {
-            let dbs = instance.catalog().list_databases(&all);
+            let mut dbs = instance.catalog().list_databases(&pattern);
+            dbs.retain(|d| selection.keeps(&d.path));
+            dbs.truncate(selection.limit.unwrap_or(usize::MAX));
             let interval = instance.config().engine.time_partition_ms;
-            vec![
-                Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
-                Arc::new(Int64Array::from(vec![interval; dbs.len()])),
-            ]
+            vec![Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()), Arc::new(Int64Array::from(vec![interval; dbs.len()]))]
         }
         Listing::Devices => {
-            let devices = instance.catalog().list_devices(&all, Page::all());
+            let mut devices = instance.catalog().list_devices(&pattern, page);
+            devices.retain(|d| selection.keeps(&d.path));
+            devices.truncate(selection.limit.unwrap_or(usize::MAX));
             vec![
                 Arc::new(devices.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
                 Arc::new(devices.iter().map(|d| Some(d.database.to_string())).collect::<StringArray>()),
@@ -94,7 +158,9 @@ fn rows(instance: &Instance, listing: Listing, schema: &SchemaRef) -> Result<Rec
             ]
         }
         Listing::Timeseries => {
-            let series = instance.catalog().list_series(&all, Page::all());
+            let mut series = instance.catalog().list_series(&pattern, page);
+            series.retain(|s| selection.keeps(&s.path));
+            series.truncate(selection.limit.unwrap_or(usize::MAX));
             let text = |f: &dyn Fn(&catalog::SeriesInfo) -> Option<String>| Arc::new(series.iter().map(f).collect::<StringArray>()) as ArrayRef;
             vec![
                 text(&|s| Some(s.path.to_string())),
@@ -106,6 +172,16 @@ fn rows(instance: &Instance, listing: Listing, schema: &SchemaRef) -> Result<Rec
                 text(&|s| Some(s.handle.compression.to_string())),
                 text(&|s| json_map(&s.tags)),
                 text(&|s| json_map(&s.attributes)),
+            ]
+        }
+        Listing::Nodes => {
+            let mut nodes = instance.catalog().list_nodes(&pattern, page);
+            nodes.retain(|n| selection.keeps(&n.path));
+            nodes.truncate(selection.limit.unwrap_or(usize::MAX));
+            vec![
+                Arc::new(nodes.iter().map(|n| Some(n.path.to_string())).collect::<StringArray>()),
+                Arc::new(nodes.iter().map(|n| Some(n.path.last())).collect::<StringArray>()),
+                Arc::new(nodes.iter().map(|n| Some(n.node_type.name())).collect::<StringArray>()),
             ]
         }
     };
@@ -127,16 +203,21 @@ impl SystemSchemaProvider {
 #[async_trait]
 impl SchemaProvider for SystemSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        vec!["databases".into(), "devices".into(), "timeseries".into()]
+        [Listing::Databases, Listing::Devices, Listing::Timeseries, Listing::Nodes].iter().map(|l| l.name().to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(Listing::of(name).map(|listing| Arc::new(SystemTable { instance: self.instance.clone(), listing }) as Arc<dyn TableProvider>))
+        Ok(Listing::of(name).map(|listing| system_table(self.instance.clone(), listing)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
         Listing::of(name).is_some()
     }
+}
+
+/// The system table `listing` (TSQL's listings scan it directly).
+pub(crate) fn system_table(instance: Arc<Instance>, listing: Listing) -> Arc<dyn TableProvider> {
+    Arc::new(SystemTable { instance, listing })
 }
 
 /// One system table.
@@ -156,16 +237,34 @@ impl TableProvider for SystemTable {
         TableType::View
     }
 
-    async fn scan(&self, _state: &dyn DfSession, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match PathMatches::column_and_pattern(f) {
+                Some((column, _)) if column == self.listing.key() => TableProviderFilterPushDown::Exact,
+                _ => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(&self, _state: &dyn DfSession, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         let full = self.listing.schema();
         let schema = match projection {
             Some(p) => Arc::new(full.project(p)?),
             None => full.clone(),
         };
-        let properties = PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), EmissionType::Final, Boundedness::Bounded);
+        let mut patterns = Vec::new();
+        for (column, pattern) in filters.iter().filter_map(PathMatches::column_and_pattern) {
+            if column == self.listing.key() {
+                patterns.push(PathPattern::parse(pattern).map_err(|e| DataFusionError::External(Box::new(e)))?);
+            }
+        }
+        let properties =
+            PlanProperties::new(EquivalenceProperties::new(schema.clone()), Partitioning::UnknownPartitioning(1), EmissionType::Final, Boundedness::Bounded);
         Ok(Arc::new(SystemTableExec {
             instance: self.instance.clone(),
             listing: self.listing,
+            selection: Selection { patterns, limit },
             projection: projection.cloned(),
             schema,
             properties: Arc::new(properties),
@@ -177,6 +276,7 @@ impl TableProvider for SystemTable {
 struct SystemTableExec {
     instance: Arc<Instance>,
     listing: Listing,
+    selection: Selection,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
@@ -190,7 +290,7 @@ impl fmt::Debug for SystemTableExec {
 
 impl DisplayAs for SystemTableExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SystemTableExec: {:?}", self.listing)
+        write!(f, "SystemTableExec: arbor.{}{}", self.listing.name(), self.selection)
     }
 }
 
@@ -221,7 +321,7 @@ impl ExecutionPlan for SystemTableExec {
             return Err(DataFusionError::Internal(format!("SystemTableExec has one partition, not {}", partition + 1)));
         }
         let full = self.listing.schema();
-        let batch = rows(&self.instance, self.listing, &full)?;
+        let batch = rows(&self.instance, self.listing, &self.selection, &full)?;
         let batch = match &self.projection {
             Some(p) => batch.project(p)?,
             None => batch,

@@ -97,6 +97,22 @@ pub struct Select {
     pub zone: crate::time::Zone,
 }
 
+impl Statement {
+    /// Whether it returns rows, planned rather than run: a `SELECT` or a
+    /// listing of the series tree.
+    pub fn is_query(&self) -> bool {
+        matches!(self, Statement::Select(_) | Statement::Show(_))
+    }
+
+    /// Whether planning it reads data, not only the catalog.
+    pub fn plan_reads_data(&self) -> bool {
+        match self {
+            Statement::Select(select) => select.plan_reads_data(),
+            _ => false,
+        }
+    }
+}
+
 impl Select {
     /// Whether planning it reads data, not only the catalog: `GROUP BY`
     /// windows without a range span the selected data.

@@ -79,15 +79,20 @@ pub fn is_tsql(sql: &str) -> bool {
             .position(|t| matches!(t, Tok::Word(x) if x.eq_ignore_ascii_case(kw)))
             .is_some_and(|i| matches!(toks.get(i + 1), Some(Tok::Word(r)) if r.eq_ignore_ascii_case("root")))
     };
+    // The queries: a SELECT over paths, or a listing of the series tree.
+    let query_at = |i: usize| match w(i).as_str() {
+        "select" => root_after("from"),
+        "show" => matches!(w(i + 1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
+        "count" => matches!(w(i + 1).as_str(), "timeseries" | "devices" | "databases" | "nodes"),
+        _ => false,
+    };
     match w(0).as_str() {
-        "explain" => w(1) == "select" && root_after("from"),
+        "explain" => query_at(1),
         "create" => matches!(w(1).as_str(), "database" | "timeseries" | "aligned" | "storage"),
         "drop" => ((w(1) == "database" || w(1) == "timeseries") && root_after(&w(1))) || w(1) == "storage",
         "delete" => w(1) == "timeseries" || w(1) == "database" || w(1) == "storage" || (w(1) == "from" && root_after("from")),
-        "show" => matches!(w(1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
-        "count" => matches!(w(1).as_str(), "timeseries" | "devices" | "databases" | "nodes"),
+        "show" | "count" | "select" => query_at(0),
         "insert" => root_after("into"),
-        "select" => root_after("from"),
         "flush" => true,
         "load" => matches!(toks.get(1), Some(Tok::Str(_))),
         _ => false,
@@ -107,13 +112,15 @@ mod tests {
             "select s1 from root.sg.d1",
             "SHOW TIMESERIES",
             "COUNT DEVICES root.**",
+            "EXPLAIN SHOW CHILD PATHS root.ln",
+            "EXPLAIN select s1 from root.sg.d1",
             "DELETE FROM root.a.b.c WHERE time < 5",
             "FLUSH",
             "LOAD '/tmp/x.tsfile'",
         ] {
             assert!(is_tsql(q), "{q}");
         }
-        for q in ["SELECT 1", "SELECT * FROM \"root.a.b\"", "INSERT INTO \"root.a.b\"(time, s) VALUES (now(), 1)", "SHOW search_path", "BEGIN", "SET x = 1"] {
+        for q in ["SELECT 1", "SELECT * FROM \"root.a.b\"", "INSERT INTO \"root.a.b\"(time, s) VALUES (now(), 1)", "SHOW search_path", "EXPLAIN SHOW search_path", "BEGIN", "SET x = 1"] {
             assert!(!is_tsql(q), "{q}");
         }
     }
