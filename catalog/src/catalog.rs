@@ -265,6 +265,35 @@ impl Catalog {
         Ok(DatabaseId(id))
     }
 
+    /// SET TTL TO database ms / UNSET TTL TO database (`None`): points
+    /// older than now − TTL are neither written nor read. Returns the
+    /// databases the pattern names (`root.ln`, `root.ln.**`, `root.*`).
+    pub fn set_ttl(&self, pattern: &PathPattern, ttl_ms: Option<i64>) -> Result<Vec<DatabaseInfo>> {
+        let mut w = self.lock_writer();
+        let databases = {
+            let tree = self.read_tree();
+            database_nodes(&tree, pattern)
+                .into_iter()
+                .filter_map(|idx| tree.database_info(idx))
+                .collect::<Vec<_>>()
+        };
+        if databases.is_empty() {
+            return Err(Error::DatabaseNotFound {
+                path: pattern.to_string(),
+            });
+        }
+        let records: Vec<_> = databases
+            .iter()
+            .map(|d| Record::SetTtl { id: d.id.0, ttl_ms })
+            .collect();
+        self.read_tree().validate(&records)?;
+        self.commit(&mut w, &records)?;
+        Ok(databases
+            .into_iter()
+            .map(|d| DatabaseInfo { ttl_ms, ..d })
+            .collect())
+    }
+
     /// DELETE DATABASE of one database; returns what it held.
     pub fn drop_database(&self, path: &Path) -> Result<DroppedDatabase> {
         let mut w = self.lock_writer();

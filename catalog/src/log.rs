@@ -93,6 +93,7 @@ impl IdCounters {
             }
             Record::DropDatabase { .. }
             | Record::DeleteSeries { .. }
+            | Record::SetTtl { .. }
             | Record::SnapshotEnd { .. } => {}
         }
     }

@@ -14,6 +14,7 @@
 //!                    so logs without it read as before)
 //! 3 DropDatabase     id u64
 //! 4 DeleteSeries     count u32, ids u64...
+//! 6 SetTtl           database id u64, has_ttl u8 [ttl_ms i64] (IoTDB's TTL, in ms)
 //! 16 SnapshotHeader  generation u64, next_database_id u64, next_device_id u64, next_series_id u64
 //! 17 SnapshotEnd     record count u64 (records between header and end)
 //! ```
@@ -59,6 +60,11 @@ pub(crate) enum Record {
     DeleteSeries {
         ids: Vec<u64>,
     },
+    /// A database's TTL in milliseconds (`None`: the server's default).
+    SetTtl {
+        id: u64,
+        ttl_ms: Option<i64>,
+    },
     SnapshotHeader {
         generation: u64,
         next_database_id: u64,
@@ -75,6 +81,7 @@ const CREATE_SERIES: u8 = 2;
 const DROP_DATABASE: u8 = 3;
 const DELETE_SERIES: u8 = 4;
 const CREATE_SERIES_WITH_PROPS: u8 = 5;
+const SET_TTL: u8 = 6;
 const SNAPSHOT_HEADER: u8 = 16;
 const SNAPSHOT_END: u8 = 17;
 
@@ -93,7 +100,11 @@ impl Record {
                 series,
             } => {
                 let props = series.iter().any(|s| s.max_point_number.is_some());
-                out.push(if props { CREATE_SERIES_WITH_PROPS } else { CREATE_SERIES });
+                out.push(if props {
+                    CREATE_SERIES_WITH_PROPS
+                } else {
+                    CREATE_SERIES
+                });
                 put_u64(out, *device_id);
                 put_path(out, device);
                 out.push(u8::from(*aligned));
@@ -130,6 +141,17 @@ impl Record {
                 put_u32(out, len_u32(ids.len()));
                 for id in ids {
                     put_u64(out, *id);
+                }
+            }
+            Record::SetTtl { id, ttl_ms } => {
+                out.push(SET_TTL);
+                put_u64(out, *id);
+                match ttl_ms {
+                    Some(ms) => {
+                        out.push(1);
+                        out.extend_from_slice(&ms.to_le_bytes());
+                    }
+                    None => out.push(0),
                 }
             }
             Record::SnapshotHeader {
@@ -186,7 +208,11 @@ impl Record {
                     let alias = if r.bool()? { Some(r.str()?) } else { None };
                     let tags = r.map()?;
                     let attributes = r.map()?;
-                    let max_point_number = if op == CREATE_SERIES_WITH_PROPS && r.bool()? { Some(r.u8()?) } else { None };
+                    let max_point_number = if op == CREATE_SERIES_WITH_PROPS && r.bool()? {
+                        Some(r.u8()?)
+                    } else {
+                        None
+                    };
                     series.push(NewSeries {
                         id,
                         name,
@@ -215,6 +241,14 @@ impl Record {
                 }
                 Record::DeleteSeries { ids }
             }
+            SET_TTL => Record::SetTtl {
+                id: r.u64()?,
+                ttl_ms: if r.bool()? {
+                    Some(r.u64()? as i64)
+                } else {
+                    None
+                },
+            },
             SNAPSHOT_HEADER => Record::SnapshotHeader {
                 generation: r.u64()?,
                 next_database_id: r.u64()?,
@@ -399,6 +433,14 @@ mod tests {
             ],
         });
         round_trip(Record::DropDatabase { id: 1 });
+        round_trip(Record::SetTtl {
+            id: 1,
+            ttl_ms: Some(3_600_000),
+        });
+        round_trip(Record::SetTtl {
+            id: 2,
+            ttl_ms: None,
+        });
         round_trip(Record::DeleteSeries { ids: vec![1, 2, 3] });
         round_trip(Record::SnapshotHeader {
             generation: 2,

@@ -158,6 +158,8 @@ pub struct DeviceInfo {
 pub struct DatabaseInfo {
     pub id: DatabaseId,
     pub path: Path,
+    /// Its own TTL in milliseconds (IoTDB's `SET TTL`), if it has one.
+    pub ttl_ms: Option<i64>,
 }
 
 /// What a dropped database held, so storage can delete its data.

@@ -128,6 +128,8 @@ pub(crate) struct Tree {
     /// Canonical device path text → device node: the write path's lookup.
     device_paths: HashMap<Box<str>, NodeIdx>,
     databases: HashMap<DatabaseId, NodeIdx>,
+    /// Databases with a TTL of their own (ms).
+    ttls: HashMap<DatabaseId, i64>,
     /// Nodes entered by pattern walks, so tests can check walks stay narrow.
     #[cfg(test)]
     walked: std::sync::atomic::AtomicUsize,
@@ -146,6 +148,7 @@ impl Tree {
             devices: HashMap::new(),
             device_paths: HashMap::new(),
             databases: HashMap::new(),
+            ttls: HashMap::new(),
             #[cfg(test)]
             walked: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -435,6 +438,7 @@ impl Tree {
         Some(DatabaseInfo {
             id,
             path: self.path(idx),
+            ttl_ms: self.ttls.get(&id).copied(),
         })
     }
 
@@ -649,10 +653,12 @@ impl Tree {
                 series,
                 pending_databases,
             ),
-            Record::DropDatabase { id } => match self.databases.get(&DatabaseId(*id)) {
-                Some(_) => Ok(()),
-                None => Err(Error::Internal(format!("database id {id} does not exist"))),
-            },
+            Record::DropDatabase { id } | Record::SetTtl { id, .. } => {
+                match self.databases.get(&DatabaseId(*id)) {
+                    Some(_) => Ok(()),
+                    None => Err(Error::Internal(format!("database id {id} does not exist"))),
+                }
+            }
             Record::DeleteSeries { ids } => {
                 let mut seen = HashSet::with_capacity(ids.len());
                 for id in ids {
@@ -873,7 +879,16 @@ impl Tree {
                 if let Some(idx) = self.databases.get(&DatabaseId(*id)).copied() {
                     self.remove_subtree(idx);
                 }
+                self.ttls.remove(&DatabaseId(*id));
             }
+            Record::SetTtl { id, ttl_ms } => match ttl_ms {
+                Some(ms) => {
+                    self.ttls.insert(DatabaseId(*id), *ms);
+                }
+                None => {
+                    self.ttls.remove(&DatabaseId(*id));
+                }
+            },
             Record::DeleteSeries { ids } => self.apply_delete_series(ids),
             Record::SnapshotHeader { .. } | Record::SnapshotEnd { .. } => {}
         }
@@ -1050,6 +1065,12 @@ impl Tree {
                 id: id.0,
                 path: self.path_nodes(idx),
             });
+            if let Some(&ms) = self.ttls.get(id) {
+                emit(&Record::SetTtl {
+                    id: id.0,
+                    ttl_ms: Some(ms),
+                });
+            }
         }
         let mut devices: Vec<_> = self.devices.iter().collect();
         devices.sort_unstable_by_key(|(id, _)| **id);

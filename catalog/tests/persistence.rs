@@ -303,3 +303,35 @@ fn replayed_record_that_does_not_apply_is_corruption() {
         "{err}"
     );
 }
+
+#[test]
+fn a_databases_ttl_survives_reopen_through_the_log_and_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl_of = |c: &Catalog, db: &str| c.database(&p(db)).unwrap().ttl_ms;
+    {
+        let c = Catalog::open(dir.path(), config(1_000)).unwrap();
+        c.create_database(&p("root.ttl1")).unwrap();
+        c.create_database(&p("root.ttl2")).unwrap();
+        let set = c.set_ttl(&pat("root.ttl*"), Some(3_600_000)).unwrap();
+        assert_eq!(set.len(), 2);
+        c.set_ttl(&pat("root.ttl2"), None).unwrap();
+        assert!(matches!(
+            c.set_ttl(&pat("root.nope"), Some(1)),
+            Err(Error::DatabaseNotFound { .. })
+        ));
+    }
+    // From the log.
+    let c = Catalog::open(dir.path(), config(1_000)).unwrap();
+    assert_eq!(ttl_of(&c, "root.ttl1"), Some(3_600_000));
+    assert_eq!(ttl_of(&c, "root.ttl2"), None);
+    // From the snapshot.
+    c.snapshot().unwrap();
+    drop(c);
+    let c = Catalog::open(dir.path(), config(1_000)).unwrap();
+    assert_eq!(ttl_of(&c, "root.ttl1"), Some(3_600_000));
+    assert_eq!(ttl_of(&c, "root.ttl2"), None);
+    // A dropped and recreated database starts without one.
+    c.drop_database(&p("root.ttl1")).unwrap();
+    c.create_database(&p("root.ttl1")).unwrap();
+    assert_eq!(ttl_of(&c, "root.ttl1"), None);
+}

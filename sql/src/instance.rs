@@ -109,9 +109,28 @@ impl Instance {
         if let Some(e) = engines.get(database) {
             return Ok(e.clone());
         }
-        let engine = StorageEngine::open(self.engine_dir(database), self.config.engine.clone())?;
+        let mut config = self.config.engine.clone();
+        config.ttl_ms = self.ttl_ms(database);
+        let engine = StorageEngine::open(self.engine_dir(database), config)?;
         engines.insert(database.to_string(), engine.clone());
         Ok(engine)
+    }
+
+    /// The TTL `database` keeps data for: its own, or the configured
+    /// default (`None`: forever).
+    pub fn ttl_ms(&self, database: &str) -> Option<i64> {
+        let own = catalog::Path::parse(database).ok().and_then(|p| self.catalog.database(&p)).and_then(|d| d.ttl_ms);
+        own.or(self.config.engine.ttl_ms)
+    }
+
+    /// SET/UNSET TTL of the databases `pattern` matches, in the catalog
+    /// and in their engines.
+    pub fn set_ttl(&self, pattern: &catalog::PathPattern, ttl_ms: Option<i64>) -> Result<()> {
+        for database in self.catalog.set_ttl(pattern, ttl_ms)? {
+            let name = database.path.to_string();
+            self.engine(&name)?.set_ttl(self.ttl_ms(&name))?;
+        }
+        Ok(())
     }
 
     /// Close and delete the engine of a dropped database.

@@ -11,7 +11,8 @@ use catalog::PathPattern;
 use datafusion::arrow::datatypes::DataType as ArrowType;
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
-use datafusion::functions::string::expr_fn::contains;
+use datafusion::functions::core::expr_fn::coalesce;
+use datafusion::functions::string::expr_fn::{concat, contains};
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::logical_expr::{cast, col, ident, lit, Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -77,6 +78,11 @@ pub(crate) fn plan_show(instance: &Arc<Instance>, show: &Show) -> Result<Logical
         // Distinct nodes at `level` on the paths of the matching series.
         Show::CountNodes { pattern, level } => scan(instance, Listing::Timeseries, Some(pattern))?
             .aggregate(Vec::<Expr>::new(), [named(count_distinct(PathLevel::call(col("timeseries"), *level)), "count(nodes)")])?,
+        // IoTDB 2.x's columns: the path the TTL covers, and INF for none.
+        Show::Ttl { pattern } => scan(instance, Listing::Databases, pattern.as_deref().map(|p| p.strip_suffix(".**").unwrap_or(p)))?.project([
+            named(concat(vec![col("database"), lit(".**")]), "Device"),
+            named(coalesce(vec![cast(col("ttl_ms"), ArrowType::Utf8), lit("INF")]), "TTL(ms)"),
+        ])?,
     };
     Ok(plan.build()?)
 }

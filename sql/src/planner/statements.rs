@@ -377,6 +377,15 @@ fn prefix_row(e: Error, row: usize) -> Error {
     }
 }
 
+/// SET TTL / UNSET TTL on the databases a path names (`root.ln`, or
+/// `root.ln.**` for everything in it): kept in the catalog, applied to the
+/// open engines at once (reads and writes past it see nothing).
+fn set_ttl(instance: &Instance, path: &str, ttl_ms: Option<i64>) -> Result<QueryOutput> {
+    let databases = path.strip_suffix(".**").unwrap_or(path);
+    instance.set_ttl(&pattern(databases)?, ttl_ms)?;
+    Ok(QueryOutput::command(if ttl_ms.is_some() { "SET TTL" } else { "UNSET TTL" }))
+}
+
 /// FLUSH [databases]: every database's memtables, or those named.
 pub(crate) fn flush(instance: &Instance, databases: &[String]) -> Result<QueryOutput> {
     if databases.is_empty() {
@@ -406,6 +415,7 @@ pub(crate) fn run(instance: &Instance, statement: Statement, pending: &mut Pendi
         Statement::Insert(Insert { device, aligned, measurements, rows }) => insert(instance, &device, aligned, &measurements, rows.as_slice(), pending),
         Statement::Flush { databases } => flush(instance, &databases),
         Statement::Load { path } => super::load::load(instance, &path),
+        Statement::SetTtl { path, ttl_ms } => set_ttl(instance, &path, ttl_ms),
         Statement::Select(_) | Statement::Show(_) => Err(Error::Unsupported("internal error: queries are planned, not run here".into())),
     }
 }

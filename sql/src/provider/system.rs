@@ -74,7 +74,11 @@ impl Listing {
     fn schema(self) -> SchemaRef {
         let text = |n: &str, nullable: bool| Field::new(n, ArrowType::Utf8, nullable);
         Arc::new(Schema::new(match self {
-            Listing::Databases => vec![text("database", false), Field::new("time_partition_interval", ArrowType::Int64, false)],
+            Listing::Databases => vec![
+                text("database", false),
+                Field::new("time_partition_interval", ArrowType::Int64, false),
+                Field::new("ttl_ms", ArrowType::Int64, true),
+            ],
             Listing::Devices => vec![text("device", false), text("database", false), Field::new("is_aligned", ArrowType::Boolean, false)],
             Listing::Timeseries => vec![
                 text("timeseries", false),
@@ -145,7 +149,11 @@ fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &S
             dbs.retain(|d| selection.keeps(&d.path));
             dbs.truncate(selection.limit.unwrap_or(usize::MAX));
             let interval = instance.config().engine.time_partition_ms;
-            vec![Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()), Arc::new(Int64Array::from(vec![interval; dbs.len()]))]
+            vec![
+                Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
+                Arc::new(Int64Array::from(vec![interval; dbs.len()])),
+                Arc::new(dbs.iter().map(|d| instance.ttl_ms(&d.path.to_string())).collect::<Int64Array>()),
+            ]
         }
         Listing::Devices => {
             let mut devices = instance.catalog().list_devices(&pattern, page);

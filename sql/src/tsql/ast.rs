@@ -23,6 +23,8 @@ pub enum Statement {
     Select(Box<Select>),
     Show(Show),
     Flush { databases: Vec<String> },
+    /// `SET TTL TO database ms` (`Some`), `UNSET TTL TO database` (`None`).
+    SetTtl { path: String, ttl_ms: Option<i64> },
     /// `LOAD 'file.tsfile'`: the series and points of a TsFile, loaded.
     Load { path: String },
 }
@@ -49,6 +51,8 @@ pub enum Show {
     CountDatabases { pattern: Option<String> },
     /// `COUNT NODES pattern LEVEL = n`.
     CountNodes { pattern: String, level: usize },
+    /// `SHOW ALL TTL`, `SHOW TTL ON pattern`.
+    Ttl { pattern: Option<String> },
 }
 
 /// `SHOW TIMESERIES … WHERE`: one condition on the listed series.

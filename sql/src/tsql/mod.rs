@@ -82,7 +82,7 @@ pub fn is_tsql(sql: &str) -> bool {
     // The queries: a SELECT over paths, or a listing of the series tree.
     let query_at = |i: usize| match w(i).as_str() {
         "select" => root_after("from"),
-        "show" => matches!(w(i + 1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage"),
+        "show" => matches!(w(i + 1).as_str(), "databases" | "devices" | "timeseries" | "child" | "storage" | "ttl") || (w(i + 1) == "all" && w(i + 2) == "ttl"),
         "count" => matches!(w(i + 1).as_str(), "timeseries" | "devices" | "databases" | "nodes"),
         _ => false,
     };
@@ -94,6 +94,7 @@ pub fn is_tsql(sql: &str) -> bool {
         "show" | "count" | "select" => query_at(0),
         "insert" => root_after("into"),
         "flush" => true,
+        "set" | "unset" => w(1) == "ttl",
         "load" => matches!(toks.get(1), Some(Tok::Str(_))),
         _ => false,
     }
@@ -113,6 +114,9 @@ mod tests {
             "SHOW TIMESERIES",
             "COUNT DEVICES root.**",
             "EXPLAIN SHOW CHILD PATHS root.ln",
+            "SET TTL TO root.ln 3600000",
+            "unset ttl from root.ln",
+            "SHOW ALL TTL",
             "EXPLAIN select s1 from root.sg.d1",
             "DELETE FROM root.a.b.c WHERE time < 5",
             "FLUSH",
@@ -121,6 +125,9 @@ mod tests {
             assert!(is_tsql(q), "{q}");
         }
         for q in ["SELECT 1", "SELECT * FROM \"root.a.b\"", "INSERT INTO \"root.a.b\"(time, s) VALUES (now(), 1)", "SHOW search_path", "EXPLAIN SHOW search_path", "BEGIN", "SET x = 1"] {
+            assert!(!is_tsql(q), "{q}");
+        }
+        for q in ["SHOW ALL", "SET timezone = 'UTC'"] {
             assert!(!is_tsql(q), "{q}");
         }
     }

@@ -144,6 +144,17 @@ impl Parser {
         }
     }
 
+    /// A TTL: a positive number of milliseconds.
+    fn ttl_ms(&mut self) -> Result<i64> {
+        match self.next() {
+            Some(Tok::Number(n)) => match n.parse::<i64>() {
+                Ok(ms) if ms > 0 => Ok(ms),
+                _ => Err(Error::InvalidParameter(format!("TTL must be a positive number of milliseconds, not {n}"))),
+            },
+            _ => self.back_err("a TTL in milliseconds or INF"),
+        }
+    }
+
     fn done(&mut self) -> Result<()> {
         while self.eat_sym(";") {}
         match self.peek() {
@@ -293,6 +304,20 @@ impl Parser {
             "insert" => self.insert(),
             "select" => self.select(),
             "flush" => Ok(Statement::Flush { databases: self.optional_paths()? }),
+            "set" => {
+                self.kw("ttl")?;
+                self.kw("to")?;
+                let path = self.path()?;
+                let ttl_ms = if self.eat_kw("inf") { None } else { Some(self.ttl_ms()?) };
+                Ok(Statement::SetTtl { path, ttl_ms })
+            }
+            "unset" => {
+                self.kw("ttl")?;
+                if !self.eat_kw("from") {
+                    self.kw("to")?;
+                }
+                Ok(Statement::SetTtl { path: self.path()?, ttl_ms: None })
+            }
             "load" => match self.next() {
                 Some(Tok::Str(path)) => Ok(Statement::Load { path }),
                 _ => self.back_err("a quoted TsFile path"),
@@ -432,6 +457,12 @@ impl Parser {
             let filter = if self.eat_kw("where") { Some(self.series_filter()?) } else { None };
             let (limit, offset) = self.limit_offset()?;
             Show::Timeseries { pattern, filter, limit, offset }
+        } else if self.eat_kw("all") {
+            self.kw("ttl")?;
+            Show::Ttl { pattern: None }
+        } else if self.eat_kw("ttl") {
+            self.kw("on")?;
+            Show::Ttl { pattern: Some(self.path()?) }
         } else if self.eat_kw("child") {
             if self.eat_kw("paths") {
                 Show::ChildPaths { pattern: self.optional_path()? }
@@ -440,7 +471,7 @@ impl Parser {
                 Show::ChildNodes { pattern: self.optional_path()? }
             }
         } else {
-            return self.err("DATABASES, DEVICES, TIMESERIES or CHILD");
+            return self.err("DATABASES, DEVICES, TIMESERIES, CHILD or TTL");
         };
         Ok(Statement::Show(show))
     }
