@@ -96,11 +96,7 @@ pub fn decompress(codec: Compression, input: &[u8], uncompressed_size: usize) ->
             .map_err(|e| bad(e.to_string()))?,
         Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(input), uncompressed_size)
             .map_err(|e| bad(e.to_string()))?,
-        Compression::Zstd => read_bounded(
-            zstd::stream::read::Decoder::new(input).map_err(|e| bad(e.to_string()))?,
-            uncompressed_size,
-        )
-        .map_err(|e| bad(e.to_string()))?,
+        Compression::Zstd => decompress_zstd(input, uncompressed_size).map_err(|e| bad(e.to_string()))?,
         Compression::Lzma2 => {
             let mut out = Vec::with_capacity(uncompressed_size);
             let mut bounded = BoundedWriter {
@@ -120,6 +116,25 @@ pub fn decompress(codec: Compression, input: &[u8], uncompressed_size: usize) ->
         )));
     }
     Ok(out)
+}
+
+/// One ZSTD frame into at most `limit` bytes (a frame that expands further
+/// is an error), with a decompression context kept per thread: pages are
+/// small, and a fresh context per page costs as much as decoding it.
+fn decompress_zstd(input: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    }
+    ZSTD.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        let Some(d) = slot.as_mut() else {
+            return Err(std::io::Error::other("no zstd decompressor"));
+        };
+        d.decompress(input, limit)
+    })
 }
 
 /// Read at most `limit + 1` bytes so a lying header cannot make us inflate a bomb.

@@ -196,6 +196,14 @@ fn decode_blocks<T: DeltaInt>(input: &[u8], n: Option<usize>, base: u64) -> Resu
                 prev = prev.wrapping_add(min);
                 prev
             }));
+        } else if width == 8 {
+            // The byte-packed layout: one field per byte, no bit juggling.
+            out.extend(packed[..take.saturating_sub(1)].iter().map(|&b| {
+                prev = prev
+                    .wrapping_add(min)
+                    .wrapping_add(T::from_field(u64::from(b)));
+                prev
+            }));
         } else {
             let mut fields = BitUnpacker::new(packed);
             out.extend((1..take).map(|_| {
