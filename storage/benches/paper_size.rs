@@ -10,7 +10,7 @@
 //! default 3), the flush alone, and bytes per point on disk after the flush
 //! and after compaction; checks that every series reads back bit-exactly.
 //! `ARBOR_BENCH_HOURS` shortens the day; `ARBOR_BENCH_KEEP=DIR` copies the
-//! flushed files to DIR (for reading them with another implementation).
+//! files to DIR/flushed and DIR/compacted (to read them with Apache TsFile).
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,18 @@ fn tsfiles(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Copy the engine's TsFiles to `$ARBOR_BENCH_KEEP/<stage>` when that is set.
+fn keep(db: &std::path::Path, stage: &str) {
+    let Ok(keep) = std::env::var("ARBOR_BENCH_KEEP") else { return };
+    let to = std::path::Path::new(&keep).join(stage);
+    std::fs::create_dir_all(&to).expect("keep dir");
+    for f in tsfiles(db) {
+        if f.extension().is_some_and(|e| e == "tsfile") {
+            std::fs::copy(&f, to.join(f.file_name().expect("name"))).expect("copy");
+        }
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -160,14 +172,7 @@ fn main() {
         }
         let after_flush = disk_bytes(dir.path());
         let files = engine.files().len();
-        if let Ok(keep) = std::env::var("ARBOR_BENCH_KEEP") {
-            std::fs::create_dir_all(&keep).expect("keep dir");
-            for f in tsfiles(dir.path()) {
-                if f.extension().is_some_and(|e| e == "tsfile") {
-                    std::fs::copy(&f, std::path::Path::new(&keep).join(f.file_name().expect("name"))).expect("copy");
-                }
-            }
-        }
+        keep(dir.path(), "flushed");
         for (d, columns) in data.iter().enumerate() {
             for (s, column) in columns.iter().enumerate() {
                 let key = SeriesKey::new(device(d), format!("s{s}"));
@@ -185,6 +190,7 @@ fn main() {
         }
         engine.compact().expect("compact");
         let after_compaction = disk_bytes(dir.path());
+        keep(dir.path(), "compacted");
         println!(
             "write: median {:.2} M points/s acknowledged, {:.2} M points/s until flushed (flush alone {:?})",
             points / median(written.clone()).as_secs_f64() / 1e6,
