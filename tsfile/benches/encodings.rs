@@ -53,7 +53,7 @@ fn datasets() -> Vec<(&'static str, DataType, Values)> {
 
 fn options_for(data_type: DataType, encoding: Encoding) -> EncodeOptions {
     match (data_type, encoding) {
-        (DataType::Double, Encoding::Ts2Diff | Encoding::Rle) => EncodeOptions { max_point_number: 2 },
+        (DataType::Double, Encoding::Ts2Diff | Encoding::Rle) => EncodeOptions { max_point_number: 2, ..EncodeOptions::default() },
         _ => EncodeOptions::default(),
     }
 }

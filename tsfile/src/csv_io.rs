@@ -170,7 +170,7 @@ pub fn write_csv(input: impl Read, out_path: &std::path::Path, options: &CsvWrit
                     measurement: name.clone(),
                     data_type: s.data_type,
                     encoding: options.encodings.get(&s.data_type).copied(),
-                    compression: options.compression,
+                    compression: Some(options.compression),
                     encode_options: Default::default(),
                 })
                 .collect();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::bloom::BloomFilter;
-use crate::compression::compress;
+use crate::compression::{compress, compress_chosen};
 use crate::device::{compare_java_strings, DeviceId};
 use crate::encoding::{self, EncodeOptions};
 use crate::error::{Error, Result};
@@ -42,13 +42,15 @@ impl Default for WriterOptions {
 }
 
 /// How one series is stored. `encoding: None` asks for the smallest
-/// lossless encoding, chosen per chunk.
+/// lossless encoding, chosen per chunk; `compression: None` lets that
+/// choice also pick the page codec (LZ4, or ZSTD where it is clearly
+/// smaller). With an explicit encoding, no codec given means LZ4.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesSchema {
     pub measurement: String,
     pub data_type: DataType,
     pub encoding: Option<Encoding>,
-    pub compression: Compression,
+    pub compression: Option<Compression>,
     pub encode_options: EncodeOptions,
 }
 
@@ -58,7 +60,7 @@ impl SeriesSchema {
             measurement: measurement.into(),
             data_type,
             encoding: None,
-            compression: Compression::Lz4,
+            compression: None,
             encode_options: EncodeOptions::default(),
         }
     }
@@ -69,7 +71,7 @@ impl SeriesSchema {
     }
 
     pub fn with_compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
+        self.compression = Some(compression);
         self
     }
 }
@@ -94,6 +96,8 @@ pub struct AlignedColumn<'a> {
 struct SeriesIndex {
     data_type: DataType,
     kind: ChunkKind,
+    /// Encoding and compression of the series' first chunk in this file.
+    codec: (Encoding, Compression),
     chunks: Vec<ChunkMetadata>,
 }
 
@@ -188,19 +192,20 @@ impl<W: Write> TsFileWriter<W> {
     fn record_chunk(
         &mut self,
         device: &DeviceId,
-        aligned: bool,
         measurement: &str,
         data_type: DataType,
         kind: ChunkKind,
+        codec: (Encoding, Compression),
         meta: ChunkMetadata,
     ) -> Result<()> {
-        let entry = self.device_entry(device, aligned)?;
+        let entry = self.device_entry(device, kind != ChunkKind::NonAligned)?;
         let series = entry
             .series
             .entry(measurement.to_string())
             .or_insert_with(|| SeriesIndex {
                 data_type,
                 kind,
+                codec,
                 chunks: Vec::new(),
             });
         if series.data_type != data_type {
@@ -211,6 +216,11 @@ impl<W: Write> TsFileWriter<W> {
         }
         series.chunks.push(meta);
         Ok(())
+    }
+
+    /// The encoding and compression of a series' earlier chunks in this file.
+    fn earlier_codec(&self, device: &DeviceId, measurement: &str) -> Option<(Encoding, Compression)> {
+        self.devices.get(device)?.series.get(measurement).map(|s| s.codec)
     }
 
     fn write_chunk_group_header(&mut self, device: &DeviceId) -> Result<()> {
@@ -239,16 +249,17 @@ impl<W: Write> TsFileWriter<W> {
         self.device_entry(device, false)?;
         self.write_chunk_group_header(device)?;
         for s in series.iter().filter(|s| !s.times.is_empty()) {
-            let (encoding, options) = resolve_encoding(s.schema, s.values, self.options.page_max_points)?;
-            let pages = self.encode_non_aligned_pages(s, encoding, &options)?;
+            let earlier = self.earlier_codec(device, &s.schema.measurement);
+            let codec = resolve_encoding(s.schema, s.values, self.options.page_max_points, earlier)?;
+            let pages = self.encode_non_aligned_pages(s, &codec)?;
             let offset = self.out.pos;
-            let stats = self.write_chunk(&s.schema.measurement, ChunkKind::NonAligned, s.schema.data_type, s.schema.compression, encoding, &pages)?;
+            let stats = self.write_chunk(&s.schema.measurement, ChunkKind::NonAligned, s.schema.data_type, codec.compression, codec.encoding, &pages)?;
             self.record_chunk(
                 device,
-                false,
                 &s.schema.measurement,
                 s.schema.data_type,
                 ChunkKind::NonAligned,
+                (codec.encoding, codec.compression),
                 ChunkMetadata {
                     offset_of_chunk_header: offset,
                     statistics: stats,
@@ -258,12 +269,7 @@ impl<W: Write> TsFileWriter<W> {
         Ok(())
     }
 
-    fn encode_non_aligned_pages(
-        &self,
-        s: &SeriesChunk<'_>,
-        encoding: Encoding,
-        options: &EncodeOptions,
-    ) -> Result<Vec<EncodedPage>> {
+    fn encode_non_aligned_pages(&self, s: &SeriesChunk<'_>, codec: &ChunkCodec) -> Result<Vec<EncodedPage>> {
         let mut pages = Vec::new();
         let mut pending: Vec<std::ops::Range<usize>> = page_ranges(s.times.len(), self.options.page_max_points);
         pending.reverse();
@@ -275,7 +281,7 @@ impl<W: Write> TsFileWriter<W> {
             let mut body = Vec::with_capacity(time_buf.len() + values.len() * 2 + 8);
             body.put_uvarint(time_buf.len() as u32);
             body.extend_from_slice(&time_buf);
-            encoding::encode(encoding, s.schema.data_type, &values, options, &mut body)?;
+            encoding::encode(codec.encoding, s.schema.data_type, &values, &codec.options, &mut body)?;
             if body.len() > self.options.page_max_bytes && range.len() > 1 {
                 // Too big: split in half and encode each half as its own page.
                 let mid = range.start + range.len() / 2;
@@ -284,18 +290,22 @@ impl<W: Write> TsFileWriter<W> {
                 continue;
             }
             let statistics = Statistics::from_points(s.schema.data_type, times, Some(&values));
-            pages.push(self.compress_page(s.schema.compression, body, statistics)?);
+            pages.push(self.compress_page(codec, body, statistics)?);
         }
         Ok(pages)
     }
 
-    fn compress_page(&self, codec: Compression, body: Vec<u8>, statistics: Statistics) -> Result<EncodedPage> {
+    fn compress_page(&self, codec: &ChunkCodec, body: Vec<u8>, statistics: Statistics) -> Result<EncodedPage> {
         let uncompressed_size = body.len() as u32;
-        let body = if codec == Compression::Uncompressed {
+        let body = if codec.compression == Compression::Uncompressed {
             body
         } else {
             let mut packed = Vec::with_capacity(body.len() / 2 + 16);
-            compress(codec, &body, &mut packed)?;
+            if codec.chosen {
+                compress_chosen(codec.compression, &body, &mut packed)?;
+            } else {
+                compress(codec.compression, &body, &mut packed)?;
+            }
             packed
         };
         Ok(EncodedPage {
@@ -380,14 +390,15 @@ impl<W: Write> TsFileWriter<W> {
             let mut body = Vec::new();
             encoding::encode_times(&times[r.clone()], &mut body);
             let stats = Statistics::from_points(DataType::Vector, &times[r.clone()], None);
-            time_pages.push(self.compress_page(Compression::Lz4, body, stats)?);
+            time_pages.push(self.compress_page(&TIME_CODEC, body, stats)?);
         }
         let offset = self.out.pos;
         let stats = self.write_chunk("", ChunkKind::AlignedTime, DataType::Vector, Compression::Lz4, Encoding::Ts2Diff, &time_pages)?;
-        self.record_chunk(device, true, "", DataType::Vector, ChunkKind::AlignedTime, ChunkMetadata { offset_of_chunk_header: offset, statistics: stats })?;
+        self.record_chunk(device, "", DataType::Vector, ChunkKind::AlignedTime, (TIME_CODEC.encoding, TIME_CODEC.compression), ChunkMetadata { offset_of_chunk_header: offset, statistics: stats })?;
 
         for c in columns {
-            let (encoding, options) = resolve_encoding(c.schema, c.values, self.options.page_max_points)?;
+            let earlier = self.earlier_codec(device, &c.schema.measurement);
+            let codec = resolve_encoding(c.schema, c.values, self.options.page_max_points, earlier)?;
             let mut pages = Vec::with_capacity(ranges.len());
             let mut value_start = 0;
             for r in &ranges {
@@ -411,13 +422,13 @@ impl<W: Write> TsFileWriter<W> {
                     }
                 }
                 body.extend_from_slice(&bitmap);
-                encoding::encode(encoding, c.schema.data_type, &values, &options, &mut body)?;
+                encoding::encode(codec.encoding, c.schema.data_type, &values, &codec.options, &mut body)?;
                 let stats = Statistics::from_points(c.schema.data_type, &page_times, Some(&values));
-                pages.push(self.compress_page(c.schema.compression, body, stats)?);
+                pages.push(self.compress_page(&codec, body, stats)?);
             }
             let offset = self.out.pos;
-            let stats = self.write_chunk(&c.schema.measurement, ChunkKind::AlignedValue, c.schema.data_type, c.schema.compression, encoding, &pages)?;
-            self.record_chunk(device, true, &c.schema.measurement, c.schema.data_type, ChunkKind::AlignedValue, ChunkMetadata { offset_of_chunk_header: offset, statistics: stats })?;
+            let stats = self.write_chunk(&c.schema.measurement, ChunkKind::AlignedValue, c.schema.data_type, codec.compression, codec.encoding, &pages)?;
+            self.record_chunk(device, &c.schema.measurement, c.schema.data_type, ChunkKind::AlignedValue, (codec.encoding, codec.compression), ChunkMetadata { offset_of_chunk_header: offset, statistics: stats })?;
         }
         Ok(())
     }
@@ -542,16 +553,57 @@ impl<W: Write> TsFileWriter<W> {
     }
 }
 
-/// The encoding and options a chunk uses: the schema's, or the automatic choice.
-fn resolve_encoding(schema: &SeriesSchema, values: &Values, page_points: usize) -> Result<(Encoding, EncodeOptions)> {
+/// How one chunk's pages are encoded and compressed.
+struct ChunkCodec {
+    encoding: Encoding,
+    options: EncodeOptions,
+    compression: Compression,
+    /// The writer picked the codec: compress as [`compress_chosen`] does.
+    chosen: bool,
+}
+
+/// Aligned time chunks: TS_2DIFF under LZ4, like Apache's writers.
+const TIME_CODEC: ChunkCodec = ChunkCodec {
+    encoding: Encoding::Ts2Diff,
+    options: EncodeOptions { max_point_number: 2, ts2diff_layout: encoding::Ts2DiffLayout::Blocks },
+    compression: Compression::Lz4,
+    chosen: false,
+};
+
+/// Codecs the automatic choice weighs when the schema names none.
+const AUTO_COMPRESSIONS: [Compression; 2] = [Compression::Lz4, Compression::Zstd];
+
+/// The encoding, options and codec a chunk uses: the schema's, or the
+/// automatic choice made on the chunk's first page. A series that already
+/// has chunks in the file (`earlier`) keeps their encoding and compression
+/// whenever that encoding stores this chunk losslessly: Apache's C++ reader
+/// (tsfile 2.5.0) decodes every chunk of a series in a file with the first
+/// chunk's decoder and decompressor, so a series whose chunks differ there
+/// fails to read ("TsFile is corrupted", "Failed to decode data").
+fn resolve_encoding(schema: &SeriesSchema, values: &Values, page_points: usize, earlier: Option<(Encoding, Compression)>) -> Result<ChunkCodec> {
     match schema.encoding {
         Some(e) => {
             encoding::check_writable(e, schema.data_type)?;
-            Ok((e, schema.encode_options))
+            Ok(ChunkCodec {
+                encoding: e,
+                options: schema.encode_options,
+                compression: schema.compression.unwrap_or(Compression::Lz4),
+                chosen: false,
+            })
         }
         None => {
             let sample = values.slice(0..values.len().min(page_points.max(1)));
-            Ok(encoding::choose_encoding(schema.data_type, &sample, values))
+            let compressions = schema.compression.as_ref().map_or(&AUTO_COMPRESSIONS[..], std::slice::from_ref);
+            let kept = earlier
+                .filter(|(_, c)| compressions.contains(c))
+                .and_then(|(e, c)| encoding::choose_among(schema.data_type, &[e], &sample, values, &[c]));
+            let choice = kept.unwrap_or_else(|| encoding::choose(schema.data_type, &sample, values, compressions));
+            Ok(ChunkCodec {
+                encoding: choice.encoding,
+                options: choice.options,
+                compression: choice.compression,
+                chosen: schema.compression.is_none(),
+            })
         }
     }
 }

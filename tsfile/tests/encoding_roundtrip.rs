@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use proptest::prelude::*;
-use tsfile::encoding::{decode, decode_times, encode, encode_times, EncodeOptions};
+use tsfile::encoding::{decode, decode_times, encode, encode_times, EncodeOptions, Ts2DiffLayout};
 use tsfile::{DataType, Encoding, PhysicalType, Values};
 
 fn types_of(physical: PhysicalType) -> Vec<DataType> {
@@ -56,20 +56,26 @@ fn same(a: &Values, b: &Values) -> bool {
     }
 }
 
-/// Every lossless (type, encoding) pair of `physical` gives back `values`.
+/// Both TS_2DIFF layouts, with the other options at their defaults.
+const LAYOUTS: [Ts2DiffLayout; 2] = [Ts2DiffLayout::Blocks, Ts2DiffLayout::BytePacked];
+
+/// Every lossless (type, encoding) pair of `physical` gives back `values`,
+/// TS_2DIFF in both layouts.
 fn check_lossless(physical: PhysicalType, values: &Values) {
-    let options = EncodeOptions::default();
-    for data_type in types_of(physical) {
-        for &encoding in data_type.writable_encodings() {
-            if is_lossy(data_type, encoding) {
-                continue;
+    for ts2diff_layout in LAYOUTS {
+        let options = EncodeOptions { ts2diff_layout, ..EncodeOptions::default() };
+        for data_type in types_of(physical) {
+            for &encoding in data_type.writable_encodings() {
+                if is_lossy(data_type, encoding) {
+                    continue;
+                }
+                let got = round_trip(data_type, encoding, values, &options);
+                assert!(
+                    same(&got, values),
+                    "{data_type} {encoding} {ts2diff_layout:?}: {} values differ",
+                    values.len()
+                );
             }
-            let got = round_trip(data_type, encoding, values, &options);
-            assert!(
-                same(&got, values),
-                "{data_type} {encoding}: {} values differ",
-                values.len()
-            );
         }
     }
 }
@@ -78,10 +84,12 @@ fn check_lossless(physical: PhysicalType, values: &Values) {
 /// non-finite values keep their bits, finite ones move by at most half a
 /// unit (values too large to scale are rounded to integers) plus float error.
 fn check_lossy_f64(values: &[f64], mpn: u32) {
-    let options = EncodeOptions {
-        max_point_number: mpn,
-    };
-    for encoding in [Encoding::Ts2Diff, Encoding::Rle] {
+    for (encoding, ts2diff_layout) in [
+        (Encoding::Ts2Diff, Ts2DiffLayout::Blocks),
+        (Encoding::Ts2Diff, Ts2DiffLayout::BytePacked),
+        (Encoding::Rle, Ts2DiffLayout::Blocks),
+    ] {
+        let options = EncodeOptions { max_point_number: mpn, ts2diff_layout };
         let input = Values::Double(values.to_vec());
         let Values::Double(got) = round_trip(DataType::Double, encoding, &input, &options) else {
             panic!("DOUBLE decoded to another type");
@@ -102,10 +110,12 @@ fn check_lossy_f64(values: &[f64], mpn: u32) {
 }
 
 fn check_lossy_f32(values: &[f32], mpn: u32) {
-    let options = EncodeOptions {
-        max_point_number: mpn,
-    };
-    for encoding in [Encoding::Ts2Diff, Encoding::Rle] {
+    for (encoding, ts2diff_layout) in [
+        (Encoding::Ts2Diff, Ts2DiffLayout::Blocks),
+        (Encoding::Ts2Diff, Ts2DiffLayout::BytePacked),
+        (Encoding::Rle, Ts2DiffLayout::Blocks),
+    ] {
+        let options = EncodeOptions { max_point_number: mpn, ts2diff_layout };
         let input = Values::Float(values.to_vec());
         let Values::Float(got) = round_trip(DataType::Float, encoding, &input, &options) else {
             panic!("FLOAT decoded to another type");
@@ -125,10 +135,12 @@ fn check_lossy_f32(values: &[f32], mpn: u32) {
 
 /// Values with at most `mpn` decimals come back bit-exact under TS_2DIFF/RLE.
 fn check_decimals_exact(data_type: DataType, values: &Values, mpn: u32) {
-    let options = EncodeOptions {
-        max_point_number: mpn,
-    };
-    for encoding in [Encoding::Ts2Diff, Encoding::Rle] {
+    for (encoding, ts2diff_layout) in [
+        (Encoding::Ts2Diff, Ts2DiffLayout::Blocks),
+        (Encoding::Ts2Diff, Ts2DiffLayout::BytePacked),
+        (Encoding::Rle, Ts2DiffLayout::Blocks),
+    ] {
+        let options = EncodeOptions { max_point_number: mpn, ts2diff_layout };
         let got = round_trip(data_type, encoding, values, &options);
         assert!(same(&got, values), "{data_type} {encoding} mpn {mpn}");
     }

@@ -192,6 +192,122 @@ fn apache_reads_what_arbor_writes() {
     assert!(checked > 50_000, "{checked} points compared");
 }
 
+/// A random walk that the automatic choice stores as byte-packed TS_2DIFF
+/// under ZSTD: steps are a sum of three small uniform draws (bell-shaped,
+/// like the paper workload's), FLOAT/DOUBLE in cents.
+fn walk_for(t: DataType, n: usize, seed: u64) -> Values {
+    let mut rng = Rng(seed | 1);
+    let mut v = Values::with_capacity(t, n);
+    let mut level: i64 = 2_000;
+    for i in 0..n {
+        level += (0..3).map(|_| (rng.next() % 7) as i64 - 3).sum::<i64>();
+        let value = match t {
+            DataType::Int32 => Value::Int32(level as i32),
+            DataType::Int64 => Value::Int64(level * 1_000_003),
+            DataType::Timestamp => Value::Int64(1_700_000_000_000 + i as i64 * 1000 + level),
+            DataType::Date => Value::Int32(20_200_101 + (level.rem_euclid(28)) as i32),
+            DataType::Float => Value::Float(level as f32 / 100.0),
+            DataType::Double => Value::Double(level as f64 / 100.0),
+            _ => unreachable!(),
+        };
+        v.push(value).unwrap();
+    }
+    v
+}
+
+/// TS_2DIFF in the byte-packed layout (one block per page, each delta in
+/// whole bytes) under every codec, and the automatic choice that picks it
+/// with ZSTD: Apache reads back exactly what Arbor reads, and that is what
+/// was written.
+#[test]
+fn apache_reads_byte_packed_ts2diff_and_the_automatic_zstd_choice() {
+    use tsfile::encoding::{EncodeOptions, Ts2DiffLayout};
+    const TYPES: [DataType; 6] = [DataType::Int32, DataType::Int64, DataType::Timestamp, DataType::Date, DataType::Float, DataType::Double];
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    let mut auto_zstd = 0;
+    for compression in [None, Some(Compression::Zstd), Some(Compression::Lz4), Some(Compression::Uncompressed)] {
+        for aligned in [false, true] {
+            let label = compression.map_or("auto", |c| c.name());
+            let path = dir.path().join(format!("packed_{label}_{aligned}.tsfile"));
+            // 2 chunk groups of 2 000 rows in pages of 700: multi-page, short last page.
+            let mut w = TsFileWriter::new(std::fs::File::create(&path).unwrap(), WriterOptions { page_max_points: 700, ..Default::default() }).unwrap();
+            let mut expected: Vec<(DeviceId, String, Values)> = Vec::new();
+            for (ti, t) in TYPES.iter().enumerate() {
+                let device = DeviceId::from_tree_path(&format!("root.packed.{}", t.name().to_lowercase()));
+                let mut packed = SeriesSchema::new("packed", *t).with_encoding(Encoding::Ts2Diff);
+                packed.compression = compression;
+                packed.encode_options = EncodeOptions { ts2diff_layout: Ts2DiffLayout::BytePacked, ..EncodeOptions::default() };
+                let mut walk = SeriesSchema::new("walk", *t);
+                walk.compression = compression;
+                for group in 0..2u64 {
+                    let times: Vec<i64> = (0..2_000).map(|i| group as i64 * 100_000 + i * 10).collect();
+                    let seed = ti as u64 * 31 + group;
+                    // Aligned, the walk column misses every fifth row.
+                    let validity: Vec<bool> = (0..times.len()).map(|r| !aligned || r % 5 != 0).collect();
+                    let present = validity.iter().filter(|v| **v).count();
+                    let data = [values_for(*t, Encoding::Ts2Diff, times.len(), seed), walk_for(*t, present, seed)];
+                    let schemas = [&packed, &walk];
+                    if aligned {
+                        let validities = [None, Some(validity.as_slice())];
+                        let columns: Vec<AlignedColumn<'_>> = schemas.iter().zip(&data).zip(validities).map(|((schema, values), validity)| AlignedColumn { schema, values, validity }).collect();
+                        w.write_aligned_chunk_group(&device, &times, &columns).unwrap();
+                    } else {
+                        let chunks: Vec<SeriesChunk<'_>> = schemas.iter().zip(&data).map(|(schema, values)| SeriesChunk { schema, times: &times, values }).collect();
+                        w.write_chunk_group(&device, &chunks).unwrap();
+                    }
+                    for (schema, values) in schemas.iter().zip(data) {
+                        match expected.iter_mut().find(|(d, m, _)| *d == device && *m == schema.measurement) {
+                            Some((_, _, all)) => all.extend_from(&values).unwrap(),
+                            None => expected.push((device.clone(), schema.measurement.clone(), values)),
+                        }
+                    }
+                }
+            }
+            w.finish().unwrap();
+
+            // Arbor reads back what was written, bit for bit, and the chunks
+            // carry what the test claims.
+            let reader = TsFileReader::open(&path).unwrap();
+            let metas = reader.all_device_metadata().unwrap();
+            for (device, measurement, want) in &expected {
+                let meta = metas.iter().find(|m| m.device == *device).unwrap();
+                for c in &meta.series(measurement).unwrap().chunks {
+                    let chunk = reader.read_chunk(c.offset_of_chunk_header).unwrap();
+                    if measurement == "packed" {
+                        assert_eq!(chunk.header.encoding, Encoding::Ts2Diff);
+                        assert_eq!(chunk.header.compression, compression.unwrap_or(Compression::Lz4));
+                    } else if compression.is_none() && chunk.header.compression == Compression::Zstd && chunk.header.encoding == Encoding::Ts2Diff {
+                        auto_zstd += 1;
+                    }
+                }
+                let (_, got) = tsfile::csv_io::read_series_points(&reader, meta, measurement).unwrap();
+                assert_eq!(got.len(), want.len(), "{device} {measurement}");
+                for i in 0..want.len() {
+                    let (a, b) = (got.get(i), want.get(i));
+                    let same = match (&a, &b) {
+                        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+                        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
+                        _ => a == b,
+                    };
+                    assert!(same, "{} {device} {measurement} row {i}: {a:?} != {b:?}", path.display());
+                }
+            }
+            let theirs = normalise(&apache(&[Path::new("read"), &path]));
+            let ours = normalise(&our_dump(&path));
+            assert_eq!(theirs.len(), ours.len(), "{}: row count", path.display());
+            for (a, b) in theirs.iter().zip(&ours) {
+                assert_eq!(a, b, "{}", path.display());
+            }
+            checked += ours.len();
+        }
+    }
+    // Every walk chunk of the automatic files (6 types x 2 groups x 2 modes) took ZSTD.
+    assert_eq!(auto_zstd, 24, "walk chunks stored as TS_2DIFF + ZSTD by the automatic choice");
+    // 8 files x 6 types x 2 series x 4 000 rows, less the aligned walks' nulls.
+    assert!(checked >= 8 * 6 * 2 * 4_000 - 4 * 6 * 800, "{checked} points compared");
+}
+
 fn spec_value(t: DataType, v: &Value) -> serde_json::Value {
     match (t, v) {
         (DataType::Blob, Value::Binary(b)) => json!({ "hex": b.iter().map(|x| format!("{x:02x}")).collect::<String>() }),

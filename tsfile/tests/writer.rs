@@ -218,3 +218,101 @@ proptest! {
         }
     }
 }
+
+/// Encoding and compression of every chunk of `measurement` on `device`.
+fn chunk_codecs(r: &TsFileReader<Vec<u8>>, device: &DeviceId, measurement: &str) -> Vec<(Encoding, Compression)> {
+    let meta = r.device_metadata(device).unwrap().unwrap();
+    meta.series(measurement)
+        .unwrap()
+        .chunks
+        .iter()
+        .map(|c| {
+            let h = r.read_chunk(c.offset_of_chunk_header).unwrap().header;
+            (h.encoding, h.compression)
+        })
+        .collect()
+}
+
+#[test]
+fn automatic_choice_picks_byte_packed_ts2diff_under_zstd_for_decimal_walks() {
+    // A bell-shaped random walk in cents, like the paper workload's sensors.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut cents: i64 = 5_000;
+    let values: Vec<f64> = (0..5_000)
+        .map(|_| {
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                cents += (x % 7) as i64 - 3;
+            }
+            cents as f64 / 100.0
+        })
+        .collect();
+    let times: Vec<i64> = (0..values.len() as i64).map(|i| i * 1000).collect();
+    let device = DeviceId::from_tree_path("root.sg.d1");
+    let schema = SeriesSchema::new("s", DataType::Double);
+    let vals = Values::Double(values.clone());
+    let mut w = TsFileWriter::new(Vec::new(), WriterOptions { page_max_points: 1_000, ..Default::default() }).unwrap();
+    w.write_chunk_group(&device, &[SeriesChunk { schema: &schema, times: &times, values: &vals }]).unwrap();
+    let r = reader_of(w.finish().unwrap());
+    assert_eq!(chunk_codecs(&r, &device, "s"), [(Encoding::Ts2Diff, Compression::Zstd)]);
+    let chunk = r.read_chunk(r.device_metadata(&device).unwrap().unwrap().series("s").unwrap().chunks[0].offset_of_chunk_header).unwrap();
+    // Page 0 after the float header (mpn 2): one block of 999 deltas, 8 bits wide.
+    let body = chunk.page_bytes(&chunk.pages[0]).unwrap();
+    let time_len = body[0] as usize | ((body[1] as usize & 0x7f) << 7);
+    let values_at = 2 + time_len;
+    assert_eq!(body[values_at], 2, "max point number");
+    assert_eq!(&body[values_at + 1..values_at + 9], &[0, 0, 0x03, 0xe7, 0, 0, 0, 8]);
+    let got: Vec<f64> = r.read_series(&device, "s", TimeRange::new(i64::MIN, i64::MAX)).unwrap().into_iter().flat_map(|b| match b.values {
+        Values::Double(v) => v,
+        _ => unreachable!(),
+    }).collect();
+    assert!(got.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()) && got.len() == values.len());
+}
+
+#[test]
+fn later_chunks_of_a_series_keep_the_first_chunks_encoding_and_compression() {
+    // Chunk group 1 (a slow ramp) takes one codec, chunk group 2 (random
+    // full-range values) alone would take another; Apache's C++ reader needs
+    // every chunk of a series in a file to use the same ones.
+    let device = DeviceId::from_tree_path("root.sg.d1");
+    let schema = SeriesSchema::new("s", DataType::Int64);
+    let times: Vec<i64> = (0..3_000).collect();
+    let first = Values::Int64((0..3_000i64).map(|i| i / 10).collect());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let second = Values::Int64(
+        (0..3_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as i64
+            })
+            .collect(),
+    );
+    let later: Vec<i64> = (10_000..13_000).collect();
+    let alone = {
+        let mut w = TsFileWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+        w.write_chunk_group(&device, &[SeriesChunk { schema: &schema, times: &later, values: &second }]).unwrap();
+        chunk_codecs(&reader_of(w.finish().unwrap()), &device, "s")[0]
+    };
+    let mut w = TsFileWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+    w.write_chunk_group(&device, &[SeriesChunk { schema: &schema, times: &times, values: &first }]).unwrap();
+    w.write_chunk_group(&device, &[SeriesChunk { schema: &schema, times: &later, values: &second }]).unwrap();
+    let r = reader_of(w.finish().unwrap());
+    let codecs = chunk_codecs(&r, &device, "s");
+    assert_ne!(codecs[0], alone, "the test needs chunks that would differ");
+    assert_eq!(codecs, [codecs[0], codecs[0]]);
+    let got: Vec<i64> = r
+        .read_series(&device, "s", TimeRange::new(i64::MIN, i64::MAX))
+        .unwrap()
+        .into_iter()
+        .flat_map(|b| match b.values {
+            Values::Int64(v) => v,
+            _ => unreachable!(),
+        })
+        .collect();
+    let (Values::Int64(a), Values::Int64(b)) = (&first, &second) else { unreachable!() };
+    assert_eq!(got, [a.as_slice(), b.as_slice()].concat());
+}

@@ -8,7 +8,7 @@
 //! [`lossless_max_point_number_f32`] tell a writer which `mpn`, if any,
 //! stores a page bit-exactly in Form 1.
 
-use super::{rle, ts2diff, MAX_PAGE_VALUES};
+use super::{rle, ts2diff, Ts2DiffLayout, MAX_PAGE_VALUES};
 use crate::error::{Error, Result};
 use crate::io::{ByteReader, ByteWriter};
 use crate::types::Encoding;
@@ -195,7 +195,7 @@ impl Bitmaps {
     }
 }
 
-pub(crate) fn encode_f32(v: &[f32], inner: Encoding, mpn: u32, out: &mut Vec<u8>) {
+pub(crate) fn encode_f32(v: &[f32], inner: Encoding, mpn: u32, layout: Ts2DiffLayout, out: &mut Vec<u8>) {
     if v.is_empty() {
         return;
     }
@@ -211,11 +211,12 @@ pub(crate) fn encode_f32(v: &[f32], inner: Encoding, mpn: u32, out: &mut Vec<u8>
     bitmaps.write_header(v.len(), mpn, out);
     match inner {
         Encoding::Rle => rle::encode_i32(&ints, out),
+        _ if layout == Ts2DiffLayout::BytePacked => ts2diff::encode_i32_byte_packed(&ints, out),
         _ => ts2diff::encode_i32(&ints, out),
     }
 }
 
-pub(crate) fn encode_f64(v: &[f64], inner: Encoding, mpn: u32, out: &mut Vec<u8>) {
+pub(crate) fn encode_f64(v: &[f64], inner: Encoding, mpn: u32, layout: Ts2DiffLayout, out: &mut Vec<u8>) {
     if v.is_empty() {
         return;
     }
@@ -231,6 +232,7 @@ pub(crate) fn encode_f64(v: &[f64], inner: Encoding, mpn: u32, out: &mut Vec<u8>
     bitmaps.write_header(v.len(), mpn, out);
     match inner {
         Encoding::Rle => rle::encode_i64(&ints, out),
+        _ if layout == Ts2DiffLayout::BytePacked => ts2diff::encode_i64_byte_packed(&ints, out),
         _ => ts2diff::encode_i64(&ints, out),
     }
 }
@@ -380,13 +382,13 @@ mod tests {
 
     fn enc64(v: &[f64], inner: Encoding, mpn: u32) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_f64(v, inner, mpn, &mut out);
+        encode_f64(v, inner, mpn, Ts2DiffLayout::Blocks, &mut out);
         out
     }
 
     fn enc32(v: &[f32], inner: Encoding, mpn: u32) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_f32(v, inner, mpn, &mut out);
+        encode_f32(v, inner, mpn, Ts2DiffLayout::Blocks, &mut out);
         out
     }
 

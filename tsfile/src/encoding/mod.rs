@@ -20,8 +20,9 @@ pub(crate) mod zigzag;
 
 pub(crate) mod bits;
 
+use crate::compression;
 use crate::error::{Error, Result};
-use crate::types::{DataType, Encoding, PhysicalType, Values};
+use crate::types::{Compression, DataType, Encoding, PhysicalType, Values};
 
 /// Upper bound on the values one page may decode to; a length field that
 /// claims more is treated as corruption.
@@ -32,14 +33,32 @@ pub const MAX_PAGE_VALUES: usize = 1 << 24;
 pub struct EncodeOptions {
     /// Decimal digits kept by FLOAT/DOUBLE under TS_2DIFF or RLE (spec §11.3).
     pub max_point_number: u32,
+    /// How TS_2DIFF lays out its blocks (INT32/INT64/DATE/TIMESTAMP, and
+    /// the integer stream of FLOAT/DOUBLE).
+    pub ts2diff_layout: Ts2DiffLayout,
 }
 
 impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
             max_point_number: 2,
+            ts2diff_layout: Ts2DiffLayout::Blocks,
         }
     }
+}
+
+/// The two TS_2DIFF page layouts Arbor writes; both are plain TS_2DIFF to
+/// every reader (spec §11.2: the block header carries the delta count and
+/// the bit width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ts2DiffLayout {
+    /// Java's: blocks of 128 deltas, each packed at its tightest width.
+    #[default]
+    Blocks,
+    /// One block per page with every delta in whole bytes (the width rounded
+    /// up to a multiple of 8). Meant to be compressed with ZSTD, whose
+    /// Huffman-coded literals then code each delta close to its entropy.
+    BytePacked,
 }
 
 fn unsupported(encoding: Encoding, data_type: DataType) -> Error {
@@ -80,13 +99,19 @@ pub fn encode(
         (Encoding::Rle, Values::Int32(v)) => rle::encode_i32(v, out),
         (Encoding::Rle, Values::Int64(v)) => rle::encode_i64(v, out),
         (Encoding::Rle | Encoding::Ts2Diff, Values::Float(v)) => {
-            float::encode_f32(v, encoding, mpn, out)
+            float::encode_f32(v, encoding, mpn, options.ts2diff_layout, out)
         }
         (Encoding::Rle | Encoding::Ts2Diff, Values::Double(v)) => {
-            float::encode_f64(v, encoding, mpn, out)
+            float::encode_f64(v, encoding, mpn, options.ts2diff_layout, out)
         }
-        (Encoding::Ts2Diff, Values::Int32(v)) => ts2diff::encode_i32(v, out),
-        (Encoding::Ts2Diff, Values::Int64(v)) => ts2diff::encode_i64(v, out),
+        (Encoding::Ts2Diff, Values::Int32(v)) => match options.ts2diff_layout {
+            Ts2DiffLayout::Blocks => ts2diff::encode_i32(v, out),
+            Ts2DiffLayout::BytePacked => ts2diff::encode_i32_byte_packed(v, out),
+        },
+        (Encoding::Ts2Diff, Values::Int64(v)) => match options.ts2diff_layout {
+            Ts2DiffLayout::Blocks => ts2diff::encode_i64(v, out),
+            Ts2DiffLayout::BytePacked => ts2diff::encode_i64_byte_packed(v, out),
+        },
         (Encoding::Gorilla, Values::Int32(v)) => gorilla::encode_i32(v, out),
         (Encoding::Gorilla, Values::Int64(v)) => gorilla::encode_i64(v, out),
         (Encoding::Gorilla, Values::Float(v)) => gorilla::encode_f32(v, out),
@@ -201,34 +226,112 @@ fn auto_candidates(data_type: DataType) -> &'static [Encoding] {
     }
 }
 
-/// Pick the lossless encoding that makes `sample` smallest. FLOAT/DOUBLE may
-/// use TS_2DIFF only when `all` (the whole chunk) fits a max point number
-/// exactly; that number is returned in the options.
-pub fn choose_encoding(data_type: DataType, sample: &Values, all: &Values) -> (Encoding, EncodeOptions) {
-    let mut best = (data_type.default_encoding(), EncodeOptions::default(), usize::MAX);
+/// What the automatic choice settled on for one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub encoding: Encoding,
+    pub options: EncodeOptions,
+    pub compression: Compression,
+}
+
+/// ZSTD must beat the next best codec by this share of its size to be
+/// chosen: it decodes several times slower than LZ4.
+const ZSTD_MIN_GAIN: f64 = 0.03;
+
+/// A candidate whose encoded size is this many times the smallest one so
+/// far is not compressed to compare: no codec closes such a gap on encoded
+/// numbers (PLAIN doubles against TS_2DIFF, say), and compressing costs.
+const HOPELESS_RATIO: usize = 3;
+
+/// Pick the lossless encoding and, among `compressions`, the codec that
+/// make `sample` smallest once compressed (ZSTD as [`compression::compress_chosen`]
+/// does it). FLOAT/DOUBLE may use TS_2DIFF only when `all` (the whole
+/// chunk) fits a max point number exactly; that number is returned in the
+/// options. `compressions` must not be empty.
+pub fn choose(data_type: DataType, sample: &Values, all: &Values, compressions: &[Compression]) -> Choice {
+    choose_among(data_type, auto_candidates(data_type), sample, all, compressions).unwrap_or(Choice {
+        encoding: data_type.default_encoding(),
+        options: EncodeOptions::default(),
+        compression: compressions.first().copied().unwrap_or(Compression::Lz4),
+    })
+}
+
+/// [`choose`] restricted to `encodings`; `None` when none of them stores
+/// `all` losslessly (or `compressions` is empty).
+pub fn choose_among(
+    data_type: DataType,
+    encodings: &[Encoding],
+    sample: &Values,
+    all: &Values,
+    compressions: &[Compression],
+) -> Option<Choice> {
+    let mut best = None;
+    let mut best_cost = f64::INFINITY;
+    let mut smallest_raw = usize::MAX;
     let mut buf = Vec::new();
+    let mut packed = Vec::new();
     let has_end = holds_gorilla_end_marker(all);
-    for &encoding in auto_candidates(data_type) {
+    let integer_stream = !matches!(data_type.physical(), PhysicalType::Boolean | PhysicalType::Binary);
+    for &encoding in encodings {
         // Java's GORILLA/CHIMP readers stop at a value equal to the END
         // marker, so never choose them for data that holds one.
         if has_end && matches!(encoding, Encoding::Gorilla | Encoding::Chimp) {
             continue;
         }
-        let options = match (encoding, data_type.physical()) {
+        if check_writable(encoding, data_type).is_err() {
+            continue;
+        }
+        let base = match (encoding, data_type.physical()) {
             (Encoding::Ts2Diff, PhysicalType::Float | PhysicalType::Double) => {
                 match lossless_max_point_number(all) {
-                    Some(mpn) => EncodeOptions { max_point_number: mpn },
+                    Some(mpn) => EncodeOptions { max_point_number: mpn, ..EncodeOptions::default() },
                     None => continue,
                 }
             }
             _ => EncodeOptions::default(),
         };
-        buf.clear();
-        if encode(encoding, data_type, sample, &options, &mut buf).is_ok() && buf.len() < best.2 {
-            best = (encoding, options, buf.len());
+        let layouts: &[Ts2DiffLayout] = if encoding == Encoding::Ts2Diff && integer_stream {
+            &[Ts2DiffLayout::Blocks, Ts2DiffLayout::BytePacked]
+        } else {
+            &[Ts2DiffLayout::Blocks]
+        };
+        for &layout in layouts {
+            let options = EncodeOptions { ts2diff_layout: layout, ..base };
+            buf.clear();
+            if encode(encoding, data_type, sample, &options, &mut buf).is_err() {
+                continue;
+            }
+            if buf.len() > smallest_raw.saturating_mul(HOPELESS_RATIO) {
+                continue;
+            }
+            smallest_raw = smallest_raw.min(buf.len());
+            for &codec in compressions {
+                // Whole-byte deltas only pay off under an entropy coder.
+                if layout == Ts2DiffLayout::BytePacked && codec != Compression::Zstd {
+                    continue;
+                }
+                let size = if codec == Compression::Uncompressed {
+                    buf.len()
+                } else {
+                    packed.clear();
+                    match compression::compress_chosen(codec, &buf, &mut packed) {
+                        Ok(()) => packed.len(),
+                        Err(_) => continue,
+                    }
+                };
+                let cost = if codec == Compression::Zstd && compressions.len() > 1 {
+                    size as f64 * (1.0 + ZSTD_MIN_GAIN)
+                } else {
+                    size as f64
+                };
+                if cost < best_cost {
+                    best_cost = cost;
+                    best = Some(Choice { encoding, options, compression: codec });
+                }
+            }
         }
     }
-    (best.0, best.1)
+    best
 }
 
 /// Whether any value equals the END marker of GORILLA/CHIMP pages (spec §11.5).

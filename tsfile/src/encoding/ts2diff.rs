@@ -3,7 +3,9 @@
 //! under FLOAT/DOUBLE TS_2DIFF (§11.3).
 //!
 //! Blocks hold 129 values (first value + 128 deltas) like Java's default,
-//! the last block of a page fewer.
+//! the last block of a page fewer; or, in the byte-packed layout
+//! ([`super::Ts2DiffLayout::BytePacked`]), the page is one block whose
+//! deltas take whole bytes each.
 
 use super::rle::{BitPacker, BitUnpacker};
 use super::MAX_PAGE_VALUES;
@@ -14,8 +16,11 @@ use crate::io::{ByteReader, ByteWriter};
 const BLOCK_DELTAS: usize = 128;
 
 /// Write one block. `deltas` are sign-extended to i64 for INT32 so that
-/// `delta - min` is exact and never exceeds 32 bits.
-fn write_block(first: i64, deltas: &[i64], wide: bool, out: &mut Vec<u8>) {
+/// `delta - min` is exact and never exceeds 32 bits. The packed width is
+/// the deltas' bit length rounded up to a multiple of `width_step`
+/// (1: tight, Java's choice; 8: whole bytes). Readers take the width from
+/// the block header, so any width that holds every field is valid.
+fn write_block(first: i64, deltas: &[i64], wide: bool, width_step: u32, out: &mut Vec<u8>) {
     let min = match deltas.iter().min() {
         Some(&m) => m,
         // Java leaves its "no delta yet" sentinel in a one-value block.
@@ -25,7 +30,8 @@ fn write_block(first: i64, deltas: &[i64], wide: bool, out: &mut Vec<u8>) {
     let all = deltas
         .iter()
         .fold(0u64, |acc, &d| acc | d.wrapping_sub(min) as u64);
-    let width = 64 - all.leading_zeros();
+    // Rounding up never passes the type's width: 32 and 64 are multiples of 8.
+    let width = (64 - all.leading_zeros()).div_ceil(width_step) * width_step;
     out.put_i32(deltas.len() as i32);
     out.put_i32(width as i32);
     if wide {
@@ -52,7 +58,7 @@ pub(crate) fn encode_i32(v: &[i32], out: &mut Vec<u8>) {
         for (d, pair) in deltas.iter_mut().zip(block.windows(2)) {
             *d = i64::from(pair[1].wrapping_sub(pair[0]));
         }
-        write_block(i64::from(block[0]), &deltas[..n], false, out);
+        write_block(i64::from(block[0]), &deltas[..n], false, 1, out);
     }
 }
 
@@ -64,8 +70,29 @@ pub(crate) fn encode_i64(v: &[i64], out: &mut Vec<u8>) {
         for (d, pair) in deltas.iter_mut().zip(block.windows(2)) {
             *d = pair[1].wrapping_sub(pair[0]);
         }
-        write_block(block[0], &deltas[..n], true, out);
+        write_block(block[0], &deltas[..n], true, 1, out);
     }
+}
+
+/// The byte-packed layout: the whole page is one block (the format lets a
+/// block hold any number of deltas; Java and C++ read the count from the
+/// block header) and every delta takes whole bytes. Bigger than
+/// [`encode_i32`] as it stands, but a byte-wise entropy coder (ZSTD's
+/// Huffman literals) then sees one symbol per delta and gets close to the
+/// deltas' entropy, where tight bit fields straddle bytes and defeat it.
+pub(crate) fn encode_i32_byte_packed(v: &[i32], out: &mut Vec<u8>) {
+    let Some(&first) = v.first() else { return };
+    let deltas: Vec<i64> = v.windows(2).map(|p| i64::from(p[1].wrapping_sub(p[0]))).collect();
+    out.reserve(16 + deltas.len() * 2);
+    write_block(i64::from(first), &deltas, false, 8, out);
+}
+
+/// [`encode_i32_byte_packed`] for INT64 streams.
+pub(crate) fn encode_i64_byte_packed(v: &[i64], out: &mut Vec<u8>) {
+    let Some(&first) = v.first() else { return };
+    let deltas: Vec<i64> = v.windows(2).map(|p| p[1].wrapping_sub(p[0])).collect();
+    out.reserve(24 + deltas.len() * 2);
+    write_block(first, &deltas, true, 8, out);
 }
 
 /// The two integer widths TS_2DIFF stores.
@@ -167,6 +194,14 @@ fn decode_blocks<T: DeltaInt>(input: &[u8], n: Option<usize>, base: u64) -> Resu
         if width == 0 {
             out.extend((1..take).map(|_| {
                 prev = prev.wrapping_add(min);
+                prev
+            }));
+        } else if width == 8 {
+            // The byte-packed layout: one field per byte, no bit juggling.
+            out.extend(packed[..take.saturating_sub(1)].iter().map(|&b| {
+                prev = prev
+                    .wrapping_add(min)
+                    .wrapping_add(T::from_field(u64::from(b)));
                 prev
             }));
         } else {
@@ -271,6 +306,48 @@ mod tests {
         assert_eq!(decode_i32(&out, w.len()).unwrap(), w);
         // a full block holds 128 deltas
         assert_eq!(&out[..4], &128i32.to_be_bytes());
+    }
+
+    #[test]
+    fn byte_packed_is_one_block_of_whole_byte_fields() {
+        // deltas 1, 3, 2 -> min 1, fields 0, 2, 1 at width 8 (tight: 2)
+        let mut out = Vec::new();
+        encode_i32_byte_packed(&[10, 11, 14, 16], &mut out);
+        assert_eq!(out, hex("00000003 00000008 00000001 0000000a 00 02 01"));
+        assert_eq!(decode_i32(&out, 4).unwrap(), [10, 11, 14, 16]);
+        // constant deltas keep width 0; one value keeps Java's sentinel
+        let mut out = Vec::new();
+        encode_i64_byte_packed(&[5, 7, 9], &mut out);
+        assert_eq!(out, hex("00000002 00000000 0000000000000002 0000000000000005"));
+        let mut out = Vec::new();
+        encode_i64_byte_packed(&[5], &mut out);
+        assert_eq!(out, hex("00000000 00000000 7fffffffffffffff 0000000000000005"));
+        assert_eq!(decode_i64(&out, 1).unwrap(), [5]);
+    }
+
+    #[test]
+    fn byte_packed_round_trips_long_pages_and_extremes() {
+        let v: Vec<i64> = (0..10_000)
+            .map(|i| match i % 11 {
+                0 => i64::MIN,
+                1 => i64::MAX,
+                _ => (i * 37) % 300 - 150,
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_i64_byte_packed(&v, &mut out);
+        assert_eq!(&out[..8], hex("0000270f 00000040"));
+        assert_eq!(decode_i64(&out, v.len()).unwrap(), v);
+        let w: Vec<i32> = (0..10_000).map(|i| ((i * 7919) % 513) - 256).collect();
+        let mut out = Vec::new();
+        encode_i32_byte_packed(&w, &mut out);
+        // range 512 needs 10 bits: two bytes per delta
+        assert_eq!(&out[..8], hex("0000270f 00000010"));
+        assert_eq!(decode_i32(&out, w.len()).unwrap(), w);
+        let x: Vec<i32> = vec![i32::MIN, i32::MAX, 0, -1, i32::MIN];
+        let mut out = Vec::new();
+        encode_i32_byte_packed(&x, &mut out);
+        assert_eq!(decode_i32(&out, x.len()).unwrap(), x);
     }
 
     #[test]
