@@ -124,8 +124,11 @@ impl Selection {
         Page::new(self.limit.filter(|_| self.patterns.len() <= 1), 0)
     }
 
-    fn keeps(&self, path: &catalog::Path) -> bool {
-        self.patterns.iter().skip(1).all(|p| p.matches(path))
+    /// The rows the walk listed that the other patterns match, at most `limit`.
+    fn finish<T>(&self, mut rows: Vec<T>, path: impl Fn(&T) -> &catalog::Path) -> Vec<T> {
+        rows.retain(|row| self.patterns.iter().skip(1).all(|p| p.matches(path(row))));
+        rows.truncate(self.limit.unwrap_or(usize::MAX));
+        rows
     }
 }
 
@@ -145,9 +148,7 @@ fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &S
     let (pattern, page) = (selection.walked(), selection.page());
     let columns: Vec<ArrayRef> = match listing {
         Listing::Databases => {
-            let mut dbs = instance.catalog().list_databases(&pattern);
-            dbs.retain(|d| selection.keeps(&d.path));
-            dbs.truncate(selection.limit.unwrap_or(usize::MAX));
+            let dbs = selection.finish(instance.catalog().list_databases(&pattern), |row| &row.path);
             let interval = instance.config().engine.time_partition_ms;
             vec![
                 Arc::new(dbs.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
@@ -156,9 +157,7 @@ fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &S
             ]
         }
         Listing::Devices => {
-            let mut devices = instance.catalog().list_devices(&pattern, page);
-            devices.retain(|d| selection.keeps(&d.path));
-            devices.truncate(selection.limit.unwrap_or(usize::MAX));
+            let devices = selection.finish(instance.catalog().list_devices(&pattern, page), |row| &row.path);
             vec![
                 Arc::new(devices.iter().map(|d| Some(d.path.to_string())).collect::<StringArray>()),
                 Arc::new(devices.iter().map(|d| Some(d.database.to_string())).collect::<StringArray>()),
@@ -166,9 +165,7 @@ fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &S
             ]
         }
         Listing::Timeseries => {
-            let mut series = instance.catalog().list_series(&pattern, page);
-            series.retain(|s| selection.keeps(&s.path));
-            series.truncate(selection.limit.unwrap_or(usize::MAX));
+            let series = selection.finish(instance.catalog().list_series(&pattern, page), |row| &row.path);
             let text = |f: &dyn Fn(&catalog::SeriesInfo) -> Option<String>| Arc::new(series.iter().map(f).collect::<StringArray>()) as ArrayRef;
             vec![
                 text(&|s| Some(s.path.to_string())),
@@ -183,9 +180,7 @@ fn rows(instance: &Instance, listing: Listing, selection: &Selection, schema: &S
             ]
         }
         Listing::Nodes => {
-            let mut nodes = instance.catalog().list_nodes(&pattern, page);
-            nodes.retain(|n| selection.keeps(&n.path));
-            nodes.truncate(selection.limit.unwrap_or(usize::MAX));
+            let nodes = selection.finish(instance.catalog().list_nodes(&pattern, page), |row| &row.path);
             vec![
                 Arc::new(nodes.iter().map(|n| Some(n.path.to_string())).collect::<StringArray>()),
                 Arc::new(nodes.iter().map(|n| Some(n.path.last())).collect::<StringArray>()),
