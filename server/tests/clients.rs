@@ -129,12 +129,13 @@ fn the_jdbc_driver_works_end_to_end() {
     let (_dir, mut server) = start();
     let jar = std::env::var("ARBOR_JDBC_JAR").unwrap_or_else(|_| "/usr/share/java/postgresql.jar".into());
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/JdbcSmoke.java");
-    let out = run(Command::new("java").arg("-cp").arg(&jar).arg(&source).arg(server.port().to_string()));
+    let out = run(Command::new("java").arg("-Duser.timezone=Asia/Kolkata").arg("-cp").arg(&jar).arg(&source).arg(server.port().to_string()));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
         [
             "server: PostgreSQL 15.0",
+            "TimeZone: Asia/Kolkata (JVM Asia/Kolkata)",
             "prepared insert rows: 1",
             "row: 2000 21.5 false",
             "row: 3000 22.5 true",
@@ -177,7 +178,7 @@ fn python_clients_work_end_to_end() {
         lines,
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
-            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported, start-up TimeZone",
             "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",

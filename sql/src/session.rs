@@ -272,6 +272,14 @@ impl Session {
         self.pg.settings.startup(name, value);
     }
 
+    /// The setting start-up parameter `name` makes in every session,
+    /// `(name as PostgreSQL reports it, value)`, or `None` where the
+    /// session ignores it: what the start-up ParameterStatus messages say
+    /// before the session exists (pgJDBC sends the JVM's `TimeZone`).
+    pub fn startup_setting(name: &str, value: &str) -> Option<(String, String)> {
+        crate::pg::settings::Settings::startup_setting(name, value)
+    }
+
     /// A number that changes whenever a parameter's value may have.
     pub fn settings_version(&self) -> u64 {
         self.pg.settings.version()

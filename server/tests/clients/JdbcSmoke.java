@@ -10,6 +10,9 @@ public class JdbcSmoke {
         try (Connection c = DriverManager.getConnection(url)) {
             DatabaseMetaData md = c.getMetaData();
             System.out.println("server: " + md.getDatabaseProductName() + " " + md.getDatabaseProductVersion());
+            // pgJDBC sends the JVM's zone as the TimeZone start-up parameter;
+            // the start-up ParameterStatus reports the session's zone.
+            System.out.println("TimeZone: " + c.unwrap(org.postgresql.PGConnection.class).getParameterStatus("TimeZone") + " (JVM " + java.util.TimeZone.getDefault().getID() + ")");
             try (Statement s = c.createStatement()) {
                 s.execute("INSERT INTO root.j.d1(timestamp, temp, ok) VALUES (1000, 20.5, true), (2000, 21.5, false), (3000, 22.5, true)");
             }

@@ -137,7 +137,18 @@ def psycopg3_client():
             check(got.tzinfo == berlin or str(got.tzinfo) == "Europe/Berlin", True, f"zone of the value, binary={binary}")
         conn.execute("RESET TIME ZONE")
         check(conn.info.parameter_status("TimeZone"), "UTC", "TimeZone reported after RESET")
-    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported"
+    # A TimeZone start-up parameter (libpq sends PGTZ as `timezone`) is
+    # the zone the start-up ParameterStatus reports.
+    import os
+
+    os.environ["PGTZ"] = "America/New_York"
+    try:
+        with psycopg.connect(DSN) as conn:
+            check(conn.info.parameter_status("TimeZone"), "America/New_York", "TimeZone from the start-up packet")
+            check(conn.execute("SHOW TimeZone").fetchone(), ("America/New_York",), "the session's zone")
+    finally:
+        del os.environ["PGTZ"]
+    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported, start-up TimeZone"
 
 
 async def asyncpg_main():
