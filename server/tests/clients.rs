@@ -114,12 +114,28 @@ fn psql_copies_prepares_and_describes() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1) FROM \"root.pc.d1\" \\gdesc\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1), 1.5 AS d, v + 1.5 AS f, '2024-01-01 00:00:00+02'::timestamptz AS tz FROM \"root.pc.d1\" \\gdesc\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
-        ["time|timestamp with time zone", "v|double precision", "i|integer", "b|bigint", "t|text", "?column?|integer"]
+        [
+            "time|timestamp with time zone",
+            "v|double precision",
+            "i|integer",
+            "b|bigint",
+            "t|text",
+            "?column?|integer",
+            // A decimal literal is numeric; with a float, double precision.
+            "d|numeric",
+            "f|double precision",
+            "tz|timestamp with time zone"
+        ]
     );
     server.stop().unwrap();
 }

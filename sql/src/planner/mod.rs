@@ -39,7 +39,12 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_create_default_catalog_and_schema(false)
         // Round-robin repartitioning splits ordered scans for no gain on
         // short series reads and loses their time order.
-        .set_bool("datafusion.optimizer.enable_round_robin_repartition", false);
+        .set_bool("datafusion.optimizer.enable_round_robin_repartition", false)
+        // `'2024-01-01 00:00:00+02'::timestamptz` is an instant (a UTC
+        // timestamp, as device tables' times are), not a wall-clock time.
+        .set_str("datafusion.execution.time_zone", crate::convert::UTC)
+        // `1.5` is `numeric`, as PostgreSQL types a decimal literal.
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
     // Epoch integers become timestamps before type coercion sees them.
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
     analyzer_rules.extend(Analyzer::new().rules);
