@@ -163,6 +163,7 @@ fn the_jdbc_driver_works_end_to_end() {
             "column: ok bool",
             "primary key: root.j.d1 time 1 root.j.d1_pkey",
             "index: root.j.d1_pkey non_unique=false time 1 A",
+            "type info: {_int4=2003, float8=8, int4=4, numeric=2, timestamptz=93} many=true",
             "typed: 1 time timestamptz 93 size=35 nullable=0 default=null",
             "typed: 2 temp float8 8 size=17 nullable=1 default=null",
             "typed: 3 n int8 -5 size=19 nullable=1 default=null",
@@ -195,7 +196,7 @@ fn python_clients_work_end_to_end() {
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
             "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported, start-up TimeZone",
-            "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], pool reset, errors",
+            "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], type lookup, literal types, pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",
         ]

@@ -107,9 +107,18 @@ fn signed(t: &ArrowType) -> Option<ArrowType> {
     })
 }
 
-/// `schema` with unsigned integer columns made signed (row_number(), counts).
+/// Whether `f` carries datafusion-pg-catalog's oid mark on values that are
+/// no oids: DataFusion's casts keep their input's field metadata, so
+/// `typelem::regtype::text` (asyncpg's type lookup) would be described as
+/// an oid while its values are text.
+fn stray_oid_mark(f: &Field) -> bool {
+    f.metadata().contains_key(crate::pg::typing::OID_ALIAS_KEY) && !matches!(f.data_type(), ArrowType::Int32 | ArrowType::Int64 | ArrowType::UInt32)
+}
+
+/// `schema` with unsigned integer columns made signed (row_number(),
+/// counts), and oid marks only on integers.
 fn pg_schema(schema: &SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|f| signed(f.data_type()).is_some()) {
+    if !schema.fields().iter().any(|f| signed(f.data_type()).is_some() || stray_oid_mark(f)) {
         return schema.clone();
     }
     let fields: Vec<Field> = schema
@@ -117,6 +126,11 @@ fn pg_schema(schema: &SchemaRef) -> SchemaRef {
         .iter()
         .map(|f| match signed(f.data_type()) {
             Some(t) => Field::new(f.name(), t, f.is_nullable()),
+            None if stray_oid_mark(f) => {
+                let mut metadata = f.metadata().clone();
+                metadata.remove(crate::pg::typing::OID_ALIAS_KEY);
+                f.as_ref().clone().with_metadata(metadata)
+            }
             None => f.as_ref().clone(),
         })
         .collect();
@@ -586,7 +600,7 @@ impl Session {
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?;
+        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?;
         let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
@@ -695,7 +709,7 @@ impl Session {
         crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names, oid_parameters))
+        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?, names, oid_parameters))
     }
 
     /// Execute every statement of a simple query.

@@ -104,7 +104,17 @@ pub(crate) fn int4_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
     if matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Copy(_)) {
         return Ok(plan);
     }
-    plan.transform_up_with_subqueries(|node| {
+    int4_projections(plan).map(|t| t.data)
+}
+
+/// [`int4_literals`] below and at `plan`, bottom up. A recursive query is
+/// left as planned: its recursive term was typed against its static term
+/// (`0 AS depth` … `depth + 1`), which must keep its types.
+fn int4_projections(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    if matches!(plan, LogicalPlan::RecursiveQuery(_)) {
+        return Ok(Transformed::no(plan));
+    }
+    plan.map_subqueries(int4_projections)?.transform_sibling(|n| n.map_children(int4_projections))?.transform_parent(|node| {
         let node = node.recompute_schema()?;
         let LogicalPlan::Projection(p) = node else { return Ok(Transformed::no(node)) };
         let mut changed = false;
@@ -125,6 +135,76 @@ pub(crate) fn int4_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
             .collect();
         let projection = Projection::try_new(exprs, p.input)?;
         Ok(if changed { Transformed::yes(LogicalPlan::Projection(projection)) } else { Transformed::no(LogicalPlan::Projection(projection)) })
+    })
+}
+
+/// The function a `'name'::regproc` cast names: datafusion-pg-catalog
+/// plans the cast as `(SELECT oid FROM pg_proc WHERE proname = 'name')`.
+/// A schema-qualified name (`'pg_catalog.array_in'`) is the function's own.
+fn regproc_lookup(plan: &LogicalPlan) -> Option<String> {
+    use datafusion::logical_expr::Operator;
+    match plan {
+        LogicalPlan::Limit(l) => regproc_lookup(&l.input),
+        LogicalPlan::SubqueryAlias(a) => regproc_lookup(&a.input),
+        LogicalPlan::Projection(p) => {
+            let [Expr::Column(oid)] = p.expr.as_slice() else { return None };
+            let LogicalPlan::Filter(f) = p.input.as_ref() else { return None };
+            let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = &f.predicate else { return None };
+            let (Expr::Column(proname), Expr::Literal(ScalarValue::Utf8(Some(name)) | ScalarValue::Utf8View(Some(name)), _)) = (left.as_ref(), right.as_ref()) else {
+                return None;
+            };
+            let mut scan = f.input.as_ref();
+            while let LogicalPlan::SubqueryAlias(a) = scan {
+                scan = &a.input;
+            }
+            let LogicalPlan::TableScan(scan) = scan else { return None };
+            if oid.name != "oid" || proname.name != "proname" || scan.table_name.table() != "pg_proc" {
+                return None;
+            }
+            Some(name.strip_prefix("pg_catalog.").unwrap_or(name).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `plan` with each `x = 'name'::regproc` (or `<>`) whose `x` is text
+/// comparing names: datafusion-pg-catalog keeps `regproc` columns as the
+/// function's name (`pg_type.typinput` is `array_in`), where the cast
+/// looks the function's oid up, so the comparison would cast the name to
+/// an integer and fail (pgJDBC's type cache: `typinput =
+/// 'pg_catalog.array_in'::regproc`).
+pub(crate) fn regproc_names(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::{ExprSchemable, Operator};
+    plan.transform_up_with_subqueries(|node| {
+        let schema = match node.inputs().as_slice() {
+            [input] if matches!(node, LogicalPlan::Projection(_)) => input.schema().clone(),
+            _ => node.schema().clone(),
+        };
+        let text = |e: &Expr| matches!(e.get_type(&schema), Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8));
+        let by_name = |e: &Expr| match e {
+            Expr::ScalarSubquery(s) => regproc_lookup(&s.subquery).map(|name| Box::new(Expr::Literal(ScalarValue::Utf8(Some(name)), None))),
+            _ => None,
+        };
+        let projection = matches!(node, LogicalPlan::Projection(_));
+        node.map_expressions(|top| {
+            let name = top.schema_name().to_string();
+            let rewritten = top.clone().transform_up(|e| {
+                let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+                if !matches!(op, Operator::Eq | Operator::NotEq) {
+                    return Ok(Transformed::no(e));
+                }
+                Ok(match (by_name(left), by_name(right)) {
+                    (None, Some(name)) if text(left) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: left.clone(), op: *op, right: name })),
+                    (Some(name), None) if text(right) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: name, op: *op, right: right.clone() })),
+                    _ => Transformed::no(e),
+                })
+            })?;
+            // A select list's column keeps its name.
+            Ok(match (rewritten.transformed, projection) {
+                (true, true) => Transformed::yes(rewritten.data.alias_if_changed(name)?),
+                _ => rewritten,
+            })
+        })
     })
     .map(|t| t.data)
 }
@@ -173,7 +253,7 @@ pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// The field metadata datafusion-pg-catalog marks oid columns with
 /// (`pg.oid_alias`: `oid`, `regtype`, …), which arrow-pg and the wire read.
-const OID_ALIAS_KEY: &str = "pg.oid_alias";
+pub(crate) const OID_ALIAS_KEY: &str = "pg.oid_alias";
 
 /// The marks datafusion-pg-catalog gives catalog columns PostgreSQL
 /// declares `oid`.
