@@ -89,6 +89,25 @@ fn psql_names_columns_as_postgresql_names_them() {
     server.stop().unwrap();
 }
 
+/// The roles: psql's `\du`, and `pg_roles`, `pg_user` and `pg_authid` list
+/// the server's configured user (and the session's) as a superuser beside
+/// PostgreSQL's `postgres`, which owns the catalog's objects.
+#[test]
+fn psql_lists_the_roles() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    let du = psql(port, &["-A", "-t", "-c", "\\du"]);
+    let superuser = "Superuser, Create role, Create DB, Replication, Bypass RLS";
+    assert_eq!(du.lines().collect::<Vec<_>>(), [format!("postgres|{superuser}|"), format!("root|{superuser}|")]);
+    let roles = psql(port, &["-A", "-t", "-c", "SELECT rolname, rolsuper, rolcanlogin, rolpassword FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY oid"]);
+    assert_eq!(roles.lines().collect::<Vec<_>>(), ["postgres|t|t|********", "root|t|t|********"]);
+    let users = psql(port, &["-A", "-t", "-c", "SELECT usename, usesuper, passwd FROM pg_user ORDER BY usesysid"]);
+    assert_eq!(users.lines().collect::<Vec<_>>(), ["postgres|t|********", "root|t|********"]);
+    let authid = psql(port, &["-A", "-t", "-c", "SELECT a.rolname FROM pg_authid a JOIN pg_roles r ON a.oid = r.oid WHERE a.rolsuper ORDER BY a.oid"]);
+    assert_eq!(authid.lines().collect::<Vec<_>>(), ["postgres", "root"]);
+    server.stop().unwrap();
+}
+
 /// psql's `\copy` both ways, PREPARE/EXECUTE and `\gdesc`.
 #[test]
 fn psql_copies_prepares_and_describes() {

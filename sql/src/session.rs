@@ -251,9 +251,9 @@ fn write_statement(
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
         let gate = crate::provider::WriteGate::default();
-        let ctx = crate::planner::context(instance.clone(), gate.clone())?;
-        ctx.register_udf(version_udf());
         let pg = commands::PgState::new();
+        let ctx = crate::planner::context(instance.clone(), gate.clone(), pg.settings.clone())?;
+        ctx.register_udf(version_udf());
         for f in crate::pg::functions::session_functions(&pg.settings, &pg.locks) {
             ctx.register_udf(f);
         }

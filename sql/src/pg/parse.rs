@@ -66,8 +66,39 @@ fn may_have_subquery(sql: &str) -> bool {
     })
 }
 
-/// Parse `sql` into statements, with the compatibility parser's rewrites.
+/// Parse `sql` into statements, with the compatibility parser's rewrites
+/// and Arbor's relations of `pg_catalog` found unqualified.
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    Ok(parse_compatible(sql)?.into_iter().map(qualify_arbor_relations).collect())
+}
+
+/// The `pg_catalog` relations Arbor adds to datafusion-pg-catalog's
+/// (`provider/pg_catalog.rs`), which its `PrependUnqualifiedPgTableName`
+/// does not know.
+const ARBOR_PG_RELATIONS: &[&str] = &["pg_user"];
+
+/// `FROM pg_user` → `FROM pg_catalog.pg_user`, as PostgreSQL's search path finds it.
+fn qualify_arbor_relations(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, TableFactor};
+    struct Qualify;
+    impl VisitorMut for Qualify {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, args: None, .. } = t {
+                if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() {
+                    if ARBOR_PG_RELATIONS.iter().any(|r| r.eq_ignore_ascii_case(&ident.value)) {
+                        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("pg_catalog")), ObjectNamePart::Identifier(ident.clone())]);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Qualify);
+    statement
+}
+
+fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let parsers = parsers();
     let compat = match parsers.compat.parse(sql) {
         Ok(statements) => statements,
@@ -182,6 +213,11 @@ mod tests {
         );
         // A parameter is not a correlation.
         assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1 LIMIT 1)");
+    }
+
+    #[test]
+    fn arbor_relations_are_found_in_pg_catalog() {
+        assert_eq!(one("SELECT usename FROM pg_user"), "SELECT usename FROM pg_catalog.pg_user");
     }
 
     #[test]

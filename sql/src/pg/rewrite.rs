@@ -334,7 +334,7 @@ fn rewrite(e: &Expr) -> Option<Expr> {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
         _ => return None,
     };
-    over_unnest(query, select, &element).or_else(|| Some(aggregated(query, select)))
+    over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).or_else(|| Some(aggregated(query, select)))
 }
 
 /// The array of `[information_schema.]_pg_expandarray(a)`.
@@ -655,6 +655,28 @@ fn over_unnest(query: &Query, select: &Select, element: &Expr) -> Option<Expr> {
     })
 }
 
+/// A correlated `ARRAY(SELECT e FROM … WHERE …)` over plain rows (psql's
+/// `\du`: `ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b
+/// ON … WHERE m.member = r.oid)`): `(SELECT array_agg(e) FROM … WHERE …)`,
+/// which DataFusion decorrelates (an outer column inside a derived table
+/// it does not resolve).
+fn correlated_aggregated(query: &Query, select: &Select) -> Option<Expr> {
+    let plain = query.with.is_none() && query.order_by.is_none() && query.limit_clause.is_none() && query.fetch.is_none();
+    let grouped = !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty());
+    if !plain || grouped || select.having.is_some() || select.distinct.is_some() || !super::parse::correlated(query) {
+        return None;
+    }
+    let [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] = select.projection.as_slice() else { return None };
+    if aggregates(e) {
+        return None;
+    }
+    let mut select = select.clone();
+    select.projection = vec![SelectItem::UnnamedExpr(call("array_agg", vec![e.clone()]))];
+    let mut query = query.clone();
+    *query.body = SetExpr::Select(Box::new(select));
+    Some(Expr::Subquery(Box::new(query)))
+}
+
 /// `(SELECT array_agg(elem [ORDER BY elem]) FROM (subquery) AS array_source)`.
 fn aggregated(query: &Query, select: &Select) -> Expr {
     let elem = Ident::new("array_element");
@@ -731,6 +753,10 @@ mod tests {
             "SELECT (SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source)"
         );
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
+        assert_eq!(
+            rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"),
+            "SELECT (SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"
+        );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
             // A lookup by equality is a join (decorrelate.rs).

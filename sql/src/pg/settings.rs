@@ -56,7 +56,7 @@ fn known(name: &str) -> Option<&'static (&'static str, &'static str, bool, &'sta
 
 /// One session's parameters, shared with the functions that read and
 /// write them (`current_setting`, `set_config`).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub(crate) struct Settings {
     /// Values set in this session, by lower-case name (defaults are not stored).
     set: Arc<RwLock<BTreeMap<String, String>>>,

@@ -30,7 +30,7 @@ use crate::provider::{DeviceSchemaProvider, PgCatalogExtensions, PgInformationSc
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
 /// The DataFusion context of one session.
-pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
+pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate::pg::settings::Settings) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         // information_schema is registered below as a schema of the catalog
@@ -80,7 +80,7 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .map_err(|e| Error::DataFusion(*e))?;
     if let Some(c) = ctx.catalog(CATALOG) {
         if let Some(pg_catalog) = c.schema("pg_catalog") {
-            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone())))?;
+            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone(), settings)))?;
         }
     }
     for udf in crate::provider::key_definition_udfs(&instance) {
