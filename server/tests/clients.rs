@@ -86,6 +86,9 @@ fn psql_names_columns_as_postgresql_names_them() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["session_user|cu|u", "root|root|root", "(1 row)"]);
     let out = psql(port, &["-c", "\\conninfo"]);
     assert!(out.contains("as user \"root\""), "{out}");
+    // `SELECT current_user` is named as PostgreSQL names it.
+    let out = psql(port, &["-A", "-c", "SELECT current_user"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["current_user", "root", "(1 row)"]);
     server.stop().unwrap();
 }
 

@@ -20,6 +20,7 @@ UTC = datetime.timezone.utc
 # OIDs
 INT4, INT8, TEXT, FLOAT8, BOOL, TIMESTAMPTZ = 23, 20, 25, 701, 16, 1184
 OID_ARRAY = 1028
+OID = 26
 
 
 def ts(ms):
@@ -116,6 +117,9 @@ def psycopg3_client():
         check((cur.fetchone(), [d.type_code for d in cur.description]), (([TIMESTAMPTZ, FLOAT8],), [OID_ARRAY]), "oid[] as text")
         cur = conn.execute(oids, binary=True)
         check((cur.fetchone(), [d.type_code for d in cur.description]), (([TIMESTAMPTZ, FLOAT8],), [OID_ARRAY]), "oid[] in binary")
+        # An aggregate returning one of its oids is an oid, as in PostgreSQL.
+        cur = conn.execute("SELECT max(oid), min(relnamespace) FROM pg_catalog.pg_class")
+        check([d.type_code for d in cur.description], [OID, OID], "max(oid) is an oid")
         try:
             conn.execute("SELECT nosuch FROM \"root.py3.d1\"")
             raise AssertionError("expected an error")

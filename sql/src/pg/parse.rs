@@ -44,6 +44,7 @@ fn parsers() -> &'static Parsers {
             Arc::new(PrependUnqualifiedPgTableName),
             Arc::new(StripCallableQualifier),
             Arc::new(FixArrayLiteral),
+            Arc::new(NameCurrentUser),
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
@@ -109,7 +110,7 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
         }
     };
-    if !may_have_subquery(sql) {
+    if !may_have_subquery(sql) && !mentions_current_user(sql) {
         return Ok(compat);
     }
     // The compatibility parser swaps some whole client queries for an empty
@@ -132,6 +133,40 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
             parsers.rules.iter().fold(plain, |s, rule| rule.rewrite(s))
         })
         .collect())
+}
+
+/// Whether `sql` may name `current_user`, which the compatibility parser's
+/// rules turn into `session_user` before [`NameCurrentUser`] can keep its name.
+fn mentions_current_user(sql: &str) -> bool {
+    sql.as_bytes().windows(12).any(|w| w.eq_ignore_ascii_case(b"current_user"))
+}
+
+/// `SELECT current_user` names its column `current_user`, as PostgreSQL
+/// does, though datafusion-pg-catalog plans it as `session_user`: an
+/// unaliased `current_user` in a select list gets its own name as alias.
+#[derive(Debug)]
+struct NameCurrentUser;
+
+impl SqlStatementRewriteRule for NameCurrentUser {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        struct Named;
+        impl VisitorMut for Named {
+            type Break = ();
+            fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+                for item in &mut select.projection {
+                    let SelectItem::UnnamedExpr(Expr::Function(f)) = item else { continue };
+                    let bare = matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::None);
+                    if bare && f.name.0.len() == 1 && f.name.to_string().eq_ignore_ascii_case("current_user") {
+                        let expr = Expr::Function(f.clone());
+                        *item = SelectItem::ExprWithAlias { expr, alias: datafusion::sql::sqlparser::ast::Ident::new("current_user") };
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = statement.visit(&mut Named);
+        statement
+    }
 }
 
 /// Whether `statement` is one of the compatibility parser's empty stand-ins
@@ -218,6 +253,12 @@ mod tests {
     #[test]
     fn arbor_relations_are_found_in_pg_catalog() {
         assert_eq!(one("SELECT usename FROM pg_user"), "SELECT usename FROM pg_catalog.pg_user");
+    }
+
+    #[test]
+    fn current_user_keeps_its_name() {
+        assert_eq!(one("SELECT current_user"), "SELECT session_user AS current_user");
+        assert_eq!(one("SELECT current_user AS u, upper(current_user)"), "SELECT session_user AS u, upper(session_user)");
     }
 
     #[test]

@@ -262,23 +262,43 @@ const CATALOG_OID_KINDS: &[&str] = &["regclass", "regtype", "regnamespace"];
 /// How deep [`oid_array_kind`] follows a column down a plan.
 const LINEAGE_DEPTH_MAX: usize = 64;
 
+/// Whether an oid mark is looked for on a list's elements or on the value.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Shape {
+    List,
+    Scalar,
+}
+
+/// Aggregates whose result is one of their input values (and so of its type).
+const SAME_VALUE_AGGREGATES: &[&str] = &["min", "max", "first_value", "last_value"];
+
 /// `plan` with its list-of-oid result columns typed as lists whose
 /// elements carry the oid mark, so the wire describes them as PostgreSQL
 /// does (`array_agg(atttypid)` is `oid[]`, not `integer[]`). asyncpg
 /// decodes only `oid[]` and `text[]` without asking the catalog, and asks
-/// with a query whose own `oid[]` columns must decode so.
+/// with a query whose own `oid[]` columns must decode so. Likewise an
+/// aggregate that returns one of its values (`max(oid)`) is an oid.
 ///
-/// DataFusion's `array_agg` drops its argument's metadata, so the mark is
-/// found by following each list column down to its `array_agg(…)` (or
-/// `ARRAY[…]`) over a marked column, and applied by a cast of the result
-/// (Int32 to Int32: only the list's element field changes).
+/// DataFusion's aggregates drop their argument's metadata, so the mark is
+/// found by following each column down to its `array_agg(…)` (or
+/// `ARRAY[…]`, or `max(…)`) over a marked column, and applied by a cast of
+/// the result (Int32 to Int32: only the list's element field changes), or
+/// by an alias carrying it.
 pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let int_list = |t: &DataType| matches!(t, DataType::List(e) if *e.data_type() == DataType::Int32 && !e.metadata().contains_key(OID_ALIAS_KEY));
-    if !plan.schema().fields().iter().any(|f| int_list(f.data_type())) {
+    let shape = |t: &DataType, f: &datafusion::arrow::datatypes::Field| match t {
+        DataType::List(e) if *e.data_type() == DataType::Int32 && !e.metadata().contains_key(OID_ALIAS_KEY) => Some(Shape::List),
+        DataType::Int32 if !f.metadata().contains_key(OID_ALIAS_KEY) => Some(Shape::Scalar),
+        _ => None,
+    };
+    if !plan.schema().fields().iter().any(|f| shape(f.data_type(), f).is_some()) {
         return Ok(plan);
     }
-    let kinds: Vec<Option<String>> =
-        (0..plan.schema().fields().len()).map(|i| if int_list(plan.schema().field(i).data_type()) { oid_array_kind(&plan, i, 0) } else { None }).collect();
+    let kinds: Vec<Option<String>> = (0..plan.schema().fields().len())
+        .map(|i| {
+            let field = plan.schema().field(i);
+            shape(field.data_type(), field).and_then(|s| oid_array_kind(&plan, i, 0, s))
+        })
+        .collect();
     if kinds.iter().all(Option::is_none) {
         return Ok(plan);
     }
@@ -294,6 +314,10 @@ pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
                     let cast = Expr::Cast(Cast::new(Box::new(column), DataType::List(Arc::new(marked))));
                     cast.alias_qualified(qualifier.cloned(), field.name())
                 }
+                (Some(kind), DataType::Int32) => {
+                    let metadata = datafusion::common::metadata::FieldMetadata::from(HashMap::from([(OID_ALIAS_KEY.to_string(), kind)]));
+                    column.alias_qualified_with_metadata(qualifier.cloned(), field.name(), Some(metadata))
+                }
                 _ => column,
             }
         })
@@ -303,51 +327,55 @@ pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// The oid kind of the elements of list column `i` of `plan`, if they are
 /// oids: where it is an `array_agg` or `ARRAY[…]` of a marked column.
-fn oid_array_kind(plan: &LogicalPlan, i: usize, depth: usize) -> Option<String> {
+fn oid_array_kind(plan: &LogicalPlan, i: usize, depth: usize, shape: Shape) -> Option<String> {
     if depth > LINEAGE_DEPTH_MAX {
         return None;
     }
-    if let DataType::List(element) = plan.schema().fields().get(i)?.data_type() {
-        if let Some(kind) = element.metadata().get(OID_ALIAS_KEY) {
-            return Some(kind.clone());
-        }
+    let field = plan.schema().fields().get(i)?;
+    let mark = match (shape, field.data_type()) {
+        (Shape::List, DataType::List(element)) => element.metadata().get(OID_ALIAS_KEY),
+        (Shape::Scalar, _) => field.metadata().get(OID_ALIAS_KEY),
+        _ => None,
+    };
+    if let Some(kind) = mark {
+        return Some(kind.clone());
     }
     let down = depth + 1;
     match plan {
-        LogicalPlan::Projection(p) => expr_oid_array_kind(p.expr.get(i)?, &p.input, down),
+        LogicalPlan::Projection(p) => expr_oid_array_kind(p.expr.get(i)?, &p.input, down, shape),
         LogicalPlan::Aggregate(a) => match i.checked_sub(a.group_expr.len()) {
-            None => expr_oid_array_kind(&a.group_expr[i], &a.input, down),
-            Some(j) => expr_oid_array_kind(a.aggr_expr.get(j)?, &a.input, down),
+            None => expr_oid_array_kind(&a.group_expr[i], &a.input, down, shape),
+            Some(j) => expr_oid_array_kind(a.aggr_expr.get(j)?, &a.input, down, shape),
         },
         LogicalPlan::Window(w) => match i.checked_sub(w.input.schema().fields().len()) {
-            None => oid_array_kind(&w.input, i, down),
-            Some(j) => expr_oid_array_kind(w.window_expr.get(j)?, &w.input, down),
+            None => oid_array_kind(&w.input, i, down, shape),
+            Some(j) => expr_oid_array_kind(w.window_expr.get(j)?, &w.input, down, shape),
         },
         LogicalPlan::Join(j) => {
             use datafusion::common::JoinType;
             let left = j.left.schema().fields().len();
             match j.join_type {
-                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => oid_array_kind(&j.left, i, down),
-                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => oid_array_kind(&j.right, i, down),
-                _ if i < left => oid_array_kind(&j.left, i, down),
-                _ => oid_array_kind(&j.right, i - left, down),
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => oid_array_kind(&j.left, i, down, shape),
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => oid_array_kind(&j.right, i, down, shape),
+                _ if i < left => oid_array_kind(&j.left, i, down, shape),
+                _ => oid_array_kind(&j.right, i - left, down, shape),
             }
         }
-        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| oid_array_kind(input, i, down)),
-        LogicalPlan::RecursiveQuery(r) => oid_array_kind(&r.static_term, i, down),
-        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => oid_array_kind(input, i, down),
+        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| oid_array_kind(input, i, down, shape)),
+        LogicalPlan::RecursiveQuery(r) => oid_array_kind(&r.static_term, i, down, shape),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => oid_array_kind(input, i, down, shape),
         LogicalPlan::Filter(_)
         | LogicalPlan::Sort(_)
         | LogicalPlan::Limit(_)
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Repartition(_)
-        | LogicalPlan::Subquery(_) => plan.inputs().first().and_then(|input| oid_array_kind(input, i, down)),
+        | LogicalPlan::Subquery(_) => plan.inputs().first().and_then(|input| oid_array_kind(input, i, down, shape)),
         _ => None,
     }
 }
 
 /// [`oid_array_kind`] of the list `e` computes over `input`'s rows.
-fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<String> {
+fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize, shape: Shape) -> Option<String> {
     if depth > LINEAGE_DEPTH_MAX {
         return None;
     }
@@ -363,24 +391,28 @@ fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<St
         Some(if column && CATALOG_OID_KINDS.contains(&kind.as_str()) { "oid".to_string() } else { kind.clone() })
     };
     match e {
-        Expr::Alias(Alias { expr, .. }) => expr_oid_array_kind(expr, input, down),
-        Expr::Column(c) => input.schema().index_of_column(c).ok().and_then(|i| oid_array_kind(input, i, down)),
-        Expr::AggregateFunction(f) if f.func.name() == "array_agg" => f.params.args.first().and_then(marked),
+        Expr::Alias(Alias { expr, .. }) => expr_oid_array_kind(expr, input, down, shape),
+        Expr::Column(c) => input.schema().index_of_column(c).ok().and_then(|i| oid_array_kind(input, i, down, shape)),
+        Expr::AggregateFunction(f) if shape == Shape::List && f.func.name() == "array_agg" => f.params.args.first().and_then(marked),
+        // `max(oid)` is an oid.
+        Expr::AggregateFunction(f) if shape == Shape::Scalar && SAME_VALUE_AGGREGATES.contains(&f.func.name()) => {
+            f.params.args.first().and_then(|a| marked(a).or_else(|| expr_oid_array_kind(a, input, down, shape)))
+        }
         Expr::WindowFunction(_) => None,
-        Expr::ScalarFunction(f) if f.name() == "make_array" => {
+        Expr::ScalarFunction(f) if shape == Shape::List && f.name() == "make_array" => {
             let kinds: Vec<Option<String>> = f.args.iter().map(marked).collect();
             match kinds.first() {
                 Some(Some(first)) if kinds.iter().all(|k| k.as_ref() == Some(first)) => Some(first.clone()),
                 _ => None,
             }
         }
-        Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down)),
+        Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down, shape)),
         // `CASE WHEN c THEN (subquery) END`, as rewrite.rs plans it.
-        Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down)),
+        Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down, shape)),
         Expr::Case(Case { when_then_expr, else_expr, .. }) => {
-            when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down))
+            when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down, shape))
         }
-        Expr::ScalarSubquery(s) => oid_array_kind(&s.subquery, 0, down),
+        Expr::ScalarSubquery(s) => oid_array_kind(&s.subquery, 0, down, shape),
         _ => None,
     }
 }
