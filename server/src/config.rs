@@ -139,6 +139,7 @@ impl Config {
     pub(crate) fn instance_config(&self) -> sql::InstanceConfig {
         let mut c = sql::InstanceConfig::new(&self.server.data_dir);
         c.query_memory_bytes_max = self.server.query_memory_bytes_max;
+        c.users = vec![self.auth.user.clone()];
         c.catalog.auto_create_schema = self.schema.auto_create_schema;
         c.catalog.database_level = self.schema.database_level;
         let s = &self.storage;

@@ -121,6 +121,15 @@ impl ServerParameterProvider for ArborParameters {
         let mut map: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.insert("session_authorization".into(), user);
         map.insert("application_name".into(), application_name);
+        // The session's values of what the client set at start-up
+        // (`TimeZone`, `DateStyle`), as the session will have them.
+        for (name, value) in client.metadata() {
+            if let Some((name, value)) = Session::startup_setting(name, value) {
+                if let Some(reported) = map.get_mut(&name) {
+                    *reported = value;
+                }
+            }
+        }
         Some(map)
     }
 }

@@ -86,6 +86,28 @@ fn psql_names_columns_as_postgresql_names_them() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["session_user|cu|u", "root|root|root", "(1 row)"]);
     let out = psql(port, &["-c", "\\conninfo"]);
     assert!(out.contains("as user \"root\""), "{out}");
+    // `SELECT current_user` is named as PostgreSQL names it.
+    let out = psql(port, &["-A", "-c", "SELECT current_user"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["current_user", "root", "(1 row)"]);
+    server.stop().unwrap();
+}
+
+/// The roles: psql's `\du`, and `pg_roles`, `pg_user` and `pg_authid` list
+/// the server's configured user (and the session's) as a superuser beside
+/// PostgreSQL's `postgres`, which owns the catalog's objects.
+#[test]
+fn psql_lists_the_roles() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    let du = psql(port, &["-A", "-t", "-c", "\\du"]);
+    let superuser = "Superuser, Create role, Create DB, Replication, Bypass RLS";
+    assert_eq!(du.lines().collect::<Vec<_>>(), [format!("postgres|{superuser}|"), format!("root|{superuser}|")]);
+    let roles = psql(port, &["-A", "-t", "-c", "SELECT rolname, rolsuper, rolcanlogin, rolpassword FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY oid"]);
+    assert_eq!(roles.lines().collect::<Vec<_>>(), ["postgres|t|t|********", "root|t|t|********"]);
+    let users = psql(port, &["-A", "-t", "-c", "SELECT usename, usesuper, passwd FROM pg_user ORDER BY usesysid"]);
+    assert_eq!(users.lines().collect::<Vec<_>>(), ["postgres|t|********", "root|t|********"]);
+    let authid = psql(port, &["-A", "-t", "-c", "SELECT a.rolname FROM pg_authid a JOIN pg_roles r ON a.oid = r.oid WHERE a.rolsuper ORDER BY a.oid"]);
+    assert_eq!(authid.lines().collect::<Vec<_>>(), ["postgres", "root"]);
     server.stop().unwrap();
 }
 
@@ -114,12 +136,28 @@ fn psql_copies_prepares_and_describes() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1) FROM \"root.pc.d1\" \\gdesc\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT time, v, 1 AS i, 3000000000 AS b, 'a'::text AS t, (SELECT 1), 1.5 AS d, v + 1.5 AS f, '2024-01-01 00:00:00+02'::timestamptz AS tz FROM \"root.pc.d1\" \\gdesc\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
-        ["time|timestamp with time zone", "v|double precision", "i|integer", "b|bigint", "t|text", "?column?|integer"]
+        [
+            "time|timestamp with time zone",
+            "v|double precision",
+            "i|integer",
+            "b|bigint",
+            "t|text",
+            "?column?|integer",
+            // A decimal literal is numeric; with a float, double precision.
+            "d|numeric",
+            "f|double precision",
+            "tz|timestamp with time zone"
+        ]
     );
     server.stop().unwrap();
 }
@@ -129,12 +167,13 @@ fn the_jdbc_driver_works_end_to_end() {
     let (_dir, mut server) = start();
     let jar = std::env::var("ARBOR_JDBC_JAR").unwrap_or_else(|_| "/usr/share/java/postgresql.jar".into());
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/JdbcSmoke.java");
-    let out = run(Command::new("java").arg("-cp").arg(&jar).arg(&source).arg(server.port().to_string()));
+    let out = run(Command::new("java").arg("-Duser.timezone=Asia/Kolkata").arg("-cp").arg(&jar).arg(&source).arg(server.port().to_string()));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
         [
             "server: PostgreSQL 15.0",
+            "TimeZone: Asia/Kolkata (JVM Asia/Kolkata)",
             "prepared insert rows: 1",
             "row: 2000 21.5 false",
             "row: 3000 22.5 true",
@@ -146,6 +185,7 @@ fn the_jdbc_driver_works_end_to_end() {
             "column: ok bool",
             "primary key: root.j.d1 time 1 root.j.d1_pkey",
             "index: root.j.d1_pkey non_unique=false time 1 A",
+            "type info: {_int4=2003, float8=8, int4=4, numeric=2, timestamptz=93} many=true",
             "typed: 1 time timestamptz 93 size=35 nullable=0 default=null",
             "typed: 2 temp float8 8 size=17 nullable=1 default=null",
             "typed: 3 n int8 -5 size=19 nullable=1 default=null",
@@ -177,8 +217,8 @@ fn python_clients_work_end_to_end() {
         lines,
         [
             "ok psycopg2: client-side parameters, named cursor, errors",
-            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported",
-            "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], pool reset, errors",
+            "ok psycopg3: parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported, start-up TimeZone",
+            "ok asyncpg: prepared statements, binary, cursor with prefetch, oid[], type lookup, literal types, pool reset, errors",
             "ok sqlalchemy: connect, parameters, errors on psycopg2, psycopg, asyncpg; inspector tables, primary keys and columns; reflect + select",
             "ok pandas: read_sql_query with parameters, datetime index, read_sql, to_sql append and create, read_sql_table",
         ]

@@ -29,6 +29,9 @@ pub struct InstanceConfig {
     /// Typed data a COPY holds before logging it as a part of its WAL group
     /// (see `provider::copy`): the memory one COPY takes, whatever its size.
     pub copy_part_bytes_max: usize,
+    /// The users the server knows (its configured user), listed as roles
+    /// in `pg_authid`/`pg_roles`/`pg_user`.
+    pub users: Vec<String>,
 }
 
 impl InstanceConfig {
@@ -39,6 +42,7 @@ impl InstanceConfig {
             engine: EngineConfig::default(),
             query_memory_bytes_max: 1 << 30,
             copy_part_bytes_max: COPY_PART_BYTES_MAX,
+            users: Vec::new(),
         }
     }
 }

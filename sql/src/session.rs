@@ -107,9 +107,18 @@ fn signed(t: &ArrowType) -> Option<ArrowType> {
     })
 }
 
-/// `schema` with unsigned integer columns made signed (row_number(), counts).
+/// Whether `f` carries datafusion-pg-catalog's oid mark on values that are
+/// no oids: DataFusion's casts keep their input's field metadata, so
+/// `typelem::regtype::text` (asyncpg's type lookup) would be described as
+/// an oid while its values are text.
+fn stray_oid_mark(f: &Field) -> bool {
+    f.metadata().contains_key(crate::pg::typing::OID_ALIAS_KEY) && !matches!(f.data_type(), ArrowType::Int32 | ArrowType::Int64 | ArrowType::UInt32)
+}
+
+/// `schema` with unsigned integer columns made signed (row_number(),
+/// counts), and oid marks only on integers.
 fn pg_schema(schema: &SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|f| signed(f.data_type()).is_some()) {
+    if !schema.fields().iter().any(|f| signed(f.data_type()).is_some() || stray_oid_mark(f)) {
         return schema.clone();
     }
     let fields: Vec<Field> = schema
@@ -117,6 +126,11 @@ fn pg_schema(schema: &SchemaRef) -> SchemaRef {
         .iter()
         .map(|f| match signed(f.data_type()) {
             Some(t) => Field::new(f.name(), t, f.is_nullable()),
+            None if stray_oid_mark(f) => {
+                let mut metadata = f.metadata().clone();
+                metadata.remove(crate::pg::typing::OID_ALIAS_KEY);
+                f.as_ref().clone().with_metadata(metadata)
+            }
             None => f.as_ref().clone(),
         })
         .collect();
@@ -237,9 +251,9 @@ fn write_statement(
 impl Session {
     pub fn new(instance: Arc<Instance>) -> Result<Self> {
         let gate = crate::provider::WriteGate::default();
-        let ctx = crate::planner::context(instance.clone(), gate.clone())?;
-        ctx.register_udf(version_udf());
         let pg = commands::PgState::new();
+        let ctx = crate::planner::context(instance.clone(), gate.clone(), pg.settings.clone())?;
+        ctx.register_udf(version_udf());
         for f in crate::pg::functions::session_functions(&pg.settings, &pg.locks) {
             ctx.register_udf(f);
         }
@@ -270,6 +284,14 @@ impl Session {
     /// `user`, …): this session's default for it.
     pub fn set_startup_parameter(&mut self, name: &str, value: &str) {
         self.pg.settings.startup(name, value);
+    }
+
+    /// The setting start-up parameter `name` makes in every session,
+    /// `(name as PostgreSQL reports it, value)`, or `None` where the
+    /// session ignores it: what the start-up ParameterStatus messages say
+    /// before the session exists (pgJDBC sends the JVM's `TimeZone`).
+    pub fn startup_setting(name: &str, value: &str) -> Option<(String, String)> {
+        crate::pg::settings::Settings::startup_setting(name, value)
     }
 
     /// A number that changes whenever a parameter's value may have.
@@ -583,7 +605,7 @@ impl Session {
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?;
+        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?;
         let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
@@ -692,7 +714,7 @@ impl Session {
         crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::boolean_literals(plan)?)?)?, names, oid_parameters))
+        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?, names, oid_parameters))
     }
 
     /// Execute every statement of a simple query.

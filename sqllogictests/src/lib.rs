@@ -204,9 +204,49 @@ fn binary_value_text(row: &tokio_postgres::Row, i: usize) -> Result<String, DbEr
         Type::TIMESTAMP => get!(chrono::NaiveDateTime, |t| pg_timestamp(t, "")),
         Type::DATE => get!(chrono::NaiveDate, |d| d.format("%Y-%m-%d").to_string()),
         Type::BYTEA => get!(Vec<u8>, |b| format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+        Type::NUMERIC => get!(NumericText, |n| n.0),
         _ => get!(String, |s| s),
     };
     Ok(text.unwrap_or_else(|| "NULL".into()))
+}
+
+/// A binary `numeric` as PostgreSQL prints it: base-10000 digit groups,
+/// the weight of the first, a sign and the number of decimals shown.
+struct NumericText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for NumericText {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |i: usize| raw.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or("numeric value too short");
+        let (count, weight, sign, scale) = (usize::from(word(0)?), i64::from(word(2)? as i16), word(4)?, usize::from(word(6)?));
+        if sign == 0xC000 {
+            return Ok(NumericText("NaN".into()));
+        }
+        let digits = (0..count).map(|k| word(8 + 2 * k)).collect::<Result<Vec<u16>, _>>()?;
+        let group = |j: i64| usize::try_from(j).ok().and_then(|j| digits.get(j).copied()).unwrap_or(0);
+        let mut text = if sign == 0x4000 { String::from("-") } else { String::new() };
+        if weight < 0 {
+            text.push('0');
+        }
+        for j in 0..=weight {
+            text.push_str(&if j == 0 { group(j).to_string() } else { format!("{:04}", group(j)) });
+        }
+        let mut fraction = String::new();
+        let mut j = weight + 1;
+        while fraction.len() < scale {
+            fraction.push_str(&format!("{:04}", group(j)));
+            j += 1;
+        }
+        fraction.truncate(scale);
+        if !fraction.is_empty() {
+            text.push('.');
+            text.push_str(&fraction);
+        }
+        Ok(NumericText(text))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
 }
 
 /// The server's text timestamps carry six fractional digits

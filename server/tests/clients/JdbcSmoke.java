@@ -10,6 +10,9 @@ public class JdbcSmoke {
         try (Connection c = DriverManager.getConnection(url)) {
             DatabaseMetaData md = c.getMetaData();
             System.out.println("server: " + md.getDatabaseProductName() + " " + md.getDatabaseProductVersion());
+            // pgJDBC sends the JVM's zone as the TimeZone start-up parameter;
+            // the start-up ParameterStatus reports the session's zone.
+            System.out.println("TimeZone: " + c.unwrap(org.postgresql.PGConnection.class).getParameterStatus("TimeZone") + " (JVM " + java.util.TimeZone.getDefault().getID() + ")");
             try (Statement s = c.createStatement()) {
                 s.execute("INSERT INTO root.j.d1(timestamp, temp, ok) VALUES (1000, 20.5, true), (2000, 21.5, false), (3000, 22.5, true)");
             }
@@ -46,6 +49,17 @@ public class JdbcSmoke {
             }
             try (ResultSet rs = md.getIndexInfo(null, "public", "root.j.d1", false, false)) {
                 while (rs.next()) System.out.println("index: " + rs.getString("INDEX_NAME") + " non_unique=" + rs.getBoolean("NON_UNIQUE") + " " + rs.getString("COLUMN_NAME") + " " + rs.getInt("ORDINAL_POSITION") + " " + rs.getString("ASC_OR_DESC"));
+            }
+            // getTypeInfo: its type cache asks `typinput = 'pg_catalog.array_in'::regproc`.
+            try (ResultSet rs = md.getTypeInfo()) {
+                java.util.TreeMap<String, Integer> seen = new java.util.TreeMap<>();
+                int n = 0;
+                while (rs.next()) {
+                    n++;
+                    String t = rs.getString("TYPE_NAME");
+                    if (java.util.List.of("int4", "float8", "timestamptz", "_int4", "numeric").contains(t)) seen.put(t, rs.getInt("DATA_TYPE"));
+                }
+                System.out.println("type info: " + seen + " many=" + (n > 100));
             }
             // A table made by CREATE TABLE, one column of each type it maps:
             // getColumns' type names, JDBC types, sizes, nullability and

@@ -20,6 +20,7 @@ UTC = datetime.timezone.utc
 # OIDs
 INT4, INT8, TEXT, FLOAT8, BOOL, TIMESTAMPTZ = 23, 20, 25, 701, 16, 1184
 OID_ARRAY = 1028
+OID = 26
 
 
 def ts(ms):
@@ -116,6 +117,9 @@ def psycopg3_client():
         check((cur.fetchone(), [d.type_code for d in cur.description]), (([TIMESTAMPTZ, FLOAT8],), [OID_ARRAY]), "oid[] as text")
         cur = conn.execute(oids, binary=True)
         check((cur.fetchone(), [d.type_code for d in cur.description]), (([TIMESTAMPTZ, FLOAT8],), [OID_ARRAY]), "oid[] in binary")
+        # An aggregate returning one of its oids is an oid, as in PostgreSQL.
+        cur = conn.execute("SELECT max(oid), min(relnamespace) FROM pg_catalog.pg_class")
+        check([d.type_code for d in cur.description], [OID, OID], "max(oid) is an oid")
         try:
             conn.execute("SELECT nosuch FROM \"root.py3.d1\"")
             raise AssertionError("expected an error")
@@ -137,7 +141,18 @@ def psycopg3_client():
             check(got.tzinfo == berlin or str(got.tzinfo) == "Europe/Berlin", True, f"zone of the value, binary={binary}")
         conn.execute("RESET TIME ZONE")
         check(conn.info.parameter_status("TimeZone"), "UTC", "TimeZone reported after RESET")
-    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported"
+    # A TimeZone start-up parameter (libpq sends PGTZ as `timezone`) is
+    # the zone the start-up ParameterStatus reports.
+    import os
+
+    os.environ["PGTZ"] = "America/New_York"
+    try:
+        with psycopg.connect(DSN) as conn:
+            check(conn.info.parameter_status("TimeZone"), "America/New_York", "TimeZone from the start-up packet")
+            check(conn.execute("SHOW TimeZone").fetchone(), ("America/New_York",), "the session's zone")
+    finally:
+        del os.environ["PGTZ"]
+    return "parameters, prepared after 5 runs, binary cursor, server cursor, BINARY cursor, oid[], errors, TimeZone reported, start-up TimeZone"
 
 
 async def asyncpg_main():
@@ -171,6 +186,16 @@ async def asyncpg_main():
     except asyncpg.exceptions.UndefinedTableError:
         pass
     check(await conn.fetchval("SELECT count(v) FROM \"root.apg.d1\""), 3, "usable after an error")
+    # int2[] and bool[] have no built-in codec: asyncpg looks them up with
+    # its type-introspection query (a recursive CTE whose static term is
+    # correlated with the type, for a domain's base type).
+    check(await conn.fetchval("SELECT ARRAY[1, 2]::int2[]"), [1, 2], "int2[] through the type lookup")
+    check(await conn.fetchval("SELECT ARRAY[true, false]"), [True, False], "bool[] through the type lookup")
+    # PostgreSQL's types of literals: a decimal is numeric, a timestamptz the instant it names.
+    import decimal
+
+    check(tuple(await conn.fetchrow("SELECT 1.5 AS d, '2024-01-01 00:00:00+02'::timestamptz AS tz")),
+          (decimal.Decimal("1.5"), datetime.datetime(2023, 12, 31, 22, 0, tzinfo=UTC)), "numeric and timestamptz literals")
     await conn.close()
     # A pool resets each connection it takes back (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL).
     pool = await asyncpg.create_pool(host="127.0.0.1", port=PORT, user="root", password="root", database="arbor", min_size=1, max_size=1)
@@ -181,7 +206,7 @@ async def asyncpg_main():
         check(await c.fetchval("SHOW application_name"), "", "reset by the pool")
         check(await c.fetchval("SELECT pg_advisory_unlock(7)"), False, "unlocked by the pool")
     await pool.close()
-    return "prepared statements, binary, cursor with prefetch, oid[], pool reset, errors"
+    return "prepared statements, binary, cursor with prefetch, oid[], type lookup, literal types, pool reset, errors"
 
 
 def asyncpg_client():
@@ -245,16 +270,14 @@ def sqlalchemy_client():
                     # encodes them by the type the server describes).
                     columns = await conn.run_sync(lambda c: sa.inspect(c).get_columns(reflected))
                     check_columns(columns, driver)
-                    # A table built from the reflected columns selects exact
-                    # values. (Table(autoload_with=…) also reads the indexes,
-                    # whose int2[]/bool[] columns asyncpg looks up in pg_type;
-                    # its lookup's oid[] columns and `$1::oid[]` are typed as
-                    # PostgreSQL types them now, but the lookup's domain base
-                    # type is a correlated WITH RECURSIVE subquery DataFusion
-                    # cannot plan.)
-                    table = sa.Table(reflected, sa.MetaData(), *[sa.Column(c["name"], c["type"]) for c in columns])
+                    # Reflection (Table(autoload_with=…) also reads the
+                    # indexes, whose int2[]/bool[] columns asyncpg looks up
+                    # in pg_type), then a select through the reflected table.
+                    table = await conn.run_sync(lambda c: sa.Table(reflected, sa.MetaData(), autoload_with=c))
+                    check([(c.name, type(c.type).__name__, c.nullable, c.primary_key) for c in table.columns],
+                          [(n, t, nullable, n == "time") for n, t, nullable in REFLECTED_COLUMNS], f"{driver} reflected table")
                     rows = (await conn.execute(sa.select(table).order_by(table.c.time))).all()
-                    check([tuple(r) for r in rows], REFLECTED_ROWS, f"{driver} select from the reflected columns")
+                    check([tuple(r) for r in rows], REFLECTED_ROWS, f"{driver} select from the reflected table")
                     rows = (await conn.execute(sa.select(table.c.n, table.c.note).where(table.c.n > 15))).all()
                     check([tuple(r) for r in rows], [(20, "b")], f"{driver} reflected where")
                 await engine.dispose()

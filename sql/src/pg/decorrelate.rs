@@ -38,6 +38,12 @@
 //! offset, ordered by the outer row, under a `GROUP BY` outer query, or with
 //! a nested subquery in its `WHERE`) is left to DataFusion, which plans it
 //! or fails with its error.
+//!
+//! A recursive lookup whose static term alone names the outer row
+//! (asyncpg's domain base type, `WITH RECURSIVE typebases(…) AS (… WHERE
+//! t2.oid = t.oid UNION ALL …) SELECT oid FROM typebases ORDER BY depth DESC
+//! LIMIT 1`) is joined the same way, its recursion run for every key at
+//! once with the key carried along ([`lift_recursive`]).
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -247,8 +253,11 @@ fn pull_inner(e: &mut Expr, inner: &HashSet<String>, name: &str, prefix: &str, c
 /// The join that looks `query` up and the expression that replaces it, or
 /// `None` when `query` is not a scalar lookup this can lift.
 fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Expr)> {
+    if query.with.is_some() {
+        return lift_recursive(query, outer, name);
+    }
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
-    if query.with.is_some() || !limit_one(query) || query.fetch.is_some() || select.distinct.is_some() || select.having.is_some() {
+    if !limit_one(query) || query.fetch.is_some() || select.distinct.is_some() || select.having.is_some() {
         return None;
     }
     if select.from.is_empty() || !matches!(&select.group_by, GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty()) {
@@ -370,6 +379,162 @@ fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Exp
     Some((join, replacement))
 }
 
+/// Whether none of the expressions of `select` (its list, `WHERE`, join
+/// conditions) names a table outside it.
+fn self_contained(select: &Select, outer: &HashSet<String>) -> bool {
+    let inner: HashSet<String> = bound_names(select).into_iter().collect();
+    let own = |e: &Expr| matches!(side(e, &inner, outer), Some(Side::Neither | Side::Inner));
+    let items = select.projection.iter().all(|i| match i {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => own(e),
+        _ => false,
+    });
+    let joins = select.from.iter().all(|t| {
+        plain_relation(&t.relation)
+            && t.joins.iter().all(|j| {
+                plain_relation(&j.relation)
+                    && match join_constraint(&j.join_operator) {
+                        Some(JoinConstraint::On(e)) => own(e),
+                        Some(_) => true,
+                        None => false,
+                    }
+            })
+    });
+    items && joins && select.selection.as_ref().is_none_or(own)
+}
+
+/// The name `select` reads CTE `cte` by (its alias, or the CTE's name).
+fn cte_reference(select: &Select, cte: &str) -> Option<Ident> {
+    select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))).find_map(|t| match t {
+        TableFactor::Table { name, alias, args: None, .. } if name.0.len() == 1 && name.to_string().trim_matches('"').eq_ignore_ascii_case(cte) => {
+            Some(alias.as_ref().map_or_else(|| Ident::new(cte), |a| a.name.clone()))
+        }
+        _ => None,
+    })
+}
+
+/// A correlated recursive lookup (asyncpg's domain base type):
+///
+/// ```sql
+/// (WITH RECURSIVE r(x, depth) AS (SELECT t2.b, 0 FROM t t2 WHERE t2.oid = o.oid
+///                                 UNION ALL SELECT t2.b, r.depth + 1 FROM t t2, r WHERE r.x = t2.oid)
+///  SELECT x FROM r ORDER BY depth DESC LIMIT 1)
+/// -- becomes a join on the recursion run for every key at once
+/// LEFT JOIN (WITH RECURSIVE r(x, depth, arbor_key_1) AS (SELECT t2.b, 0, t2.oid AS arbor_key_1 FROM t t2
+///                                 UNION ALL SELECT t2.b, r.depth + 1, r.arbor_key_1 FROM t t2, r WHERE r.x = t2.oid)
+///            SELECT arbor_key_1, first_value(x ORDER BY depth DESC) AS arbor_value FROM r GROUP BY arbor_key_1) AS arbor_subquery_1
+///   ON arbor_subquery_1.arbor_key_1 = o.oid
+/// ```
+///
+/// Only the static term may name the outer row, in its `WHERE` clause; its
+/// inner side of each such condition is carried through the recursion as a
+/// key, so each outer row's rows stay apart. The final select reads the
+/// CTE alone.
+fn lift_recursive(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Expr)> {
+    let with = query.with.as_ref()?;
+    let [cte] = with.cte_tables.as_slice() else { return None };
+    let cte_name = cte.alias.name.value.to_ascii_lowercase();
+    let SetExpr::Select(body) = query.body.as_ref() else { return None };
+    if !limit_one(query) || query.fetch.is_some() || body.distinct.is_some() || body.having.is_some() {
+        return None;
+    }
+    if !matches!(&body.group_by, GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty()) || !self_contained(body, outer) {
+        return None;
+    }
+    let [from] = body.from.as_slice() else { return None };
+    if !from.joins.is_empty() || cte_reference(body, &cte_name).is_none() {
+        return None;
+    }
+    let [item] = body.projection.as_slice() else { return None };
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) = item else { return None };
+    if aggregates(value) {
+        return None;
+    }
+    let definition = cte.query.as_ref();
+    if definition.with.is_some() || definition.order_by.is_some() || definition.limit_clause.is_some() || definition.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::SetOperation { left, op, set_quantifier, right } = definition.body.as_ref() else { return None };
+    let (SetExpr::Select(anchor), SetExpr::Select(step)) = (left.as_ref(), right.as_ref()) else { return None };
+    let step_reads = cte_reference(step, &cte_name)?;
+    if !self_contained(step, outer) || anchor.having.is_some() || !matches!(&anchor.group_by, GroupByExpr::Expressions(g, _) if g.is_empty()) {
+        return None;
+    }
+    // The static term: its own FROM clause and select list must not name
+    // the outer row; its WHERE clause is split as a plain lookup's.
+    let mut anchor_alone = anchor.as_ref().clone();
+    anchor_alone.selection = None;
+    if !self_contained(&anchor_alone, outer) {
+        return None;
+    }
+    let inner: HashSet<String> = bound_names(anchor).into_iter().collect();
+    let (mut kept, mut on, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all = Vec::new();
+    if let Some(p) = anchor.selection.clone() {
+        conjuncts(p, &mut all);
+    }
+    for c in all {
+        match side(&c, &inner, outer)? {
+            Side::Neither | Side::Inner => kept.push(c),
+            Side::Outer => on.push(c),
+            Side::Both => {
+                let mut c = c;
+                pull_inner(&mut c, &inner, name, "arbor_key", &mut keys);
+                on.push(c);
+            }
+        }
+    }
+    if keys.is_empty() {
+        // Not correlated by a key to carry: DataFusion plans it as it is.
+        return None;
+    }
+    let key_names: Vec<String> = (1..=keys.len()).map(|i| format!("arbor_key_{i}")).collect();
+    let mut anchor = anchor.as_ref().clone();
+    anchor.selection = and_all(kept);
+    anchor.projection.extend(keys.iter().zip(&key_names).map(|(k, n)| aliased(k.clone(), n)));
+    let mut step = step.as_ref().clone();
+    step.projection.extend(key_names.iter().map(|n| aliased(ident_column(&step_reads.value, n), n)));
+    let mut cte = cte.clone();
+    if !cte.alias.columns.is_empty() {
+        cte.alias.columns.extend(key_names.iter().map(|n| datafusion::sql::sqlparser::ast::TableAliasColumnDef::from_name(n.as_str())));
+    }
+    let mut recursion = definition.clone();
+    *recursion.body = SetExpr::SetOperation {
+        left: Box::new(SetExpr::Select(Box::new(anchor))),
+        op: *op,
+        set_quantifier: *set_quantifier,
+        right: Box::new(SetExpr::Select(Box::new(step))),
+    };
+    cte.query = Box::new(recursion);
+
+    // The final select, per key: the first row in its order.
+    let mut first = call("first_value", vec![value.clone()]);
+    if let (Some(ob), Expr::Function(Function { args: FunctionArguments::List(list), .. })) = (&query.order_by, &mut first) {
+        let OrderByKind::Expressions(exprs) = &ob.kind else { return None };
+        list.clauses.push(FunctionArgumentClause::OrderBy(exprs.clone()));
+    }
+    let key_columns: Vec<Expr> = key_names.iter().map(|n| Expr::Identifier(Ident::new(n))).collect();
+    let mut lookup = body.as_ref().clone();
+    lookup.projection = key_columns.iter().zip(&key_names).map(|(k, n)| aliased(k.clone(), n)).collect();
+    lookup.projection.push(aliased(first, "arbor_value"));
+    lookup.group_by = GroupByExpr::Expressions(key_columns, Vec::new());
+    let mut derived = query.clone();
+    derived.order_by = None;
+    derived.limit_clause = None;
+    if let Some(w) = &mut derived.with {
+        w.cte_tables = vec![cte];
+    }
+    *derived.body = SetExpr::Select(Box::new(lookup));
+    let relation = TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(derived),
+        alias: Some(TableAlias { explicit: true, name: Ident::new(name), columns: Vec::new(), at: None }),
+        sample: None,
+    };
+    let condition = and_all(on).unwrap_or(Expr::Value(Value::Boolean(true).into()));
+    let join = Join { relation, global: false, join_operator: JoinOperator::LeftOuter(JoinConstraint::On(condition)) };
+    Some((join, ident_column(name, "arbor_value")))
+}
+
 /// A table, or a derived table that is not LATERAL: what cannot name an
 /// outer row.
 fn plain_relation(t: &TableFactor) -> bool {
@@ -466,6 +631,28 @@ mod tests {
              FROM pg_collation c, pg_type t GROUP BY c.oid, t.oid, t.typcollation) AS arbor_subquery_1 \
              ON arbor_subquery_1.arbor_key_1 = a.attcollation AND arbor_subquery_1.arbor_key_2 = a.atttypid AND a.attcollation <> arbor_subquery_1.arbor_key_3"
         );
+    }
+
+    #[test]
+    fn a_recursive_lookup_carries_its_key_through_the_recursion() {
+        // asyncpg's type lookup: the base type of a domain.
+        assert_eq!(
+            rewritten(
+                "SELECT t.oid, CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE typebases(oid, depth) AS (\
+                 SELECT t2.typbasetype AS oid, 0 AS depth FROM pg_type t2 WHERE t2.oid = t.oid \
+                 UNION ALL SELECT t2.typbasetype AS oid, tb.depth + 1 AS depth FROM pg_type t2, typebases tb WHERE tb.oid = t2.oid AND t2.typbasetype != 0) \
+                 SELECT oid FROM typebases ORDER BY depth DESC LIMIT 1) ELSE NULL END AS basetype FROM pg_type AS t"
+            ),
+            "SELECT t.oid, CASE WHEN t.typtype = 'd' THEN arbor_subquery_1.arbor_value ELSE NULL END AS basetype FROM pg_type AS t \
+             LEFT OUTER JOIN (WITH RECURSIVE typebases (oid, depth, arbor_key_1) AS (\
+             SELECT t2.typbasetype AS oid, 0 AS depth, t2.oid AS arbor_key_1 FROM pg_type t2 \
+             UNION ALL SELECT t2.typbasetype AS oid, tb.depth + 1 AS depth, tb.arbor_key_1 AS arbor_key_1 FROM pg_type t2, typebases tb WHERE tb.oid = t2.oid AND t2.typbasetype <> 0) \
+             SELECT arbor_key_1 AS arbor_key_1, first_value(oid ORDER BY depth DESC) AS arbor_value FROM typebases GROUP BY arbor_key_1) AS arbor_subquery_1 \
+             ON arbor_subquery_1.arbor_key_1 = t.oid"
+        );
+        // The recursive term naming the outer row: left to DataFusion.
+        let sql = "SELECT (WITH RECURSIVE r(x) AS (SELECT t2.b AS x FROM t t2 WHERE t2.k = o.k UNION ALL SELECT t2.b FROM t t2, r WHERE r.x = t2.k AND t2.c = o.c) SELECT x FROM r LIMIT 1) FROM o";
+        assert_eq!(rewritten(sql), Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap()[0].to_string());
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn parsers() -> &'static Parsers {
             Arc::new(PrependUnqualifiedPgTableName),
             Arc::new(StripCallableQualifier),
             Arc::new(FixArrayLiteral),
+            Arc::new(NameCurrentUser),
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
@@ -66,8 +67,39 @@ fn may_have_subquery(sql: &str) -> bool {
     })
 }
 
-/// Parse `sql` into statements, with the compatibility parser's rewrites.
+/// Parse `sql` into statements, with the compatibility parser's rewrites
+/// and Arbor's relations of `pg_catalog` found unqualified.
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    Ok(parse_compatible(sql)?.into_iter().map(qualify_arbor_relations).collect())
+}
+
+/// The `pg_catalog` relations Arbor adds to datafusion-pg-catalog's
+/// (`provider/pg_catalog.rs`), which its `PrependUnqualifiedPgTableName`
+/// does not know.
+const ARBOR_PG_RELATIONS: &[&str] = &["pg_user"];
+
+/// `FROM pg_user` → `FROM pg_catalog.pg_user`, as PostgreSQL's search path finds it.
+fn qualify_arbor_relations(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, TableFactor};
+    struct Qualify;
+    impl VisitorMut for Qualify {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, args: None, .. } = t {
+                if let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() {
+                    if ARBOR_PG_RELATIONS.iter().any(|r| r.eq_ignore_ascii_case(&ident.value)) {
+                        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("pg_catalog")), ObjectNamePart::Identifier(ident.clone())]);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Qualify);
+    statement
+}
+
+fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let parsers = parsers();
     let compat = match parsers.compat.parse(sql) {
         Ok(statements) => statements,
@@ -78,7 +110,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
         }
     };
-    if !may_have_subquery(sql) {
+    if !may_have_subquery(sql) && !mentions_current_user(sql) {
         return Ok(compat);
     }
     // The compatibility parser swaps some whole client queries for an empty
@@ -101,6 +133,40 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
             parsers.rules.iter().fold(plain, |s, rule| rule.rewrite(s))
         })
         .collect())
+}
+
+/// Whether `sql` may name `current_user`, which the compatibility parser's
+/// rules turn into `session_user` before [`NameCurrentUser`] can keep its name.
+fn mentions_current_user(sql: &str) -> bool {
+    sql.as_bytes().windows(12).any(|w| w.eq_ignore_ascii_case(b"current_user"))
+}
+
+/// `SELECT current_user` names its column `current_user`, as PostgreSQL
+/// does, though datafusion-pg-catalog plans it as `session_user`: an
+/// unaliased `current_user` in a select list gets its own name as alias.
+#[derive(Debug)]
+struct NameCurrentUser;
+
+impl SqlStatementRewriteRule for NameCurrentUser {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        struct Named;
+        impl VisitorMut for Named {
+            type Break = ();
+            fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+                for item in &mut select.projection {
+                    let SelectItem::UnnamedExpr(Expr::Function(f)) = item else { continue };
+                    let bare = matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::None);
+                    if bare && f.name.0.len() == 1 && f.name.to_string().eq_ignore_ascii_case("current_user") {
+                        let expr = Expr::Function(f.clone());
+                        *item = SelectItem::ExprWithAlias { expr, alias: datafusion::sql::sqlparser::ast::Ident::new("current_user") };
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = statement.visit(&mut Named);
+        statement
+    }
 }
 
 /// Whether `statement` is one of the compatibility parser's empty stand-ins
@@ -182,6 +248,17 @@ mod tests {
         );
         // A parameter is not a correlation.
         assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1 LIMIT 1)");
+    }
+
+    #[test]
+    fn arbor_relations_are_found_in_pg_catalog() {
+        assert_eq!(one("SELECT usename FROM pg_user"), "SELECT usename FROM pg_catalog.pg_user");
+    }
+
+    #[test]
+    fn current_user_keeps_its_name() {
+        assert_eq!(one("SELECT current_user"), "SELECT session_user AS current_user");
+        assert_eq!(one("SELECT current_user AS u, upper(current_user)"), "SELECT session_user AS u, upper(session_user)");
     }
 
     #[test]

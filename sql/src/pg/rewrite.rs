@@ -239,6 +239,12 @@ fn projected_in_subqueries(statement: &mut Statement) {
             if self.depth > 0 {
                 return ControlFlow::Continue(());
             }
+            if let Expr::Exists { subquery, negated } = e {
+                if let Some(found) = exists_as_count(subquery) {
+                    *e = if *negated { Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: Box::new(found) } } else { found };
+                }
+                return ControlFlow::Continue(());
+            }
             let Expr::InSubquery { expr, subquery, negated } = e else { return ControlFlow::Continue(()) };
             let SetExpr::Select(select) = subquery.body.as_ref() else { return ControlFlow::Continue(()) };
             if super::parse::correlated(subquery) || select.projection.len() != 1 {
@@ -251,6 +257,35 @@ fn projected_in_subqueries(statement: &mut Statement) {
         }
     }
     let _ = statement.visit(&mut Selects);
+}
+
+/// `EXISTS (subquery)` in a select list, which DataFusion plans in filters
+/// only, as a count: `(SELECT count(*) > 0 FROM … WHERE …)` over the
+/// subquery's own rows (DataFusion decorrelates a correlated count, 0 for
+/// no rows), or `(SELECT count(*) > 0 FROM (subquery) AS arbor_exists)`
+/// for an uncorrelated subquery of another shape.
+fn exists_as_count(subquery: &Query) -> Option<Expr> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let plain = subquery.with.is_none() && subquery.order_by.is_none() && subquery.limit_clause.is_none() && subquery.fetch.is_none();
+    let grouped = !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty());
+    let any_rows = Expr::BinaryOp { left: Box::new(call("count", vec![number("1")])), op: BinaryOperator::Gt, right: Box::new(number("0")) };
+    let projection_aggregates = select.projection.iter().any(|i| matches!(i, SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } if aggregates(e)));
+    if plain && !grouped && select.having.is_none() && select.distinct.is_none() && !projection_aggregates {
+        let mut counted = select.as_ref().clone();
+        counted.projection = vec![SelectItem::UnnamedExpr(any_rows)];
+        let mut query = subquery.clone();
+        *query.body = SetExpr::Select(Box::new(counted));
+        return Some(Expr::Subquery(Box::new(query)));
+    }
+    if super::parse::correlated(subquery) {
+        return None;
+    }
+    let text = format!("SELECT count(1) > 0 FROM ({subquery}) AS arbor_exists");
+    let query = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query())
+        .ok()?;
+    Some(Expr::Subquery(query))
 }
 
 fn is_literal(e: &Expr) -> bool {
@@ -334,7 +369,7 @@ fn rewrite(e: &Expr) -> Option<Expr> {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
         _ => return None,
     };
-    over_unnest(query, select, &element).or_else(|| Some(aggregated(query, select)))
+    over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).or_else(|| Some(aggregated(query, select)))
 }
 
 /// The array of `[information_schema.]_pg_expandarray(a)`.
@@ -655,6 +690,28 @@ fn over_unnest(query: &Query, select: &Select, element: &Expr) -> Option<Expr> {
     })
 }
 
+/// A correlated `ARRAY(SELECT e FROM … WHERE …)` over plain rows (psql's
+/// `\du`: `ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b
+/// ON … WHERE m.member = r.oid)`): `(SELECT array_agg(e) FROM … WHERE …)`,
+/// which DataFusion decorrelates (an outer column inside a derived table
+/// it does not resolve).
+fn correlated_aggregated(query: &Query, select: &Select) -> Option<Expr> {
+    let plain = query.with.is_none() && query.order_by.is_none() && query.limit_clause.is_none() && query.fetch.is_none();
+    let grouped = !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty());
+    if !plain || grouped || select.having.is_some() || select.distinct.is_some() || !super::parse::correlated(query) {
+        return None;
+    }
+    let [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] = select.projection.as_slice() else { return None };
+    if aggregates(e) {
+        return None;
+    }
+    let mut select = select.clone();
+    select.projection = vec![SelectItem::UnnamedExpr(call("array_agg", vec![e.clone()]))];
+    let mut query = query.clone();
+    *query.body = SetExpr::Select(Box::new(select));
+    Some(Expr::Subquery(Box::new(query)))
+}
+
 /// `(SELECT array_agg(elem [ORDER BY elem]) FROM (subquery) AS array_source)`.
 fn aggregated(query: &Query, select: &Select) -> Expr {
     let elem = Ident::new("array_element");
@@ -732,6 +789,10 @@ mod tests {
         );
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
+            rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"),
+            "SELECT (SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"
+        );
+        assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
             // A lookup by equality is a join (decorrelate.rs).
             "SELECT CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END FROM pg_attribute a LEFT OUTER JOIN \
@@ -781,6 +842,15 @@ mod tests {
              THEN 0 ELSE 1 END AS arbor_order_1 FROM t) AS arbor_sorted ORDER BY arbor_order_1, \"table\" LIMIT 5"
         );
         assert_eq!(rewritten("SELECT a FROM t ORDER BY b"), "SELECT a FROM t ORDER BY b");
+    }
+
+    #[test]
+    fn exists_in_select_lists_is_a_count() {
+        assert_eq!(
+            rewritten("SELECT EXISTS (SELECT 1 FROM t WHERE t.k = o.k), NOT EXISTS (SELECT x FROM t ORDER BY x LIMIT 1) FROM o WHERE EXISTS (SELECT 1 FROM t)"),
+            "SELECT (SELECT count(1) > 0 FROM t WHERE t.k = o.k), NOT (SELECT count(1) > 0 FROM (SELECT x FROM t ORDER BY x LIMIT 1) AS arbor_exists) \
+             FROM o WHERE EXISTS (SELECT 1 FROM t)"
+        );
     }
 
     #[test]

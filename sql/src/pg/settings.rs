@@ -56,7 +56,7 @@ fn known(name: &str) -> Option<&'static (&'static str, &'static str, bool, &'sta
 
 /// One session's parameters, shared with the functions that read and
 /// write them (`current_setting`, `set_config`).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub(crate) struct Settings {
     /// Values set in this session, by lower-case name (defaults are not stored).
     set: Arc<RwLock<BTreeMap<String, String>>>,
@@ -139,15 +139,23 @@ impl Settings {
         known(name).map_or_else(|| name.to_ascii_lowercase(), |p| p.0.to_string())
     }
 
-    /// A start-up parameter (`user`, `application_name`, …) as this session's default.
-    pub(crate) fn startup(&self, name: &str, value: &str) {
+    /// The setting a start-up parameter makes, `(name as PostgreSQL spells
+    /// it, value)` (`timezone`, `America/New_York` → `TimeZone`); `None` for
+    /// keys that are no settings (`database`, `options`), fixed parameters
+    /// and invalid values, which the session ignores.
+    pub(crate) fn startup_setting(name: &str, value: &str) -> Option<(String, String)> {
         let name = if name == "user" { "session_authorization" } else { name };
         let canonical = Self::canonical(name);
-        // Unknown keys (`database`, `options`) and fixed parameters are not settings to take.
         if known(&canonical).is_none_or(|p| p.2) {
-            return;
+            return None;
         }
-        if let Ok(v) = normalise(&canonical, value) {
+        let value = normalise(&canonical, value).ok()?;
+        Some((canonical, value))
+    }
+
+    /// A start-up parameter (`user`, `application_name`, …) as this session's default.
+    pub(crate) fn startup(&self, name: &str, value: &str) {
+        if let Some((canonical, v)) = Self::startup_setting(name, value) {
             self.bump();
             if let Ok(mut startup) = self.startup.write() {
                 startup.insert(canonical.to_ascii_lowercase(), v);
@@ -268,5 +276,8 @@ mod tests {
         assert_eq!(s.get("myapp.tenant", true).unwrap(), None);
         assert_eq!(s.get("application_name", false).unwrap().as_deref(), Some("psql"));
         assert_eq!(s.set("application_name", None).unwrap(), "psql");
+        assert_eq!(Settings::startup_setting("timezone", "America/New_York"), Some(("TimeZone".into(), "America/New_York".into())));
+        assert_eq!(Settings::startup_setting("TimeZone", "Mars/Olympus"), None);
+        assert_eq!(Settings::startup_setting("database", "arbor"), None);
     }
 }

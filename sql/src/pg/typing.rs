@@ -104,7 +104,17 @@ pub(crate) fn int4_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
     if matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Copy(_)) {
         return Ok(plan);
     }
-    plan.transform_up_with_subqueries(|node| {
+    int4_projections(plan).map(|t| t.data)
+}
+
+/// [`int4_literals`] below and at `plan`, bottom up. A recursive query is
+/// left as planned: its recursive term was typed against its static term
+/// (`0 AS depth` … `depth + 1`), which must keep its types.
+fn int4_projections(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    if matches!(plan, LogicalPlan::RecursiveQuery(_)) {
+        return Ok(Transformed::no(plan));
+    }
+    plan.map_subqueries(int4_projections)?.transform_sibling(|n| n.map_children(int4_projections))?.transform_parent(|node| {
         let node = node.recompute_schema()?;
         let LogicalPlan::Projection(p) = node else { return Ok(Transformed::no(node)) };
         let mut changed = false;
@@ -125,6 +135,76 @@ pub(crate) fn int4_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
             .collect();
         let projection = Projection::try_new(exprs, p.input)?;
         Ok(if changed { Transformed::yes(LogicalPlan::Projection(projection)) } else { Transformed::no(LogicalPlan::Projection(projection)) })
+    })
+}
+
+/// The function a `'name'::regproc` cast names: datafusion-pg-catalog
+/// plans the cast as `(SELECT oid FROM pg_proc WHERE proname = 'name')`.
+/// A schema-qualified name (`'pg_catalog.array_in'`) is the function's own.
+fn regproc_lookup(plan: &LogicalPlan) -> Option<String> {
+    use datafusion::logical_expr::Operator;
+    match plan {
+        LogicalPlan::Limit(l) => regproc_lookup(&l.input),
+        LogicalPlan::SubqueryAlias(a) => regproc_lookup(&a.input),
+        LogicalPlan::Projection(p) => {
+            let [Expr::Column(oid)] = p.expr.as_slice() else { return None };
+            let LogicalPlan::Filter(f) = p.input.as_ref() else { return None };
+            let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = &f.predicate else { return None };
+            let (Expr::Column(proname), Expr::Literal(ScalarValue::Utf8(Some(name)) | ScalarValue::Utf8View(Some(name)), _)) = (left.as_ref(), right.as_ref()) else {
+                return None;
+            };
+            let mut scan = f.input.as_ref();
+            while let LogicalPlan::SubqueryAlias(a) = scan {
+                scan = &a.input;
+            }
+            let LogicalPlan::TableScan(scan) = scan else { return None };
+            if oid.name != "oid" || proname.name != "proname" || scan.table_name.table() != "pg_proc" {
+                return None;
+            }
+            Some(name.strip_prefix("pg_catalog.").unwrap_or(name).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `plan` with each `x = 'name'::regproc` (or `<>`) whose `x` is text
+/// comparing names: datafusion-pg-catalog keeps `regproc` columns as the
+/// function's name (`pg_type.typinput` is `array_in`), where the cast
+/// looks the function's oid up, so the comparison would cast the name to
+/// an integer and fail (pgJDBC's type cache: `typinput =
+/// 'pg_catalog.array_in'::regproc`).
+pub(crate) fn regproc_names(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::{ExprSchemable, Operator};
+    plan.transform_up_with_subqueries(|node| {
+        let schema = match node.inputs().as_slice() {
+            [input] if matches!(node, LogicalPlan::Projection(_)) => input.schema().clone(),
+            _ => node.schema().clone(),
+        };
+        let text = |e: &Expr| matches!(e.get_type(&schema), Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8));
+        let by_name = |e: &Expr| match e {
+            Expr::ScalarSubquery(s) => regproc_lookup(&s.subquery).map(|name| Box::new(Expr::Literal(ScalarValue::Utf8(Some(name)), None))),
+            _ => None,
+        };
+        let projection = matches!(node, LogicalPlan::Projection(_));
+        node.map_expressions(|top| {
+            let name = top.schema_name().to_string();
+            let rewritten = top.clone().transform_up(|e| {
+                let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+                if !matches!(op, Operator::Eq | Operator::NotEq) {
+                    return Ok(Transformed::no(e));
+                }
+                Ok(match (by_name(left), by_name(right)) {
+                    (None, Some(name)) if text(left) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: left.clone(), op: *op, right: name })),
+                    (Some(name), None) if text(right) => Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: name, op: *op, right: right.clone() })),
+                    _ => Transformed::no(e),
+                })
+            })?;
+            // A select list's column keeps its name.
+            Ok(match (rewritten.transformed, projection) {
+                (true, true) => Transformed::yes(rewritten.data.alias_if_changed(name)?),
+                _ => rewritten,
+            })
+        })
     })
     .map(|t| t.data)
 }
@@ -173,7 +253,7 @@ pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// The field metadata datafusion-pg-catalog marks oid columns with
 /// (`pg.oid_alias`: `oid`, `regtype`, …), which arrow-pg and the wire read.
-const OID_ALIAS_KEY: &str = "pg.oid_alias";
+pub(crate) const OID_ALIAS_KEY: &str = "pg.oid_alias";
 
 /// The marks datafusion-pg-catalog gives catalog columns PostgreSQL
 /// declares `oid`.
@@ -182,23 +262,43 @@ const CATALOG_OID_KINDS: &[&str] = &["regclass", "regtype", "regnamespace"];
 /// How deep [`oid_array_kind`] follows a column down a plan.
 const LINEAGE_DEPTH_MAX: usize = 64;
 
+/// Whether an oid mark is looked for on a list's elements or on the value.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Shape {
+    List,
+    Scalar,
+}
+
+/// Aggregates whose result is one of their input values (and so of its type).
+const SAME_VALUE_AGGREGATES: &[&str] = &["min", "max", "first_value", "last_value"];
+
 /// `plan` with its list-of-oid result columns typed as lists whose
 /// elements carry the oid mark, so the wire describes them as PostgreSQL
 /// does (`array_agg(atttypid)` is `oid[]`, not `integer[]`). asyncpg
 /// decodes only `oid[]` and `text[]` without asking the catalog, and asks
-/// with a query whose own `oid[]` columns must decode so.
+/// with a query whose own `oid[]` columns must decode so. Likewise an
+/// aggregate that returns one of its values (`max(oid)`) is an oid.
 ///
-/// DataFusion's `array_agg` drops its argument's metadata, so the mark is
-/// found by following each list column down to its `array_agg(…)` (or
-/// `ARRAY[…]`) over a marked column, and applied by a cast of the result
-/// (Int32 to Int32: only the list's element field changes).
+/// DataFusion's aggregates drop their argument's metadata, so the mark is
+/// found by following each column down to its `array_agg(…)` (or
+/// `ARRAY[…]`, or `max(…)`) over a marked column, and applied by a cast of
+/// the result (Int32 to Int32: only the list's element field changes), or
+/// by an alias carrying it.
 pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
-    let int_list = |t: &DataType| matches!(t, DataType::List(e) if *e.data_type() == DataType::Int32 && !e.metadata().contains_key(OID_ALIAS_KEY));
-    if !plan.schema().fields().iter().any(|f| int_list(f.data_type())) {
+    let shape = |t: &DataType, f: &datafusion::arrow::datatypes::Field| match t {
+        DataType::List(e) if *e.data_type() == DataType::Int32 && !e.metadata().contains_key(OID_ALIAS_KEY) => Some(Shape::List),
+        DataType::Int32 if !f.metadata().contains_key(OID_ALIAS_KEY) => Some(Shape::Scalar),
+        _ => None,
+    };
+    if !plan.schema().fields().iter().any(|f| shape(f.data_type(), f).is_some()) {
         return Ok(plan);
     }
-    let kinds: Vec<Option<String>> =
-        (0..plan.schema().fields().len()).map(|i| if int_list(plan.schema().field(i).data_type()) { oid_array_kind(&plan, i, 0) } else { None }).collect();
+    let kinds: Vec<Option<String>> = (0..plan.schema().fields().len())
+        .map(|i| {
+            let field = plan.schema().field(i);
+            shape(field.data_type(), field).and_then(|s| oid_array_kind(&plan, i, 0, s))
+        })
+        .collect();
     if kinds.iter().all(Option::is_none) {
         return Ok(plan);
     }
@@ -214,6 +314,10 @@ pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
                     let cast = Expr::Cast(Cast::new(Box::new(column), DataType::List(Arc::new(marked))));
                     cast.alias_qualified(qualifier.cloned(), field.name())
                 }
+                (Some(kind), DataType::Int32) => {
+                    let metadata = datafusion::common::metadata::FieldMetadata::from(HashMap::from([(OID_ALIAS_KEY.to_string(), kind)]));
+                    column.alias_qualified_with_metadata(qualifier.cloned(), field.name(), Some(metadata))
+                }
                 _ => column,
             }
         })
@@ -223,51 +327,55 @@ pub(crate) fn oid_arrays(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// The oid kind of the elements of list column `i` of `plan`, if they are
 /// oids: where it is an `array_agg` or `ARRAY[…]` of a marked column.
-fn oid_array_kind(plan: &LogicalPlan, i: usize, depth: usize) -> Option<String> {
+fn oid_array_kind(plan: &LogicalPlan, i: usize, depth: usize, shape: Shape) -> Option<String> {
     if depth > LINEAGE_DEPTH_MAX {
         return None;
     }
-    if let DataType::List(element) = plan.schema().fields().get(i)?.data_type() {
-        if let Some(kind) = element.metadata().get(OID_ALIAS_KEY) {
-            return Some(kind.clone());
-        }
+    let field = plan.schema().fields().get(i)?;
+    let mark = match (shape, field.data_type()) {
+        (Shape::List, DataType::List(element)) => element.metadata().get(OID_ALIAS_KEY),
+        (Shape::Scalar, _) => field.metadata().get(OID_ALIAS_KEY),
+        _ => None,
+    };
+    if let Some(kind) = mark {
+        return Some(kind.clone());
     }
     let down = depth + 1;
     match plan {
-        LogicalPlan::Projection(p) => expr_oid_array_kind(p.expr.get(i)?, &p.input, down),
+        LogicalPlan::Projection(p) => expr_oid_array_kind(p.expr.get(i)?, &p.input, down, shape),
         LogicalPlan::Aggregate(a) => match i.checked_sub(a.group_expr.len()) {
-            None => expr_oid_array_kind(&a.group_expr[i], &a.input, down),
-            Some(j) => expr_oid_array_kind(a.aggr_expr.get(j)?, &a.input, down),
+            None => expr_oid_array_kind(&a.group_expr[i], &a.input, down, shape),
+            Some(j) => expr_oid_array_kind(a.aggr_expr.get(j)?, &a.input, down, shape),
         },
         LogicalPlan::Window(w) => match i.checked_sub(w.input.schema().fields().len()) {
-            None => oid_array_kind(&w.input, i, down),
-            Some(j) => expr_oid_array_kind(w.window_expr.get(j)?, &w.input, down),
+            None => oid_array_kind(&w.input, i, down, shape),
+            Some(j) => expr_oid_array_kind(w.window_expr.get(j)?, &w.input, down, shape),
         },
         LogicalPlan::Join(j) => {
             use datafusion::common::JoinType;
             let left = j.left.schema().fields().len();
             match j.join_type {
-                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => oid_array_kind(&j.left, i, down),
-                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => oid_array_kind(&j.right, i, down),
-                _ if i < left => oid_array_kind(&j.left, i, down),
-                _ => oid_array_kind(&j.right, i - left, down),
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => oid_array_kind(&j.left, i, down, shape),
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => oid_array_kind(&j.right, i, down, shape),
+                _ if i < left => oid_array_kind(&j.left, i, down, shape),
+                _ => oid_array_kind(&j.right, i - left, down, shape),
             }
         }
-        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| oid_array_kind(input, i, down)),
-        LogicalPlan::RecursiveQuery(r) => oid_array_kind(&r.static_term, i, down),
-        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => oid_array_kind(input, i, down),
+        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| oid_array_kind(input, i, down, shape)),
+        LogicalPlan::RecursiveQuery(r) => oid_array_kind(&r.static_term, i, down, shape),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => oid_array_kind(input, i, down, shape),
         LogicalPlan::Filter(_)
         | LogicalPlan::Sort(_)
         | LogicalPlan::Limit(_)
         | LogicalPlan::SubqueryAlias(_)
         | LogicalPlan::Repartition(_)
-        | LogicalPlan::Subquery(_) => plan.inputs().first().and_then(|input| oid_array_kind(input, i, down)),
+        | LogicalPlan::Subquery(_) => plan.inputs().first().and_then(|input| oid_array_kind(input, i, down, shape)),
         _ => None,
     }
 }
 
 /// [`oid_array_kind`] of the list `e` computes over `input`'s rows.
-fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<String> {
+fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize, shape: Shape) -> Option<String> {
     if depth > LINEAGE_DEPTH_MAX {
         return None;
     }
@@ -283,24 +391,28 @@ fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize) -> Option<St
         Some(if column && CATALOG_OID_KINDS.contains(&kind.as_str()) { "oid".to_string() } else { kind.clone() })
     };
     match e {
-        Expr::Alias(Alias { expr, .. }) => expr_oid_array_kind(expr, input, down),
-        Expr::Column(c) => input.schema().index_of_column(c).ok().and_then(|i| oid_array_kind(input, i, down)),
-        Expr::AggregateFunction(f) if f.func.name() == "array_agg" => f.params.args.first().and_then(marked),
+        Expr::Alias(Alias { expr, .. }) => expr_oid_array_kind(expr, input, down, shape),
+        Expr::Column(c) => input.schema().index_of_column(c).ok().and_then(|i| oid_array_kind(input, i, down, shape)),
+        Expr::AggregateFunction(f) if shape == Shape::List && f.func.name() == "array_agg" => f.params.args.first().and_then(marked),
+        // `max(oid)` is an oid.
+        Expr::AggregateFunction(f) if shape == Shape::Scalar && SAME_VALUE_AGGREGATES.contains(&f.func.name()) => {
+            f.params.args.first().and_then(|a| marked(a).or_else(|| expr_oid_array_kind(a, input, down, shape)))
+        }
         Expr::WindowFunction(_) => None,
-        Expr::ScalarFunction(f) if f.name() == "make_array" => {
+        Expr::ScalarFunction(f) if shape == Shape::List && f.name() == "make_array" => {
             let kinds: Vec<Option<String>> = f.args.iter().map(marked).collect();
             match kinds.first() {
                 Some(Some(first)) if kinds.iter().all(|k| k.as_ref() == Some(first)) => Some(first.clone()),
                 _ => None,
             }
         }
-        Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down)),
+        Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down, shape)),
         // `CASE WHEN c THEN (subquery) END`, as rewrite.rs plans it.
-        Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down)),
+        Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down, shape)),
         Expr::Case(Case { when_then_expr, else_expr, .. }) => {
-            when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down))
+            when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down, shape))
         }
-        Expr::ScalarSubquery(s) => oid_array_kind(&s.subquery, 0, down),
+        Expr::ScalarSubquery(s) => oid_array_kind(&s.subquery, 0, down, shape),
         _ => None,
     }
 }

@@ -32,7 +32,7 @@ use crate::provider::{DeviceSchemaProvider, PgCatalogExtensions, PgInformationSc
 /// A DataFusion context whose `arbor.public` schema is the device tree,
 /// with `information_schema` and `pg_catalog` installed.
 /// The DataFusion context of one session.
-pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContext> {
+pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate::pg::settings::Settings) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         // information_schema is registered below as a schema of the catalog
@@ -41,7 +41,12 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .with_create_default_catalog_and_schema(false)
         // Round-robin repartitioning splits ordered scans for no gain on
         // short series reads and loses their time order.
-        .set_bool("datafusion.optimizer.enable_round_robin_repartition", false);
+        .set_bool("datafusion.optimizer.enable_round_robin_repartition", false)
+        // `'2024-01-01 00:00:00+02'::timestamptz` is an instant (a UTC
+        // timestamp, as device tables' times are), not a wall-clock time.
+        .set_str("datafusion.execution.time_zone", crate::convert::UTC)
+        // `1.5` is `numeric`, as PostgreSQL types a decimal literal.
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
     // Epoch integers become timestamps before type coercion sees them.
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
     analyzer_rules.extend(Analyzer::new().rules);
@@ -80,7 +85,7 @@ pub fn context(instance: Arc<Instance>, gate: WriteGate) -> Result<SessionContex
         .map_err(|e| Error::DataFusion(*e))?;
     if let Some(c) = ctx.catalog(CATALOG) {
         if let Some(pg_catalog) = c.schema("pg_catalog") {
-            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone())))?;
+            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone(), settings)))?;
         }
     }
     for udf in crate::provider::key_definition_udfs(&instance) {

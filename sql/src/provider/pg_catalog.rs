@@ -13,6 +13,10 @@
 //! - `time` is every device table's primary key: an index `"<device>_pkey"`
 //!   (a `pg_class` row of kind `i`, a `pg_index` row) and a `pg_constraint`
 //!   row of type `p`, as PostgreSQL shows `PRIMARY KEY (time)`.
+//! - The roles clients see (`pg_authid`, and the views over it `pg_roles`
+//!   and `pg_user`, psql's `\du`): datafusion-pg-catalog's built-in roles
+//!   and `postgres`, and the users the server knows, each a superuser — its
+//!   configured user and the session's user ([`RoleRelation`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +39,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
 
 use crate::instance::Instance;
+use crate::pg::settings::Settings;
 
 /// Columns added to a `pg_catalog` relation, by relation.
 fn extra_columns(table: &str) -> Vec<Field> {
@@ -45,27 +50,47 @@ fn extra_columns(table: &str) -> Vec<Field> {
     }
 }
 
-/// `pg_catalog` with the columns of [`extra_columns`] and the device
-/// tables' OIDs and primary keys.
+/// `pg_catalog` with the columns of [`extra_columns`], the device
+/// tables' OIDs and primary keys, and the server's roles.
 #[derive(Debug)]
 pub struct PgCatalogExtensions {
     inner: Arc<dyn SchemaProvider>,
     instance: Arc<Instance>,
+    /// The session's parameters: its user is `session_authorization`.
+    settings: Settings,
 }
 
 impl PgCatalogExtensions {
-    pub fn new(inner: Arc<dyn SchemaProvider>, instance: Arc<Instance>) -> Self {
-        PgCatalogExtensions { inner, instance }
+    pub(crate) fn new(inner: Arc<dyn SchemaProvider>, instance: Arc<Instance>, settings: Settings) -> Self {
+        PgCatalogExtensions { inner, instance, settings }
     }
 }
 
 #[async_trait]
 impl SchemaProvider for PgCatalogExtensions {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.push("pg_user".into());
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let view = match name {
+            "pg_authid" => Some(RoleView::Authid),
+            "pg_roles" => Some(RoleView::Roles),
+            "pg_user" => Some(RoleView::User),
+            _ => None,
+        };
+        if let Some(view) = view {
+            let authid = self.inner.table("pg_authid").await?.ok_or_else(|| DataFusionError::Internal("pg_catalog has no pg_authid".into()))?;
+            let schema = match view {
+                RoleView::Authid => authid.schema(),
+                RoleView::Roles => self.inner.table("pg_roles").await?.ok_or_else(|| DataFusionError::Internal("pg_catalog has no pg_roles".into()))?.schema(),
+                RoleView::User => pg_user_schema(),
+            };
+            let users = self.instance.config().users.clone();
+            return Ok(Some(Arc::new(RoleRelation { view, schema, authid, users, settings: self.settings.clone() })));
+        }
         let Some(mut table) = self.inner.table(name).await? else { return Ok(None) };
         let kind = match name {
             "pg_class" => Some(Relation::Class),
@@ -91,7 +116,158 @@ impl SchemaProvider for PgCatalogExtensions {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        name == "pg_user" || self.inner.table_exist(name)
+    }
+}
+
+/// Which of the role relations a [`RoleRelation`] is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RoleView {
+    Authid,
+    Roles,
+    User,
+}
+
+/// The OID the first role Arbor adds takes; the others count down from it,
+/// below the first OID datafusion-pg-catalog hands out (16384) and above
+/// PostgreSQL's built-in roles.
+const ROLE_OID_FIRST: i32 = 16383;
+
+/// `pg_authid` with the server's users added as superusers, or one of the
+/// views over it: `pg_roles` (passwords hidden) or `pg_user` (the roles
+/// that may log in). PostgreSQL's `postgres` (OID 10, the owner of every
+/// object) stays as datafusion-pg-catalog lists it.
+#[derive(Debug)]
+struct RoleRelation {
+    view: RoleView,
+    schema: SchemaRef,
+    /// datafusion-pg-catalog's `pg_authid`.
+    authid: Arc<dyn TableProvider>,
+    /// The server's configured users.
+    users: Vec<String>,
+    settings: Settings,
+}
+
+/// PostgreSQL's `pg_user` view.
+fn pg_user_schema() -> SchemaRef {
+    use datafusion::arrow::datatypes::TimeUnit;
+    Arc::new(Schema::new(vec![
+        Field::new("usename", DataType::Utf8, true),
+        Field::new("usesysid", DataType::Int32, true),
+        Field::new("usecreatedb", DataType::Boolean, true),
+        Field::new("usesuper", DataType::Boolean, true),
+        Field::new("userepl", DataType::Boolean, true),
+        Field::new("usebypassrls", DataType::Boolean, true),
+        Field::new("passwd", DataType::Utf8, true),
+        Field::new("valuntil", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new("useconfig", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
+    ]))
+}
+
+/// `pg_user`'s columns by the `pg_authid` columns they show.
+const PG_USER_COLUMNS: &[(&str, &str)] = &[
+    ("usename", "rolname"),
+    ("usesysid", "oid"),
+    ("usecreatedb", "rolcreatedb"),
+    ("usesuper", "rolsuper"),
+    ("userepl", "rolreplication"),
+    ("usebypassrls", "rolbypassrls"),
+    ("passwd", "rolpassword"),
+    ("valuntil", "rolvaliduntil"),
+];
+
+impl RoleRelation {
+    /// `pg_authid`'s rows with the server's users added.
+    fn authid(&self, mut batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let schema = self.authid.schema();
+        let mut known: Vec<String> = Vec::new();
+        for b in &batches {
+            let names = column::<StringArray>(b, "rolname")?;
+            known.extend(names.iter().flatten().map(str::to_string));
+        }
+        let session_user = self.settings.get("session_authorization", true).ok().flatten();
+        let mut added: Vec<String> = Vec::new();
+        for user in self.users.iter().chain(session_user.as_ref()) {
+            if !user.is_empty() && !known.contains(user) && !added.contains(user) {
+                added.push(user.clone());
+            }
+        }
+        if added.is_empty() {
+            return Ok(batches);
+        }
+        let n = added.len();
+        let oids: Vec<i32> = (0..n).map(|i| ROLE_OID_FIRST - i as i32).collect();
+        let yes: ArrayRef = Arc::new(BooleanArray::from(vec![true; n]));
+        let mut given: HashMap<&str, ArrayRef> = HashMap::from([
+            ("oid", Arc::new(Int32Array::from(oids)) as ArrayRef),
+            ("rolname", Arc::new(StringArray::from(added)) as ArrayRef),
+            ("rolconnlimit", Arc::new(Int32Array::from(vec![-1; n])) as ArrayRef),
+        ]);
+        for flag in ["rolsuper", "rolinherit", "rolcreaterole", "rolcreatedb", "rolcanlogin", "rolreplication", "rolbypassrls"] {
+            given.insert(flag, yes.clone());
+        }
+        let oid_type = schema.field_with_name("oid")?.data_type().clone();
+        if let Some(oid) = given.get_mut("oid") {
+            *oid = datafusion::arrow::compute::cast(oid, &oid_type)?;
+        }
+        batches.push(new_rows(&schema, n, given)?);
+        Ok(batches)
+    }
+
+    /// A batch of the view's schema from one of `pg_authid`'s.
+    fn view_batch(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let rows = match self.view {
+            RoleView::User => {
+                let login = column::<BooleanArray>(batch, "rolcanlogin")?;
+                let keep = BooleanArray::from(login.iter().map(|v| Some(v == Some(true))).collect::<Vec<_>>());
+                datafusion::arrow::compute::filter_record_batch(batch, &keep)?
+            }
+            _ => batch.clone(),
+        };
+        let hidden: ArrayRef = Arc::new(StringArray::from(vec![Some("********"); rows.num_rows()]));
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for field in self.schema.fields() {
+            let source = match self.view {
+                RoleView::User => PG_USER_COLUMNS.iter().find(|(v, _)| v == field.name()).map(|(_, a)| *a),
+                _ => Some(field.name().as_str()),
+            };
+            let column = match source {
+                // PostgreSQL shows a password in neither view.
+                Some("rolpassword") if self.view != RoleView::Authid => hidden.clone(),
+                Some(name) if rows.schema().index_of(name).is_ok() => datafusion::arrow::compute::cast(rows.column(rows.schema().index_of(name)?), field.data_type())?,
+                _ => ScalarValue::try_from(field.data_type())?.to_array_of_size(rows.num_rows())?,
+            };
+            columns.push(column);
+        }
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for RoleRelation {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        match self.view {
+            RoleView::Authid => TableType::Base,
+            _ => TableType::View,
+        }
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
+    }
+
+    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        let authid = self.authid(collect_all(&self.authid, state).await?)?;
+        let batches = match self.view {
+            RoleView::Authid => authid,
+            _ => authid.iter().map(|b| self.view_batch(b)).collect::<Result<Vec<_>>>()?,
+        };
+        Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?)
     }
 }
 
