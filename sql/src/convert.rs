@@ -197,9 +197,10 @@ impl LiteralRef<'_> {
             (LiteralRef::Integer(s) | LiteralRef::Float(s), DataType::Float) => {
                 Value::Float(s.parse().map_err(|_| invalid("not a number"))?)
             }
-            (LiteralRef::Integer(s) | LiteralRef::Float(s), DataType::Double) => {
-                Value::Double(s.parse().map_err(|_| invalid("not a number"))?)
-            }
+            (LiteralRef::Integer(s) | LiteralRef::Float(s), DataType::Double) => match parse_decimal(s.as_bytes()) {
+                Some(x) => Value::Double(x),
+                None => Value::Double(s.parse().map_err(|_| invalid("not a number"))?),
+            },
             (LiteralRef::Text(s), DataType::Text | DataType::String) => Value::Binary(s.as_bytes().to_vec()),
             (LiteralRef::Text(s), DataType::Timestamp) => Value::Int64(crate::time::parse_iso(s).map_err(|_| invalid("not an ISO 8601 time"))?),
             (LiteralRef::Text(s), DataType::Date) => {
@@ -210,6 +211,42 @@ impl LiteralRef<'_> {
             _ => return Err(mismatch()),
         }))
     }
+}
+
+/// A plain decimal (`-12.34`: optional sign, digits, optional fraction, at
+/// most 19 digits, no exponent, no spaces) by Clinger's fast path: the
+/// digits as an integer below 2^53 divided by an exact power of ten is one
+/// correctly rounded operation, so the result is what `str::parse` gives.
+/// `None` for anything else (the general parser decides).
+pub(crate) fn parse_decimal(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 20] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut fraction: Option<usize> = None;
+    for (i, &d) in digits.iter().enumerate() {
+        match d {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(d - b'0');
+                count += 1;
+            }
+            b'.' if fraction.is_none() => fraction = Some(digits.len() - i - 1),
+            _ => return None,
+        }
+    }
+    // At least one digit; at most 19 (no overflow); exact as a double.
+    if count == 0 || count > 19 || mantissa > 1 << 53 {
+        return None;
+    }
+    let x = mantissa as f64 / POW10[fraction.unwrap_or(0)];
+    Some(if neg { -x } else { x })
 }
 
 /// IoTDB's rounding of FLOAT/DOUBLE values for a series whose creation
@@ -237,6 +274,24 @@ mod tests {
         assert_eq!(date_to_days(19700102), 1);
         assert_eq!(date_to_days(20240229), 19782);
         assert_eq!(date_to_days(19691231), -1);
+    }
+
+    #[test]
+    fn plain_decimals_parse_as_the_general_parser_does() {
+        for s in ["0", "-0", "-0.00", "12.34", "+7.5", "1.", ".5", "9007199254740992", "0.1", "1234567.12345678", "99.99", "-37.05", "0.000000000000000001"] {
+            let fast = parse_decimal(s.as_bytes());
+            let general: f64 = s.parse().unwrap();
+            assert_eq!(fast.map(f64::to_bits), Some(general.to_bits()), "{s}");
+        }
+        // Outside the fast path: the general parser decides.
+        for s in ["", ".", "-", "1e5", " 1", "1.2.3", "9007199254740993", "1234567890123456789", "12345678901234567890", "0.12345678901234567890", "nan", "1_0"] {
+            assert_eq!(parse_decimal(s.as_bytes()), None, "{s}");
+        }
+        // Every two-decimal value the benchmarks send, against the general parser.
+        for i in -20_000i64..20_000 {
+            let s = format!("{:.2}", i as f64 / 100.0 * 1.37);
+            assert_eq!(parse_decimal(s.as_bytes()).map(f64::to_bits), s.parse::<f64>().ok().map(f64::to_bits), "{s}");
+        }
     }
 
     #[test]

@@ -120,13 +120,25 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Fixed-width little-endian values appended in one resize and a loop the
+/// compiler vectorises (a push per value checks the capacity each time).
+macro_rules! put_fixed {
+    ($out:expr, $v:expr, $w:expr) => {{
+        let at = $out.len();
+        $out.resize(at + $v.len() * $w, 0);
+        for (slot, x) in $out[at..].chunks_exact_mut($w).zip($v.iter()) {
+            slot.copy_from_slice(&x.to_le_bytes());
+        }
+    }};
+}
+
 fn put_values(out: &mut Vec<u8>, values: &Values) {
     match values {
         Values::Boolean(v) => out.extend(v.iter().map(|b| u8::from(*b))),
-        Values::Int32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::Int64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::Float(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        Values::Double(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::Int32(v) => put_fixed!(out, v, 4),
+        Values::Int64(v) => put_fixed!(out, v, 8),
+        Values::Float(v) => put_fixed!(out, v, 4),
+        Values::Double(v) => put_fixed!(out, v, 8),
         Values::Binary(v) => v.iter().for_each(|b| {
             out.extend_from_slice(&(b.len() as u32).to_le_bytes());
             out.extend_from_slice(b);
@@ -134,12 +146,30 @@ fn put_values(out: &mut Vec<u8>, values: &Values) {
     }
 }
 
+/// About the bytes [`encode_group`] takes for `batches`.
+fn group_len(batches: &[&WriteBatch]) -> usize {
+    5 + batches.iter().map(|b| 4 + encoded_len(b)).sum::<usize>()
+}
+
+/// About the bytes [`encode_write`] takes for `batch` (for reserving).
+fn encoded_len(batch: &WriteBatch) -> usize {
+    let rows = batch.times.len();
+    let columns: usize = batch
+        .columns
+        .iter()
+        .map(|c| {
+            c.measurement.len() + 10 + rows.div_ceil(8) + crate::batch::values_bytes(&c.values)
+        })
+        .sum();
+    batch.device.len() + 16 + rows * 8 + columns
+}
+
 pub(crate) fn encode_write(batch: &WriteBatch, out: &mut Vec<u8>) {
     out.push(KIND_WRITE);
     put_str(out, &batch.device);
     out.push(u8::from(batch.aligned));
     out.extend_from_slice(&(batch.times.len() as u32).to_le_bytes());
-    batch.times.iter().for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
+    put_fixed!(out, batch.times, 8);
     out.extend_from_slice(&(batch.columns.len() as u32).to_le_bytes());
     for c in &batch.columns {
         put_str(out, &c.measurement);
@@ -165,6 +195,11 @@ pub(crate) fn encode_write(batch: &WriteBatch, out: &mut Vec<u8>) {
 /// A group: the batch count, then each batch as a length-prefixed write record.
 pub(crate) fn encode_group(batches: &[&WriteBatch], out: &mut Vec<u8>) {
     out.push(KIND_GROUP);
+    encode_batches(batches, out);
+}
+
+/// The body of a group: the batch count, then each batch as a length-prefixed write record.
+fn encode_batches(batches: &[&WriteBatch], out: &mut Vec<u8>) {
     out.extend_from_slice(&(batches.len() as u32).to_le_bytes());
     for b in batches {
         let at = out.len();
@@ -180,10 +215,7 @@ pub(crate) fn encode_part(id: u64, index: u32, batches: &[&WriteBatch], out: &mu
     out.push(KIND_PART);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&index.to_le_bytes());
-    let at = out.len();
-    encode_group(batches, out);
-    // The nested group's kind byte is not needed.
-    out.remove(at);
+    encode_batches(batches, out);
 }
 
 pub(crate) fn encode_apply(a: GroupApply, out: &mut Vec<u8>) {
@@ -414,7 +446,13 @@ pub(crate) struct Frame(Vec<u8>);
 
 impl Frame {
     pub(crate) fn new(encode: impl FnOnce(&mut Vec<u8>)) -> Frame {
-        let mut frame = Vec::new();
+        Frame::with_capacity(0, encode)
+    }
+
+    /// [`Frame::new`] with room for about `payload` bytes reserved (a large
+    /// record grown by doubling would be copied several times over).
+    fn with_capacity(payload: usize, encode: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut frame = Vec::with_capacity(RECORD_HEADER_LEN as usize + payload);
         frame.extend_from_slice(&[0u8; RECORD_HEADER_LEN as usize]);
         encode(&mut frame);
         let payload_len = (frame.len() - RECORD_HEADER_LEN as usize) as u32;
@@ -425,15 +463,15 @@ impl Frame {
     }
 
     pub(crate) fn write(batch: &WriteBatch) -> Frame {
-        Frame::new(|out| encode_write(batch, out))
+        Frame::with_capacity(encoded_len(batch), |out| encode_write(batch, out))
     }
 
     pub(crate) fn group(batches: &[&WriteBatch]) -> Frame {
-        Frame::new(|out| encode_group(batches, out))
+        Frame::with_capacity(group_len(batches), |out| encode_group(batches, out))
     }
 
     pub(crate) fn part(id: u64, index: u32, batches: &[&WriteBatch]) -> Frame {
-        Frame::new(|out| encode_part(id, index, batches, out))
+        Frame::with_capacity(group_len(batches) + 12, |out| encode_part(id, index, batches, out))
     }
 
     pub(crate) fn apply(a: GroupApply) -> Frame {

@@ -5,8 +5,12 @@
 //! then times Q1–Q6 in TSQL and in SQL (simple query protocol, text
 //! results, until every row is decoded) and prints a table against the
 //! targets. `--target postgres` loads the same data into plain tables of a
-//! PostgreSQL server and runs the SQL twins, for comparison.
+//! PostgreSQL server and runs the SQL twins, for comparison. `--workload
+//! ingest` times the other ingest forms (binary COPY, 1,000-row INSERTs,
+//! a COPY with a Device column, 16 connections at once; `ingest.rs`).
 
+#[path = "arbor_bench/ingest.rs"]
+mod ingest;
 #[path = "arbor_bench/queries.rs"]
 mod queries;
 #[path = "arbor_bench/workload.rs"]
@@ -52,6 +56,11 @@ enum Workload {
     /// A year of one sensor at 1 s (31.5 M points) for GROUP BY time
     /// from statistics (QY); not part of `all`.
     Year,
+    /// Ingest rates only (no queries), each form into its own database:
+    /// binary COPY, 1,000-row INSERTs, one COPY with a Device column in
+    /// delivery order, 16 connections inserting at once; `--only` picks
+    /// forms by name (binary, rows, ooo, concurrent). Not part of `all`.
+    Ingest,
 }
 
 #[derive(Parser, Debug)]
@@ -134,6 +143,16 @@ async fn run(args: Args) -> Result<(), String> {
     let load = !args.no_load;
     let client = connect(&args).await?;
     let target = args.target;
+    if args.workload == Workload::Ingest {
+        if target != Target::Arbor {
+            return Err("--workload ingest runs against Arbor only".into());
+        }
+        if let Some(unknown) = args.only.iter().find(|o| !ingest::LOADS.iter().any(|l| l.eq_ignore_ascii_case(o.trim()))) {
+            return Err(format!("--only {unknown}: the ingest workload's forms are {}", ingest::LOADS.join(", ")));
+        }
+        println!("arbor-bench: ingest forms at {}:{}, scale {}", args.host, args.port, args.scale);
+        return ingest::run(&args, &client, &layout, &args.only).await;
+    }
 
     println!(
         "arbor-bench: target {:?} at {}:{}, workload {:?}, scale {}, {} runs per query",

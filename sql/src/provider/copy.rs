@@ -11,7 +11,10 @@
 //! A COPY that stays under that is written at the end as one WAL record.
 //! A larger one streams: each time the typed values reach the limit they
 //! are logged as a *part* of an open WAL group (`storage::OpenGroup`, not
-//! applied, not visible) and dropped from memory; `finish` logs the last
+//! applied, not visible) and dropped from memory. A part is logged on a
+//! thread of its own while the next is parsed, so parsing and logging use
+//! two cores; one part is in flight at a time (a COPY holds at most two
+//! parts' typed values: the one logging, the one parsing). `finish` logs the last
 //! part and commits the group, which applies every part. An error, a
 //! CopyFail or a dropped connection drops the open group: its parts are
 //! never replayed. (Series a streaming COPY in IoTDB's layouts creates are
@@ -80,23 +83,44 @@ struct ColumnBuilder {
     /// `None` until the first value when the series does not exist yet.
     data_type: Option<DataType>,
     values: Values,
-    validity: Vec<bool>,
-    nulls: usize,
+    /// Rows so far (values and NULLs).
+    rows: usize,
+    /// A validity per row, kept only once a NULL has come (until then
+    /// every row so far has a value).
+    validity: Option<Vec<bool>>,
 }
 
 impl ColumnBuilder {
     fn new(name: String, data_type: Option<DataType>) -> Self {
         let values = Values::empty(data_type.unwrap_or(DataType::Int32));
-        ColumnBuilder { name, data_type, values, validity: Vec::new(), nulls: 0 }
+        ColumnBuilder { name, data_type, values, rows: 0, validity: None }
     }
 
     fn push_null(&mut self) {
-        self.validity.push(false);
-        self.nulls += 1;
+        let rows = self.rows;
+        self.validity.get_or_insert_with(|| vec![true; rows]).push(false);
+        self.rows += 1;
+    }
+
+    /// Count a value just pushed.
+    fn pushed(&mut self) {
+        if let Some(v) = self.validity.as_mut() {
+            v.push(true);
+        }
+        self.rows += 1;
     }
 
     /// Parse a text value (PostgreSQL's text forms) and push it.
     fn push_text(&mut self, text: &[u8], infer: &dyn Fn(&str) -> DataType) -> std::result::Result<(), String> {
+        // The commonest value of an ingest stream, a plain decimal into a
+        // DOUBLE column, without the UTF-8 check and the general parser.
+        if let (Values::Double(v), Some(DataType::Double)) = (&mut self.values, self.data_type) {
+            if let Some(x) = crate::convert::parse_decimal(text) {
+                v.push(x);
+                self.pushed();
+                return Ok(());
+            }
+        }
         let s = std::str::from_utf8(text).map_err(|_| "invalid UTF-8".to_string())?;
         let t = match self.data_type {
             Some(t) => t,
@@ -122,7 +146,7 @@ impl ColumnBuilder {
             (Values::Binary(v), DataType::Blob) => v.push(parse_bytea(s).ok_or_else(bad)?),
             (Values::Binary(v), _) => v.push(text.to_vec()),
         }
-        self.validity.push(true);
+        self.pushed();
         Ok(())
     }
 
@@ -170,20 +194,22 @@ impl ColumnBuilder {
                 v.push(raw.to_vec());
             }
         }
-        self.validity.push(true);
+        self.pushed();
         Ok(())
     }
 
     /// The column so far (None when it holds only NULLs), leaving it empty.
     fn take(&mut self) -> Option<(DataType, Values, Option<Vec<bool>>)> {
-        let validity = std::mem::take(&mut self.validity);
-        let nulls = std::mem::replace(&mut self.nulls, 0);
+        let validity = self.validity.take();
+        let rows = std::mem::replace(&mut self.rows, 0);
         let t = self.data_type?;
         let values = std::mem::replace(&mut self.values, Values::empty(t));
         if values.is_empty() {
             return None;
         }
-        Some((t, values, (nulls > 0).then_some(validity)))
+        // The next chunk is about as long: no regrowing from empty.
+        self.values = Values::with_capacity(t, rows.min(CHUNK_ROWS));
+        Some((t, values, validity))
     }
 }
 
@@ -295,10 +321,11 @@ impl DeviceSink {
 
     /// Close the rows gathered so far into a batch.
     fn seal(&mut self) {
-        let times = std::mem::take(&mut self.times);
-        if times.is_empty() {
+        if self.times.is_empty() {
             return;
         }
+        let next = Vec::with_capacity(self.times.len().min(CHUNK_ROWS));
+        let times = std::mem::replace(&mut self.times, next);
         let mut batch = WriteBatch::new(self.device.clone(), false, times);
         for c in &mut self.columns {
             if let Some((t, values, validity)) = c.take() {
@@ -343,6 +370,9 @@ enum Field {
 
 // ---------------------------------------------------------------- the COPY
 
+/// A part being logged: the thread gives the groups back with its result.
+type PartInFlight = std::thread::JoinHandle<(Vec<(String, storage::OpenGroup)>, storage::Result<()>)>;
+
 /// One `COPY … FROM STDIN` in progress.
 pub struct CopyIn {
     instance: Arc<Instance>,
@@ -357,6 +387,8 @@ pub struct CopyIn {
     buf: Vec<u8>,
     scratch: Vec<u8>,
     fields: Vec<Field>,
+    /// The sinks the current row writes (kept to reuse its allocation).
+    touched: Vec<usize>,
     /// Line (text/CSV) or tuple (binary) number of the next row.
     line: usize,
     rows: usize,
@@ -366,6 +398,8 @@ pub struct CopyIn {
     /// Per database, the WAL group the parts went into (empty until the
     /// first part: a small COPY is written as one record at the end).
     groups: Vec<(String, storage::OpenGroup)>,
+    /// The part being logged on another thread; it holds `groups` meanwhile.
+    in_flight: Option<PartInFlight>,
     header_pending: bool,
     binary_header_pending: bool,
     ended: bool,
@@ -428,6 +462,7 @@ impl CopyIn {
         Ok(CopyIn {
             part_bytes_max,
             groups: Vec::new(),
+            in_flight: None,
             instance,
             header_pending: options.header && !options.binary,
             binary_header_pending: options.binary,
@@ -440,6 +475,7 @@ impl CopyIn {
             buf: Vec::new(),
             scratch: Vec::new(),
             fields: Vec::new(),
+            touched: Vec::new(),
             line: 1,
             rows: 0,
             typed_bytes: 0,
@@ -484,6 +520,7 @@ impl CopyIn {
         for s in &mut self.sinks {
             s.seal();
         }
+        self.settle_part()?;
         if self.groups.is_empty() {
             // Everything fitted in memory: one WAL record per database.
             for (database, batches) in self.prepare()? {
@@ -491,6 +528,7 @@ impl CopyIn {
             }
         } else {
             self.write_part()?;
+            self.settle_part()?;
             for (_, group) in std::mem::take(&mut self.groups) {
                 group.commit()?;
             }
@@ -594,12 +632,15 @@ impl CopyIn {
         let delimiter = self.options.delimiter;
         let null = self.options.null.as_bytes();
         let buf = &self.buf;
-        // `\.` alone on its line ends the data.
+        // `\.` alone on its line ends the data (only a line starting with
+        // a backslash can be that: no scan of every line for it).
         let rest = &buf[pos..];
-        let first_line = rest.iter().position(|b| *b == b'\n').map_or(rest, |i| &rest[..i]);
-        if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\." && (first_line.len() < rest.len() || last) {
-            self.ended = true;
-            return Ok(Some((pos + first_line.len() + 1, 1)));
+        if rest.first() == Some(&b'\\') {
+            let first_line = rest.iter().position(|b| *b == b'\n').map_or(rest, |i| &rest[..i]);
+            if first_line.strip_suffix(b"\r").unwrap_or(first_line) == b"\\." && (first_line.len() < rest.len() || last) {
+                self.ended = true;
+                return Ok(Some((pos + first_line.len() + 1, 1)));
+            }
         }
         self.fields.clear();
         self.scratch.clear();
@@ -833,12 +874,26 @@ impl CopyIn {
 
     /// Convert the row in `fields` into the builders.
     fn row(&mut self) -> Result<()> {
+        // The targets and the touched list are lent to `row_with` (no copy per row).
+        let mut targets = match &mut self.layout {
+            Layout::Fixed { targets } | Layout::ByDevice { targets, .. } => std::mem::take(targets),
+            Layout::FromHeader { .. } => {
+                let unit = if self.options.binary { "tuple" } else { "line" };
+                return Err(Error::InvalidValue(format!("{unit} {}: no header row", self.line)));
+            }
+        };
+        let mut touched = std::mem::take(&mut self.touched);
+        let result = self.row_with(&targets, &mut touched);
+        self.touched = touched;
+        if let Layout::Fixed { targets: t } | Layout::ByDevice { targets: t, .. } = &mut self.layout {
+            std::mem::swap(t, &mut targets);
+        }
+        result
+    }
+
+    fn row_with(&mut self, targets: &[Target], touched: &mut Vec<usize>) -> Result<()> {
         let line = self.line;
         let unit = if self.options.binary { "tuple" } else { "line" };
-        let targets = match &self.layout {
-            Layout::Fixed { targets } | Layout::ByDevice { targets, .. } => targets.clone(),
-            Layout::FromHeader { .. } => return Err(Error::InvalidValue(format!("{unit} {line}: no header row"))),
-        };
         if self.fields.len() != targets.len() {
             // An empty line in text/CSV is a row of one empty field.
             return Err(Error::InvalidValue(format!("{unit} {line}: {} fields for {} columns", self.fields.len(), targets.len())));
@@ -870,7 +925,7 @@ impl CopyIn {
         let Some(time) = time else { return Err(Error::NotNull(format!("{unit} {line}: no time"))) };
         // Which sinks this row writes: a device table's row always lands
         // (even all NULL); in IoTDB's layouts, every device with a value.
-        let mut touched: Vec<usize> = Vec::new();
+        touched.clear();
         if self.device_table {
             touched.push(0);
         } else {
@@ -886,7 +941,7 @@ impl CopyIn {
             }
         }
         let infer = |s: &str| -> DataType { self.instance.catalog().infer_type(value_kind(s)) };
-        for &sink in &touched {
+        for &sink in touched.iter() {
             self.sinks[sink].times.push(time);
         }
         for (k, target) in targets.iter().enumerate() {
@@ -923,11 +978,11 @@ impl CopyIn {
             self.typed_bytes += 8 + bytes.map_or(0, |b| if builder.data_type.is_some_and(|t| t.physical() == DataType::Text.physical()) { b.len() + 24 } else { 0 });
         }
         // Columns of touched sinks that this row has no field for get a NULL.
-        for &sink in &touched {
+        for &sink in touched.iter() {
             let s = &mut self.sinks[sink];
             let rows = s.times.len();
             for c in &mut s.columns {
-                if c.validity.len() < rows {
+                if c.rows < rows {
                     c.push_null();
                 }
             }
@@ -946,21 +1001,49 @@ impl CopyIn {
         Ok(())
     }
 
-    /// Log the sealed batches as the next part of each database's group.
+    /// Log the sealed batches as the next part of each database's group, on
+    /// another thread: this one goes on parsing meanwhile (the design's
+    /// split of parsing and logging over two cores). At most one part is in
+    /// flight; the next waits for it.
     fn write_part(&mut self) -> Result<()> {
-        for (database, batches) in self.prepare()? {
-            let k = match self.groups.iter().position(|(d, _)| *d == database) {
-                Some(k) => k,
-                None => {
-                    let group = self.instance.store(&database)?.begin_group().ok_or_else(|| Error::Unsupported(format!("a COPY larger than one part into {database}")))?;
-                    self.groups.push((database, group));
-                    self.groups.len() - 1
-                }
-            };
-            self.groups[k].1.write_part(&batches)?;
+        self.settle_part()?;
+        let parts = self.prepare()?;
+        for (database, _) in &parts {
+            if !self.groups.iter().any(|(d, _)| d == database) {
+                let group = self.instance.store(database)?.begin_group().ok_or_else(|| Error::Unsupported(format!("a COPY larger than one part into {database}")))?;
+                self.groups.push((database.clone(), group));
+            }
         }
         self.typed_bytes = 0;
+        let mut groups = std::mem::take(&mut self.groups);
+        let log = move || {
+            let mut result = Ok(());
+            for (database, batches) in parts {
+                if let Some((_, group)) = groups.iter_mut().find(|(d, _)| *d == database) {
+                    // Synced at once: the disk writes it while the next part
+                    // is parsed, and the commit's sync has only the tail left.
+                    result = group.write_part(&batches).and_then(|()| group.sync_parts());
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            (groups, result)
+        };
+        let handle = std::thread::Builder::new()
+            .name("arbor-copy-part".into())
+            .spawn(log)
+            .map_err(|e| Error::Unsupported(format!("internal error: cannot start a thread to log a COPY part: {e}")))?;
+        self.in_flight = Some(handle);
         Ok(())
+    }
+
+    /// Wait for the part in flight and take its groups back.
+    fn settle_part(&mut self) -> Result<()> {
+        let Some(handle) = self.in_flight.take() else { return Ok(()) };
+        let (groups, result) = handle.join().map_err(|_| Error::Unsupported("internal error: logging a COPY part panicked".into()))?;
+        self.groups = groups;
+        Ok(result?)
     }
 
     /// The sink of an align-by-device row's device, checked against the prefix.
@@ -1160,6 +1243,28 @@ mod tests {
         // `\.` ends CSV data only alone on its line.
         let rows = split(b"\\.profile,1\n2,x\n\\.\n3,y\n", opts(true), 3).unwrap();
         assert_eq!(rows, vec![vec![s("\\.profile"), s("1")], vec![s("2"), s("x")]]);
+    }
+
+    #[test]
+    fn validity_appears_with_the_first_null() {
+        let infer = |_: &str| DataType::Double;
+        let mut b = ColumnBuilder::new("x".into(), Some(DataType::Double));
+        b.push_text(b"1.5", &infer).unwrap();
+        b.push_text(b"2", &infer).unwrap();
+        assert!(b.validity.is_none());
+        b.push_null();
+        b.push_text(b"-3.25", &infer).unwrap();
+        let (t, values, validity) = b.take().unwrap();
+        assert_eq!(t, DataType::Double);
+        assert_eq!(values, Values::Double(vec![1.5, 2.0, -3.25]));
+        assert_eq!(validity, Some(vec![true, true, false, true]));
+        // The next chunk starts without NULLs again.
+        b.push_text(b"4", &infer).unwrap();
+        assert_eq!(b.take().map(|(_, v, n)| (v, n)), Some((Values::Double(vec![4.0]), None)));
+        // A chunk of NULLs only is no column.
+        b.push_null();
+        assert!(b.take().is_none());
+        assert_eq!(b.rows, 0);
     }
 
     #[test]
