@@ -230,6 +230,29 @@ fn limit_one(query: &Query) -> bool {
     }
 }
 
+/// A lookup's WHERE clause split by the rows it reads: conjuncts on the
+/// subquery's own tables (kept in it), conjuncts for the ON condition, and
+/// the subquery's columns those name (pulled out as `arbor_key` columns).
+fn split_where(selection: Option<Expr>, inner: &HashSet<String>, outer: &HashSet<String>, name: &str) -> Option<(Vec<Expr>, Vec<Expr>, Vec<Expr>)> {
+    let (mut kept, mut on, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all = Vec::new();
+    if let Some(p) = selection {
+        conjuncts(p, &mut all);
+    }
+    for c in all {
+        match side(&c, inner, outer)? {
+            Side::Neither | Side::Inner => kept.push(c),
+            Side::Outer => on.push(c),
+            Side::Both => {
+                let mut c = c;
+                pull_inner(&mut c, inner, name, "arbor_key", &mut keys);
+                on.push(c);
+            }
+        }
+    }
+    Some((kept, on, keys))
+}
+
 /// Replace the inner columns `e` names with columns of the lookup `name`
 /// (`<name>.<prefix>_<n>`), adding each new one to `columns`.
 fn pull_inner(e: &mut Expr, inner: &HashSet<String>, name: &str, prefix: &str, columns: &mut Vec<Expr>) {
@@ -309,24 +332,7 @@ fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Exp
     // Split the WHERE clause: conjuncts on the subquery's own tables stay in
     // it, those on the outer row alone join the ON condition, and those on
     // both are evaluated in the ON condition over the lookup's grouping keys.
-    let mut inner_where = Vec::new();
-    let mut on = Vec::new();
-    let mut keys: Vec<Expr> = Vec::new();
-    let mut all = Vec::new();
-    if let Some(p) = select.selection.clone() {
-        conjuncts(p, &mut all);
-    }
-    for c in all {
-        match side(&c, &inner, outer)? {
-            Side::Neither | Side::Inner => inner_where.push(c),
-            Side::Outer => on.push(c),
-            Side::Both => {
-                let mut c = c;
-                pull_inner(&mut c, &inner, name, "arbor_key", &mut keys);
-                on.push(c);
-            }
-        }
-    }
+    let (inner_where, on, keys) = split_where(select.selection.clone(), &inner, outer, name)?;
     let value_side = side(value, &inner, outer)?;
     if keys.is_empty() && on.is_empty() && !matches!(value_side, Side::Outer | Side::Both) {
         // Not correlated: DataFusion plans it as it is.
@@ -467,22 +473,7 @@ fn lift_recursive(query: &Query, outer: &HashSet<String>, name: &str) -> Option<
         return None;
     }
     let inner: HashSet<String> = bound_names(anchor).into_iter().collect();
-    let (mut kept, mut on, mut keys) = (Vec::new(), Vec::new(), Vec::new());
-    let mut all = Vec::new();
-    if let Some(p) = anchor.selection.clone() {
-        conjuncts(p, &mut all);
-    }
-    for c in all {
-        match side(&c, &inner, outer)? {
-            Side::Neither | Side::Inner => kept.push(c),
-            Side::Outer => on.push(c),
-            Side::Both => {
-                let mut c = c;
-                pull_inner(&mut c, &inner, name, "arbor_key", &mut keys);
-                on.push(c);
-            }
-        }
-    }
+    let (kept, on, keys) = split_where(anchor.selection.clone(), &inner, outer, name)?;
     if keys.is_empty() {
         // Not correlated by a key to carry: DataFusion plans it as it is.
         return None;
