@@ -101,6 +101,8 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
         DataFusionError::Context(rule, _) if rule == "type_coercion" => "42883",
         DataFusionError::Context(_, inner) => datafusion_sqlstate(inner),
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
+        DataFusionError::Diagnostic(_, inner) => datafusion_sqlstate(inner),
+        DataFusionError::Collection(errors) => errors.first().map_or("XX000", datafusion_sqlstate),
         DataFusionError::SQL(..) => "42601",
         DataFusionError::SchemaError(e, _) => {
             let text = e.to_string();
@@ -115,6 +117,15 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
                 "42P01"
             } else if msg.contains("No field named") {
                 "42703"
+            } else if msg.contains("No function matches the given name and argument types")
+                || msg.contains("Cannot coerce arithmetic expression")
+                || msg.contains("Unary operator '-' only supports")
+            {
+                // PostgreSQL: function/operator does not exist for these types.
+                "42883"
+            } else if msg.contains("values had multiple data types") {
+                // PostgreSQL: CASE types … cannot be matched.
+                "42804"
             } else {
                 "42601"
             }
@@ -122,6 +133,8 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::ArrowError(e, _) => match e.as_ref() {
+            // A number that does not fit the target type: PostgreSQL's "out of range".
+            datafusion::arrow::error::ArrowError::CastError(m) if m.starts_with("Can't cast value") => "22003",
             datafusion::arrow::error::ArrowError::CastError(_) | datafusion::arrow::error::ArrowError::ParseError(_) => "22P02",
             datafusion::arrow::error::ArrowError::DivideByZero => "22012",
             _ => "XX000",

@@ -6,6 +6,7 @@
 pub(crate) mod first_last;
 pub(crate) mod gapfill;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType as ArrowType;
@@ -163,8 +164,34 @@ const NOT_YET: &[&str] = &["diff", "top_k", "bottom_k", "mode", "count_if", "equ
 const MATH: &[&str] =
     &["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "degrees", "radians", "exp", "ln", "log10", "log2", "sqrt"];
 
-/// The scalar function `name(args)`.
-pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr>) -> Result<Expr> {
+/// What an argument of a scalar function is, as far as its type check needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgKind {
+    Number,
+    Text,
+    Boolean,
+    /// Not known before planning (an expression DataFusion types).
+    Other,
+}
+
+/// Functions of numbers (IoTDB refuses TEXT and BOOLEAN input).
+const NUMERIC: &[&str] = &["abs", "sign", "signum", "ceil", "floor", "round"];
+
+/// Functions of TEXT (IoTDB refuses numbers and BOOLEAN as their input).
+const STRINGS: &[&str] = &["length", "strpos", "starts_with", "ends_with", "concat", "substr", "upper", "lower", "trim", "ltrim", "rtrim", "replace"];
+
+/// The `"k"="v"` attributes each function takes.
+fn attributes(df: &str) -> &'static [&'static str] {
+    match df {
+        "strpos" => &["target", "reverse"],
+        "starts_with" | "ends_with" => &["target"],
+        _ => &[],
+    }
+}
+
+/// The scalar function `name(args)`; `kinds` are the arguments' kinds,
+/// `options` IoTDB's `"k"="v"` attributes.
+pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr>, kinds: &[ArgKind], options: &BTreeMap<String, String>) -> Result<Expr> {
     let lower = name.to_ascii_lowercase();
     if lower == "e" && args.is_empty() {
         return Ok(lit(std::f64::consts::E));
@@ -176,8 +203,18 @@ pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr
     if !SCALARS.contains(&df) {
         return Err(Error::UndefinedFunction(format!("function {name} does not exist")));
     }
+    check_kinds(name, df, kinds)?;
+    for key in options.keys() {
+        let known = attributes(df).contains(&key.as_str()) || (df == "concat" && (key == "series_behind" || target_index(key).is_some()));
+        if !known {
+            return Err(Error::Syntax(format!("{name} has no attribute \"{key}\"")));
+        }
+    }
     let udf = registry.udf(if df == "sign" { "signum" } else { df }).map_err(Error::DataFusion)?;
     let mut args = args;
+    if let Some(target) = options.get("target") {
+        args.push(lit(target.clone()));
+    }
     if MATH.contains(&df) {
         args = args.into_iter().map(|a| cast(a, ArrowType::Float64)).collect();
     }
@@ -187,12 +224,52 @@ pub(crate) fn scalar(registry: &dyn FunctionRegistry, name: &str, args: Vec<Expr
             let x = args.first().cloned().ok_or_else(|| Error::Syntax(format!("{name} takes one argument")))?;
             datafusion::logical_expr::when(x.clone().lt(lit(0.0)), lit(f64::NAN)).otherwise(udf.call(args)).map_err(Error::DataFusion)?
         }
-        // IoTDB's locate is 0-based and -1 when absent.
+        // IoTDB's locate is 0-based and -1 when absent; "reverse" finds the last.
+        "strpos" if options.get("reverse").is_some_and(|r| r.eq_ignore_ascii_case("true")) => {
+            let [s, target] = <[Expr; 2]>::try_from(args).map_err(|a| Error::Syntax(format!("{name} takes a series and a target, not {} arguments", a.len())))?;
+            let f = |n: &str, args: Vec<Expr>| registry.udf(n).map(|u| u.call(args)).map_err(Error::DataFusion);
+            let from_end = udf.call(vec![f("reverse", vec![s.clone()])?, f("reverse", vec![target.clone()])?]);
+            let last = f("character_length", vec![s])? - from_end.clone() - f("character_length", vec![target])? + lit(1i64);
+            datafusion::logical_expr::when(from_end.eq(lit(0i64)), lit(-1i64)).otherwise(last).map_err(Error::DataFusion)?
+        }
         "strpos" => Arc::clone(&udf).call(args) - lit(1i64),
+        // The series, then the targets in their order (or the targets first).
+        "concat" => {
+            let mut targets: Vec<(usize, &String)> = options.iter().filter_map(|(k, v)| Some((target_index(k)?, v))).collect();
+            targets.sort();
+            let targets = targets.into_iter().map(|(_, v)| lit(v.clone()));
+            let behind = options.get("series_behind").is_some_and(|b| b.eq_ignore_ascii_case("true"));
+            let all: Vec<Expr> = if behind { targets.chain(args).collect() } else { args.into_iter().chain(targets).collect() };
+            udf.call(all)
+        }
         // Math.rint: halves go to the even neighbour.
         "round" => round_half_even(registry, args)?,
         _ => Arc::clone(&udf).call(args),
     })
+}
+
+/// `N` of a `targetN` attribute of concat.
+fn target_index(key: &str) -> Option<usize> {
+    key.strip_prefix("target")?.parse().ok()
+}
+
+/// IoTDB's type rules: math on numbers only, string functions on TEXT only
+/// (42804 otherwise, before anything runs).
+fn check_kinds(name: &str, df: &str, kinds: &[ArgKind]) -> Result<()> {
+    let refuse = |what: &str, kind: ArgKind| Err(Error::TypeMismatch(format!("{name} takes {what}, not {}", if kind == ArgKind::Text { "TEXT" } else { "BOOLEAN" })));
+    if MATH.contains(&df) || NUMERIC.contains(&df) {
+        if let Some(k) = kinds.iter().find(|k| matches!(k, ArgKind::Text | ArgKind::Boolean)) {
+            return refuse("numbers", *k);
+        }
+    }
+    if STRINGS.contains(&df) {
+        // concat's arguments are all series; the others' later arguments are positions or texts.
+        let series = if df == "concat" { kinds } else { &kinds[..kinds.len().min(1)] };
+        if let Some(k) = series.iter().find(|k| matches!(k, ArgKind::Number | ArgKind::Boolean)) {
+            return Err(Error::TypeMismatch(format!("{name} takes TEXT, not {}", if *k == ArgKind::Number { "a number" } else { "BOOLEAN" })));
+        }
+    }
+    Ok(())
 }
 
 /// `round(x[, places])` with halves to the even neighbour (`Math.rint`):

@@ -119,6 +119,12 @@ pub(super) fn bind(expr: &Expr, binding: &HashMap<&str, String>) -> Expr {
         Expr::Function { name, args, options } => {
             Expr::Function { name: name.clone(), args: args.iter().map(|e| bind(e, binding)).collect(), options: options.clone() }
         }
+        Expr::Substring { name, expr, from, length } => Expr::Substring {
+            name: name.clone(),
+            expr: Box::new(bind(expr, binding)),
+            from: Box::new(bind(from, binding)),
+            length: length.as_ref().map(|e| Box::new(bind(e, binding))),
+        },
         Expr::Case { operand, whens, otherwise } => Expr::Case {
             operand: operand.as_ref().map(|e| Box::new(bind(e, binding))),
             whens: whens.iter().map(|(w, t)| (bind(w, binding), bind(t, binding))).collect(),
@@ -178,6 +184,10 @@ pub(crate) fn header(e: &Expr) -> String {
             format!("{name}({})", parts.join(", "))
         }
         Expr::Cast { expr, to } => format!("CAST({} AS {to})", header(expr)),
+        Expr::Substring { name, expr, from, length } => match length {
+            Some(l) => format!("{name}({} FROM {} FOR {})", header(expr), header(from), header(l)),
+            None => format!("{name}({} FROM {})", header(expr), header(from)),
+        },
         Expr::Case { operand, whens, otherwise } => {
             let mut s = "CASE".to_string();
             if let Some(o) = operand {
@@ -268,13 +278,24 @@ fn df_op(op: BinaryOp) -> Operator {
 }
 
 /// What a value of an expression is, as far as type checks need.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Number,
     Text,
     Boolean,
     Time,
     Other,
+}
+
+impl From<Kind> for functions::ArgKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Number => functions::ArgKind::Number,
+            Kind::Text => functions::ArgKind::Text,
+            Kind::Boolean => functions::ArgKind::Boolean,
+            Kind::Time | Kind::Other => functions::ArgKind::Other,
+        }
+    }
 }
 
 impl<'a> Translator<'a> {
@@ -291,6 +312,7 @@ impl<'a> Translator<'a> {
             Expr::Literal(Literal::Text(_)) => Kind::Text,
             Expr::Literal(Literal::Boolean(_)) => Kind::Boolean,
             Expr::Binary { op: BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo, .. } => Kind::Number,
+            Expr::Substring { .. } => Kind::Text,
             _ => Kind::Other,
         }
     }
@@ -331,7 +353,12 @@ impl<'a> Translator<'a> {
             Expr::Time => column(TIME),
             Expr::Literal(l) => self.literal(l)?,
             Expr::TimeLiteral(t) => lit(*t),
-            Expr::Negate(x) => DfExpr::Negative(Box::new(self.expr(x)?)),
+            Expr::Negate(x) => {
+                if matches!(self.kind(x), Kind::Text | Kind::Boolean) {
+                    return Err(Error::TypeMismatch(format!("operator does not exist: -{}", header(x))));
+                }
+                DfExpr::Negative(Box::new(self.expr(x)?))
+            }
             Expr::Not(x) => DfExpr::Not(Box::new(self.expr(x)?)),
             Expr::Binary { op, left, right } => {
                 let (lk, rk) = (self.kind(left), self.kind(right));
@@ -345,7 +372,8 @@ impl<'a> Translator<'a> {
                         return Ok(DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op), Box::new(r))));
                     }
                 }
-                if !op.is_comparison() && !matches!(op, BinaryOp::And | BinaryOp::Or) && (lk == Kind::Text || rk == Kind::Text) {
+                let arithmetic = !op.is_comparison() && !matches!(op, BinaryOp::And | BinaryOp::Or);
+                if arithmetic && [lk, rk].iter().any(|k| matches!(k, Kind::Text | Kind::Boolean)) {
                     return Err(Error::TypeMismatch(format!("operator does not exist: {} {} {}", header(left), op.symbol(), header(right))));
                 }
                 DfExpr::BinaryExpr(BinaryExpr::new(Box::new(self.expr(left)?), df_op(*op), Box::new(self.expr(right)?)))
@@ -387,6 +415,12 @@ impl<'a> Translator<'a> {
                 }
             }
             Expr::Case { operand, whens, otherwise } => {
+                // IoTDB: TEXT and other types cannot be results of one CASE.
+                let results: Vec<Kind> = whens.iter().map(|(_, t)| t).chain(otherwise.as_deref()).map(|e| self.kind(e)).collect();
+                let text = results.iter().filter(|k| **k == Kind::Text).count();
+                if text > 0 && results.iter().any(|k| !matches!(k, Kind::Text | Kind::Other)) {
+                    return Err(Error::TypeMismatch(format!("{}: TEXT and other types cannot be its results at the same time", header(e))));
+                }
                 let mut builder = match operand {
                     Some(o) => datafusion::logical_expr::case(self.expr(o)?),
                     None => {
@@ -422,9 +456,19 @@ impl<'a> Translator<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 functions::aggregate(name, &args, &column(TIME))?
             }
-            Expr::Function { name, args, .. } => {
+            Expr::Function { name, args, options } => {
+                let kinds: Vec<functions::ArgKind> = args.iter().map(|a| self.kind(a).into()).collect();
                 let args = args.iter().map(|a| self.expr(a)).collect::<Result<Vec<_>>>()?;
-                functions::scalar(self.registry, name, args)?
+                functions::scalar(self.registry, name, args, &kinds, options)?
+            }
+            Expr::Substring { name, expr, from, length } => {
+                let mut args = vec![self.expr(expr)?, self.expr(from)?];
+                let mut kinds = vec![self.kind(expr).into(), self.kind(from).into()];
+                if let Some(l) = length {
+                    args.push(self.expr(l)?);
+                    kinds.push(self.kind(l).into());
+                }
+                functions::scalar(self.registry, name, args, &kinds, &BTreeMap::new())?
             }
         })
     }
@@ -526,6 +570,18 @@ pub fn plan_select(instance: &Arc<Instance>, select: &Select, registry: &dyn Fun
                 expanded.entry(series.path()).or_insert(series);
             }
             continue;
+        }
+        // count_time(*): one column, the rows of every matched series together.
+        if let (Expr::Function { name, options, .. }, [_]) = (&item.expr, paths.as_slice()) {
+            if name.eq_ignore_ascii_case("count_time") {
+                let args = expansions[0].iter().map(|s| Expr::Path(s.path())).collect();
+                let expr = Expr::Function { name: name.clone(), args, options: options.clone() };
+                columns.push(OutputColumn { expr, header: item.alias.clone().unwrap_or_else(|| header(&item.expr)), level: None });
+                for series in expansions.into_iter().flatten() {
+                    expanded.entry(series.path()).or_insert(series);
+                }
+                continue;
+            }
         }
         let bindings = combinations(&paths, &expansions);
         if item.alias.is_some() && bindings.len() > 1 {

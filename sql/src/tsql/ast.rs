@@ -242,6 +242,8 @@ pub enum Expr {
     Function { name: String, args: Vec<Expr>, options: BTreeMap<String, String> },
     Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
     Cast { expr: Box<Expr>, to: DataType },
+    /// `SUBSTRING(expr FROM start [FOR length])`, its name as typed.
+    Substring { name: String, expr: Box<Expr>, from: Box<Expr>, length: Option<Box<Expr>> },
 }
 
 impl Expr {
@@ -288,6 +290,13 @@ impl Expr {
                 list.iter().for_each(|e| e.visit(f));
             }
             Expr::Function { args, .. } => args.iter().for_each(|e| e.visit(f)),
+            Expr::Substring { expr, from, length, .. } => {
+                expr.visit(f);
+                from.visit(f);
+                if let Some(l) = length {
+                    l.visit(f);
+                }
+            }
             Expr::Case { operand, whens, otherwise } => {
                 if let Some(o) = operand {
                     o.visit(f);

@@ -74,9 +74,18 @@ pub fn is_tsql(sql: &str) -> bool {
         Some(Tok::Word(w)) => w.to_ascii_lowercase(),
         _ => String::new(),
     };
+    // The first `kw` outside parentheses (not `SUBSTRING(s FROM 1)`'s) is followed by `root`.
     let root_after = |kw: &str| {
+        let mut depth = 0i32;
         toks.iter()
-            .position(|t| matches!(t, Tok::Word(x) if x.eq_ignore_ascii_case(kw)))
+            .position(|t| {
+                match t {
+                    Tok::Sym("(") => depth += 1,
+                    Tok::Sym(")") => depth -= 1,
+                    _ => {}
+                }
+                depth == 0 && matches!(t, Tok::Word(x) if x.eq_ignore_ascii_case(kw))
+            })
             .is_some_and(|i| matches!(toks.get(i + 1), Some(Tok::Word(r)) if r.eq_ignore_ascii_case("root")))
     };
     // The queries: a SELECT over paths, or a listing of the series tree.

@@ -1088,6 +1088,7 @@ impl Parser {
                         self.sym(")")?;
                         Ok(Expr::Cast { expr: Box::new(expr), to })
                     }
+                    "substring" if call => self.substring(w),
                     _ if call => self.function(w),
                     _ if CLAUSE_WORDS.contains(&lower.as_str()) => self.err("an expression"),
                     _ => Ok(Expr::Path(self.path()?)),
@@ -1120,6 +1121,21 @@ impl Parser {
         }
         // The name as typed: it appears in the column header.
         Ok(Expr::Function { name, args, options })
+    }
+
+    /// `SUBSTRING(s FROM a [FOR b])`, or the call form `substring(s, a[, b])`.
+    fn substring(&mut self, name: String) -> Result<Expr> {
+        let start = self.pos;
+        self.pos += 2;
+        let expr = self.expr()?;
+        if !self.eat_kw("from") {
+            self.pos = start;
+            return self.function(name);
+        }
+        let from = self.expr()?;
+        let length = if self.eat_kw("for") { Some(Box::new(self.expr()?)) } else { None };
+        self.sym(")")?;
+        Ok(Expr::Substring { name, expr: Box::new(expr), from: Box::new(from), length })
     }
 
     fn case(&mut self) -> Result<Expr> {
