@@ -176,6 +176,25 @@ async fn exact_scan_statistics_answer_count_min_and_max_without_reading_the_devi
 }
 
 #[tokio::test]
+async fn the_latest_row_per_device_reads_one_row_of_each_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(binary(), dir.path()).unwrap();
+    let client = server.connect().await.unwrap();
+    for d in 1..=3 {
+        client.batch_execute(&format!("INSERT INTO root.lr.d{d}(timestamp, s1) VALUES (1, {d}), ({}, {})", d * 10, d * 100)).await.unwrap();
+    }
+    let union = (1..=3).map(|d| format!(r#"SELECT 'd{d}' AS device, time, s1 FROM "root.lr.d{d}""#)).collect::<Vec<_>>().join(" UNION ALL ");
+    let sql = format!("SELECT DISTINCT ON (device) device, time, s1 FROM ({union}) t ORDER BY device, time DESC");
+    let text = plan_text(&client, &sql).await;
+    for d in 1..=3 {
+        assert!(text.contains(&format!("DeviceScanExec: device=root.lr.d{d}, columns=[Utf8(\"d{d}\"), time, s1], time=[all], order=desc, limit=1")), "{text}");
+    }
+    let latest = rows(&client, &sql).await;
+    assert_eq!(latest.iter().map(|r| r[2].clone().unwrap()).collect::<Vec<_>>(), vec!["100", "200", "300"]);
+    server.stop().unwrap();
+}
+
+#[tokio::test]
 async fn device_tables_have_a_row_wherever_any_measurement_has_a_point() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(binary(), dir.path()).unwrap();

@@ -2,6 +2,7 @@
 //! tables, `pg_catalog`, Arbor's analyzer rules and memory pool).
 
 mod align_by_device;
+mod distinct_on;
 mod epoch_time;
 mod gapfill;
 mod last;
@@ -50,6 +51,8 @@ pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate:
     // Epoch integers become timestamps before type coercion sees them.
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
     analyzer_rules.extend(Analyzer::new().rules);
+    // The latest row per device through the last-value cache (after type coercion).
+    analyzer_rules.push(Arc::new(distinct_on::LatestPerLabelRule));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(instance.runtime().clone())
