@@ -5,15 +5,16 @@
 //! (one naming any table it does not see aliased in the subquery, or a
 //! parameter) with NULL: a silent wrong answer. Here such a subquery is kept:
 //! [`super::decorrelate`] turns equality lookups into joins, DataFusion plans
-//! the rest or fails with its error. The rule's other half is kept: an
-//! uncorrelated subquery in a select list gets `LIMIT 1`.
+//! the rest or fails with its error. The rule's other half, `LIMIT 1` on an
+//! uncorrelated subquery in a select list, is dropped too: a second row is
+//! PostgreSQL's error 21000 ([`super::single_row`]), not the first row.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, Expr, LimitClause, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
+    visit_expressions, Expr, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -28,8 +29,8 @@ use super::rewrite::bound_names;
 
 struct Parsers {
     compat: PostgresCompatibilityParser,
-    /// The compatibility parser's rules in its order, with
-    /// [`LimitUncorrelatedSubqueries`] for `RemoveSubqueryFromProjection`.
+    /// The compatibility parser's rules in its order, without
+    /// `RemoveSubqueryFromProjection`.
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
@@ -49,7 +50,6 @@ fn parsers() -> &'static Parsers {
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
             Arc::new(RewriteRegCastToSubquery::new()),
-            Arc::new(LimitUncorrelatedSubqueries),
             Arc::new(FixVersionColumnName),
         ],
     })
@@ -177,41 +177,6 @@ fn stand_in(statement: &Statement) -> bool {
     select.from.is_empty() && matches!(&select.selection, Some(Expr::Value(v)) if v.value == Value::Boolean(false))
 }
 
-/// `LIMIT 1` on a scalar subquery in a select list that names only its own
-/// tables (PostgreSQL fails on a second row; the catalog's virtual tables
-/// answer one).
-#[derive(Debug)]
-struct LimitUncorrelatedSubqueries;
-
-impl SqlStatementRewriteRule for LimitUncorrelatedSubqueries {
-    fn rewrite(&self, mut statement: Statement) -> Statement {
-        let _ = statement.visit(&mut Limiter);
-        statement
-    }
-}
-
-struct Limiter;
-
-impl VisitorMut for Limiter {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
-        for item in &mut select.projection {
-            if let SelectItem::UnnamedExpr(Expr::Subquery(sub)) | SelectItem::ExprWithAlias { expr: Expr::Subquery(sub), .. } = item {
-                if sub.limit_clause.is_none() && sub.fetch.is_none() && !correlated(sub) {
-                    sub.limit_clause = Some(LimitClause::LimitOffset {
-                        limit: Some(Expr::Value(Value::Number("1".into(), false).into())),
-                        offset: None,
-                        limit_by: Vec::new(),
-                    });
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    }
-}
-
 /// Whether `query` names a column of a table its own FROM clause does not
 /// bind (nested subqueries count: their tables are not this query's).
 pub(super) fn correlated(query: &Query) -> bool {
@@ -247,7 +212,7 @@ mod tests {
             "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) AS t FROM pg_catalog.pg_attribute a"
         );
         // A parameter is not a correlation.
-        assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1 LIMIT 1)");
+        assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1)");
     }
 
     #[test]
@@ -262,8 +227,8 @@ mod tests {
     }
 
     #[test]
-    fn an_uncorrelated_subquery_gets_limit_1() {
-        assert_eq!(one("SELECT (SELECT nspname FROM pg_namespace)"), "SELECT (SELECT nspname FROM pg_catalog.pg_namespace LIMIT 1)");
+    fn an_uncorrelated_subquery_is_kept_as_written() {
+        assert_eq!(one("SELECT (SELECT nspname FROM pg_namespace)"), "SELECT (SELECT nspname FROM pg_catalog.pg_namespace)");
     }
 
     #[test]

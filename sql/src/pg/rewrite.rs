@@ -24,9 +24,9 @@
 //! a one-row table, `generate_series` over non-literals as the unnested
 //! array function); a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
 //! over plain rows, `(SELECT e FROM t WHERE t.k = outer.k)`, an aggregate,
-//! `(SELECT first_value(e) FROM …)`, which DataFusion decorrelates into a
-//! join (SQLAlchemy's `get_columns`). No row still gives NULL; where
-//! PostgreSQL fails on a second row, this takes one of them.
+//! `(SELECT arbor_single_value(e) FROM …)`, which DataFusion decorrelates
+//! into a join (SQLAlchemy's `get_columns`). No row still gives NULL, a
+//! second row PostgreSQL's error 21000.
 
 use std::ops::ControlFlow;
 
@@ -476,6 +476,7 @@ fn subscripts(e: &Expr) -> Option<Expr> {
 
 const AGGREGATES: &[&str] = &[
     "count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every", "first_value", "last_value", "json_agg", "jsonb_agg",
+    super::single_row::SINGLE_VALUE,
 ];
 
 /// Whether `e` calls an aggregate function.
@@ -535,7 +536,7 @@ fn references_outside(e: &Expr, bound: &[String]) -> bool {
     found
 }
 
-/// `(SELECT e FROM … WHERE <correlated>)` → `(SELECT first_value(e) FROM … WHERE …)`.
+/// `(SELECT e FROM … WHERE <correlated>)` → `(SELECT arbor_single_value(e) FROM … WHERE …)`.
 fn correlated_scalar(e: &Expr) -> Option<Expr> {
     let Expr::Subquery(query) = e else { return None };
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
@@ -555,7 +556,7 @@ fn correlated_scalar(e: &Expr) -> Option<Expr> {
     if aggregates(element) || !references_outside(predicate, &bound_names(select)) {
         return None;
     }
-    let aggregated = call("first_value", vec![element.clone()]);
+    let aggregated = call(super::single_row::SINGLE_VALUE, vec![element.clone()]);
     let mut select = select.clone();
     select.projection = vec![match alias {
         Some(alias) => SelectItem::ExprWithAlias { expr: aggregated, alias },
@@ -796,7 +797,7 @@ mod tests {
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
             // A lookup by equality is a join (decorrelate.rs).
             "SELECT CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END FROM pg_attribute a LEFT OUTER JOIN \
-             (SELECT d.adrelid AS arbor_key_1, first_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
+             (SELECT d.adrelid AS arbor_key_1, arbor_single_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
              AS arbor_subquery_1 ON arbor_subquery_1.arbor_key_1 = a.attrelid"
         );
         assert_eq!(
