@@ -556,6 +556,75 @@ impl ScalarUDFImpl for When {
     }
 }
 
+/// `arbor_array_or_empty(a)`: `a`, with NULL as the empty array of its
+/// type. What the array constructor `ARRAY(SELECT …)` is over the
+/// aggregate or array function [`super::rewrite`] makes of it: no row is
+/// `{}` in PostgreSQL, where `array_agg` of no rows is NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ArrayOrEmpty {
+    signature: Signature,
+}
+
+/// The name of [`ArrayOrEmpty`].
+pub(crate) const ARRAY_OR_EMPTY: &str = "arbor_array_or_empty";
+
+impl ArrayOrEmpty {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(ArrayOrEmpty { signature: Signature::any(1, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for ArrayOrEmpty {
+    fn name(&self) -> &str {
+        ARRAY_OR_EMPTY
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    /// The argument's field: its elements keep their marks (`oid[]`).
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        let Some(field) = args.arg_fields.first() else { return exec_err!("{ARRAY_OR_EMPTY} takes one argument") };
+        Ok(Arc::new(field.as_ref().clone().with_name(self.name()).with_nullable(true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        use datafusion::arrow::array::{GenericListArray, OffsetSizeTrait};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        use datafusion::arrow::compute::{is_not_null, kernels::zip::zip};
+        fn or_empty<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> datafusion::error::Result<ArrayRef> {
+            let (DataType::List(field) | DataType::LargeList(field)) = list.data_type() else { return exec_err!("{ARRAY_OR_EMPTY} takes an array") };
+            let empty = GenericListArray::<O>::try_new(
+                field.clone(),
+                OffsetBuffer::new_zeroed(list.len()),
+                datafusion::arrow::array::new_empty_array(field.data_type()),
+                None,
+            )?;
+            Ok(zip(&is_not_null(list)?, &list, &empty)?)
+        }
+        let [value] = args.args.as_slice() else { return exec_err!("{ARRAY_OR_EMPTY} takes one argument") };
+        let array = value.to_array(args.number_rows)?;
+        let out = match array.data_type() {
+            _ if array.null_count() == 0 => array,
+            DataType::List(_) => or_empty(array.as_list::<i32>())?,
+            DataType::LargeList(_) => or_empty(array.as_list::<i64>())?,
+            // Untyped (`array_agg(NULL)`): nothing to make an array of.
+            _ => array,
+        };
+        // The declared type, element marks included (`oid[]`), which a
+        // list's value may lack: `array_agg` and a scalar subquery's value
+        // drop them. Always an array: a list scalar made an array loses them.
+        let declared = args.return_field.data_type();
+        let out = if out.data_type() == declared { out } else { datafusion::arrow::compute::cast(&out, declared)? };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
 /// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:
 /// a `timestamptz` becomes the wall-clock time in `zone` (a `timestamp`
 /// without time zone), and a `timestamp` is read as wall-clock time in

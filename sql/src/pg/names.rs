@@ -59,7 +59,9 @@ pub(crate) fn alias_repeats(statement: &mut Statement, names: &mut Option<Vec<Op
 fn has_subquery(e: &Expr) -> bool {
     let mut found = false;
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
-        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        // `ARRAY(SELECT …)` too: a function over a subquery.
+        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
+            || matches!(e, Expr::Function(f) if matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(_)));
         std::ops::ControlFlow::<()>::Continue(())
     });
     found

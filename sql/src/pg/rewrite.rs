@@ -6,8 +6,9 @@
 //!   array) becomes `array_transform(array_filter(a, x -> p), x -> e)`;
 //! - any other `ARRAY(SELECT e FROM …)` becomes
 //!   `(SELECT array_agg(e) FROM (…))`, ordered as the subquery's `ORDER BY`
-//!   when that orders by the output column. (An empty subquery gives NULL
-//!   here where PostgreSQL gives `{}`.)
+//!   when that orders by the output column;
+//!
+//! either under `arbor_array_or_empty`, as no row is `{}` in PostgreSQL.
 //!
 //! Set-returning functions in a select list become `unnest`s, which
 //! DataFusion runs side by side as PostgreSQL runs SRFs:
@@ -369,7 +370,9 @@ fn rewrite(e: &Expr) -> Option<Expr> {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
         _ => return None,
     };
-    over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).or_else(|| Some(aggregated(query, select)))
+    let array = over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).unwrap_or_else(|| aggregated(query, select));
+    // No row is `{}`, where `array_agg` gives NULL.
+    Some(call(super::functions::ARRAY_OR_EMPTY, vec![array]))
 }
 
 /// The array of `[information_schema.]_pg_expandarray(a)`.
@@ -781,17 +784,17 @@ mod tests {
     fn array_subqueries_become_array_functions() {
         assert_eq!(
             rewritten("SELECT array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x) FROM t tc"),
-            "SELECT array_transform(tc.reloptions, x -> 'toast.' || x) FROM t tc"
+            "SELECT arbor_array_or_empty(array_transform(tc.reloptions, x -> 'toast.' || x)) FROM t tc"
         );
-        assert_eq!(rewritten("SELECT ARRAY(SELECT x FROM unnest(a) AS x WHERE x > 1) FROM t"), "SELECT array_filter(a, x -> x > 1) FROM t");
+        assert_eq!(rewritten("SELECT ARRAY(SELECT x FROM unnest(a) AS x WHERE x > 1) FROM t"), "SELECT arbor_array_or_empty(array_filter(a, x -> x > 1)) FROM t");
         assert_eq!(
             rewritten("SELECT array(select rolname from pg_roles order by 1)"),
-            "SELECT (SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source)"
+            "SELECT arbor_array_or_empty((SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source))"
         );
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
             rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"),
-            "SELECT (SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"
+            "SELECT arbor_array_or_empty((SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid)) AS memberof FROM pg_roles r"
         );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
