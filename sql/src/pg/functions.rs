@@ -2,6 +2,7 @@
 //! `current_setting`, `set_config`, `session_user`, the `pg_advisory_*`
 //! lock family, `pg_notify`, and `pg_typeof`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -623,6 +624,118 @@ impl ScalarUDFImpl for ArrayOrEmpty {
         let out = if out.data_type() == declared { out } else { datafusion::arrow::compute::cast(&out, declared)? };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// `arbor_regtype_text(oid)`: a `regtype` as text, as PostgreSQL's
+/// `regtypeout` writes it: the type's name as `format_type` gives it (SQL's
+/// names for built-in types, `integer[]` for an array), `-` for 0, the
+/// number of an OID no type has. What `x::regtype::text` becomes
+/// ([`super::parse`]): datafusion-pg-catalog plans `x::regtype` as the
+/// number.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RegtypeText {
+    signature: Signature,
+}
+
+/// The name of [`RegtypeText`].
+pub(crate) const REGTYPE_TEXT: &str = "arbor_regtype_text";
+
+impl RegtypeText {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(RegtypeText { signature: Signature::any(1, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for RegtypeText {
+    fn name(&self) -> &str {
+        REGTYPE_TEXT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let [value] = args.args.as_slice() else { return exec_err!("{REGTYPE_TEXT} takes one argument") };
+        let oids = datafusion::arrow::compute::cast(&value.to_array(args.number_rows)?, &DataType::Int64)?;
+        let oids = oids.as_primitive::<Int64Type>();
+        let names: StringArray = oids.iter().map(|oid| oid.map(regtype_text)).collect();
+        Ok(ColumnarValue::Array(Arc::new(names)))
+    }
+}
+
+/// A type of PostgreSQL's catalog as `format_type` names it.
+struct CatalogType {
+    name: String,
+    /// The element type of an array type (`_int4`'s `int4`).
+    array_of: Option<i32>,
+}
+
+/// datafusion-pg-catalog's `pg_type` (PostgreSQL's own types), by OID.
+fn catalog_types() -> &'static HashMap<i32, CatalogType> {
+    static TYPES: std::sync::OnceLock<HashMap<i32, CatalogType>> = std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        use datafusion::arrow::datatypes::{Int16Type, Int32Type};
+        let mut types = HashMap::new();
+        let Ok(tables) = datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables::try_new() else { return types };
+        for batch in tables.pg_type.data() {
+            let int32 = |name: &str| batch.column_by_name(name).and_then(|c| c.as_primitive_opt::<Int32Type>());
+            let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_string_opt::<i32>());
+            let typlen = batch.column_by_name("typlen").and_then(|c| c.as_primitive_opt::<Int16Type>());
+            let (Some(oid), Some(typname), Some(typelem), Some(typlen), Some(typstorage)) =
+                (int32("oid"), text("typname"), int32("typelem"), typlen, text("typstorage"))
+            else {
+                continue;
+            };
+            for r in 0..batch.num_rows() {
+                // `format_type`'s arrays: an element, variable length, not
+                // stored plain (`int2vector` has an element but is no array).
+                let array = typelem.value(r) != 0 && typlen.value(r) == -1 && typstorage.value(r) != "p";
+                types.insert(oid.value(r), CatalogType { name: typname.value(r).to_string(), array_of: array.then(|| typelem.value(r)) });
+            }
+        }
+        types
+    })
+}
+
+/// The type name `format_type` gives type `oid`, `None` for no such type.
+fn format_type_name(oid: i32) -> Option<String> {
+    let t = catalog_types().get(&oid)?;
+    if let Some(element) = t.array_of {
+        return format_type_name(element).map(|e| format!("{e}[]"));
+    }
+    let sql = match t.name.as_str() {
+        "bool" => "boolean",
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bpchar" => "character",
+        "varchar" => "character varying",
+        "varbit" => "bit varying",
+        "time" => "time without time zone",
+        "timetz" => "time with time zone",
+        "timestamp" => "timestamp without time zone",
+        "timestamptz" => "timestamp with time zone",
+        // A keyword, quoted as PostgreSQL quotes it.
+        "char" => "\"char\"",
+        plain if plain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => plain,
+        other => return Some(format!("\"{}\"", other.replace('"', "\"\""))),
+    };
+    Some(sql.to_string())
+}
+
+/// PostgreSQL's `regtypeout` of `oid`.
+pub(crate) fn regtype_text(oid: i64) -> String {
+    if oid == 0 {
+        return "-".into();
+    }
+    i32::try_from(oid).ok().or_else(|| u32::try_from(oid).ok().map(|u| i32::from_ne_bytes(u.to_ne_bytes()))).and_then(format_type_name).unwrap_or_else(|| oid.to_string())
 }
 
 /// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:

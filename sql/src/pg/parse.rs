@@ -30,7 +30,8 @@ use super::rewrite::bound_names;
 struct Parsers {
     compat: PostgresCompatibilityParser,
     /// The compatibility parser's rules in its order, without
-    /// `RemoveSubqueryFromProjection`.
+    /// `RemoveSubqueryFromProjection`, with [`NameCurrentUser`] and
+    /// [`RegtypeAsText`].
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
@@ -49,6 +50,7 @@ fn parsers() -> &'static Parsers {
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
+            Arc::new(RegtypeAsText),
             Arc::new(RewriteRegCastToSubquery::new()),
             Arc::new(FixVersionColumnName),
         ],
@@ -110,7 +112,7 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
         }
     };
-    if !may_have_subquery(sql) && !mentions_current_user(sql) {
+    if !may_have_subquery(sql) && !mentions_current_user(sql) && !mentions_regtype(sql) {
         return Ok(compat);
     }
     // The compatibility parser swaps some whole client queries for an empty
@@ -139,6 +141,43 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
 /// rules turn into `session_user` before [`NameCurrentUser`] can keep its name.
 fn mentions_current_user(sql: &str) -> bool {
     sql.as_bytes().windows(12).any(|w| w.eq_ignore_ascii_case(b"current_user"))
+}
+
+/// Whether `sql` may cast to `regtype`, which the compatibility parser's
+/// rules resolve (`'int4'::regtype` to its OID) before [`RegtypeAsText`]
+/// can see the cast.
+fn mentions_regtype(sql: &str) -> bool {
+    sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"regtype"))
+}
+
+/// `x::regtype::text` (or `::varchar`, `::name`) is the type's name, as
+/// PostgreSQL prints a `regtype`: `arbor_regtype_text(x::regtype)`, the
+/// outer cast kept for the column's name. datafusion-pg-catalog plans
+/// `x::regtype` as the number itself.
+#[derive(Debug)]
+struct RegtypeAsText;
+
+impl SqlStatementRewriteRule for RegtypeAsText {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        use datafusion::sql::sqlparser::ast::DataType;
+        let type_name = |t: &DataType| t.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").to_string();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut statement, |e| {
+            if let Expr::Cast { expr, data_type, .. } = e {
+                let textual = matches!(type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
+                let mut inner = expr.as_mut();
+                while let Expr::Nested(nested) = inner {
+                    inner = nested.as_mut();
+                }
+                if let (true, Expr::Cast { data_type: inner_type, .. }) = (textual, &*inner) {
+                    if type_name(inner_type) == "regtype" {
+                        **expr = super::rewrite::call(super::functions::REGTYPE_TEXT, vec![inner.clone()]);
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        statement
+    }
 }
 
 /// `SELECT current_user` names its column `current_user`, as PostgreSQL
@@ -213,6 +252,15 @@ mod tests {
         );
         // A parameter is not a correlation.
         assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1)");
+    }
+
+    #[test]
+    fn a_regtype_as_text_is_its_name() {
+        assert_eq!(one("SELECT t.typelem::regtype::text FROM pg_type t"), "SELECT arbor_regtype_text(t.typelem::regtype)::TEXT FROM pg_catalog.pg_type t");
+        // The literal is still resolved to its OID inside.
+        assert!(one("SELECT 'int4'::regtype::text").starts_with("SELECT arbor_regtype_text((SELECT "), "{}", one("SELECT 'int4'::regtype::text"));
+        // Other casts of a regtype, and casts to text of other things, stay.
+        assert_eq!(one("SELECT t.typelem::regtype::int8, t.typname::text FROM pg_type t"), "SELECT t.typelem::regtype::INT8, t.typname::TEXT FROM pg_catalog.pg_type t");
     }
 
     #[test]
