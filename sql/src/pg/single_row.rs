@@ -188,7 +188,7 @@ mod tests {
         let mut a = accumulator();
         assert_eq!(a.evaluate().unwrap(), ScalarValue::Int32(None));
         let one: ArrayRef = Arc::new(Int32Array::from(vec![7]));
-        a.update_batch(&[one.clone()]).unwrap();
+        a.update_batch(&[one]).unwrap();
         assert_eq!(a.evaluate().unwrap(), ScalarValue::Int32(Some(7)));
         let e = a.update_batch(&[Arc::new(Int32Array::from(vec![None]))]).unwrap_err();
         assert!(is_cardinality_violation(&e), "{e}");
