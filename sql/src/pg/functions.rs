@@ -702,32 +702,113 @@ fn catalog_types() -> &'static HashMap<i32, CatalogType> {
     })
 }
 
-/// The type name `format_type` gives type `oid`, `None` for no such type.
-fn format_type_name(oid: i32) -> Option<String> {
+/// The name PostgreSQL's `format_type(oid, typmod)` gives type `oid`
+/// (`typmod` `None` for NULL), `None` for no such type: SQL's names for
+/// built-in types, a modifier where one is given (`character varying(20)`,
+/// `numeric(10,2)`), `[]` after an array's element, other names quoted
+/// where they need it.
+fn format_type_name(oid: i32, typmod: Option<i32>) -> Option<String> {
     let t = catalog_types().get(&oid)?;
     if let Some(element) = t.array_of {
-        return format_type_name(element).map(|e| format!("{e}[]"));
+        return format_type_name(element, typmod).map(|e| format!("{e}[]"));
     }
-    let sql = match t.name.as_str() {
-        "bool" => "boolean",
-        "int2" => "smallint",
-        "int4" => "integer",
-        "int8" => "bigint",
-        "float4" => "real",
-        "float8" => "double precision",
-        "bpchar" => "character",
-        "varchar" => "character varying",
-        "varbit" => "bit varying",
-        "time" => "time without time zone",
-        "timetz" => "time with time zone",
-        "timestamp" => "timestamp without time zone",
-        "timestamptz" => "timestamp with time zone",
-        // A keyword, quoted as PostgreSQL quotes it.
-        "char" => "\"char\"",
-        plain if plain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => plain,
-        other => return Some(format!("\"{}\"", other.replace('"', "\"\""))),
+    // A modifier given as -1 is none, except that `bpchar` and `bit` are
+    // then not `character` and `bit` (which mean length 1).
+    let given = typmod.is_some();
+    let modifier = typmod.filter(|m| *m >= 0);
+    let length = |name: &str, m: i32| format!("{name}({})", m - 4);
+    let precision = |name: &str, zone: &str| match modifier {
+        Some(p) => format!("{name}({p}) {zone}"),
+        None => format!("{name} {zone}"),
     };
-    Some(sql.to_string())
+    let sql = match t.name.as_str() {
+        "bool" => "boolean".to_string(),
+        "int2" => "smallint".to_string(),
+        "int4" => "integer".to_string(),
+        "int8" => "bigint".to_string(),
+        "float4" => "real".to_string(),
+        "float8" => "double precision".to_string(),
+        "bpchar" => match modifier {
+            Some(m) => length("character", m),
+            None if given => "bpchar".to_string(),
+            None => "character".to_string(),
+        },
+        "varchar" => modifier.map_or_else(|| "character varying".to_string(), |m| length("character varying", m)),
+        "numeric" => match modifier {
+            Some(m) => format!("numeric({},{})", ((m - 4) >> 16) & 0xffff, (m - 4) & 0xffff),
+            None => "numeric".to_string(),
+        },
+        "bit" => match modifier {
+            Some(m) => format!("bit({m})"),
+            None if given => "\"bit\"".to_string(),
+            None => "bit".to_string(),
+        },
+        "varbit" => modifier.map_or_else(|| "bit varying".to_string(), |m| format!("bit varying({m})")),
+        "time" => precision("time", "without time zone"),
+        "timetz" => precision("time", "with time zone"),
+        "timestamp" => precision("timestamp", "without time zone"),
+        "timestamptz" => precision("timestamp", "with time zone"),
+        // A keyword, quoted as PostgreSQL quotes it.
+        "char" => "\"char\"".to_string(),
+        plain if plain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => plain.to_string(),
+        other => format!("\"{}\"", other.replace('"', "\"\"")),
+    };
+    Some(sql)
+}
+
+/// An OID as `oid` reads it: int4 holds the ones past 2^31 negative.
+fn as_oid(oid: i64) -> Option<i32> {
+    i32::try_from(oid).ok().or_else(|| u32::try_from(oid).ok().map(|u| i32::from_ne_bytes(u.to_ne_bytes())))
+}
+
+/// `format_type(type_oid, typmod)`, as PostgreSQL names types (psql's `\d`
+/// and `\gdesc`, ORMs' reflection): see [`format_type_name`]; `-` for 0,
+/// `???` for an OID no type has, NULL for a NULL type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FormatType {
+    signature: Signature,
+}
+
+impl FormatType {
+    /// Replaces datafusion-pg-catalog's, which names only some types
+    /// (`oid(1028)` for `oid[]`).
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(FormatType { signature: Signature::any(2, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        "format_type"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let [oid, typmod] = args.args.as_slice() else { return exec_err!("format_type takes a type OID and a modifier") };
+        let int64 = |v: &ColumnarValue| -> datafusion::error::Result<ArrayRef> { Ok(datafusion::arrow::compute::cast(&v.to_array(args.number_rows)?, &DataType::Int64)?) };
+        let (oids, typmods) = (int64(oid)?, int64(typmod)?);
+        let (oids, typmods) = (oids.as_primitive::<Int64Type>(), typmods.as_primitive::<Int64Type>());
+        let names: StringArray = oids
+            .iter()
+            .zip(typmods.iter())
+            .map(|(oid, typmod)| {
+                let oid = oid?;
+                if oid == 0 {
+                    return Some("-".to_string());
+                }
+                let typmod = typmod.and_then(|m| i32::try_from(m).ok());
+                Some(as_oid(oid).and_then(|o| format_type_name(o, typmod)).unwrap_or_else(|| "???".to_string()))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(names)))
+    }
 }
 
 /// PostgreSQL's `regtypeout` of `oid`.
@@ -735,7 +816,7 @@ pub(crate) fn regtype_text(oid: i64) -> String {
     if oid == 0 {
         return "-".into();
     }
-    i32::try_from(oid).ok().or_else(|| u32::try_from(oid).ok().map(|u| i32::from_ne_bytes(u.to_ne_bytes()))).and_then(format_type_name).unwrap_or_else(|| oid.to_string())
+    as_oid(oid).and_then(|o| format_type_name(o, None)).unwrap_or_else(|| oid.to_string())
 }
 
 /// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:
