@@ -21,6 +21,7 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::UndefinedFunction(_) => "42883",
         sql::Error::NumericOverflow(_) => "22003",
         sql::Error::CardinalityViolation(_) => "21000",
+        sql::Error::InvalidEscapeSequence(_) => "22025",
         sql::Error::Unsupported(_) => "0A000",
         sql::Error::UnknownParameter(_) => "42704",
         sql::Error::InvalidParameter(_) => "22023",

@@ -819,6 +819,82 @@ pub(crate) fn regtype_text(oid: i64) -> String {
     as_oid(oid).and_then(|o| format_type_name(o, None)).unwrap_or_else(|| oid.to_string())
 }
 
+/// `arbor_like_escape(pattern, escape)`: a LIKE pattern written with
+/// `escape` as its escape character (`ESCAPE '/'`), in the backslash escapes
+/// DataFusion's LIKE reads: `c%` is a literal `%` (`\%`), a backslash is a
+/// literal one (`\\`); an empty `escape` is none. What `x LIKE p ESCAPE
+/// 'c'` becomes ([`super::rewrite`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LikeEscape {
+    signature: Signature,
+}
+
+/// The name of [`LikeEscape`].
+pub(crate) const LIKE_ESCAPE: &str = "arbor_like_escape";
+
+impl LikeEscape {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(LikeEscape { signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable) })
+    }
+}
+
+/// `pattern` with escape character `escape` in backslash escapes.
+fn backslash_pattern(pattern: &str, escape: &str) -> datafusion::error::Result<String> {
+    let mut escape_chars = escape.chars();
+    let escape = match (escape_chars.next(), escape_chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => return Err(ours(crate::error::Error::InvalidEscapeSequence("invalid escape string: must be empty or one character".into()))),
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let literal = if Some(c) == escape {
+            match chars.next() {
+                Some(next) => next,
+                None => return Err(ours(crate::error::Error::InvalidEscapeSequence("LIKE pattern must not end with escape character".into()))),
+            }
+        } else if c == '\\' {
+            c
+        } else {
+            out.push(c);
+            continue;
+        };
+        if matches!(literal, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(literal);
+    }
+    Ok(out)
+}
+
+impl ScalarUDFImpl for LikeEscape {
+    fn name(&self) -> &str {
+        LIKE_ESCAPE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [patterns, escapes] = arrays.as_slice() else { return exec_err!("{LIKE_ESCAPE} takes a pattern and an escape character") };
+        let rows = patterns.len().max(escapes.len());
+        let out = (0..rows)
+            .map(|r| match (text(patterns, r.min(patterns.len() - 1)), text(escapes, r.min(escapes.len() - 1))) {
+                (Some(p), Some(e)) => backslash_pattern(p, e).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<datafusion::error::Result<StringArray>>()?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 /// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:
 /// a `timestamptz` becomes the wall-clock time in `zone` (a `timestamp`
 /// without time zone), and a `timestamp` is read as wall-clock time in
@@ -1009,6 +1085,17 @@ impl ScalarUDFImpl for GetExpr {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn like_patterns_with_their_own_escape_are_read_with_backslashes() {
+        use super::backslash_pattern;
+        assert_eq!(backslash_pattern("pg/_%", "/").unwrap(), "pg\\_%");
+        assert_eq!(backslash_pattern("a\\b//c", "/").unwrap(), "a\\\\b/c");
+        assert_eq!(backslash_pattern("a#%#b", "#").unwrap(), "a\\%b");
+        assert_eq!(backslash_pattern("a%_\\", "").unwrap(), "a%_\\\\");
+        assert!(backslash_pattern("a/", "/").is_err());
+        assert!(backslash_pattern("a", "//").is_err());
+    }
     use super::quote_ident;
 
     #[test]

@@ -48,7 +48,7 @@ pub(crate) fn array_subqueries(statement: &mut Statement) {
     // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
     // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)).or_else(|| at_time_zone(e)) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)).or_else(|| at_time_zone(e)).or_else(|| like_escape(e)) {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -462,6 +462,25 @@ fn vector_subscript(e: &Expr) -> Option<Expr> {
     let mut chain = before.to_vec();
     chain.push(AccessExpr::Subscript(Subscript::Index { index: shifted }));
     Some(Expr::CompoundFieldAccess { root: root.clone(), access_chain: chain })
+}
+
+/// `x [NOT] [I]LIKE p ESCAPE 'c'` with `c` other than a backslash
+/// (SQLAlchemy's `nspname NOT LIKE 'pg/_%' ESCAPE '/'`), which DataFusion
+/// refuses: `x [NOT] [I]LIKE arbor_like_escape(p, 'c')`, the pattern in
+/// backslash escapes (a parameter too).
+fn like_escape(e: &Expr) -> Option<Expr> {
+    let (Expr::Like { negated, any: false, expr, pattern, escape_char: Some(c) } | Expr::ILike { negated, any: false, expr, pattern, escape_char: Some(c) }) = e
+    else {
+        return None;
+    };
+    if matches!(&c.value, Value::SingleQuotedString(s) if s == "\\") {
+        return None;
+    }
+    let pattern = Box::new(call(super::functions::LIKE_ESCAPE, vec![pattern.as_ref().clone(), Expr::Value(c.clone())]));
+    Some(match e {
+        Expr::Like { .. } => Expr::Like { negated: *negated, any: false, expr: expr.clone(), pattern, escape_char: None },
+        _ => Expr::ILike { negated: *negated, any: false, expr: expr.clone(), pattern, escape_char: None },
+    })
 }
 
 /// `generate_subscripts(a, d)` → `unnest(range(1, array_length(a, d) + 1))`.
