@@ -20,6 +20,8 @@ pub(crate) fn sqlstate(err: &sql::Error) -> &'static str {
         sql::Error::NotNull(_) => "23502",
         sql::Error::UndefinedFunction(_) => "42883",
         sql::Error::NumericOverflow(_) => "22003",
+        sql::Error::CardinalityViolation(_) => "21000",
+        sql::Error::InvalidEscapeSequence(_) => "22025",
         sql::Error::Unsupported(_) => "0A000",
         sql::Error::UnknownParameter(_) => "42704",
         sql::Error::InvalidParameter(_) => "22023",
@@ -148,8 +150,30 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
 /// The ErrorResponse for a query-layer error.
 pub(crate) fn to_pgwire(err: sql::Error) -> PgWireError {
     let code = sqlstate(&err);
-    let message = err.to_string();
+    let message = message(&err);
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
+}
+
+/// The message of `err`; one of ours carried through DataFusion reads as we
+/// wrote it, as PostgreSQL's would (not `External error: …`).
+fn message(err: &sql::Error) -> String {
+    match err {
+        sql::Error::DataFusion(e) => carried_message(e).unwrap_or_else(|| e.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn carried_message(err: &DataFusionError) -> Option<String> {
+    match err {
+        DataFusionError::External(inner) => inner
+            .downcast_ref::<sql::Error>()
+            .map(message)
+            .or_else(|| inner.downcast_ref::<storage::Error>().map(ToString::to_string))
+            .or_else(|| inner.downcast_ref::<catalog::Error>().map(ToString::to_string)),
+        DataFusionError::Context(_, inner) => carried_message(inner),
+        DataFusionError::Shared(inner) => carried_message(inner),
+        _ => None,
+    }
 }
 
 /// An error with an explicit code (protocol-level problems).

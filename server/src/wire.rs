@@ -450,10 +450,82 @@ fn pg_fields(schema: &datafusion::arrow::datatypes::Schema, format: &Format) -> 
         .map(|(info, field)| {
             let table = field.metadata().get(sql::provider::TABLE_OID_KEY).and_then(|v| v.parse::<i32>().ok());
             let column = field.metadata().get(sql::provider::ATTNUM_KEY).and_then(|v| v.parse::<i16>().ok());
-            let datatype = alias_array_type(field.data_type()).unwrap_or_else(|| info.datatype().clone());
+            let datatype = vector_type(field).or_else(|| alias_array_type(field.data_type())).unwrap_or_else(|| info.datatype().clone());
             FieldInfo::new(info.name().to_string(), table.zip(column).map(|t| t.0), table.zip(column).map(|t| t.1), datatype, info.format())
         })
         .collect())
+}
+
+/// The PostgreSQL vector type a list column is marked as
+/// (`pg_index.indkey` is an `int2vector`, `indclass` an `oidvector`).
+fn vector_type(field: &datafusion::arrow::datatypes::Field) -> Option<Type> {
+    match field.metadata().get(sql::provider::VECTOR_TYPE_KEY)?.as_str() {
+        "int2vector" => Some(Type::INT2_VECTOR),
+        "oidvector" => Some(Type::OID_VECTOR),
+        _ => None,
+    }
+}
+
+/// Whether `field` is an `int2vector` or `oidvector` over a list `column`,
+/// whose cells [`put_vector_cell`] writes.
+fn vector_cells(column: &ArrayRef, field: &FieldInfo) -> bool {
+    matches!(*field.datatype(), Type::INT2_VECTOR | Type::OID_VECTOR) && matches!(column.data_type(), ArrowType::List(_))
+}
+
+/// Append the vector cell at row `r` of the list `column`: its length, then
+/// PostgreSQL's form of an `int2vector`/`oidvector`: in text the elements
+/// separated by spaces (`1 2`), in binary a one-dimensional array of `int2`
+/// or `oid` counted from 0 (`int2vectorsend`); -1 for NULL.
+fn put_vector_cell(buf: &mut BytesMut, column: &dyn Array, r: usize, field: &FieldInfo) -> PgWireResult<()> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Int16Type, Int32Type};
+    use std::fmt::Write;
+    if column.is_null(r) {
+        buf.put_i32(-1);
+        return Ok(());
+    }
+    let failed = || PgWireError::ApiError(format!("cannot write a {} value as {}", column.data_type(), field.datatype()).into());
+    let list = column.as_list_opt::<i32>().ok_or_else(failed)?;
+    let elements = list.value(r);
+    if elements.null_count() > 0 {
+        return Err(failed());
+    }
+    // int2 elements as themselves; oids (stored as int4) unsigned.
+    let values: Vec<i64> = match elements.data_type() {
+        ArrowType::Int16 => elements.as_primitive::<Int16Type>().values().iter().map(|v| i64::from(*v)).collect(),
+        ArrowType::Int32 => elements.as_primitive::<Int32Type>().values().iter().map(|v| i64::from(u32::from_ne_bytes(v.to_ne_bytes()))).collect(),
+        _ => return Err(failed()),
+    };
+    let at = buf.len();
+    buf.put_i32(0);
+    if field.format() == FieldFormat::Binary {
+        let int2 = *field.datatype() == Type::INT2_VECTOR;
+        let count = i32::try_from(values.len()).map_err(|_| failed())?;
+        buf.put_i32(1); // dimensions
+        buf.put_i32(0); // no NULLs
+        buf.put_u32(if int2 { Type::INT2.oid() } else { Type::OID.oid() });
+        buf.put_i32(count);
+        buf.put_i32(0); // lower bound
+        for v in values {
+            if int2 {
+                buf.put_i32(2);
+                buf.put_i16(i16::try_from(v).map_err(|_| failed())?);
+            } else {
+                buf.put_i32(4);
+                buf.put_u32(u32::try_from(v).map_err(|_| failed())?);
+            }
+        }
+    } else {
+        for (k, v) in values.iter().enumerate() {
+            if k > 0 {
+                buf.put_u8(b' ');
+            }
+            write!(buf, "{v}").map_err(|_| failed())?;
+        }
+    }
+    let len = i32::try_from(buf.len() - at - 4).map_err(|_| failed())?;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 /// The PostgreSQL array type of a list whose elements are oids or an oid
@@ -633,23 +705,25 @@ fn put_text_cell(buf: &mut BytesMut, column: &dyn Array, r: usize) -> PgWireResu
     Ok(())
 }
 
-/// The DataRows of one batch. Text cells of the common types are written
-/// straight into one buffer the rows are split from; the others go
-/// through arrow-pg's encoder.
+/// The DataRows of one batch. Text cells of the common types, and vector
+/// cells, are written straight into one buffer the rows are split from;
+/// the others go through arrow-pg's encoder.
 fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
     let schema = batch.schema();
     let columns = batch.columns();
     let mut fallback: Vec<Option<DataRowEncoder>> = columns
         .iter()
         .zip(fields.iter())
-        .map(|(c, f)| (!direct_text(c, f)).then(|| DataRowEncoder::new(Arc::new(vec![f.clone()]))))
+        .map(|(c, f)| (!direct_text(c, f) && !vector_cells(c, f)).then(|| DataRowEncoder::new(Arc::new(vec![f.clone()]))))
         .collect();
+    let vectors: Vec<bool> = columns.iter().zip(fields.iter()).map(|(c, f)| vector_cells(c, f)).collect();
     let mut buf = BytesMut::with_capacity(batch.num_rows() * columns.len() * 16);
     let mut rows = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
         let row = (|| -> PgWireResult<DataRow> {
             for (c, column) in columns.iter().enumerate() {
                 match &mut fallback[c] {
+                    None if vectors[c] => put_vector_cell(&mut buf, column.as_ref(), r, &fields[c])?,
                     None => put_text_cell(&mut buf, column.as_ref(), r)?,
                     Some(encoder) => {
                         arrow_pg::encoder::encode_value(encoder, column, r, schema.field(c), &fields[c])?;

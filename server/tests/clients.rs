@@ -101,7 +101,8 @@ fn psql_lists_the_roles() {
     let port = server.port();
     let du = psql(port, &["-A", "-t", "-c", "\\du"]);
     let superuser = "Superuser, Create role, Create DB, Replication, Bypass RLS";
-    assert_eq!(du.lines().collect::<Vec<_>>(), [format!("postgres|{superuser}|"), format!("root|{superuser}|")]);
+    // Member of none: the empty array `{}`, as PostgreSQL's psql shows it.
+    assert_eq!(du.lines().collect::<Vec<_>>(), [format!("postgres|{superuser}|{{}}"), format!("root|{superuser}|{{}}")]);
     let roles = psql(port, &["-A", "-t", "-c", "SELECT rolname, rolsuper, rolcanlogin, rolpassword FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY oid"]);
     assert_eq!(roles.lines().collect::<Vec<_>>(), ["postgres|t|t|********", "root|t|t|********"]);
     let users = psql(port, &["-A", "-t", "-c", "SELECT usename, usesuper, passwd FROM pg_user ORDER BY usesysid"]);

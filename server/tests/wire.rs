@@ -167,3 +167,60 @@ async fn columns_name_their_table_except_through_a_union() {
     assert_eq!(latest, [("d1".to_string(), 1), ("d2".to_string(), 2)]);
     server.stop().unwrap();
 }
+
+/// The text of each row of a simple query's first column.
+async fn simple_texts(client: &tokio_postgres::Client, sql: &str) -> Vec<Option<String>> {
+    let messages = client.simple_query(sql).await.unwrap();
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `pg_index`'s vectors are PostgreSQL's `int2vector` (OID 22) and
+/// `oidvector` (OID 30): text `1 2`, binary a one-dimensional array of
+/// `int2`/`oid`; subscripted from 0 they are `int2`/`oid` values (psqlODBC's
+/// `i.indkey[ia.attnum - 1]`). Issue 11: they were `int2[]`/`int4[]`, `{1,2}`.
+#[tokio::test]
+async fn catalog_vectors_are_int2vector_and_oidvector() {
+    use tokio_postgres::types::Type;
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    client.batch_execute("INSERT INTO root.vec.d1(timestamp, s1) VALUES (1000, 1)").await.unwrap();
+    let key = "SELECT i.indkey, i.indcollation, i.indkey[0], i.indoption FROM pg_catalog.pg_index i \
+               JOIN pg_catalog.pg_class c ON c.oid = i.indrelid WHERE c.relname = 'root.vec.d1'";
+    let statement = client.prepare(key).await.unwrap();
+    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(types, [&Type::INT2_VECTOR, &Type::OID_VECTOR, &Type::INT2, &Type::INT2_VECTOR]);
+    let row = client.query_one(&statement, &[]).await.unwrap();
+    assert_eq!(row.get::<_, Vec<i16>>(0), [1]);
+    assert_eq!(row.get::<_, Vec<u32>>(1), [0]);
+    assert_eq!(row.get::<_, i16>(2), 1);
+    assert_eq!(row.get::<_, Vec<i16>>(3), [0]);
+    let messages = client.simple_query(key).await.unwrap();
+    let Some(SimpleQueryMessage::Row(row)) = messages.iter().find(|m| matches!(m, SimpleQueryMessage::Row(_))) else { panic!("no row: {messages:?}") };
+    assert_eq!((0..4).map(|i| row.get(i).unwrap()).collect::<Vec<_>>(), ["1", "0", "1", "0"]);
+    // A two-column key of PostgreSQL's own catalog, space-separated.
+    let two = "SELECT indkey FROM pg_catalog.pg_index WHERE array_length(indkey, 1) = 2 AND indkey[0] = 1 AND indkey[1] = 2 LIMIT 1";
+    assert_eq!(simple_texts(&client, two).await, [Some("1 2".to_string())]);
+    assert_eq!(client.query_one(two, &[]).await.unwrap().get::<_, Vec<i16>>(0), [1, 2]);
+    server.stop().unwrap();
+}
+
+/// The array constructor over no rows is the empty array, `{}` in text
+/// and an empty array in binary (issue 11: it was NULL).
+#[tokio::test]
+async fn an_empty_array_constructor_is_the_empty_array() {
+    use tokio_postgres::types::Type;
+    let (_dir, mut server) = start();
+    let client = server.connect().await.unwrap();
+    let sql = "SELECT ARRAY(SELECT oid FROM pg_catalog.pg_namespace WHERE false)";
+    assert_eq!(simple_texts(&client, sql).await, [Some("{}".to_string())]);
+    let row = client.query_one(sql, &[]).await.unwrap();
+    assert_eq!(row.columns()[0].type_(), &Type::OID_ARRAY);
+    assert!(row.get::<_, Vec<u32>>(0).is_empty());
+    server.stop().unwrap();
+}

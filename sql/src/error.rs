@@ -67,6 +67,12 @@ pub enum Error {
     /// An advisory lock another session holds (55P03).
     #[error("{0}")]
     LockNotAvailable(String),
+    /// A LIKE pattern or escape string that cannot be read (22025).
+    #[error("{0}")]
+    InvalidEscapeSequence(String),
+    /// A scalar subquery that returned more than one row (21000).
+    #[error("{0}")]
+    CardinalityViolation(String),
     /// Valid syntax that Arbor does not implement (0A000).
     #[error("not supported: {0}")]
     Unsupported(String),

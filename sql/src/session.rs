@@ -259,6 +259,10 @@ impl Session {
         }
         ctx.register_udf(crate::pg::functions::PgTypeof::udf());
         ctx.register_udf(crate::pg::functions::When::udf());
+        ctx.register_udf(crate::pg::functions::ArrayOrEmpty::udf());
+        ctx.register_udf(crate::pg::functions::RegtypeText::udf());
+        ctx.register_udf(crate::pg::functions::FormatType::udf());
+        ctx.register_udf(crate::pg::functions::LikeEscape::udf());
         ctx.register_udf(crate::pg::functions::AtTimeZone::udf());
         ctx.register_udf(crate::pg::functions::to_regtype_udf());
         ctx.register_udf(crate::pg::functions::JsonBuildObject::udf());

@@ -14,7 +14,7 @@
 //! SELECT … (SELECT e FROM t WHERE t.k = o.x AND o.flag AND t.p) … FROM o
 //! -- becomes
 //! SELECT … arbor_subquery_1.arbor_value … FROM o
-//!   LEFT JOIN (SELECT t.k AS arbor_key_1, first_value(e) AS arbor_value
+//!   LEFT JOIN (SELECT t.k AS arbor_key_1, arbor_single_value(e) AS arbor_value
 //!              FROM t WHERE t.p GROUP BY t.k) AS arbor_subquery_1
 //!     ON arbor_subquery_1.arbor_key_1 = o.x AND o.flag
 //! ```
@@ -28,13 +28,14 @@
 //! options, `json_build_object('always', a.attidentity = 'a', 'start',
 //! s.seqstart, …)`), the inner columns it needs come out of the join and the
 //! value is computed in the outer query, NULL where no row matched
-//! (`CASE WHEN arbor_subquery_1.arbor_rows > 0 THEN … END`). `LIMIT 1` is
-//! any one row, `ORDER BY … LIMIT 1` the first (`first_value(e ORDER BY …)`).
+//! (`CASE WHEN arbor_subquery_1.arbor_rows > 0 THEN … END`). A key's second
+//! row is PostgreSQL's error 21000 (`arbor_single_value`, in
+//! [`super::single_row`]); `LIMIT 1` is any one row, `ORDER BY … LIMIT 1`
+//! the first (`first_value(e ORDER BY …)`).
 //!
-//! Grouping by the keys keeps the outer rows one to one where the subquery
-//! would return one row; where PostgreSQL fails on a second matching row,
-//! this takes one of them (or, past a correlation other than equality,
-//! repeats the outer row). A subquery of another shape (aggregating,
+//! Grouping by the keys keeps the outer rows one to one; past a correlation
+//! other than equality, where several keys may match an outer row, the
+//! outer row is repeated where PostgreSQL fails. A subquery of another shape (aggregating,
 //! offset, ordered by the outer row, under a `GROUP BY` outer query, or with
 //! a nested subquery in its `WHERE`) is left to DataFusion, which plans it
 //! or fails with its error.
@@ -321,8 +322,10 @@ fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Exp
             order = exprs.clone();
         }
     }
+    // Without `LIMIT 1`, a key's only row: a second is PostgreSQL's error.
+    let aggregate = if query.limit_clause.is_some() { "first_value" } else { super::single_row::SINGLE_VALUE };
     let first = |e: Expr| {
-        let mut f = call("first_value", vec![e]);
+        let mut f = call(aggregate, vec![e]);
         if let (Expr::Function(Function { args: FunctionArguments::List(list), .. }), false) = (&mut f, order.is_empty()) {
             list.clauses.push(FunctionArgumentClause::OrderBy(order.clone()));
         }
@@ -497,8 +500,10 @@ fn lift_recursive(query: &Query, outer: &HashSet<String>, name: &str) -> Option<
     };
     cte.query = Box::new(recursion);
 
-    // The final select, per key: the first row in its order.
-    let mut first = call("first_value", vec![value.clone()]);
+    // The final select, per key: the first row in its order under `LIMIT 1`,
+    // else the only one.
+    let aggregate = if query.limit_clause.is_some() { "first_value" } else { super::single_row::SINGLE_VALUE };
+    let mut first = call(aggregate, vec![value.clone()]);
     if let (Some(ob), Expr::Function(Function { args: FunctionArguments::List(list), .. })) = (&query.order_by, &mut first) {
         let OrderByKind::Expressions(exprs) = &ob.kind else { return None };
         list.clauses.push(FunctionArgumentClause::OrderBy(exprs.clone()));
@@ -563,7 +568,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT a.attname, CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE a.atthasdef AND d.adrelid = a.attrelid AND d.adnum = a.attnum) END AS dflt FROM pg_attribute a"),
             "SELECT a.attname, CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END AS dflt FROM pg_attribute a \
-             LEFT OUTER JOIN (SELECT d.adrelid AS arbor_key_1, d.adnum AS arbor_key_2, first_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value \
+             LEFT OUTER JOIN (SELECT d.adrelid AS arbor_key_1, d.adnum AS arbor_key_2, arbor_single_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value \
              FROM pg_attrdef d GROUP BY d.adrelid, d.adnum) AS arbor_subquery_1 \
              ON a.atthasdef AND arbor_subquery_1.arbor_key_1 = a.attrelid AND arbor_subquery_1.arbor_key_2 = a.attnum"
         );
@@ -574,7 +579,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT (SELECT json_build_object('always', a.attidentity = 'a', 'start', s.seqstart) FROM pg_sequence s WHERE s.seqrelid = a.attrelid) FROM pg_attribute a"),
             "SELECT CASE WHEN arbor_subquery_1.arbor_rows > 0 THEN json_build_object('always', a.attidentity = 'a', 'start', arbor_subquery_1.arbor_column_1) END \
-             FROM pg_attribute a LEFT OUTER JOIN (SELECT s.seqrelid AS arbor_key_1, first_value(s.seqstart) AS arbor_column_1, count(1) AS arbor_rows \
+             FROM pg_attribute a LEFT OUTER JOIN (SELECT s.seqrelid AS arbor_key_1, arbor_single_value(s.seqstart) AS arbor_column_1, count(1) AS arbor_rows \
              FROM pg_sequence s GROUP BY s.seqrelid) AS arbor_subquery_1 ON arbor_subquery_1.arbor_key_1 = a.attrelid"
         );
     }
@@ -584,7 +589,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT c.relname FROM pg_class c, pg_namespace n WHERE n.oid = c.relnamespace AND (SELECT t.typname FROM pg_type t WHERE t.oid = c.reltype) = 'x'"),
             "SELECT c.relname FROM pg_class c CROSS JOIN pg_namespace n \
-             LEFT OUTER JOIN (SELECT t.oid AS arbor_key_1, first_value(t.typname) AS arbor_value FROM pg_type t GROUP BY t.oid) AS arbor_subquery_1 \
+             LEFT OUTER JOIN (SELECT t.oid AS arbor_key_1, arbor_single_value(t.typname) AS arbor_value FROM pg_type t GROUP BY t.oid) AS arbor_subquery_1 \
              ON arbor_subquery_1.arbor_key_1 = c.reltype \
              WHERE n.oid = c.relnamespace AND arbor_subquery_1.arbor_value = 'x'"
         );
@@ -652,8 +657,8 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT arbor_subquery_2.arbor_value FROM pg_attribute a LEFT OUTER JOIN \
-             (SELECT c.oid AS arbor_key_1, first_value(arbor_subquery_1.arbor_value) AS arbor_value FROM pg_class c \
-             LEFT OUTER JOIN (SELECT n.oid AS arbor_key_1, first_value(n.nspname) AS arbor_value FROM pg_namespace n GROUP BY n.oid) AS arbor_subquery_1 \
+             (SELECT c.oid AS arbor_key_1, arbor_single_value(arbor_subquery_1.arbor_value) AS arbor_value FROM pg_class c \
+             LEFT OUTER JOIN (SELECT n.oid AS arbor_key_1, arbor_single_value(n.nspname) AS arbor_value FROM pg_namespace n GROUP BY n.oid) AS arbor_subquery_1 \
              ON arbor_subquery_1.arbor_key_1 = c.relnamespace GROUP BY c.oid) AS arbor_subquery_2 ON arbor_subquery_2.arbor_key_1 = a.attrelid"
         );
     }

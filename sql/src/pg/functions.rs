@@ -2,6 +2,7 @@
 //! `current_setting`, `set_config`, `session_user`, the `pg_advisory_*`
 //! lock family, `pg_notify`, and `pg_typeof`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -556,6 +557,344 @@ impl ScalarUDFImpl for When {
     }
 }
 
+/// `arbor_array_or_empty(a)`: `a`, with NULL as the empty array of its
+/// type. What the array constructor `ARRAY(SELECT …)` is over the
+/// aggregate or array function [`super::rewrite`] makes of it: no row is
+/// `{}` in PostgreSQL, where `array_agg` of no rows is NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ArrayOrEmpty {
+    signature: Signature,
+}
+
+/// The name of [`ArrayOrEmpty`].
+pub(crate) const ARRAY_OR_EMPTY: &str = "arbor_array_or_empty";
+
+impl ArrayOrEmpty {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(ArrayOrEmpty { signature: Signature::any(1, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for ArrayOrEmpty {
+    fn name(&self) -> &str {
+        ARRAY_OR_EMPTY
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(args.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    /// The argument's field: its elements keep their marks (`oid[]`).
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        let Some(field) = args.arg_fields.first() else { return exec_err!("{ARRAY_OR_EMPTY} takes one argument") };
+        Ok(Arc::new(field.as_ref().clone().with_name(self.name()).with_nullable(true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        use datafusion::arrow::array::{GenericListArray, OffsetSizeTrait};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        use datafusion::arrow::compute::{is_not_null, kernels::zip::zip};
+        fn or_empty<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> datafusion::error::Result<ArrayRef> {
+            let (DataType::List(field) | DataType::LargeList(field)) = list.data_type() else { return exec_err!("{ARRAY_OR_EMPTY} takes an array") };
+            let empty = GenericListArray::<O>::try_new(
+                field.clone(),
+                OffsetBuffer::new_zeroed(list.len()),
+                datafusion::arrow::array::new_empty_array(field.data_type()),
+                None,
+            )?;
+            Ok(zip(&is_not_null(list)?, &list, &empty)?)
+        }
+        let [value] = args.args.as_slice() else { return exec_err!("{ARRAY_OR_EMPTY} takes one argument") };
+        let array = value.to_array(args.number_rows)?;
+        let out = match array.data_type() {
+            _ if array.null_count() == 0 => array,
+            DataType::List(_) => or_empty(array.as_list::<i32>())?,
+            DataType::LargeList(_) => or_empty(array.as_list::<i64>())?,
+            // Untyped (`array_agg(NULL)`): nothing to make an array of.
+            _ => array,
+        };
+        // The declared type, element marks included (`oid[]`), which a
+        // list's value may lack: `array_agg` and a scalar subquery's value
+        // drop them. Always an array: a list scalar made an array loses them.
+        let declared = args.return_field.data_type();
+        let out = if out.data_type() == declared { out } else { datafusion::arrow::compute::cast(&out, declared)? };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `arbor_regtype_text(oid)`: a `regtype` as text, as PostgreSQL's
+/// `regtypeout` writes it: the type's name as `format_type` gives it (SQL's
+/// names for built-in types, `integer[]` for an array), `-` for 0, the
+/// number of an OID no type has. What `x::regtype::text` becomes
+/// ([`super::parse`]): datafusion-pg-catalog plans `x::regtype` as the
+/// number.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RegtypeText {
+    signature: Signature,
+}
+
+/// The name of [`RegtypeText`].
+pub(crate) const REGTYPE_TEXT: &str = "arbor_regtype_text";
+
+impl RegtypeText {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(RegtypeText { signature: Signature::any(1, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for RegtypeText {
+    fn name(&self) -> &str {
+        REGTYPE_TEXT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let [value] = args.args.as_slice() else { return exec_err!("{REGTYPE_TEXT} takes one argument") };
+        let oids = datafusion::arrow::compute::cast(&value.to_array(args.number_rows)?, &DataType::Int64)?;
+        let oids = oids.as_primitive::<Int64Type>();
+        let names: StringArray = oids.iter().map(|oid| oid.map(regtype_text)).collect();
+        Ok(ColumnarValue::Array(Arc::new(names)))
+    }
+}
+
+/// A type of PostgreSQL's catalog as `format_type` names it.
+struct CatalogType {
+    name: String,
+    /// The element type of an array type (`_int4`'s `int4`).
+    array_of: Option<i32>,
+}
+
+/// datafusion-pg-catalog's `pg_type` (PostgreSQL's own types), by OID.
+fn catalog_types() -> &'static HashMap<i32, CatalogType> {
+    static TYPES: std::sync::OnceLock<HashMap<i32, CatalogType>> = std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        use datafusion::arrow::datatypes::{Int16Type, Int32Type};
+        let mut types = HashMap::new();
+        let Ok(tables) = datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables::try_new() else { return types };
+        for batch in tables.pg_type.data() {
+            let int32 = |name: &str| batch.column_by_name(name).and_then(|c| c.as_primitive_opt::<Int32Type>());
+            let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_string_opt::<i32>());
+            let typlen = batch.column_by_name("typlen").and_then(|c| c.as_primitive_opt::<Int16Type>());
+            let (Some(oid), Some(typname), Some(typelem), Some(typlen), Some(typstorage)) =
+                (int32("oid"), text("typname"), int32("typelem"), typlen, text("typstorage"))
+            else {
+                continue;
+            };
+            for r in 0..batch.num_rows() {
+                // `format_type`'s arrays: an element, variable length, not
+                // stored plain (`int2vector` has an element but is no array).
+                let array = typelem.value(r) != 0 && typlen.value(r) == -1 && typstorage.value(r) != "p";
+                types.insert(oid.value(r), CatalogType { name: typname.value(r).to_string(), array_of: array.then(|| typelem.value(r)) });
+            }
+        }
+        types
+    })
+}
+
+/// The name PostgreSQL's `format_type(oid, typmod)` gives type `oid`
+/// (`typmod` `None` for NULL), `None` for no such type: SQL's names for
+/// built-in types, a modifier where one is given (`character varying(20)`,
+/// `numeric(10,2)`), `[]` after an array's element, other names quoted
+/// where they need it.
+fn format_type_name(oid: i32, typmod: Option<i32>) -> Option<String> {
+    let t = catalog_types().get(&oid)?;
+    if let Some(element) = t.array_of {
+        return format_type_name(element, typmod).map(|e| format!("{e}[]"));
+    }
+    // A modifier given as -1 is none, except that `bpchar` and `bit` are
+    // then not `character` and `bit` (which mean length 1).
+    let given = typmod.is_some();
+    let modifier = typmod.filter(|m| *m >= 0);
+    let length = |name: &str, m: i32| format!("{name}({})", m - 4);
+    let precision = |name: &str, zone: &str| match modifier {
+        Some(p) => format!("{name}({p}) {zone}"),
+        None => format!("{name} {zone}"),
+    };
+    let sql = match t.name.as_str() {
+        "bool" => "boolean".to_string(),
+        "int2" => "smallint".to_string(),
+        "int4" => "integer".to_string(),
+        "int8" => "bigint".to_string(),
+        "float4" => "real".to_string(),
+        "float8" => "double precision".to_string(),
+        "bpchar" => match modifier {
+            Some(m) => length("character", m),
+            None if given => "bpchar".to_string(),
+            None => "character".to_string(),
+        },
+        "varchar" => modifier.map_or_else(|| "character varying".to_string(), |m| length("character varying", m)),
+        "numeric" => match modifier {
+            Some(m) => format!("numeric({},{})", ((m - 4) >> 16) & 0xffff, (m - 4) & 0xffff),
+            None => "numeric".to_string(),
+        },
+        "bit" => match modifier {
+            Some(m) => format!("bit({m})"),
+            None if given => "\"bit\"".to_string(),
+            None => "bit".to_string(),
+        },
+        "varbit" => modifier.map_or_else(|| "bit varying".to_string(), |m| format!("bit varying({m})")),
+        "time" => precision("time", "without time zone"),
+        "timetz" => precision("time", "with time zone"),
+        "timestamp" => precision("timestamp", "without time zone"),
+        "timestamptz" => precision("timestamp", "with time zone"),
+        // A keyword, quoted as PostgreSQL quotes it.
+        "char" => "\"char\"".to_string(),
+        plain if plain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') => plain.to_string(),
+        other => format!("\"{}\"", other.replace('"', "\"\"")),
+    };
+    Some(sql)
+}
+
+/// An OID as `oid` reads it: int4 holds the ones past 2^31 negative.
+fn as_oid(oid: i64) -> Option<i32> {
+    i32::try_from(oid).ok().or_else(|| u32::try_from(oid).ok().map(|u| i32::from_ne_bytes(u.to_ne_bytes())))
+}
+
+/// `format_type(type_oid, typmod)`, as PostgreSQL names types (psql's `\d`
+/// and `\gdesc`, ORMs' reflection): see [`format_type_name`]; `-` for 0,
+/// `???` for an OID no type has, NULL for a NULL type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FormatType {
+    signature: Signature,
+}
+
+impl FormatType {
+    /// Replaces datafusion-pg-catalog's, which names only some types
+    /// (`oid(1028)` for `oid[]`).
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(FormatType { signature: Signature::any(2, Volatility::Immutable) })
+    }
+}
+
+impl ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        "format_type"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let [oid, typmod] = args.args.as_slice() else { return exec_err!("format_type takes a type OID and a modifier") };
+        let int64 = |v: &ColumnarValue| -> datafusion::error::Result<ArrayRef> { Ok(datafusion::arrow::compute::cast(&v.to_array(args.number_rows)?, &DataType::Int64)?) };
+        let (oids, typmods) = (int64(oid)?, int64(typmod)?);
+        let (oids, typmods) = (oids.as_primitive::<Int64Type>(), typmods.as_primitive::<Int64Type>());
+        let names: StringArray = oids
+            .iter()
+            .zip(typmods.iter())
+            .map(|(oid, typmod)| {
+                let oid = oid?;
+                if oid == 0 {
+                    return Some("-".to_string());
+                }
+                let typmod = typmod.and_then(|m| i32::try_from(m).ok());
+                Some(as_oid(oid).and_then(|o| format_type_name(o, typmod)).unwrap_or_else(|| "???".to_string()))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(names)))
+    }
+}
+
+/// PostgreSQL's `regtypeout` of `oid`.
+pub(crate) fn regtype_text(oid: i64) -> String {
+    if oid == 0 {
+        return "-".into();
+    }
+    as_oid(oid).and_then(|o| format_type_name(o, None)).unwrap_or_else(|| oid.to_string())
+}
+
+/// `arbor_like_escape(pattern, escape)`: a LIKE pattern written with
+/// `escape` as its escape character (`ESCAPE '/'`), in the backslash escapes
+/// DataFusion's LIKE reads: `c%` is a literal `%` (`\%`), a backslash is a
+/// literal one (`\\`); an empty `escape` is none. What `x LIKE p ESCAPE
+/// 'c'` becomes ([`super::rewrite`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LikeEscape {
+    signature: Signature,
+}
+
+/// The name of [`LikeEscape`].
+pub(crate) const LIKE_ESCAPE: &str = "arbor_like_escape";
+
+impl LikeEscape {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(LikeEscape { signature: Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable) })
+    }
+}
+
+/// `pattern` with escape character `escape` in backslash escapes.
+fn backslash_pattern(pattern: &str, escape: &str) -> datafusion::error::Result<String> {
+    let mut escape_chars = escape.chars();
+    let escape = match (escape_chars.next(), escape_chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => return Err(ours(crate::error::Error::InvalidEscapeSequence("invalid escape string: must be empty or one character".into()))),
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let literal = if Some(c) == escape {
+            match chars.next() {
+                Some(next) => next,
+                None => return Err(ours(crate::error::Error::InvalidEscapeSequence("LIKE pattern must not end with escape character".into()))),
+            }
+        } else if c == '\\' {
+            c
+        } else {
+            out.push(c);
+            continue;
+        };
+        if matches!(literal, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(literal);
+    }
+    Ok(out)
+}
+
+impl ScalarUDFImpl for LikeEscape {
+    fn name(&self) -> &str {
+        LIKE_ESCAPE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [patterns, escapes] = arrays.as_slice() else { return exec_err!("{LIKE_ESCAPE} takes a pattern and an escape character") };
+        let rows = patterns.len().max(escapes.len());
+        let out = (0..rows)
+            .map(|r| match (text(patterns, r.min(patterns.len() - 1)), text(escapes, r.min(escapes.len() - 1))) {
+                (Some(p), Some(e)) => backslash_pattern(p, e).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<datafusion::error::Result<StringArray>>()?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 /// `timezone(zone, ts)`, what `ts AT TIME ZONE zone` means in PostgreSQL:
 /// a `timestamptz` becomes the wall-clock time in `zone` (a `timestamp`
 /// without time zone), and a `timestamp` is read as wall-clock time in
@@ -746,6 +1085,17 @@ impl ScalarUDFImpl for GetExpr {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn like_patterns_with_their_own_escape_are_read_with_backslashes() {
+        use super::backslash_pattern;
+        assert_eq!(backslash_pattern("pg/_%", "/").unwrap(), "pg\\_%");
+        assert_eq!(backslash_pattern("a\\b//c", "/").unwrap(), "a\\\\b/c");
+        assert_eq!(backslash_pattern("a#%#b", "#").unwrap(), "a\\%b");
+        assert_eq!(backslash_pattern("a%_\\", "").unwrap(), "a%_\\\\");
+        assert!(backslash_pattern("a/", "/").is_err());
+        assert!(backslash_pattern("a", "//").is_err());
+    }
     use super::quote_ident;
 
     #[test]

@@ -6,7 +6,8 @@
 //! the functions that expose them (`current_setting`, `set_config`,
 //! `pg_advisory_*`, `pg_typeof`, in [`functions`]), and rewrites of
 //! PostgreSQL syntax DataFusion does not plan ([`rewrite`], and correlated
-//! scalar subqueries as joins in [`decorrelate`]), and the parser that
+//! scalar subqueries as joins in [`decorrelate`]), PostgreSQL's one-row
+//! rule for scalar subqueries ([`single_row`]), and the parser that
 //! keeps them ([`parse`]), and the names PostgreSQL gives result columns
 //! ([`names`]).
 
@@ -19,4 +20,5 @@ pub(crate) mod names;
 pub(crate) mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod settings;
+pub(crate) mod single_row;
 pub(crate) mod typing;

@@ -59,7 +59,9 @@ pub(crate) fn alias_repeats(statement: &mut Statement, names: &mut Option<Vec<Op
 fn has_subquery(e: &Expr) -> bool {
     let mut found = false;
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
-        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        // `ARRAY(SELECT …)` too: a function over a subquery.
+        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. })
+            || matches!(e, Expr::Function(f) if matches!(f.args, datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(_)));
         std::ops::ControlFlow::<()>::Continue(())
     });
     found
@@ -121,6 +123,14 @@ fn figure(e: &Expr) -> Figured {
         },
         Expr::TypedString(typed) => type_name(&typed.data_type).map(|t| (t, 1)),
         Expr::Interval(_) => Some(("interval".into(), 1)),
+        // `x::regtype::text` as parse.rs rewrites it: named as written.
+        Expr::Function(f) if f.name.to_string() == super::functions::REGTYPE_TEXT => match &f.args {
+            datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => match list.args.as_slice() {
+                [datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg))] => figure(arg),
+                _ => None,
+            },
+            _ => None,
+        },
         Expr::Function(f) => {
             let last = f.name.0.last().and_then(|p| p.as_ident()).map(ident).unwrap_or_else(|| f.name.to_string());
             // `user` is PostgreSQL's `current_user`.

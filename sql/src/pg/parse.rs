@@ -5,15 +5,16 @@
 //! (one naming any table it does not see aliased in the subquery, or a
 //! parameter) with NULL: a silent wrong answer. Here such a subquery is kept:
 //! [`super::decorrelate`] turns equality lookups into joins, DataFusion plans
-//! the rest or fails with its error. The rule's other half is kept: an
-//! uncorrelated subquery in a select list gets `LIMIT 1`.
+//! the rest or fails with its error. The rule's other half, `LIMIT 1` on an
+//! uncorrelated subquery in a select list, is dropped too: a second row is
+//! PostgreSQL's error 21000 ([`super::single_row`]), not the first row.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions, Expr, LimitClause, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
+    visit_expressions, Expr, Query, SelectItem, SetExpr, Statement, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -28,8 +29,9 @@ use super::rewrite::bound_names;
 
 struct Parsers {
     compat: PostgresCompatibilityParser,
-    /// The compatibility parser's rules in its order, with
-    /// [`LimitUncorrelatedSubqueries`] for `RemoveSubqueryFromProjection`.
+    /// The compatibility parser's rules in its order, without
+    /// `RemoveSubqueryFromProjection`, with [`NameCurrentUser`] and
+    /// [`RegtypeAsText`].
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
@@ -48,8 +50,8 @@ fn parsers() -> &'static Parsers {
             Arc::new(CurrentUserVariableToSessionUserFunctionCall),
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
+            Arc::new(RegtypeAsText),
             Arc::new(RewriteRegCastToSubquery::new()),
-            Arc::new(LimitUncorrelatedSubqueries),
             Arc::new(FixVersionColumnName),
         ],
     })
@@ -110,7 +112,7 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
         }
     };
-    if !may_have_subquery(sql) && !mentions_current_user(sql) {
+    if !may_have_subquery(sql) && !mentions_current_user(sql) && !mentions_regtype(sql) {
         return Ok(compat);
     }
     // The compatibility parser swaps some whole client queries for an empty
@@ -139,6 +141,43 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
 /// rules turn into `session_user` before [`NameCurrentUser`] can keep its name.
 fn mentions_current_user(sql: &str) -> bool {
     sql.as_bytes().windows(12).any(|w| w.eq_ignore_ascii_case(b"current_user"))
+}
+
+/// Whether `sql` may cast to `regtype`, which the compatibility parser's
+/// rules resolve (`'int4'::regtype` to its OID) before [`RegtypeAsText`]
+/// can see the cast.
+fn mentions_regtype(sql: &str) -> bool {
+    sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"regtype"))
+}
+
+/// `x::regtype::text` (or `::varchar`, `::name`) is the type's name, as
+/// PostgreSQL prints a `regtype`: `arbor_regtype_text(x::regtype)`, the
+/// outer cast kept for the column's name. datafusion-pg-catalog plans
+/// `x::regtype` as the number itself.
+#[derive(Debug)]
+struct RegtypeAsText;
+
+impl SqlStatementRewriteRule for RegtypeAsText {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        use datafusion::sql::sqlparser::ast::DataType;
+        let type_name = |t: &DataType| t.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").to_string();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut statement, |e| {
+            if let Expr::Cast { expr, data_type, .. } = e {
+                let textual = matches!(type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
+                let mut inner = expr.as_mut();
+                while let Expr::Nested(nested) = inner {
+                    inner = nested.as_mut();
+                }
+                if let (true, Expr::Cast { data_type: inner_type, .. }) = (textual, &*inner) {
+                    if type_name(inner_type) == "regtype" {
+                        **expr = super::rewrite::call(super::functions::REGTYPE_TEXT, vec![inner.clone()]);
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        statement
+    }
 }
 
 /// `SELECT current_user` names its column `current_user`, as PostgreSQL
@@ -177,41 +216,6 @@ fn stand_in(statement: &Statement) -> bool {
     select.from.is_empty() && matches!(&select.selection, Some(Expr::Value(v)) if v.value == Value::Boolean(false))
 }
 
-/// `LIMIT 1` on a scalar subquery in a select list that names only its own
-/// tables (PostgreSQL fails on a second row; the catalog's virtual tables
-/// answer one).
-#[derive(Debug)]
-struct LimitUncorrelatedSubqueries;
-
-impl SqlStatementRewriteRule for LimitUncorrelatedSubqueries {
-    fn rewrite(&self, mut statement: Statement) -> Statement {
-        let _ = statement.visit(&mut Limiter);
-        statement
-    }
-}
-
-struct Limiter;
-
-impl VisitorMut for Limiter {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
-        for item in &mut select.projection {
-            if let SelectItem::UnnamedExpr(Expr::Subquery(sub)) | SelectItem::ExprWithAlias { expr: Expr::Subquery(sub), .. } = item {
-                if sub.limit_clause.is_none() && sub.fetch.is_none() && !correlated(sub) {
-                    sub.limit_clause = Some(LimitClause::LimitOffset {
-                        limit: Some(Expr::Value(Value::Number("1".into(), false).into())),
-                        offset: None,
-                        limit_by: Vec::new(),
-                    });
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    }
-}
-
 /// Whether `query` names a column of a table its own FROM clause does not
 /// bind (nested subqueries count: their tables are not this query's).
 pub(super) fn correlated(query: &Query) -> bool {
@@ -247,7 +251,16 @@ mod tests {
             "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid) AS t FROM pg_catalog.pg_attribute a"
         );
         // A parameter is not a correlation.
-        assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1 LIMIT 1)");
+        assert_eq!(one("SELECT (SELECT c.relname FROM pg_class c WHERE c.oid = $1)"), "SELECT (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = $1)");
+    }
+
+    #[test]
+    fn a_regtype_as_text_is_its_name() {
+        assert_eq!(one("SELECT t.typelem::regtype::text FROM pg_type t"), "SELECT arbor_regtype_text(t.typelem::regtype)::TEXT FROM pg_catalog.pg_type t");
+        // The literal is still resolved to its OID inside.
+        assert!(one("SELECT 'int4'::regtype::text").starts_with("SELECT arbor_regtype_text((SELECT "), "{}", one("SELECT 'int4'::regtype::text"));
+        // Other casts of a regtype, and casts to text of other things, stay.
+        assert_eq!(one("SELECT t.typelem::regtype::int8, t.typname::text FROM pg_type t"), "SELECT t.typelem::regtype::INT8, t.typname::TEXT FROM pg_catalog.pg_type t");
     }
 
     #[test]
@@ -262,8 +275,8 @@ mod tests {
     }
 
     #[test]
-    fn an_uncorrelated_subquery_gets_limit_1() {
-        assert_eq!(one("SELECT (SELECT nspname FROM pg_namespace)"), "SELECT (SELECT nspname FROM pg_catalog.pg_namespace LIMIT 1)");
+    fn an_uncorrelated_subquery_is_kept_as_written() {
+        assert_eq!(one("SELECT (SELECT nspname FROM pg_namespace)"), "SELECT (SELECT nspname FROM pg_catalog.pg_namespace)");
     }
 
     #[test]

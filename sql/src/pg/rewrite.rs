@@ -6,8 +6,9 @@
 //!   array) becomes `array_transform(array_filter(a, x -> p), x -> e)`;
 //! - any other `ARRAY(SELECT e FROM …)` becomes
 //!   `(SELECT array_agg(e) FROM (…))`, ordered as the subquery's `ORDER BY`
-//!   when that orders by the output column. (An empty subquery gives NULL
-//!   here where PostgreSQL gives `{}`.)
+//!   when that orders by the output column;
+//!
+//! either under `arbor_array_or_empty`, as no row is `{}` in PostgreSQL.
 //!
 //! Set-returning functions in a select list become `unnest`s, which
 //! DataFusion runs side by side as PostgreSQL runs SRFs:
@@ -24,9 +25,9 @@
 //! a one-row table, `generate_series` over non-literals as the unnested
 //! array function); a field of a record, `(r).f`, is `get_field(r, 'f')`; and the rewrite makes a correlated scalar subquery
 //! over plain rows, `(SELECT e FROM t WHERE t.k = outer.k)`, an aggregate,
-//! `(SELECT first_value(e) FROM …)`, which DataFusion decorrelates into a
-//! join (SQLAlchemy's `get_columns`). No row still gives NULL; where
-//! PostgreSQL fails on a second row, this takes one of them.
+//! `(SELECT arbor_single_value(e) FROM …)`, which DataFusion decorrelates
+//! into a join (SQLAlchemy's `get_columns`). No row still gives NULL, a
+//! second row PostgreSQL's error 21000.
 
 use std::ops::ControlFlow;
 
@@ -47,7 +48,7 @@ pub(crate) fn array_subqueries(statement: &mut Statement) {
     // Fields first: `(_pg_expandarray(a)).x` is rewritten whole, before
     // the call inside it becomes a record (expressions are visited inner first).
     let _ = visit_expressions_mut(statement, |e| {
-        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)).or_else(|| at_time_zone(e)) {
+        if let Some(new) = field_access(e).or_else(|| vector_subscript(e)).or_else(|| user(e)).or_else(|| at_time_zone(e)).or_else(|| like_escape(e)) {
             *e = new;
         }
         ControlFlow::<()>::Continue(())
@@ -369,7 +370,9 @@ fn rewrite(e: &Expr) -> Option<Expr> {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
         _ => return None,
     };
-    over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).or_else(|| Some(aggregated(query, select)))
+    let array = over_unnest(query, select, &element).or_else(|| correlated_aggregated(query, select)).unwrap_or_else(|| aggregated(query, select));
+    // No row is `{}`, where `array_agg` gives NULL.
+    Some(call(super::functions::ARRAY_OR_EMPTY, vec![array]))
 }
 
 /// The array of `[information_schema.]_pg_expandarray(a)`.
@@ -461,6 +464,25 @@ fn vector_subscript(e: &Expr) -> Option<Expr> {
     Some(Expr::CompoundFieldAccess { root: root.clone(), access_chain: chain })
 }
 
+/// `x [NOT] [I]LIKE p ESCAPE 'c'` with `c` other than a backslash
+/// (SQLAlchemy's `nspname NOT LIKE 'pg/_%' ESCAPE '/'`), which DataFusion
+/// refuses: `x [NOT] [I]LIKE arbor_like_escape(p, 'c')`, the pattern in
+/// backslash escapes (a parameter too).
+fn like_escape(e: &Expr) -> Option<Expr> {
+    let (Expr::Like { negated, any: false, expr, pattern, escape_char: Some(c) } | Expr::ILike { negated, any: false, expr, pattern, escape_char: Some(c) }) = e
+    else {
+        return None;
+    };
+    if matches!(&c.value, Value::SingleQuotedString(s) if s == "\\") {
+        return None;
+    }
+    let pattern = Box::new(call(super::functions::LIKE_ESCAPE, vec![pattern.as_ref().clone(), Expr::Value(c.clone())]));
+    Some(match e {
+        Expr::Like { .. } => Expr::Like { negated: *negated, any: false, expr: expr.clone(), pattern, escape_char: None },
+        _ => Expr::ILike { negated: *negated, any: false, expr: expr.clone(), pattern, escape_char: None },
+    })
+}
+
 /// `generate_subscripts(a, d)` → `unnest(range(1, array_length(a, d) + 1))`.
 fn subscripts(e: &Expr) -> Option<Expr> {
     let Expr::Function(f) = e else { return None };
@@ -476,6 +498,7 @@ fn subscripts(e: &Expr) -> Option<Expr> {
 
 const AGGREGATES: &[&str] = &[
     "count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "every", "first_value", "last_value", "json_agg", "jsonb_agg",
+    super::single_row::SINGLE_VALUE,
 ];
 
 /// Whether `e` calls an aggregate function.
@@ -535,7 +558,7 @@ fn references_outside(e: &Expr, bound: &[String]) -> bool {
     found
 }
 
-/// `(SELECT e FROM … WHERE <correlated>)` → `(SELECT first_value(e) FROM … WHERE …)`.
+/// `(SELECT e FROM … WHERE <correlated>)` → `(SELECT arbor_single_value(e) FROM … WHERE …)`.
 fn correlated_scalar(e: &Expr) -> Option<Expr> {
     let Expr::Subquery(query) = e else { return None };
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
@@ -555,7 +578,7 @@ fn correlated_scalar(e: &Expr) -> Option<Expr> {
     if aggregates(element) || !references_outside(predicate, &bound_names(select)) {
         return None;
     }
-    let aggregated = call("first_value", vec![element.clone()]);
+    let aggregated = call(super::single_row::SINGLE_VALUE, vec![element.clone()]);
     let mut select = select.clone();
     select.projection = vec![match alias {
         Some(alias) => SelectItem::ExprWithAlias { expr: aggregated, alias },
@@ -780,23 +803,23 @@ mod tests {
     fn array_subqueries_become_array_functions() {
         assert_eq!(
             rewritten("SELECT array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x) FROM t tc"),
-            "SELECT array_transform(tc.reloptions, x -> 'toast.' || x) FROM t tc"
+            "SELECT arbor_array_or_empty(array_transform(tc.reloptions, x -> 'toast.' || x)) FROM t tc"
         );
-        assert_eq!(rewritten("SELECT ARRAY(SELECT x FROM unnest(a) AS x WHERE x > 1) FROM t"), "SELECT array_filter(a, x -> x > 1) FROM t");
+        assert_eq!(rewritten("SELECT ARRAY(SELECT x FROM unnest(a) AS x WHERE x > 1) FROM t"), "SELECT arbor_array_or_empty(array_filter(a, x -> x > 1)) FROM t");
         assert_eq!(
             rewritten("SELECT array(select rolname from pg_roles order by 1)"),
-            "SELECT (SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source)"
+            "SELECT arbor_array_or_empty((SELECT array_agg(array_element ORDER BY array_element) FROM (SELECT rolname AS array_element FROM pg_roles) AS array_source))"
         );
         assert_eq!(rewritten("SELECT array_length(a, 1) FROM t"), "SELECT array_length(a, 1) FROM t");
         assert_eq!(
             rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"),
-            "SELECT (SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r"
+            "SELECT arbor_array_or_empty((SELECT array_agg(b.rolname) FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid)) AS memberof FROM pg_roles r"
         );
         assert_eq!(
             rewritten("SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) AS e FROM pg_attrdef d WHERE d.adrelid = a.attrelid) END FROM pg_attribute a"),
             // A lookup by equality is a join (decorrelate.rs).
             "SELECT CASE WHEN a.atthasdef THEN arbor_subquery_1.arbor_value END FROM pg_attribute a LEFT OUTER JOIN \
-             (SELECT d.adrelid AS arbor_key_1, first_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
+             (SELECT d.adrelid AS arbor_key_1, arbor_single_value(pg_get_expr(d.adbin, d.adrelid)) AS arbor_value FROM pg_attrdef d GROUP BY d.adrelid) \
              AS arbor_subquery_1 ON arbor_subquery_1.arbor_key_1 = a.attrelid"
         );
         assert_eq!(

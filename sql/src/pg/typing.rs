@@ -270,7 +270,7 @@ enum Shape {
 }
 
 /// Aggregates whose result is one of their input values (and so of its type).
-const SAME_VALUE_AGGREGATES: &[&str] = &["min", "max", "first_value", "last_value"];
+const SAME_VALUE_AGGREGATES: &[&str] = &["min", "max", "first_value", "last_value", super::single_row::SINGLE_VALUE];
 
 /// `plan` with its list-of-oid result columns typed as lists whose
 /// elements carry the oid mark, so the wire describes them as PostgreSQL
@@ -409,6 +409,8 @@ fn expr_oid_array_kind(e: &Expr, input: &LogicalPlan, depth: usize, shape: Shape
         Expr::ScalarFunction(f) if f.name() == "coalesce" => f.args.iter().find_map(|a| expr_oid_array_kind(a, input, down, shape)),
         // `CASE WHEN c THEN (subquery) END`, as rewrite.rs plans it.
         Expr::ScalarFunction(f) if f.name() == super::functions::WHEN => f.args.get(1).and_then(|a| expr_oid_array_kind(a, input, down, shape)),
+        // `ARRAY(SELECT …)`, as rewrite.rs plans it.
+        Expr::ScalarFunction(f) if f.name() == super::functions::ARRAY_OR_EMPTY => f.args.first().and_then(|a| expr_oid_array_kind(a, input, down, shape)),
         Expr::Case(Case { when_then_expr, else_expr, .. }) => {
             when_then_expr.iter().map(|(_, then)| then.as_ref()).chain(else_expr.as_deref()).find_map(|t| expr_oid_array_kind(t, input, down, shape))
         }

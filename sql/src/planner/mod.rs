@@ -51,6 +51,8 @@ pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate:
     // Epoch integers become timestamps before type coercion sees them.
     let mut analyzer_rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(epoch_time::EpochTimeRule)];
     analyzer_rules.extend(Analyzer::new().rules);
+    // After type coercion: the aggregate it adds takes its argument's type.
+    analyzer_rules.push(Arc::new(crate::pg::single_row::SingleRowRule));
     // The latest row per device through the last-value cache (after type coercion).
     analyzer_rules.push(Arc::new(distinct_on::LatestPerLabelRule));
     let state = SessionStateBuilder::new()
@@ -76,6 +78,7 @@ pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate:
     for udaf in crate::functions::first_last::udafs() {
         ctx.register_udaf(udaf);
     }
+    ctx.register_udaf(crate::pg::single_row::single_value().as_ref().clone());
     let catalog = MemoryCatalogProvider::new();
     catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchemaProvider::new(instance.clone())))?;
     catalog.register_schema(SCHEMA, Arc::new(DeviceSchemaProvider::new(instance.clone(), gate)))?;

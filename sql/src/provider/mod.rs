@@ -19,7 +19,7 @@ pub(crate) use system::{system_table, Listing};
 pub use system::{SystemSchemaProvider, SYSTEM_SCHEMA};
 pub use device_table::{DeviceSchemaProvider, DeviceTableProvider, WriteGate};
 pub use information_schema::PgInformationSchema;
-pub use pg_catalog::{device_table_oid, key_definition_udfs, PgCatalogExtensions, ATTNUM_KEY, TABLE_OID_KEY};
+pub use pg_catalog::{device_table_oid, key_definition_udfs, PgCatalogExtensions, ATTNUM_KEY, TABLE_OID_KEY, VECTOR_TYPE_KEY};
 pub(crate) use device_table::{exact_time_ranges, intersect, time_ranges, without_identity};
 
 /// The catalog (database) name clients see: `current_database()`.

@@ -344,11 +344,21 @@ pub(crate) fn column_metadata(id: DeviceId, index: usize) -> HashMap<String, Str
     }
 }
 
-/// `pg_index`'s vector columns (`int2vector`, `oidvector`) with their
-/// element types: arrays, as clients use them (`unnest(indkey)`,
-/// `_pg_expandarray(indkey)`), where datafusion-pg-catalog keeps their text.
-const VECTOR_COLUMNS: &[(&str, DataType)] =
-    &[("indkey", DataType::Int16), ("indcollation", DataType::Int32), ("indclass", DataType::Int32), ("indoption", DataType::Int16)];
+/// The field metadata naming a list column's PostgreSQL vector type
+/// (`int2vector`, `oidvector`): the wire describes and prints it as one
+/// (OID 22 or 30, text `1 2`) where a plain list is an array (`{1,2}`).
+pub const VECTOR_TYPE_KEY: &str = "arbor.pg_vector_type";
+
+/// `pg_index`'s vector columns with their element and PostgreSQL types:
+/// lists, as clients use them (`unnest(indkey)`, `_pg_expandarray(indkey)`,
+/// `indkey[0]`), where datafusion-pg-catalog keeps their text; marked with
+/// [`VECTOR_TYPE_KEY`].
+const VECTOR_COLUMNS: &[(&str, DataType, &str)] = &[
+    ("indkey", DataType::Int16, "int2vector"),
+    ("indcollation", DataType::Int32, "oidvector"),
+    ("indclass", DataType::Int32, "oidvector"),
+    ("indoption", DataType::Int16, "int2vector"),
+];
 
 fn list_type(element: &DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", element.clone(), true)))
@@ -358,8 +368,9 @@ fn vector_schema(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match VECTOR_COLUMNS.iter().find(|(name, _)| name == f.name()) {
-            Some((_, element)) => Field::new(f.name(), list_type(element), f.is_nullable()),
+        .map(|f| match VECTOR_COLUMNS.iter().find(|(name, _, _)| name == f.name()) {
+            Some((_, element, vector)) => Field::new(f.name(), list_type(element), f.is_nullable())
+                .with_metadata(HashMap::from([(VECTOR_TYPE_KEY.to_string(), (*vector).to_string())])),
             None => f.as_ref().clone(),
         })
         .collect();
@@ -376,7 +387,7 @@ fn int_lists(element: &DataType, rows: usize, value: i64) -> Result<ArrayRef> {
 /// A `pg_index` batch with its vector columns (`1 2`) read as lists.
 fn vectors_as_lists(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut columns = batch.columns().to_vec();
-    for (name, element) in VECTOR_COLUMNS {
+    for (name, element, _) in VECTOR_COLUMNS {
         let i = batch.schema().index_of(name)?;
         let text = datafusion::arrow::compute::cast(&columns[i], &DataType::Utf8)?;
         let text = text.as_any().downcast_ref::<StringArray>().ok_or_else(|| DataFusionError::Internal(format!("pg_index.{name} is not text")))?;
