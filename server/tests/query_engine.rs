@@ -159,6 +159,10 @@ async fn exact_scan_statistics_answer_count_min_and_max_without_reading_the_devi
     let covered = r#"SELECT count(*) FROM "root.st.d1" WHERE time >= 0 AND time < 10000"#;
     assert!(!plan_text(&client, covered).await.contains("DeviceScanExec"));
     assert_eq!(rows(&client, covered).await, vec![vec![Some("3".into())]]);
+    // The same text after a write: planned again, never the folded answer.
+    client.batch_execute("INSERT INTO root.st.d1(time, s1) ALIGNED VALUES (4000, 4.5)").await.unwrap();
+    assert_eq!(rows(&client, covered).await, vec![vec![Some("4".into())]]);
+    client.batch_execute("DELETE FROM root.st.d1.* WHERE time >= 4000").await.unwrap();
     let cut = r#"SELECT count(*) FROM "root.st.d1" WHERE time > 1000"#;
     assert!(plan_text(&client, cut).await.contains("DeviceScanExec"));
     assert_eq!(rows(&client, cut).await, vec![vec![Some("2".into())]]);

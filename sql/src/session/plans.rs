@@ -13,7 +13,11 @@
 //! - every operator in it reads storage only when executed, and is one
 //!   whose state [`reset_plan_states`] renews ([`reusable`]). In-memory
 //!   sources (catalog tables, `VALUES`) and joins, which may hold what they
-//!   read while planning or from a previous run, are never kept.
+//!   read while planning or from a previous run, are never kept; nor are
+//!   `PlaceholderRowExec` and `EmptyExec`, which stand where DataFusion
+//!   answered a scan from its exact statistics while planning (an aggregate
+//!   folded into a literal row, a scan of no rows), an answer that the next
+//!   write makes stale.
 //!
 //! The session empties the cache whenever a statement may change what a
 //! plan means to it (`SET` of DataFusion options, `PREPARE`, DDL).
@@ -54,8 +58,6 @@ const REUSABLE: &[&str] = &[
     "GlobalLimitExec",
     "LocalLimitExec",
     "UnionExec",
-    "EmptyExec",
-    "PlaceholderRowExec",
     "SortExec",
     "SortPreservingMergeExec",
     "AggregateExec",
