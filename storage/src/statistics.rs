@@ -63,9 +63,12 @@ pub struct DeviceStatistics {
     pub columns: Vec<ColumnStatistics>,
 }
 
+/// A file with its tombstones.
+pub(crate) type FileWithMods = (Arc<TsFileResource>, Arc<Vec<Arc<Deletion>>>);
+
 /// The sources of one device, gathered under the engine's lock.
 pub(crate) struct Sources {
-    pub(crate) files: Vec<(Arc<TsFileResource>, Arc<Vec<Arc<Deletion>>>)>,
+    pub(crate) files: Vec<FileWithMods>,
     /// Per asked measurement, memtable points that may lie in the ranges.
     pub(crate) mem_points: Vec<u64>,
 }
