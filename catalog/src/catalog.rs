@@ -472,6 +472,21 @@ impl Catalog {
         self.read_tree().lookup(device, measurement)
     }
 
+    /// The series of one device (canonical path text) by measurement name
+    /// or alias, under one read lock: for each name its handle and the
+    /// series' own measurement name (`None`: no such series). `None` when
+    /// `device` is not a device's canonical path.
+    pub fn lookup_device_series<M: AsRef<str>>(&self, device: &str, measurements: &[M]) -> Option<Vec<Option<(SeriesHandle, Arc<str>)>>> {
+        let tree = self.read_tree();
+        let dev = tree.device_node(device)?;
+        Some(
+            measurements
+                .iter()
+                .map(|m| tree.series_under(dev, m.as_ref()).map(|idx| (tree.handle(idx), Arc::clone(tree.node_name(idx)))))
+                .collect(),
+        )
+    }
+
     /// Is a value of type `given` acceptable for the series? Errors with
     /// [`Error::TypeMismatch`] naming the path, declared and given types.
     pub fn check_type(&self, handle: &SeriesHandle, given: DataType) -> Result<()> {

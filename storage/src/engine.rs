@@ -32,7 +32,7 @@
 //! data went into is flushed (`GroupPin`); the checkpoint itself advances
 //! as usual, only segment removal waits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -157,6 +157,10 @@ struct State {
     stable: HashMap<String, i64>,
     /// The last-value cache (bounded; every change happens under the state lock).
     last: moka::sync::Cache<SeriesKey, LastEntry>,
+    /// Every device the last-value cache ever took an entry of (at most
+    /// the database's devices): a write to another device has nothing
+    /// cached to keep current.
+    last_devices: HashSet<String>,
     last_token: u64,
     ttl_ms: Option<i64>,
     closed: bool,
@@ -234,15 +238,16 @@ enum Route {
 
 fn route(batch: &WriteBatch, stable: Option<i64>) -> Route {
     let Some(stable) = stable else { return Route::AllSeq };
-    let seq: Vec<bool> = batch.times.iter().map(|t| *t > stable).collect();
-    if seq.iter().all(|s| *s) {
-        Route::AllSeq
-    } else if seq.iter().all(|s| !*s) {
-        Route::AllUnseq
-    } else {
-        let unseq = seq.iter().map(|s| !s).collect();
-        Route::Split { seq, unseq }
+    // Row flags only for a batch that straddles the stable time.
+    if batch.times.iter().all(|t| *t > stable) {
+        return Route::AllSeq;
     }
+    if batch.times.iter().all(|t| *t <= stable) {
+        return Route::AllUnseq;
+    }
+    let seq: Vec<bool> = batch.times.iter().map(|t| *t > stable).collect();
+    let unseq = seq.iter().map(|s| !s).collect();
+    Route::Split { seq, unseq }
 }
 
 fn touches(file: &TsFileResource, d: &Deletion) -> bool {
@@ -350,6 +355,7 @@ impl StorageEngine {
             files: recovered.files,
             stable: recovered.stable,
             last: moka::sync::Cache::new(config.last_cache_entries_max),
+            last_devices: HashSet::new(),
             last_token: 0,
             ttl_ms: config.ttl_ms,
             closed: false,
@@ -648,6 +654,9 @@ impl StorageEngine {
             }
             st.last_token += 1;
             let token = st.last_token;
+            if !st.last_devices.contains(series.device.as_str()) {
+                st.last_devices.insert(series.device.clone());
+            }
             st.last.insert(series.clone(), LastEntry::Pending(token));
             token
         };
@@ -856,22 +865,30 @@ impl Inner {
             None => return Err(Error::Closed),
         };
         for batch in batches {
-            self.apply_write(st, batch)?;
+            // Checked above, under this same lock hold.
+            self.apply_checked(st, batch);
         }
         Ok(CommitTicket(lsn))
     }
 
     /// Route a batch into the memtables (it is logged already).
     fn apply_write(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
+        // Both memtables, whatever the routing: a series has one type.
+        st.active.seq.check(batch)?;
+        st.active.unseq.check(batch)?;
+        self.apply_checked(st, batch);
+        Ok(())
+    }
+
+    /// [`Inner::apply_write`] of a batch both working memtables were just
+    /// checked against.
+    fn apply_checked(&self, st: &mut State, batch: &WriteBatch) {
         let route = route(batch, st.stable.get(&batch.device).copied());
         let (seq_rows, unseq_rows) = match &route {
             Route::AllSeq => (Some(Rows::All), None),
             Route::AllUnseq => (None, Some(Rows::All)),
             Route::Split { seq, unseq } => (Some(Rows::Selected(seq)), Some(Rows::Selected(unseq))),
         };
-        // Both memtables, whatever the routing: a series has one type.
-        st.active.seq.check(batch)?;
-        st.active.unseq.check(batch)?;
         let mut added = 0;
         if let Some(rows) = seq_rows {
             added += st.active.seq.insert(batch, rows);
@@ -881,7 +898,6 @@ impl Inner {
         }
         self.budget.add(added);
         self.update_last(st, batch);
-        Ok(())
     }
 
     /// Wait until the write of `ticket` is durable (under
@@ -946,6 +962,11 @@ impl Inner {
 
     /// Keep cached last values right after a write.
     fn update_last(&self, st: &mut State, batch: &WriteBatch) {
+        // Most devices are never asked for their last values: skip the
+        // cache (a key and a lookup per column) for those.
+        if !st.last_devices.contains(batch.device.as_str()) {
+            return;
+        }
         for c in &batch.columns {
             let key = SeriesKey::new(batch.device.as_str(), c.measurement.as_str());
             let Some(entry) = st.last.get(&key) else { continue };
