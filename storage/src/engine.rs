@@ -16,10 +16,11 @@
 //! each to one at a time.
 //!
 //! Streamed groups ([`OpenGroup`], a big `COPY`): parts are logged as they
-//! come (not applied, not held in memory); the commit logs an apply record
-//! and then reads the parts back from the log and applies them, a part at a
-//! time, releasing the state lock between parts so flushes (and readers) go
-//! on and memory stays within the memtable budget. While it applies, the
+//! come (not applied, not held in memory); the commit logs the final part
+//! and an apply record, then reads the earlier parts back from the log and
+//! applies them, and the final one from memory, a part at a time,
+//! releasing the state lock between parts so flushes (and readers) go on
+//! and memory stays within the memtable budget. While it applies, the
 //! commit holds `write_gate` exclusively: no other write or delete is
 //! logged in between, so recovery, which applies the whole group at the
 //! position of its apply records, reproduces exactly the order the live run
@@ -1620,7 +1621,8 @@ fn wal_floor(st: &State) -> u64 {
 
 /// A streamed group being written ([`StorageEngine::begin_group`]): parts
 /// are logged (not applied, not kept in memory) by [`OpenGroup::write_part`]
-/// and applied all at once by [`OpenGroup::commit`]. Dropped uncommitted,
+/// and applied all at once by [`OpenGroup::commit`], which takes the final
+/// part. Dropped uncommitted,
 /// the group is aborted: its parts stay in the log until the checkpoint
 /// passes them and are never replayed.
 pub struct OpenGroup {
@@ -1654,7 +1656,7 @@ impl OpenGroup {
         for b in batches {
             b.validate()?;
         }
-        let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())).collect();
+        let batches: Vec<&WriteBatch> = logged_batches(batches).collect();
         if batches.is_empty() {
             return Ok(());
         }
@@ -1705,20 +1707,29 @@ impl OpenGroup {
         })
     }
 
-    /// Commit: log the apply record, apply every part (read back from the
-    /// log), and return once it is durable. All or nothing across errors
-    /// before the apply record and across crashes; an error while applying
-    /// (an I/O error reading the log back) leaves the database refusing
-    /// writes until a restart, which replays the group whole.
-    pub fn commit(mut self) -> Result<()> {
-        let ticket = self.commit_deferred()?;
+    /// Commit with `last` as the group's final part (may be empty): log it
+    /// and the apply record, apply every part, and return once it is
+    /// durable. The parts logged before are read back from the log; `last`
+    /// is applied from memory. All or nothing across errors before the
+    /// apply record and across crashes; an error while applying (an I/O
+    /// error reading the log back) leaves the database refusing writes
+    /// until a restart, which replays the group whole.
+    pub fn commit(mut self, last: &[WriteBatch]) -> Result<()> {
+        let ticket = self.commit_deferred(last)?;
         self.inner.wait_durable(ticket)
     }
 
     /// [`OpenGroup::commit`] without waiting for the sync; durable once
     /// [`StorageEngine::wait_durable`] returns for the ticket.
-    pub fn commit_deferred(&mut self) -> Result<CommitTicket> {
-        if self.parts.is_empty() || self.committed {
+    pub fn commit_deferred(&mut self, last: &[WriteBatch]) -> Result<CommitTicket> {
+        if self.committed {
+            return Ok(CommitTicket::default());
+        }
+        let logged = self.parts.len();
+        self.write_part(last)?;
+        // The final part, if it had anything, is applied from `last`.
+        let in_memory = self.parts.len() > logged;
+        if self.parts.is_empty() {
             return Ok(CommitTicket::default());
         }
         let inner = Arc::clone(&self.inner);
@@ -1735,7 +1746,7 @@ impl OpenGroup {
             st.applying = Some(a);
         }
         self.committed = true;
-        let applied = self.apply_parts(&inner, parts);
+        let applied = self.apply_parts(&inner, parts, in_memory.then_some(last));
         let mut st = lock(&inner.state);
         st.applying = None;
         let release = st.generation;
@@ -1751,15 +1762,17 @@ impl OpenGroup {
         Ok(CommitTicket(lsn))
     }
 
-    /// Apply every part in order. A helper thread reads and decodes the
-    /// next part from the log while this one applies the current one (the
-    /// rendezvous channel keeps it one part ahead: at most two decoded
-    /// parts in memory).
-    fn apply_parts(&self, inner: &Inner, parts: u32) -> Result<()> {
+    /// Apply every part in order, the final one from `last` when given
+    /// (the caller still holds it), the others read back from the log. A
+    /// helper thread reads and decodes the next part from the log while
+    /// this one applies the current one (the rendezvous channel keeps it one
+    /// part ahead: at most two decoded parts in memory).
+    fn apply_parts(&self, inner: &Inner, parts: u32, last: Option<&[WriteBatch]>) -> Result<()> {
+        let from_log = if last.is_some() { parts - 1 } else { parts };
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<WriteBatch>>>(0);
             let reader = std::thread::Builder::new().name("arbor-group-read".into()).spawn_scoped(scope, move || {
-                for (i, loc) in self.parts.iter().enumerate() {
+                for (i, loc) in self.parts[..from_log as usize].iter().enumerate() {
                     let part = self.read_part(loc, i as u32);
                     let failed = part.is_err();
                     // A closed channel: the apply stopped on an error.
@@ -1771,9 +1784,14 @@ impl OpenGroup {
             if let Err(e) = reader {
                 return Err(Error::io("wal", e));
             }
-            for part in 0..parts {
+            for part in 0..from_log {
                 let batches = receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??;
                 self.apply_part(inner, part, parts, &batches)?;
+            }
+            if let Some(last) = last {
+                // As logged: the batches `write_part` kept.
+                let last: Vec<&WriteBatch> = logged_batches(last).collect();
+                self.apply_part(inner, from_log, parts, &last)?;
             }
             Ok(())
         })
@@ -1790,10 +1808,11 @@ impl OpenGroup {
         Ok(batches)
     }
 
-    fn apply_part(&self, inner: &Inner, part: u32, parts: u32, batches: &[WriteBatch]) -> Result<()> {
-        inner.admit_committed(batches.iter().map(WriteBatch::estimated_bytes).sum());
+    fn apply_part<B: std::borrow::Borrow<WriteBatch>>(&self, inner: &Inner, part: u32, parts: u32, batches: &[B]) -> Result<()> {
+        let batches = batches.iter().map(std::borrow::Borrow::borrow);
+        inner.admit_committed(batches.clone().map(WriteBatch::estimated_bytes).sum());
         let mut st = inner.live_state()?;
-        for (k, b) in batches.iter().enumerate() {
+        for (k, b) in batches.enumerate() {
             st.applying = Some(GroupApply { id: self.id, part, batch: k as u32, parts });
             inner.apply_write_or_seal(&mut st, b)?;
         }
@@ -1805,6 +1824,11 @@ impl OpenGroup {
         }
         Ok(())
     }
+}
+
+/// The batches of a part that are logged: those with a point.
+fn logged_batches(batches: &[WriteBatch]) -> impl Iterator<Item = &WriteBatch> {
+    batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty()))
 }
 
 impl Drop for OpenGroup {
