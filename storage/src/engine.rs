@@ -50,10 +50,11 @@ use crate::error::{Error, Result};
 use crate::files::{new_meta_cache, FileSet, MetaCache, TsFileResource};
 use crate::flush;
 use crate::fs::{DirLock, FileSystem};
-use crate::memtable::{run_with_deletes, MemTable, Rows};
+use crate::memtable::{MemTable, Rows};
 use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
+use crate::run::remove_ranges;
 use crate::scan::{DeviceScan, ScanRequest};
 use crate::wal::{self, Frame, GroupApply, GroupRecord, RecordLocation, Wal, WalRecord};
 
@@ -1235,10 +1236,11 @@ impl Inner {
         for s in &st.sealed {
             let deleted = deleted_ranges(&lock(&s.deletes), key);
             for (mem, kind) in [(&s.seq, 0), (&s.unseq, 1)] {
-                if let Some(buf) = mem.series(&key.device, &key.measurement) {
-                    let run = run_with_deletes(buf, range, &deleted);
+                if let Some((data_type, run)) = mem.run(&key.device, &key.measurement, range) {
+                    // Deletions recorded after the memtable was sealed.
+                    let run = remove_ranges(run, &deleted);
                     if !run.times.is_empty() {
-                        view.mem.push(MemSource { rank: MEM_RANK_BASE + s.order * 2 + kind, data_type: buf.data_type, run });
+                        view.mem.push(MemSource { rank: MEM_RANK_BASE + s.order * 2 + kind, data_type, run });
                     }
                 }
             }
@@ -1246,8 +1248,7 @@ impl Inner {
         let order = st.next_order;
         for kind in [0u64, 1] {
             let mem = if kind == 0 { &mut st.active.seq } else { &mut st.active.unseq };
-            let data_type = mem.series(&key.device, &key.measurement).map(|s| s.data_type);
-            if let (Some(data_type), Some(run)) = (data_type, mem.read_normalized(&key.device, &key.measurement, range)) {
+            if let Some((data_type, run)) = mem.read_normalized(&key.device, &key.measurement, range) {
                 if !run.times.is_empty() {
                     view.mem.push(MemSource { rank: MEM_RANK_BASE + order * 2 + kind, data_type, run });
                 }
