@@ -78,6 +78,10 @@ impl CatalogConfig {
     }
 }
 
+/// A series looked up by measurement name or alias: its handle and its
+/// own measurement name.
+pub type FoundSeries = (SeriesHandle, Arc<str>);
+
 /// Sizes and persistence state, for monitoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogStats {
@@ -476,7 +480,7 @@ impl Catalog {
     /// or alias, under one read lock: for each name its handle and the
     /// series' own measurement name (`None`: no such series). `None` when
     /// `device` is not a device's canonical path.
-    pub fn lookup_device_series<M: AsRef<str>>(&self, device: &str, measurements: &[M]) -> Option<Vec<Option<(SeriesHandle, Arc<str>)>>> {
+    pub fn lookup_device_series<M: AsRef<str>>(&self, device: &str, measurements: &[M]) -> Option<Vec<Option<FoundSeries>>> {
         let tree = self.read_tree();
         let dev = tree.device_node(device)?;
         Some(

@@ -134,6 +134,10 @@ pub(crate) struct AlignedBuf {
     columns: HashMap<String, AlignedColumn>,
 }
 
+/// An [`AlignedBuf`] column taken apart: measurement, type, present
+/// values, presence flags (`None`: every row).
+pub(crate) type ColumnParts = (String, DataType, Values, Option<Vec<bool>>);
+
 /// One measurement of an [`AlignedBuf`].
 #[derive(Debug, Clone)]
 pub(crate) struct AlignedColumn {
@@ -408,9 +412,8 @@ impl AlignedBuf {
         }
     }
 
-    /// The buffer as one sorted time column and its measurements' columns
-    /// (name, type, values, presence flags), for a flush.
-    pub(crate) fn into_parts(self) -> (Vec<i64>, Vec<(String, DataType, Values, Option<Vec<bool>>)>) {
+    /// The buffer as its time column and its measurements' columns, for a flush.
+    pub(crate) fn into_parts(self) -> (Vec<i64>, Vec<ColumnParts>) {
         let columns = self.columns.into_iter().map(|(m, c)| (m, c.data_type, c.values, c.present)).collect();
         (self.times, columns)
     }

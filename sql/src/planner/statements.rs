@@ -326,8 +326,8 @@ fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
         // Every series known already (the common case): the handles and
         // names looked up above serve, unless the device's alignment
         // differs (then `ensure_series` words the error).
-        let known: Vec<(catalog::SeriesHandle, Arc<str>)> = types.iter().filter_map(|(c, _, _)| found[*c].clone()).collect();
-        let series: Vec<(catalog::SeriesHandle, Arc<str>)> = if known.len() == types.len() && known.iter().all(|(h, _)| h.aligned == aligned) {
+        let known: Vec<catalog::FoundSeries> = types.iter().filter_map(|(c, _, _)| found[*c].clone()).collect();
+        let series: Vec<catalog::FoundSeries> = if known.len() == types.len() && known.iter().all(|(h, _)| h.aligned == aligned) {
             known
         } else {
             let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
