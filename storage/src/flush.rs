@@ -7,6 +7,7 @@
 //! records the flush in the WAL checkpoint, so a flushed file is complete
 //! whenever its WAL is gone.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use tsfile::{DataType, DeviceId, SeriesBatch, Values};
 use crate::error::{Error, Result};
 use crate::files::{partition_dir, tsfile_name, Origin};
 use crate::fs::{FileSystem, FsWriter};
-use crate::memtable::{DeviceBuf, MemTable};
+use crate::memtable::{AlignedBuf, DeviceBuf, MemTable};
 use crate::run::take;
 
 /// One series' sorted points, ready to write.
@@ -77,13 +78,13 @@ impl OutputFile {
 
     /// Write an aligned device's rows (sorted, distinct times) as one
     /// chunk group; columns without a value are left out.
-    pub(crate) fn write_aligned(&mut self, device: &str, times: &[i64], columns: &[AlignedData]) -> Result<()> {
-        let columns: Vec<&AlignedData> = columns.iter().filter(|c| !c.values.is_empty()).collect();
+    pub(crate) fn write_aligned(&mut self, device: &str, times: &[i64], columns: &[AlignedData<'_>]) -> Result<()> {
+        let columns: Vec<&AlignedData<'_>> = columns.iter().filter(|c| !c.values.is_empty()).collect();
         if columns.is_empty() {
             return Ok(());
         }
         let id = DeviceId::from_tree_path(device);
-        let schemas: Vec<SeriesSchema> = columns.iter().map(|c| SeriesSchema::new(c.measurement.clone(), c.data_type)).collect();
+        let schemas: Vec<SeriesSchema> = columns.iter().map(|c| SeriesSchema::new(c.measurement.to_string(), c.data_type)).collect();
         let cols: Vec<AlignedColumn<'_>> = schemas
             .iter()
             .zip(&columns)
@@ -114,17 +115,23 @@ fn at_path(e: tsfile::Error, path: &Path) -> Error {
 }
 
 /// One column of an aligned chunk group: a measurement's values and its
-/// validity bitmap (`None`: a value in every row).
-pub(crate) struct AlignedData {
-    pub(crate) measurement: String,
+/// validity bitmap (`None`: a value in every row), borrowed where they
+/// can be (a memtable's sorted rows are written without a copy).
+pub(crate) struct AlignedData<'a> {
+    pub(crate) measurement: &'a str,
     pub(crate) data_type: DataType,
-    pub(crate) values: Values,
-    pub(crate) validity: Option<Vec<bool>>,
+    pub(crate) values: Cow<'a, Values>,
+    pub(crate) validity: Option<Cow<'a, [bool]>>,
 }
 
 /// The union of the series' times, and per series its column.
-fn align(series: &[&SeriesData]) -> (Vec<i64>, Vec<AlignedData>) {
-    let column = |s: &SeriesData, validity| AlignedData { measurement: s.measurement.clone(), data_type: s.data_type, values: s.run.values.clone(), validity };
+fn align<'a>(series: &[&'a SeriesData]) -> (Vec<i64>, Vec<AlignedData<'a>>) {
+    let column = |s: &'a SeriesData, validity: Option<Vec<bool>>| AlignedData {
+        measurement: &s.measurement,
+        data_type: s.data_type,
+        values: Cow::Borrowed(&s.run.values),
+        validity: validity.map(Cow::Owned),
+    };
     let first = &series[0].run.times;
     if series.iter().all(|s| s.run.times == *first) {
         return (first.clone(), series.iter().map(|s| column(s, None)).collect());
@@ -149,13 +156,16 @@ fn align(series: &[&SeriesData]) -> (Vec<i64>, Vec<AlignedData>) {
     (times, columns)
 }
 
+/// An aligned device's sorted rows in one partition: times and columns.
+type AlignedSlice<'a> = (&'a [i64], Vec<AlignedData<'a>>);
+
 /// Split an aligned device's sorted rows at partition boundaries.
-fn split_aligned(times: Vec<i64>, columns: Vec<AlignedData>, width: i64) -> Vec<(i64, Vec<i64>, Vec<AlignedData>)> {
+fn split_aligned<'a>(times: &'a [i64], columns: Vec<AlignedData<'a>>, width: i64) -> Vec<(i64, AlignedSlice<'a>)> {
     let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
         return Vec::new();
     };
     if first.div_euclid(width) == last.div_euclid(width) {
-        return vec![(first.div_euclid(width), times, columns)];
+        return vec![(first.div_euclid(width), (times, columns))];
     }
     let mut out = Vec::new();
     // Per column, its values before the current slice.
@@ -173,15 +183,15 @@ fn split_aligned(times: Vec<i64>, columns: Vec<AlignedData>, width: i64) -> Vec<
                     Some(v) => {
                         let v = &v[start..end];
                         let n = v.iter().filter(|b| **b).count();
-                        (n, (n < v.len()).then(|| v.to_vec()))
+                        (n, (n < v.len()).then(|| Cow::Owned(v.to_vec())))
                     }
                 };
-                let values = c.values.slice(*offset..*offset + n);
+                let values = Cow::Owned(c.values.slice(*offset..*offset + n));
                 *offset += n;
-                AlignedData { measurement: c.measurement.clone(), data_type: c.data_type, values, validity }
+                AlignedData { measurement: c.measurement, data_type: c.data_type, values, validity }
             })
             .collect();
-        out.push((p, times[start..end].to_vec(), slice));
+        out.push((p, (&times[start..end], slice)));
         start = end;
     }
     out
@@ -208,10 +218,10 @@ fn split_by_partition(run: SeriesBatch, width: i64) -> Vec<(i64, SeriesBatch)> {
 }
 
 /// A device's points in one partition of a flushed memtable.
-enum DeviceData {
+enum DeviceData<'a> {
     Plain(Vec<SeriesData>),
     /// Sorted rows and the columns, in measurement order.
-    Aligned(Vec<i64>, Vec<AlignedData>),
+    Aligned(AlignedSlice<'a>),
 }
 
 /// Where and how flushed files are written.
@@ -228,8 +238,33 @@ pub(crate) struct FlushEnv<'a> {
 /// the files written; on error the partial files are removed.
 pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, generation: u64) -> Result<Vec<(i64, PathBuf)>> {
     let FlushEnv { fs, db, versions, partition_width, page_max_points } = *env;
+    // Aligned devices' rows sorted first: written from there without a copy
+    // (a sorted buffer is borrowed as it is).
+    let sorted: Vec<(&str, Cow<'_, AlignedBuf>)> = mem
+        .devices
+        .iter()
+        .filter_map(|(device, dev)| match dev {
+            DeviceBuf::Aligned(rows) => Some((device.as_str(), rows.sorted())),
+            DeviceBuf::Plain(_) => None,
+        })
+        .collect();
     // partition -> device -> its data there
-    let mut parts: BTreeMap<i64, BTreeMap<&str, DeviceData>> = BTreeMap::new();
+    let mut parts: BTreeMap<i64, BTreeMap<&str, DeviceData<'_>>> = BTreeMap::new();
+    for (device, rows) in &sorted {
+        let columns = rows
+            .columns()
+            .map(|(measurement, c)| AlignedData {
+                measurement,
+                data_type: c.data_type,
+                values: Cow::Borrowed(&c.values),
+                validity: c.present.as_deref().map(Cow::Borrowed),
+            })
+            .collect();
+        for (p, (times, mut columns)) in split_aligned(rows.times(), columns, partition_width) {
+            columns.sort_by(|a, b| a.measurement.cmp(b.measurement));
+            parts.entry(p).or_default().insert(device, DeviceData::Aligned((times, columns)));
+        }
+    }
     for (device, dev) in &mem.devices {
         match dev {
             DeviceBuf::Plain(series) => {
@@ -245,14 +280,7 @@ pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, gene
                     }
                 }
             }
-            DeviceBuf::Aligned(rows) => {
-                let (times, columns) = rows.sorted().into_parts();
-                let columns = columns.into_iter().map(|(measurement, data_type, values, validity)| AlignedData { measurement, data_type, values, validity }).collect();
-                for (p, times, mut columns) in split_aligned(times, columns, partition_width) {
-                    columns.sort_by(|a, b| a.measurement.cmp(&b.measurement));
-                    parts.entry(p).or_default().insert(device.as_str(), DeviceData::Aligned(times, columns));
-                }
-            }
+            DeviceBuf::Aligned(_) => {}
         }
     }
     let mut written = Vec::new();
@@ -267,7 +295,7 @@ pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, gene
                         series.sort_by(|a, b| a.measurement.cmp(&b.measurement));
                         out.write_device(device, false, &series)?;
                     }
-                    DeviceData::Aligned(times, columns) => out.write_aligned(device, &times, &columns)?,
+                    DeviceData::Aligned((times, columns)) => out.write_aligned(device, times, &columns)?,
                 }
             }
             out.finish(fs)

@@ -3,6 +3,7 @@
 //! happens when a series is read or flushed, so appends stay cheap.
 //! A NULL is never stored: it leaves whatever value the series has.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tsfile::{DataType, SeriesBatch, TimeRange, Values};
@@ -134,18 +135,14 @@ pub(crate) struct AlignedBuf {
     columns: HashMap<String, AlignedColumn>,
 }
 
-/// An [`AlignedBuf`] column taken apart: measurement, type, present
-/// values, presence flags (`None`: every row).
-pub(crate) type ColumnParts = (String, DataType, Values, Option<Vec<bool>>);
-
 /// One measurement of an [`AlignedBuf`].
 #[derive(Debug, Clone)]
 pub(crate) struct AlignedColumn {
     pub(crate) data_type: DataType,
     /// The present values, in row order.
-    values: Values,
+    pub(crate) values: Values,
     /// Whether each row has a value; `None`: every row has one.
-    present: Option<Vec<bool>>,
+    pub(crate) present: Option<Vec<bool>>,
 }
 
 impl AlignedColumn {
@@ -314,9 +311,9 @@ impl AlignedBuf {
 
     /// The rows sorted by time and de-duplicated: on equal times each
     /// column keeps its last written value (a NULL never overwrites).
-    pub(crate) fn sorted(&self) -> AlignedBuf {
+    pub(crate) fn sorted(&self) -> Cow<'_, AlignedBuf> {
         if self.is_sorted() {
-            return self.clone();
+            return Cow::Borrowed(self);
         }
         let n = self.times.len();
         let mut order: Vec<usize> = (0..n).collect();
@@ -361,7 +358,7 @@ impl AlignedBuf {
                 (m.clone(), sorted)
             })
             .collect();
-        AlignedBuf { sorted_len: times.len(), times, columns }
+        Cow::Owned(AlignedBuf { sorted_len: times.len(), times, columns })
     }
 
     /// Remove one column's points in `range`; rows left without any value go.
@@ -408,14 +405,18 @@ impl AlignedBuf {
     /// Sort and de-duplicate in place (for a working memtable being read).
     fn normalize(&mut self) {
         if !self.is_sorted() {
-            *self = self.sorted();
+            *self = self.sorted().into_owned();
         }
     }
 
-    /// The buffer as its time column and its measurements' columns, for a flush.
-    pub(crate) fn into_parts(self) -> (Vec<i64>, Vec<ColumnParts>) {
-        let columns = self.columns.into_iter().map(|(m, c)| (m, c.data_type, c.values, c.present)).collect();
-        (self.times, columns)
+    /// The time column (sorted once [`AlignedBuf::sorted`]).
+    pub(crate) fn times(&self) -> &[i64] {
+        &self.times
+    }
+
+    /// The measurements' columns.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = (&str, &AlignedColumn)> {
+        self.columns.iter().map(|(m, c)| (m.as_str(), c))
     }
 }
 
