@@ -1,5 +1,6 @@
 //! The query engine through the real server: EXPLAIN shows the lazy device
-//! scan with its pushed-down ranges; device tables have PostgreSQL row
+//! scan with its pushed-down ranges, and no scan where exact statistics
+//! answer an aggregate; device tables have PostgreSQL row
 //! semantics; epoch integers compare with `time`; Describe plans without
 //! running; the query memory budget fails a query with 53200 and the server
 //! keeps serving; `SELECT *` over 20 million points streams to the client
@@ -127,6 +128,50 @@ async fn the_latest_row_of_a_device_is_read_in_descending_order_or_from_the_last
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(rows(&client, latest).await, vec![row("1970-01-01 00:00:00.2+00", Some("2"), Some("20"))]);
     assert_eq!(rows(&client, r#"SELECT max(time) FROM "root.lr.d1""#).await, vec![vec![Some("1970-01-01 00:00:00.2+00".into())]]);
+    server.stop().unwrap();
+}
+
+/// The plan text of an EXPLAIN.
+async fn plan_text(client: &Client, sql: &str) -> String {
+    rows(client, &format!("EXPLAIN {sql}")).await.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn exact_scan_statistics_answer_count_min_and_max_without_reading_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(binary(), dir.path()).unwrap();
+    let client = server.connect().await.unwrap();
+    client.batch_execute("CREATE ALIGNED TIMESERIES root.st.d1(s1 DOUBLE, s2 INT64)").await.unwrap();
+    client.batch_execute("INSERT INTO root.st.d1(time, s1, s2) ALIGNED VALUES (1000, 1.5, 10), (2000, 2.5, NULL), (3000, 0.5, 30)").await.unwrap();
+    let all = r#"SELECT count(*), count(s2), min(s1), max(s1), min(time), max(time) FROM "root.st.d1""#;
+    let answer = |count: &str, count_s2: &str, min: &str, max: &str, last: &str| {
+        vec![vec![Some(count.into()), Some(count_s2.into()), Some(min.into()), Some(max.into()), Some("1970-01-01 00:00:01+00".into()), Some(last.into())]]
+    };
+    // In the memtable only: read.
+    assert!(plan_text(&client, all).await.contains("DeviceScanExec"));
+    assert_eq!(rows(&client, all).await, answer("3", "2", "0.5", "2.5", "1970-01-01 00:00:03+00"));
+    // In files: every aggregate is a statistic; nothing is scanned.
+    client.batch_execute("FLUSH").await.unwrap();
+    let text = plan_text(&client, all).await;
+    assert!(text.contains("PlaceholderRowExec") && !text.contains("DeviceScanExec"), "{text}");
+    assert_eq!(rows(&client, all).await, answer("3", "2", "0.5", "2.5", "1970-01-01 00:00:03+00"));
+    // A time range covering the file is still exact; one cutting it reads.
+    let covered = r#"SELECT count(*) FROM "root.st.d1" WHERE time >= 0 AND time < 10000"#;
+    assert!(!plan_text(&client, covered).await.contains("DeviceScanExec"));
+    assert_eq!(rows(&client, covered).await, vec![vec![Some("3".into())]]);
+    let cut = r#"SELECT count(*) FROM "root.st.d1" WHERE time > 1000"#;
+    assert!(plan_text(&client, cut).await.contains("DeviceScanExec"));
+    assert_eq!(rows(&client, cut).await, vec![vec![Some("2".into())]]);
+    // An overwrite, then a flush of it as late data: read, never a stale statistic.
+    client.batch_execute("INSERT INTO root.st.d1(time, s1) ALIGNED VALUES (2000, 9.5)").await.unwrap();
+    assert_eq!(rows(&client, all).await, answer("3", "2", "0.5", "9.5", "1970-01-01 00:00:03+00"));
+    client.batch_execute("FLUSH").await.unwrap();
+    assert!(plan_text(&client, all).await.contains("DeviceScanExec"));
+    assert_eq!(rows(&client, all).await, answer("3", "2", "0.5", "9.5", "1970-01-01 00:00:03+00"));
+    // A deletion: read.
+    client.batch_execute("DELETE FROM root.st.d1.* WHERE time >= 3000").await.unwrap();
+    assert!(plan_text(&client, all).await.contains("DeviceScanExec"));
+    assert_eq!(rows(&client, all).await, answer("2", "1", "1.5", "9.5", "1970-01-01 00:00:02+00"));
     server.stop().unwrap();
 }
 

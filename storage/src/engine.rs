@@ -56,6 +56,7 @@ use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
 use crate::run::remove_ranges;
 use crate::scan::{DeviceScan, ScanRequest};
+use crate::statistics::{self, Bound, DeviceStatistics};
 use crate::wal::{self, Frame, GroupApply, GroupRecord, RecordLocation, Wal, WalRecord};
 
 /// Ranks of memtable data sit above every file version.
@@ -634,6 +635,43 @@ impl StorageEngine {
     pub fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates> {
         let view = self.inner.view(series, range)?;
         read::aggregate(&view, &self.inner.cache, &self.inner.counters)
+    }
+
+    /// What file metadata alone says of `device`'s `measurements` in
+    /// `ranges` (disjoint, inclusive, ascending): exact counts and min/max
+    /// where no overlap, tombstone or memtable point makes them inexact.
+    /// Reads no data page.
+    pub fn statistics(&self, device: &str, measurements: &[String], ranges: &[TimeRange]) -> Result<DeviceStatistics> {
+        let (ranges, sources) = {
+            let st = self.inner.live_state()?;
+            let bound = self.inner.config.ttl_bound(st.ttl_ms);
+            let ranges: Vec<TimeRange> =
+                ranges.iter().map(|r| TimeRange::new(r.start.max(bound), r.end)).filter(|r| r.start <= r.end).collect();
+            let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+                let columns = measurements.iter().map(|_| statistics::ColumnStatistics::none()).collect();
+                return Ok(DeviceStatistics { rows: Bound::Exact(0), columns });
+            };
+            let (start, end) = (first.start, last.end);
+            let width = self.inner.partition_width;
+            let mut files = Vec::new();
+            for seq in [true, false] {
+                for f in st.files.in_partitions(seq, start.div_euclid(width), end.div_euclid(width)) {
+                    if f.span(device).is_some_and(|s| s.overlaps(start, end)) {
+                        files.push((Arc::clone(f), f.mods.entries()));
+                    }
+                }
+            }
+            let in_ranges = |span: Option<(i64, i64)>| span.is_some_and(|(s, e)| ranges.iter().any(|r| r.start <= e && s <= r.end));
+            let mem_points = measurements
+                .iter()
+                .map(|m| {
+                    let memtables = st.sealed.iter().flat_map(|s| [&s.seq, &s.unseq]).chain([&st.active.seq, &st.active.unseq]);
+                    memtables.filter_map(|mem| mem.series_extent(device, m)).filter(|(_, span)| in_ranges(*span)).map(|(len, _)| len as u64).sum()
+                })
+                .collect();
+            (ranges, statistics::Sources { files, mem_points })
+        };
+        statistics::device_statistics(device, measurements, &ranges, &sources, &self.inner.cache)
     }
 
     /// Aggregates of one series over each of `windows` (inclusive ranges

@@ -18,9 +18,10 @@
 //!   file, chunk and page statistics wherever those are exact.
 //!
 //! Module map: `scan` (streaming device reads), `store` (the trait the
-//! query layer uses), `wal` (log + checkpoint), `memtable`, `flush`, `files` (file
-//! index), `mods` (tombstones), `compaction`, `recovery`, `read`, `run`
-//! (sorted-run merging), `engine` (the state and its locking), [`fs`] (the
+//! query layer uses), `wal` (log + checkpoint), `memtable`, `flush`, `files`
+//! (file index), `mods` (tombstones), `compaction`, `recovery`, `read`,
+//! `statistics` (metadata-only counts and min/max), `run` (sorted-run
+//! merging), `engine` (the state and its locking), [`fs`] (the
 //! file-system seam used for fault injection).
 
 mod batch;
@@ -38,6 +39,7 @@ mod read;
 mod recovery;
 mod run;
 pub mod scan;
+mod statistics;
 mod store;
 mod wal;
 
@@ -46,6 +48,7 @@ pub use commit::CommitTicket;
 pub use config::{Clock, EngineConfig, FsyncPolicy, MemoryBudget, TimePrecision};
 pub use engine::{FileInfo, OpenGroup, StorageEngine};
 pub use scan::{DeviceScan, ScanOrder, ScanRequest};
+pub use statistics::{Bound, ColumnStatistics, DeviceStatistics};
 pub use store::{BatchStream, SeriesStore};
 pub use error::{Error, Result};
 pub use tsfile::{AlignedBatch, ColumnBatch, DataType, SeriesBatch, TimeRange, Value, Values};

@@ -544,6 +544,25 @@ impl MemTable {
         }
     }
 
+    /// How many points a series holds (before de-duplication) and its
+    /// earliest and latest time.
+    pub(crate) fn series_extent(&self, device: &str, measurement: &str) -> Option<(usize, Option<(i64, i64)>)> {
+        match self.devices.get(device)? {
+            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.len(), s.time_span())),
+            DeviceBuf::Aligned(rows) => {
+                let col = rows.column(measurement)?;
+                let span = match &col.present {
+                    None => rows.time_span(),
+                    Some(present) => {
+                        let mut times = rows.times.iter().zip(present).filter(|(_, p)| **p).map(|(t, _)| *t);
+                        times.next().map(|first| times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+                    }
+                };
+                Some((col.len(), span))
+            }
+        }
+    }
+
     /// The type of a series and its sorted, de-duplicated points in
     /// `range`, without touching `self`.
     pub(crate) fn run(&self, device: &str, measurement: &str, range: TimeRange) -> Option<(DataType, SeriesBatch)> {

@@ -265,14 +265,22 @@ fn statistics_usable(dt: DataType) -> bool {
 }
 
 /// Running aggregates over disjoint pieces of a series.
-struct Acc {
+pub(crate) struct Acc {
     dt: DataType,
     a: Aggregates,
 }
 
 impl Acc {
-    fn new(dt: DataType) -> Acc {
+    pub(crate) fn new(dt: DataType) -> Acc {
         Acc { dt, a: Aggregates { sum: has_sum(dt).then_some(0.0), ..Aggregates::default() } }
+    }
+
+    pub(crate) fn data_type(&self) -> DataType {
+        self.dt
+    }
+
+    pub(crate) fn finish(self) -> Aggregates {
+        self.a
     }
 
     fn first(&mut self, t: i64, v: Value) {
@@ -311,7 +319,7 @@ impl Acc {
         self.a.max_time = Some(self.a.max_time.map_or(end, |m| m.max(end)));
     }
 
-    fn add_stats(&mut self, s: &Statistics) {
+    pub(crate) fn add_stats(&mut self, s: &Statistics) {
         if s.count == 0 {
             return;
         }

@@ -8,6 +8,7 @@ use crate::commit::CommitTicket;
 use crate::engine::{OpenGroup, StorageEngine};
 use crate::error::Result;
 use crate::scan::ScanRequest;
+use crate::statistics::DeviceStatistics;
 
 /// Batches of a streaming scan, produced as they are read (blocking).
 pub type BatchStream = Box<dyn Iterator<Item = Result<AlignedBatch>> + Send>;
@@ -18,6 +19,9 @@ pub trait SeriesStore: Send + Sync + std::fmt::Debug {
     fn scan(&self, request: ScanRequest) -> Result<BatchStream>;
     /// Aggregates of one series in `range`, from statistics wherever exact.
     fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates>;
+    /// What file metadata alone says of a device's measurements in some
+    /// ranges, reading no data: exact where nothing makes it inexact.
+    fn statistics(&self, device: &str, measurements: &[String], ranges: &[TimeRange]) -> Result<DeviceStatistics>;
     /// Aggregates of one series over each window (inclusive ranges sorted
     /// by start and end; they may overlap), each chunk and page read once.
     fn aggregate_windows(&self, series: &SeriesKey, windows: &[TimeRange]) -> Result<Vec<Aggregates>>;
@@ -57,6 +61,10 @@ impl SeriesStore for StorageEngine {
 
     fn aggregate(&self, series: &SeriesKey, range: TimeRange) -> Result<Aggregates> {
         StorageEngine::aggregate(self, series, range)
+    }
+
+    fn statistics(&self, device: &str, measurements: &[String], ranges: &[TimeRange]) -> Result<DeviceStatistics> {
+        StorageEngine::statistics(self, device, measurements, ranges)
     }
 
     fn aggregate_windows(&self, series: &SeriesKey, windows: &[TimeRange]) -> Result<Vec<Aggregates>> {

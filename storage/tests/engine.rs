@@ -391,3 +391,60 @@ fn type_and_shape_errors_reject_the_batch_whole() {
     let e = open(dir.path(), test_config());
     assert_eq!(int_points(&e, &key("s")), vec![(1, 1)], "rejected batches never reach the WAL");
 }
+
+#[test]
+fn metadata_statistics_are_exact_only_where_no_overlap_tombstone_or_memtable_point_interferes() {
+    use storage::{Bound, DeviceStatistics};
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), test_config());
+    let all = [TimeRange::ALL];
+    let names = |ms: &[&str]| ms.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+    let stats = |ms: &[&str], ranges: &[TimeRange]| -> DeviceStatistics { e.statistics(D, &names(ms), ranges).unwrap() };
+
+    // Only in the memtable: bounded, not exact.
+    e.write(&ints(D, "s", &[(1, 10), (2, 5), (3, 30)])).unwrap();
+    assert_eq!(stats(&["s"], &all).columns[0].count, Bound::AtMost(3));
+    // Flushed: exact, with min/max and times; rows of one measurement are its points.
+    e.flush().unwrap();
+    let s = stats(&["s"], &all);
+    assert_eq!(s.rows, Bound::Exact(3));
+    assert_eq!(s.columns[0].count, Bound::Exact(3));
+    assert_eq!((s.columns[0].min.clone(), s.columns[0].max.clone()), (Some(Value::Int64(5)), Some(Value::Int64(30))));
+    assert_eq!((s.columns[0].min_time, s.columns[0].max_time), (Some(1), Some(3)));
+    // A range that cuts the chunk: only a bound. One that misses it: exactly nothing.
+    assert_eq!(stats(&["s"], &[TimeRange::new(2, 9)]).columns[0].count, Bound::AtMost(3));
+    assert_eq!(stats(&["s"], &[TimeRange::new(4, 9)]).columns[0].count, Bound::Exact(0));
+    assert_eq!(stats(&["missing"], &all).columns[0].count, Bound::Exact(0));
+
+    // A second measurement with points: rows are only bounded on a non-aligned device.
+    e.write(&ints(D, "t", &[(10, 1)])).unwrap();
+    e.flush().unwrap();
+    assert_eq!(stats(&["s", "t"], &all).rows, Bound::AtMost(4));
+
+    // A late point overlapping the sequence chunk: inexact until compaction.
+    e.write(&ints(D, "s", &[(2, 6)])).unwrap();
+    e.flush().unwrap();
+    assert_eq!(stats(&["s"], &all).columns[0].count, Bound::AtMost(4));
+    e.compact().unwrap();
+    assert_eq!(stats(&["s"], &all).columns[0].count, Bound::Exact(3));
+
+    // A tombstone touching the chunk: inexact until compaction.
+    e.delete(&[key("s")], TimeRange::new(3, 3)).unwrap();
+    assert_eq!(stats(&["s"], &all).columns[0].count, Bound::AtMost(3));
+    e.compact().unwrap();
+    let s = stats(&["s"], &all);
+    assert_eq!(s.columns[0].count, Bound::Exact(2));
+    assert_eq!((s.columns[0].min.clone(), s.columns[0].max.clone()), (Some(Value::Int64(6)), Some(Value::Int64(10))));
+
+    // Aligned: rows from the time column where a column is dense.
+    let aligned = WriteBatch::new("root.sg.a", true, vec![1, 2, 3])
+        .with_column(Column::full("x", DataType::Double, Values::Double(vec![1.0, 2.0, 3.0])))
+        .with_column(Column::from_options("y", DataType::Int64, &[None, Some(Value::Int64(7)), None]).unwrap());
+    e.write(&aligned).unwrap();
+    e.flush().unwrap();
+    let a = e.statistics("root.sg.a", &names(&["x", "y"]), &all).unwrap();
+    assert_eq!(a.rows, Bound::Exact(3));
+    assert_eq!(a.columns[1].count, Bound::Exact(1));
+    // Only the sparse column asked: its rows are its points.
+    assert_eq!(e.statistics("root.sg.a", &names(&["y"]), &all).unwrap().rows, Bound::Exact(1));
+}

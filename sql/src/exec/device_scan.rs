@@ -2,14 +2,18 @@
 //! one device's rows from storage (a [`SeriesStore`] scan) with the
 //! projection, time ranges, order and limit pushed into the read, and
 //! declares its time ordering so DataFusion drops redundant sorts.
-//! Nothing is read until the plan executes.
+//! Nothing is read until the plan executes; its statistics come from file
+//! metadata, exact only where storage says so, so DataFusion's statistics
+//! rules answer `count(*)`, `count`, `min` and `max` without a scan.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{ColumnStatistics, Statistics};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{AcrossPartitions, ConstExpr, EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
@@ -19,13 +23,14 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::SortOrderPushdownResult;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::scalar::ScalarValue;
-use storage::{AlignedBatch, ScanOrder, ScanRequest, SeriesKey, SeriesStore, TimeRange};
-use tsfile::{ColumnBatch, DataType, Values};
+use storage::{AlignedBatch, Bound, DeviceStatistics, ScanOrder, ScanRequest, SeriesKey, SeriesStore, TimeRange};
+use tsfile::{ColumnBatch, DataType, Value, Values};
 
-use crate::convert::{column_array, time_array};
+use crate::convert::{column_array, time_array, UTC};
 
 /// Batches in flight between the storage thread and the consumer.
 const SCAN_CHANNEL_BATCHES: usize = 2;
@@ -62,6 +67,8 @@ pub struct DeviceScanExec {
     spec: DeviceScanSpec,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Asked of storage once, when a planner rule first wants them.
+    statistics: OnceLock<Arc<Statistics>>,
 }
 
 impl fmt::Debug for DeviceScanExec {
@@ -96,7 +103,7 @@ impl DeviceScanExec {
             tracing::warn!("constant columns of a device scan: {e}");
         }
         let properties = PlanProperties::new(eq, Partitioning::UnknownPartitioning(1), EmissionType::Incremental, Boundedness::Bounded);
-        DeviceScanExec { store, spec, schema, properties: Arc::new(properties) }
+        DeviceScanExec { store, spec, schema, properties: Arc::new(properties), statistics: OnceLock::new() }
     }
 
     pub fn spec(&self) -> &DeviceScanSpec {
@@ -132,6 +139,26 @@ impl DeviceScanExec {
 }
 
 impl DeviceScanExec {
+    /// The scan's statistics from storage's metadata (see
+    /// [`SeriesStore::statistics`]): unknown when storage fails to answer.
+    fn compute_statistics(&self) -> Statistics {
+        let request = self.request(1);
+        let mut measurements = request.measurements.clone();
+        for m in &request.row_only {
+            if !measurements.contains(m) {
+                measurements.push(m.clone());
+            }
+        }
+        let stats = match self.store.statistics(&self.spec.device, &measurements, &self.spec.ranges) {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::warn!("statistics of {}: {e}", self.spec.device);
+                return Statistics::new_unknown(&self.schema);
+            }
+        };
+        scan_statistics(&self.spec, &measurements, &stats, &self.schema)
+    }
+
     /// The device's latest row (`ORDER BY time DESC LIMIT 1`) from the
     /// last-value cache: the largest last time among the read series, with
     /// each series' last value where its last point is at that time and
@@ -169,6 +196,83 @@ impl DeviceScanExec {
         }
         to_record_batch(&self.schema, &self.spec.columns, AlignedBatch { times: vec![time], columns }).map(Some)
     }
+}
+
+fn precision(n: u64, exact: bool) -> Precision<usize> {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if exact {
+        Precision::Exact(n)
+    } else {
+        Precision::Inexact(n)
+    }
+}
+
+/// A statistic's value as a scalar of the column's Arrow type; `None` for
+/// types whose statistics are kept in another form (DATE, TIMESTAMP).
+fn scalar(value: &Value, data_type: DataType) -> Option<ScalarValue> {
+    Some(match (value, data_type) {
+        (Value::Int32(v), DataType::Int32) => ScalarValue::Int32(Some(*v)),
+        (Value::Int64(v), DataType::Int64) => ScalarValue::Int64(Some(*v)),
+        (Value::Float(v), DataType::Float) => ScalarValue::Float32(Some(*v)),
+        (Value::Double(v), DataType::Double) => ScalarValue::Float64(Some(*v)),
+        (Value::Binary(v), DataType::String | DataType::Text) => ScalarValue::Utf8(Some(String::from_utf8(v.clone()).ok()?)),
+        _ => return None,
+    })
+}
+
+/// DataFusion's statistics of a scan from storage's answer for
+/// `measurements` (the read ones, then the row-only ones). Under a limit
+/// that may cut rows, only bounds remain.
+fn scan_statistics(spec: &DeviceScanSpec, measurements: &[String], stats: &DeviceStatistics, schema: &SchemaRef) -> Statistics {
+    let cut = match (spec.limit, stats.rows) {
+        (Some(l), rows) => (l as u64) < rows.value() || !rows.is_exact(),
+        (None, _) => false,
+    };
+    let rows = spec.limit.map_or(stats.rows.value(), |l| stats.rows.value().min(l as u64));
+    let rows_exact = stats.rows.is_exact() && !cut;
+    let exact = |p: Precision<ScalarValue>| if cut { p.to_inexact() } else { p };
+    let column_of = |m: &str| measurements.iter().position(|x| x == m).and_then(|i| stats.columns.get(i));
+    let all_exact = !cut && stats.columns.iter().all(|c| c.count.is_exact());
+    let time = |pick: fn(&storage::ColumnStatistics) -> Option<i64>, min: bool| -> Precision<ScalarValue> {
+        let times = stats.columns.iter().filter_map(pick);
+        let t = if min { times.min() } else { times.max() };
+        match t {
+            Some(t) if all_exact => Precision::Exact(ScalarValue::TimestampMillisecond(Some(t), Some(UTC.into()))),
+            _ => Precision::Absent,
+        }
+    };
+    let column_statistics = spec
+        .columns
+        .iter()
+        .map(|c| match c {
+            ScanColumn::Time => ColumnStatistics {
+                null_count: Precision::Exact(0),
+                min_value: time(|c| c.min_time, true),
+                max_value: time(|c| c.max_time, false),
+                ..ColumnStatistics::new_unknown()
+            },
+            ScanColumn::Value { measurement, data_type } => {
+                let Some(column) = column_of(measurement) else { return ColumnStatistics::new_unknown() };
+                let null_count = match column.count {
+                    Bound::Exact(n) if rows_exact => precision(rows.saturating_sub(n), true),
+                    _ => Precision::Absent,
+                };
+                let value = |v: &Option<Value>| match v.as_ref().and_then(|v| scalar(v, *data_type)) {
+                    Some(s) if column.count.is_exact() => exact(Precision::Exact(s)),
+                    _ => Precision::Absent,
+                };
+                ColumnStatistics { null_count, min_value: value(&column.min), max_value: value(&column.max), ..ColumnStatistics::new_unknown() }
+            }
+            ScanColumn::Constant(value) => ColumnStatistics {
+                null_count: if value.is_null() { precision(rows, rows_exact) } else { Precision::Exact(0) },
+                min_value: Precision::Exact(value.clone()),
+                max_value: Precision::Exact(value.clone()),
+                ..ColumnStatistics::new_unknown()
+            },
+        })
+        .collect();
+    debug_assert_eq!(schema.fields().len(), spec.columns.len());
+    Statistics { num_rows: precision(rows, rows_exact), total_byte_size: Precision::Absent, column_statistics }
 }
 
 /// A storage batch as a record batch of the scan's columns.
@@ -254,6 +358,10 @@ impl ExecutionPlan for DeviceScanExec {
         } else {
             Err(DataFusionError::Internal("DeviceScanExec has no children".into()))
         }
+    }
+
+    fn statistics_from_inputs(&self, _input_stats: &[Arc<Statistics>], _args: &StatisticsArgs) -> Result<Arc<Statistics>> {
+        Ok(self.statistics.get_or_init(|| Arc::new(self.compute_statistics())).clone())
     }
 
     fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {

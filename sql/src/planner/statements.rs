@@ -466,6 +466,9 @@ mod tests {
         fn aggregate_windows(&self, _: &Key, _: &[Range]) -> storage::Result<Vec<Aggregates>> {
             Err(storage::Error::Closed)
         }
+        fn statistics(&self, _: &str, _: &[String], _: &[Range]) -> storage::Result<storage::DeviceStatistics> {
+            Err(storage::Error::Closed)
+        }
         fn last(&self, _: &Key) -> storage::Result<Option<(i64, tsfile::Value)>> {
             Err(storage::Error::Closed)
         }
