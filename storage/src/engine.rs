@@ -883,7 +883,6 @@ impl Inner {
     /// leaves nothing logged or applied.
     fn apply_group(&self, st: &mut State, batches: &[&WriteBatch], frame: &Frame) -> Result<CommitTicket> {
         let bound = self.config.ttl_bound(st.ttl_ms);
-        let mut types: HashMap<(&str, &str), tsfile::DataType> = HashMap::new();
         for batch in batches {
             if let Some(&t) = batch.times.iter().find(|t| **t < bound) {
                 return Err(Error::OutsideTtl { device: batch.device.clone(), time: t, bound });
@@ -891,7 +890,18 @@ impl Inner {
             // Both memtables, whatever the routing: a series has one type.
             st.active.seq.check(batch)?;
             st.active.unseq.check(batch)?;
-            if batches.len() > 1 {
+        }
+        // Batches of one device in the group must agree with each other too
+        // (one type per series, one alignment): only a device that comes
+        // back needs the look.
+        let mut seen = HashSet::with_capacity(batches.len());
+        if batches.len() > 1 && batches.iter().any(|b| !seen.insert(b.device.as_str())) {
+            let mut types: HashMap<(&str, &str), tsfile::DataType> = HashMap::new();
+            let mut aligned: HashMap<&str, bool> = HashMap::new();
+            for batch in batches {
+                if *aligned.entry(batch.device.as_str()).or_insert(batch.aligned) != batch.aligned {
+                    return Err(Error::AlignmentMismatch { device: batch.device.clone(), aligned: !batch.aligned });
+                }
                 for c in &batch.columns {
                     let t = *types.entry((batch.device.as_str(), c.measurement.as_str())).or_insert(c.data_type);
                     if t != c.data_type {

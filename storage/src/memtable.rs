@@ -516,8 +516,9 @@ impl MemTable {
             self.devices.insert(batch.device.clone(), DeviceBuf::new(batch.aligned));
         }
         let Some(dev) = self.devices.get_mut(batch.device.as_str()) else { return 0 };
-        if dev.aligned() != batch.aligned {
-            // Only a device holding no point (all deleted) changes alignment.
+        if dev.aligned() != batch.aligned && dev.is_empty() {
+            // A device holding no point (all deleted) may change alignment;
+            // one holding points cannot ([`Self::check`]).
             *dev = DeviceBuf::new(batch.aligned);
         }
         let (added, points) = match dev {
