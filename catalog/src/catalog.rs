@@ -78,6 +78,10 @@ impl CatalogConfig {
     }
 }
 
+/// A series looked up by measurement name or alias: its handle and its
+/// own measurement name.
+pub type FoundSeries = (SeriesHandle, Arc<str>);
+
 /// Sizes and persistence state, for monitoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogStats {
@@ -470,6 +474,21 @@ impl Catalog {
     /// text), under a read lock with two hash lookups.
     pub fn lookup_series(&self, device: &str, measurement: &str) -> Option<SeriesHandle> {
         self.read_tree().lookup(device, measurement)
+    }
+
+    /// The series of one device (canonical path text) by measurement name
+    /// or alias, under one read lock: for each name its handle and the
+    /// series' own measurement name (`None`: no such series). `None` when
+    /// `device` is not a device's canonical path.
+    pub fn lookup_device_series<M: AsRef<str>>(&self, device: &str, measurements: &[M]) -> Option<Vec<Option<FoundSeries>>> {
+        let tree = self.read_tree();
+        let dev = tree.device_node(device)?;
+        Some(
+            measurements
+                .iter()
+                .map(|m| tree.series_under(dev, m.as_ref()).map(|idx| (tree.handle(idx), Arc::clone(tree.node_name(idx)))))
+                .collect(),
+        )
     }
 
     /// Is a value of type `given` acceptable for the series? Errors with

@@ -22,7 +22,7 @@ mod record;
 mod schema;
 mod tree;
 
-pub use catalog::{Catalog, CatalogConfig, CatalogStats};
+pub use catalog::{Catalog, CatalogConfig, CatalogStats, FoundSeries};
 pub use error::{Error, Result};
 pub use log::RecoveryReport;
 pub use path::{needs_quoting, Path, MAX_PATH_LEVELS};

@@ -184,7 +184,7 @@ impl LiteralRef<'_> {
 
     /// The value of this literal for a series of type `t` (`None` for NULL).
     /// `path` names the series in errors.
-    pub(crate) fn to_value(self, t: DataType, path: &str) -> Result<Option<Value>> {
+    pub(crate) fn to_value(self, t: DataType, path: impl std::fmt::Display) -> Result<Option<Value>> {
         let mismatch = || Error::TypeMismatch(format!("{path} is {t}, cannot store {}", self.describe()));
         let invalid = |why: &str| Error::InvalidValue(format!("{} for {path} ({t}): {why}", self.describe()));
         Ok(Some(match (self, t) {

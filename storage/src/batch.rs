@@ -117,12 +117,18 @@ impl WriteBatch {
         if self.device.is_empty() {
             return Err(Error::batch(&self.device, "empty device path"));
         }
-        let mut seen = HashSet::with_capacity(self.columns.len());
-        for c in &self.columns {
+        // Few columns (the usual batch) are compared pairwise, without a set.
+        let mut seen = HashSet::with_capacity(if self.columns.len() > 16 { self.columns.len() } else { 0 });
+        for (i, c) in self.columns.iter().enumerate() {
             if c.measurement.is_empty() {
                 return Err(Error::batch(&self.device, "empty measurement name"));
             }
-            if !seen.insert(c.measurement.as_str()) {
+            let twice = if self.columns.len() > 16 {
+                !seen.insert(c.measurement.as_str())
+            } else {
+                self.columns[..i].iter().any(|p| p.measurement == c.measurement)
+            };
+            if twice {
                 return Err(Error::batch(&self.device, format!("measurement {} appears twice", c.measurement)));
             }
             if c.data_type == DataType::Vector {

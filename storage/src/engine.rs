@@ -16,10 +16,11 @@
 //! each to one at a time.
 //!
 //! Streamed groups ([`OpenGroup`], a big `COPY`): parts are logged as they
-//! come (not applied, not held in memory); the commit logs an apply record
-//! and then reads the parts back from the log and applies them, a part at a
-//! time, releasing the state lock between parts so flushes (and readers) go
-//! on and memory stays within the memtable budget. While it applies, the
+//! come (not applied, not held in memory); the commit logs the final part
+//! and an apply record, then reads the earlier parts back from the log and
+//! applies them, and the final one from memory, a part at a time,
+//! releasing the state lock between parts so flushes (and readers) go on
+//! and memory stays within the memtable budget. While it applies, the
 //! commit holds `write_gate` exclusively: no other write or delete is
 //! logged in between, so recovery, which applies the whole group at the
 //! position of its apply records, reproduces exactly the order the live run
@@ -32,7 +33,7 @@
 //! data went into is flushed (`GroupPin`); the checkpoint itself advances
 //! as usual, only segment removal waits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -49,10 +50,11 @@ use crate::error::{Error, Result};
 use crate::files::{new_meta_cache, FileSet, MetaCache, TsFileResource};
 use crate::flush;
 use crate::fs::{DirLock, FileSystem};
-use crate::memtable::{run_with_deletes, MemTable, Rows};
+use crate::memtable::{MemTable, Rows};
 use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
+use crate::run::remove_ranges;
 use crate::scan::{DeviceScan, ScanRequest};
 use crate::statistics::{self, Bound, DeviceStatistics};
 use crate::wal::{self, Frame, GroupApply, GroupRecord, RecordLocation, Wal, WalRecord};
@@ -158,6 +160,10 @@ struct State {
     stable: HashMap<String, i64>,
     /// The last-value cache (bounded; every change happens under the state lock).
     last: moka::sync::Cache<SeriesKey, LastEntry>,
+    /// Every device the last-value cache ever took an entry of (at most
+    /// the database's devices): a write to another device has nothing
+    /// cached to keep current.
+    last_devices: HashSet<String>,
     last_token: u64,
     ttl_ms: Option<i64>,
     closed: bool,
@@ -235,15 +241,16 @@ enum Route {
 
 fn route(batch: &WriteBatch, stable: Option<i64>) -> Route {
     let Some(stable) = stable else { return Route::AllSeq };
-    let seq: Vec<bool> = batch.times.iter().map(|t| *t > stable).collect();
-    if seq.iter().all(|s| *s) {
-        Route::AllSeq
-    } else if seq.iter().all(|s| !*s) {
-        Route::AllUnseq
-    } else {
-        let unseq = seq.iter().map(|s| !s).collect();
-        Route::Split { seq, unseq }
+    // Row flags only for a batch that straddles the stable time.
+    if batch.times.iter().all(|t| *t > stable) {
+        return Route::AllSeq;
     }
+    if batch.times.iter().all(|t| *t <= stable) {
+        return Route::AllUnseq;
+    }
+    let seq: Vec<bool> = batch.times.iter().map(|t| *t > stable).collect();
+    let unseq = seq.iter().map(|s| !s).collect();
+    Route::Split { seq, unseq }
 }
 
 fn touches(file: &TsFileResource, d: &Deletion) -> bool {
@@ -351,6 +358,7 @@ impl StorageEngine {
             files: recovered.files,
             stable: recovered.stable,
             last: moka::sync::Cache::new(config.last_cache_entries_max),
+            last_devices: HashSet::new(),
             last_token: 0,
             ttl_ms: config.ttl_ms,
             closed: false,
@@ -658,7 +666,7 @@ impl StorageEngine {
                 .iter()
                 .map(|m| {
                     let memtables = st.sealed.iter().flat_map(|s| [&s.seq, &s.unseq]).chain([&st.active.seq, &st.active.unseq]);
-                    memtables.filter_map(|mem| mem.series(device, m)).filter(|buf| in_ranges(buf.time_span())).map(|buf| buf.len() as u64).sum()
+                    memtables.filter_map(|mem| mem.series_extent(device, m)).filter(|(_, span)| in_ranges(*span)).map(|(len, _)| len as u64).sum()
                 })
                 .collect();
             (ranges, statistics::Sources { files, mem_points })
@@ -686,6 +694,9 @@ impl StorageEngine {
             }
             st.last_token += 1;
             let token = st.last_token;
+            if !st.last_devices.contains(series.device.as_str()) {
+                st.last_devices.insert(series.device.clone());
+            }
             st.last.insert(series.clone(), LastEntry::Pending(token));
             token
         };
@@ -872,7 +883,6 @@ impl Inner {
     /// leaves nothing logged or applied.
     fn apply_group(&self, st: &mut State, batches: &[&WriteBatch], frame: &Frame) -> Result<CommitTicket> {
         let bound = self.config.ttl_bound(st.ttl_ms);
-        let mut types: HashMap<(&str, &str), tsfile::DataType> = HashMap::new();
         for batch in batches {
             if let Some(&t) = batch.times.iter().find(|t| **t < bound) {
                 return Err(Error::OutsideTtl { device: batch.device.clone(), time: t, bound });
@@ -880,7 +890,18 @@ impl Inner {
             // Both memtables, whatever the routing: a series has one type.
             st.active.seq.check(batch)?;
             st.active.unseq.check(batch)?;
-            if batches.len() > 1 {
+        }
+        // Batches of one device in the group must agree with each other too
+        // (one type per series, one alignment): only a device that comes
+        // back needs the look.
+        let mut seen = HashSet::with_capacity(batches.len());
+        if batches.len() > 1 && batches.iter().any(|b| !seen.insert(b.device.as_str())) {
+            let mut types: HashMap<(&str, &str), tsfile::DataType> = HashMap::new();
+            let mut aligned: HashMap<&str, bool> = HashMap::new();
+            for batch in batches {
+                if *aligned.entry(batch.device.as_str()).or_insert(batch.aligned) != batch.aligned {
+                    return Err(Error::AlignmentMismatch { device: batch.device.clone(), aligned: !batch.aligned });
+                }
                 for c in &batch.columns {
                     let t = *types.entry((batch.device.as_str(), c.measurement.as_str())).or_insert(c.data_type);
                     if t != c.data_type {
@@ -894,22 +915,30 @@ impl Inner {
             None => return Err(Error::Closed),
         };
         for batch in batches {
-            self.apply_write(st, batch)?;
+            // Checked above, under this same lock hold.
+            self.apply_checked(st, batch);
         }
         Ok(CommitTicket(lsn))
     }
 
     /// Route a batch into the memtables (it is logged already).
     fn apply_write(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
+        // Both memtables, whatever the routing: a series has one type.
+        st.active.seq.check(batch)?;
+        st.active.unseq.check(batch)?;
+        self.apply_checked(st, batch);
+        Ok(())
+    }
+
+    /// [`Inner::apply_write`] of a batch both working memtables were just
+    /// checked against.
+    fn apply_checked(&self, st: &mut State, batch: &WriteBatch) {
         let route = route(batch, st.stable.get(&batch.device).copied());
         let (seq_rows, unseq_rows) = match &route {
             Route::AllSeq => (Some(Rows::All), None),
             Route::AllUnseq => (None, Some(Rows::All)),
             Route::Split { seq, unseq } => (Some(Rows::Selected(seq)), Some(Rows::Selected(unseq))),
         };
-        // Both memtables, whatever the routing: a series has one type.
-        st.active.seq.check(batch)?;
-        st.active.unseq.check(batch)?;
         let mut added = 0;
         if let Some(rows) = seq_rows {
             added += st.active.seq.insert(batch, rows);
@@ -919,7 +948,6 @@ impl Inner {
         }
         self.budget.add(added);
         self.update_last(st, batch);
-        Ok(())
     }
 
     /// Wait until the write of `ticket` is durable (under
@@ -984,6 +1012,11 @@ impl Inner {
 
     /// Keep cached last values right after a write.
     fn update_last(&self, st: &mut State, batch: &WriteBatch) {
+        // Most devices are never asked for their last values: skip the
+        // cache (a key and a lookup per column) for those.
+        if !st.last_devices.contains(batch.device.as_str()) {
+            return;
+        }
         for c in &batch.columns {
             let key = SeriesKey::new(batch.device.as_str(), c.measurement.as_str());
             let Some(entry) = st.last.get(&key) else { continue };
@@ -1251,10 +1284,11 @@ impl Inner {
         for s in &st.sealed {
             let deleted = deleted_ranges(&lock(&s.deletes), key);
             for (mem, kind) in [(&s.seq, 0), (&s.unseq, 1)] {
-                if let Some(buf) = mem.series(&key.device, &key.measurement) {
-                    let run = run_with_deletes(buf, range, &deleted);
+                if let Some((data_type, run)) = mem.run(&key.device, &key.measurement, range) {
+                    // Deletions recorded after the memtable was sealed.
+                    let run = remove_ranges(run, &deleted);
                     if !run.times.is_empty() {
-                        view.mem.push(MemSource { rank: MEM_RANK_BASE + s.order * 2 + kind, data_type: buf.data_type, run });
+                        view.mem.push(MemSource { rank: MEM_RANK_BASE + s.order * 2 + kind, data_type, run });
                     }
                 }
             }
@@ -1262,8 +1296,7 @@ impl Inner {
         let order = st.next_order;
         for kind in [0u64, 1] {
             let mem = if kind == 0 { &mut st.active.seq } else { &mut st.active.unseq };
-            let data_type = mem.series(&key.device, &key.measurement).map(|s| s.data_type);
-            if let (Some(data_type), Some(run)) = (data_type, mem.read_normalized(&key.device, &key.measurement, range)) {
+            if let Some((data_type, run)) = mem.read_normalized(&key.device, &key.measurement, range) {
                 if !run.times.is_empty() {
                     view.mem.push(MemSource { rank: MEM_RANK_BASE + order * 2 + kind, data_type, run });
                 }
@@ -1637,7 +1670,8 @@ fn wal_floor(st: &State) -> u64 {
 
 /// A streamed group being written ([`StorageEngine::begin_group`]): parts
 /// are logged (not applied, not kept in memory) by [`OpenGroup::write_part`]
-/// and applied all at once by [`OpenGroup::commit`]. Dropped uncommitted,
+/// and applied all at once by [`OpenGroup::commit`], which takes the final
+/// part. Dropped uncommitted,
 /// the group is aborted: its parts stay in the log until the checkpoint
 /// passes them and are never replayed.
 pub struct OpenGroup {
@@ -1671,7 +1705,7 @@ impl OpenGroup {
         for b in batches {
             b.validate()?;
         }
-        let batches: Vec<&WriteBatch> = batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())).collect();
+        let batches: Vec<&WriteBatch> = logged_batches(batches).collect();
         if batches.is_empty() {
             return Ok(());
         }
@@ -1722,20 +1756,29 @@ impl OpenGroup {
         })
     }
 
-    /// Commit: log the apply record, apply every part (read back from the
-    /// log), and return once it is durable. All or nothing across errors
-    /// before the apply record and across crashes; an error while applying
-    /// (an I/O error reading the log back) leaves the database refusing
-    /// writes until a restart, which replays the group whole.
-    pub fn commit(mut self) -> Result<()> {
-        let ticket = self.commit_deferred()?;
+    /// Commit with `last` as the group's final part (may be empty): log it
+    /// and the apply record, apply every part, and return once it is
+    /// durable. The parts logged before are read back from the log; `last`
+    /// is applied from memory. All or nothing across errors before the
+    /// apply record and across crashes; an error while applying (an I/O
+    /// error reading the log back) leaves the database refusing writes
+    /// until a restart, which replays the group whole.
+    pub fn commit(mut self, last: &[WriteBatch]) -> Result<()> {
+        let ticket = self.commit_deferred(last)?;
         self.inner.wait_durable(ticket)
     }
 
     /// [`OpenGroup::commit`] without waiting for the sync; durable once
     /// [`StorageEngine::wait_durable`] returns for the ticket.
-    pub fn commit_deferred(&mut self) -> Result<CommitTicket> {
-        if self.parts.is_empty() || self.committed {
+    pub fn commit_deferred(&mut self, last: &[WriteBatch]) -> Result<CommitTicket> {
+        if self.committed {
+            return Ok(CommitTicket::default());
+        }
+        let logged = self.parts.len();
+        self.write_part(last)?;
+        // The final part, if it had anything, is applied from `last`.
+        let in_memory = self.parts.len() > logged;
+        if self.parts.is_empty() {
             return Ok(CommitTicket::default());
         }
         let inner = Arc::clone(&self.inner);
@@ -1752,7 +1795,7 @@ impl OpenGroup {
             st.applying = Some(a);
         }
         self.committed = true;
-        let applied = self.apply_parts(&inner, parts);
+        let applied = self.apply_parts(&inner, parts, in_memory.then_some(last));
         let mut st = lock(&inner.state);
         st.applying = None;
         let release = st.generation;
@@ -1768,15 +1811,17 @@ impl OpenGroup {
         Ok(CommitTicket(lsn))
     }
 
-    /// Apply every part in order. A helper thread reads and decodes the
-    /// next part from the log while this one applies the current one (the
-    /// rendezvous channel keeps it one part ahead: at most two decoded
-    /// parts in memory).
-    fn apply_parts(&self, inner: &Inner, parts: u32) -> Result<()> {
+    /// Apply every part in order, the final one from `last` when given
+    /// (the caller still holds it), the others read back from the log. A
+    /// helper thread reads and decodes the next part from the log while
+    /// this one applies the current one (the rendezvous channel keeps it one
+    /// part ahead: at most two decoded parts in memory).
+    fn apply_parts(&self, inner: &Inner, parts: u32, last: Option<&[WriteBatch]>) -> Result<()> {
+        let from_log = if last.is_some() { parts - 1 } else { parts };
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<WriteBatch>>>(0);
             let reader = std::thread::Builder::new().name("arbor-group-read".into()).spawn_scoped(scope, move || {
-                for (i, loc) in self.parts.iter().enumerate() {
+                for (i, loc) in self.parts[..from_log as usize].iter().enumerate() {
                     let part = self.read_part(loc, i as u32);
                     let failed = part.is_err();
                     // A closed channel: the apply stopped on an error.
@@ -1788,9 +1833,14 @@ impl OpenGroup {
             if let Err(e) = reader {
                 return Err(Error::io("wal", e));
             }
-            for part in 0..parts {
+            for part in 0..from_log {
                 let batches = receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??;
                 self.apply_part(inner, part, parts, &batches)?;
+            }
+            if let Some(last) = last {
+                // As logged: the batches `write_part` kept.
+                let last: Vec<&WriteBatch> = logged_batches(last).collect();
+                self.apply_part(inner, from_log, parts, &last)?;
             }
             Ok(())
         })
@@ -1807,10 +1857,11 @@ impl OpenGroup {
         Ok(batches)
     }
 
-    fn apply_part(&self, inner: &Inner, part: u32, parts: u32, batches: &[WriteBatch]) -> Result<()> {
-        inner.admit_committed(batches.iter().map(WriteBatch::estimated_bytes).sum());
+    fn apply_part<B: std::borrow::Borrow<WriteBatch>>(&self, inner: &Inner, part: u32, parts: u32, batches: &[B]) -> Result<()> {
+        let batches = batches.iter().map(std::borrow::Borrow::borrow);
+        inner.admit_committed(batches.clone().map(WriteBatch::estimated_bytes).sum());
         let mut st = inner.live_state()?;
-        for (k, b) in batches.iter().enumerate() {
+        for (k, b) in batches.enumerate() {
             st.applying = Some(GroupApply { id: self.id, part, batch: k as u32, parts });
             inner.apply_write_or_seal(&mut st, b)?;
         }
@@ -1822,6 +1873,11 @@ impl OpenGroup {
         }
         Ok(())
     }
+}
+
+/// The batches of a part that are logged: those with a point.
+fn logged_batches(batches: &[WriteBatch]) -> impl Iterator<Item = &WriteBatch> {
+    batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty()))
 }
 
 impl Drop for OpenGroup {

@@ -7,6 +7,7 @@
 //! records the flush in the WAL checkpoint, so a flushed file is complete
 //! whenever its WAL is gone.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use tsfile::{DataType, DeviceId, SeriesBatch, Values};
 use crate::error::{Error, Result};
 use crate::files::{partition_dir, tsfile_name, Origin};
 use crate::fs::{FileSystem, FsWriter};
-use crate::memtable::MemTable;
+use crate::memtable::{AlignedBuf, DeviceBuf, MemTable};
 use crate::run::take;
 
 /// One series' sorted points, ready to write.
@@ -61,25 +62,35 @@ impl OutputFile {
         if series.is_empty() {
             return Ok(());
         }
+        if aligned {
+            let (times, columns) = align(&series);
+            return self.write_aligned(device, &times, &columns);
+        }
         let id = DeviceId::from_tree_path(device);
         let schemas: Vec<SeriesSchema> = series.iter().map(|s| SeriesSchema::new(s.measurement.clone(), s.data_type)).collect();
-        let result = if aligned {
-            let (times, columns) = align(&series);
-            let cols: Vec<AlignedColumn<'_>> = schemas
-                .iter()
-                .zip(&columns)
-                .map(|(schema, (values, validity))| AlignedColumn { schema, values, validity: validity.as_deref() })
-                .collect();
-            self.writer.write_aligned_chunk_group(&id, &times, &cols)
-        } else {
-            let chunks: Vec<SeriesChunk<'_>> = schemas
-                .iter()
-                .zip(&series)
-                .map(|(schema, s)| SeriesChunk { schema, times: &s.run.times, values: &s.run.values })
-                .collect();
-            self.writer.write_chunk_group(&id, &chunks)
-        };
-        result.map_err(|e| at_path(e, &self.path))
+        let chunks: Vec<SeriesChunk<'_>> = schemas
+            .iter()
+            .zip(&series)
+            .map(|(schema, s)| SeriesChunk { schema, times: &s.run.times, values: &s.run.values })
+            .collect();
+        self.writer.write_chunk_group(&id, &chunks).map_err(|e| at_path(e, &self.path))
+    }
+
+    /// Write an aligned device's rows (sorted, distinct times) as one
+    /// chunk group; columns without a value are left out.
+    pub(crate) fn write_aligned(&mut self, device: &str, times: &[i64], columns: &[AlignedData<'_>]) -> Result<()> {
+        let columns: Vec<&AlignedData<'_>> = columns.iter().filter(|c| !c.values.is_empty()).collect();
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let id = DeviceId::from_tree_path(device);
+        let schemas: Vec<SeriesSchema> = columns.iter().map(|c| SeriesSchema::new(c.measurement.to_string(), c.data_type)).collect();
+        let cols: Vec<AlignedColumn<'_>> = schemas
+            .iter()
+            .zip(&columns)
+            .map(|(schema, c)| AlignedColumn { schema, values: &c.values, validity: c.validity.as_deref() })
+            .collect();
+        self.writer.write_aligned_chunk_group(&id, times, &cols).map_err(|e| at_path(e, &self.path))
     }
 
     /// Write the index and tail, and make the file durable.
@@ -103,15 +114,27 @@ fn at_path(e: tsfile::Error, path: &Path) -> Error {
     }
 }
 
-/// The union of the columns' times, and per column its values with a
-/// validity bitmap (`None` when the column has a value in every row).
-/// A column's values and its validity bitmap (`None`: no NULLs).
-type AlignedValues = (Values, Option<Vec<bool>>);
+/// One column of an aligned chunk group: a measurement's values and its
+/// validity bitmap (`None`: a value in every row), borrowed where they
+/// can be (a memtable's sorted rows are written without a copy).
+pub(crate) struct AlignedData<'a> {
+    pub(crate) measurement: &'a str,
+    pub(crate) data_type: DataType,
+    pub(crate) values: Cow<'a, Values>,
+    pub(crate) validity: Option<Cow<'a, [bool]>>,
+}
 
-fn align(series: &[&SeriesData]) -> (Vec<i64>, Vec<AlignedValues>) {
+/// The union of the series' times, and per series its column.
+fn align<'a>(series: &[&'a SeriesData]) -> (Vec<i64>, Vec<AlignedData<'a>>) {
+    let column = |s: &'a SeriesData, validity: Option<Vec<bool>>| AlignedData {
+        measurement: &s.measurement,
+        data_type: s.data_type,
+        values: Cow::Borrowed(&s.run.values),
+        validity: validity.map(Cow::Owned),
+    };
     let first = &series[0].run.times;
     if series.iter().all(|s| s.run.times == *first) {
-        return (first.clone(), series.iter().map(|s| (s.run.values.clone(), None)).collect());
+        return (first.clone(), series.iter().map(|s| column(s, None)).collect());
     }
     let mut times: Vec<i64> = series.iter().flat_map(|s| s.run.times.iter().copied()).collect();
     times.sort_unstable();
@@ -127,10 +150,51 @@ fn align(series: &[&SeriesData]) -> (Vec<i64>, Vec<AlignedValues>) {
                 }
                 validity[j] = true;
             }
-            (s.run.values.clone(), Some(validity))
+            column(s, Some(validity))
         })
         .collect();
     (times, columns)
+}
+
+/// An aligned device's sorted rows in one partition: times and columns.
+type AlignedSlice<'a> = (&'a [i64], Vec<AlignedData<'a>>);
+
+/// Split an aligned device's sorted rows at partition boundaries.
+fn split_aligned<'a>(times: &'a [i64], columns: Vec<AlignedData<'a>>, width: i64) -> Vec<(i64, AlignedSlice<'a>)> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Vec::new();
+    };
+    if first.div_euclid(width) == last.div_euclid(width) {
+        return vec![(first.div_euclid(width), (times, columns))];
+    }
+    let mut out = Vec::new();
+    // Per column, its values before the current slice.
+    let mut offsets = vec![0; columns.len()];
+    let mut start = 0;
+    while start < times.len() {
+        let p = times[start].div_euclid(width);
+        let end = times.partition_point(|t| t.div_euclid(width) <= p);
+        let slice = columns
+            .iter()
+            .zip(offsets.iter_mut())
+            .map(|(c, offset)| {
+                let (n, validity) = match &c.validity {
+                    None => (end - start, None),
+                    Some(v) => {
+                        let v = &v[start..end];
+                        let n = v.iter().filter(|b| **b).count();
+                        (n, (n < v.len()).then(|| Cow::Owned(v.to_vec())))
+                    }
+                };
+                let values = Cow::Owned(c.values.slice(*offset..*offset + n));
+                *offset += n;
+                AlignedData { measurement: c.measurement, data_type: c.data_type, values, validity }
+            })
+            .collect();
+        out.push((p, (&times[start..end], slice)));
+        start = end;
+    }
+    out
 }
 
 /// Split a sorted run at partition boundaries.
@@ -153,6 +217,13 @@ fn split_by_partition(run: SeriesBatch, width: i64) -> Vec<(i64, SeriesBatch)> {
     out
 }
 
+/// A device's points in one partition of a flushed memtable.
+enum DeviceData<'a> {
+    Plain(Vec<SeriesData>),
+    /// Sorted rows and the columns, in measurement order.
+    Aligned(AlignedSlice<'a>),
+}
+
 /// Where and how flushed files are written.
 #[derive(Clone, Copy)]
 pub(crate) struct FlushEnv<'a> {
@@ -167,17 +238,49 @@ pub(crate) struct FlushEnv<'a> {
 /// the files written; on error the partial files are removed.
 pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, generation: u64) -> Result<Vec<(i64, PathBuf)>> {
     let FlushEnv { fs, db, versions, partition_width, page_max_points } = *env;
-    // partition -> device -> (aligned, series)
-    let mut parts: BTreeMap<i64, BTreeMap<&str, (bool, Vec<SeriesData>)>> = BTreeMap::new();
+    // Aligned devices' rows sorted first: written from there without a copy
+    // (a sorted buffer is borrowed as it is).
+    let sorted: Vec<(&str, Cow<'_, AlignedBuf>)> = mem
+        .devices
+        .iter()
+        .filter_map(|(device, dev)| match dev {
+            DeviceBuf::Aligned(rows) => Some((device.as_str(), rows.sorted())),
+            DeviceBuf::Plain(_) => None,
+        })
+        .collect();
+    // partition -> device -> its data there
+    let mut parts: BTreeMap<i64, BTreeMap<&str, DeviceData<'_>>> = BTreeMap::new();
+    for (device, rows) in &sorted {
+        let columns = rows
+            .columns()
+            .map(|(measurement, c)| AlignedData {
+                measurement,
+                data_type: c.data_type,
+                values: Cow::Borrowed(&c.values),
+                validity: c.present.as_deref().map(Cow::Borrowed),
+            })
+            .collect();
+        for (p, (times, mut columns)) in split_aligned(rows.times(), columns, partition_width) {
+            columns.sort_by(|a, b| a.measurement.cmp(b.measurement));
+            parts.entry(p).or_default().insert(device, DeviceData::Aligned((times, columns)));
+        }
+    }
     for (device, dev) in &mem.devices {
-        for (measurement, s) in &dev.series {
-            if s.len() == 0 {
-                continue;
+        match dev {
+            DeviceBuf::Plain(series) => {
+                for (measurement, s) in series {
+                    if s.len() == 0 {
+                        continue;
+                    }
+                    for (p, run) in split_by_partition(s.sorted_all(), partition_width) {
+                        let entry = parts.entry(p).or_default().entry(device.as_str()).or_insert_with(|| DeviceData::Plain(Vec::new()));
+                        if let DeviceData::Plain(list) = entry {
+                            list.push(SeriesData { measurement: measurement.clone(), data_type: s.data_type, run });
+                        }
+                    }
+                }
             }
-            for (p, run) in split_by_partition(s.sorted_all(), partition_width) {
-                let entry = parts.entry(p).or_default().entry(device.as_str()).or_insert_with(|| (dev.aligned, Vec::new()));
-                entry.1.push(SeriesData { measurement: measurement.clone(), data_type: s.data_type, run });
-            }
+            DeviceBuf::Aligned(_) => {}
         }
     }
     let mut written = Vec::new();
@@ -186,9 +289,14 @@ pub(crate) fn write_memtable(env: &FlushEnv<'_>, mem: &MemTable, seq: bool, gene
         let path = partition_dir(db, seq, p).join(tsfile_name(version, Origin::Flush(generation)));
         let result = (|| -> Result<PathBuf> {
             let mut out = OutputFile::create(fs, path.clone(), page_max_points)?;
-            for (device, (aligned, mut series)) in devices {
-                series.sort_by(|a, b| a.measurement.cmp(&b.measurement));
-                out.write_device(device, aligned, &series)?;
+            for (device, data) in devices {
+                match data {
+                    DeviceData::Plain(mut series) => {
+                        series.sort_by(|a, b| a.measurement.cmp(&b.measurement));
+                        out.write_device(device, false, &series)?;
+                    }
+                    DeviceData::Aligned((times, columns)) => out.write_aligned(device, times, &columns)?,
+                }
             }
             out.finish(fs)
         })();

@@ -3,13 +3,14 @@
 //! happens when a series is read or flushed, so appends stay cheap.
 //! A NULL is never stored: it leaves whatever value the series has.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tsfile::{DataType, SeriesBatch, TimeRange, Values};
 
 use crate::batch::{values_bytes, Column, WriteBatch};
 use crate::error::{Error, Result};
-use crate::run::{concat, merge, remove_ranges, sort_dedup, take, trim, RankedRun};
+use crate::run::{concat, merge, sort_dedup, take, RankedRun};
 
 /// Fixed cost charged per series for its buffers and map entry.
 const SERIES_OVERHEAD_BYTES: usize = 128;
@@ -121,17 +122,348 @@ impl SeriesBuf {
     }
 }
 
-/// One device's series.
+/// An aligned device's unflushed rows: one time column its measurements
+/// share (IoTDB's aligned layout, and the shape its chunk groups are
+/// written in), each measurement a column of present values with a
+/// presence flag per row. Rows are in write order, like [`SeriesBuf`]'s
+/// points; every row has a value in at least one column.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AlignedBuf {
+    times: Vec<i64>,
+    /// `times[..sorted_len]` strictly increase.
+    sorted_len: usize,
+    columns: HashMap<String, AlignedColumn>,
+}
+
+/// One measurement of an [`AlignedBuf`].
 #[derive(Debug, Clone)]
-pub(crate) struct DeviceBuf {
-    pub(crate) aligned: bool,
-    pub(crate) series: HashMap<String, SeriesBuf>,
+pub(crate) struct AlignedColumn {
+    pub(crate) data_type: DataType,
+    /// The present values, in row order.
+    pub(crate) values: Values,
+    /// Whether each row has a value; `None`: every row has one.
+    pub(crate) present: Option<Vec<bool>>,
+}
+
+impl AlignedColumn {
+    fn new(data_type: DataType, rows: usize) -> Self {
+        AlignedColumn { data_type, values: Values::empty(data_type), present: (rows > 0).then(|| vec![false; rows]) }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn is_present(&self, row: usize) -> bool {
+        self.present.as_ref().is_none_or(|p| p[row])
+    }
+
+    /// The presence flags, made explicit for `rows` rows.
+    fn present_mut(&mut self, rows: usize) -> &mut Vec<bool> {
+        self.present.get_or_insert_with(|| vec![true; rows])
+    }
+}
+
+impl AlignedBuf {
+    fn is_sorted(&self) -> bool {
+        self.sorted_len == self.times.len()
+    }
+
+    /// Earliest and latest time held (every row has a value).
+    pub(crate) fn time_span(&self) -> Option<(i64, i64)> {
+        if self.times.is_empty() {
+            return None;
+        }
+        if self.is_sorted() {
+            return Some((self.times[0], self.times[self.times.len() - 1]));
+        }
+        Some((*self.times.iter().min()?, *self.times.iter().max()?))
+    }
+
+    pub(crate) fn column(&self, measurement: &str) -> Option<&AlignedColumn> {
+        self.columns.get(measurement)
+    }
+
+    /// Append the selected rows of `batch` that have a value in some
+    /// column. Returns (bytes added, points added).
+    fn append(&mut self, batch: &WriteBatch, rows: Rows<'_>) -> (usize, usize) {
+        let n = batch.times.len();
+        let any_null = batch.columns.iter().any(|c| c.validity.is_some());
+        // The batch rows to keep: selected, and with a value somewhere.
+        let keep: Option<Vec<bool>> = match (rows, any_null) {
+            (Rows::All, false) => None,
+            _ => Some(
+                (0..n)
+                    .map(|i| {
+                        let wanted = match rows {
+                            Rows::All => true,
+                            Rows::Selected(sel) => sel[i],
+                        };
+                        wanted && batch.columns.iter().any(|c| c.is_valid(i))
+                    })
+                    .collect(),
+            ),
+        };
+        let old = self.times.len();
+        let was_sorted = self.is_sorted();
+        match &keep {
+            None => self.times.extend_from_slice(&batch.times),
+            Some(k) => self.times.extend((0..n).filter(|&i| k[i]).map(|i| batch.times[i])),
+        }
+        let added_rows = self.times.len() - old;
+        if added_rows == 0 {
+            return (0, 0);
+        }
+        let new = &self.times[old..];
+        if was_sorted && (old == 0 || self.times[old - 1] < new[0]) && new.windows(2).all(|w| w[0] < w[1]) {
+            self.sorted_len = self.times.len();
+        }
+        let rows_now = self.times.len();
+        let mut bytes = added_rows * 8;
+        let mut points = 0;
+        let mut in_batch = 0;
+        for c in &batch.columns {
+            let col = match self.columns.get_mut(c.measurement.as_str()) {
+                Some(col) => col,
+                None => {
+                    bytes += SERIES_OVERHEAD_BYTES + c.measurement.len();
+                    self.columns.entry(c.measurement.clone()).or_insert_with(|| AlignedColumn::new(c.data_type, old))
+                }
+            };
+            if col.data_type != c.data_type {
+                // Only an emptied column (all deleted) can change type.
+                *col = AlignedColumn::new(c.data_type, old);
+            }
+            in_batch += 1;
+            let before = col.values.len();
+            match (&keep, &c.validity, &col.present) {
+                // Every row, every value, a full column: a straight copy.
+                (None, None, None) => {
+                    // Same physical type: the engine checks types before appending.
+                    let _ = col.values.extend_from(&c.values);
+                }
+                _ => {
+                    let mut idx = Vec::with_capacity(added_rows);
+                    let mut flags = Vec::with_capacity(added_rows);
+                    let mut v = 0;
+                    for i in 0..n {
+                        let valid = c.is_valid(i);
+                        if keep.as_ref().is_none_or(|k| k[i]) {
+                            flags.push(valid);
+                            if valid {
+                                idx.push(v);
+                            }
+                        }
+                        if valid {
+                            v += 1;
+                        }
+                    }
+                    let _ = col.values.extend_from(&take(&c.values, &idx));
+                    if col.present.is_some() || flags.iter().any(|f| !f) {
+                        col.present_mut(old).extend_from_slice(&flags);
+                    }
+                }
+            }
+            let added = col.values.len() - before;
+            points += added;
+            bytes += values_bytes(&c.values) * added / c.values.len().max(1);
+        }
+        // Columns the batch has no value for: absent in the new rows.
+        if in_batch < self.columns.len() {
+            for (m, col) in self.columns.iter_mut() {
+                if !batch.columns.iter().any(|c| c.measurement == *m) {
+                    col.present_mut(old).resize(rows_now, false);
+                }
+            }
+        }
+        (bytes, points)
+    }
+
+    /// Sorted, de-duplicated points of one column in `range`, without
+    /// touching `self`: the column's present rows, last write winning.
+    pub(crate) fn run(&self, measurement: &str, range: TimeRange) -> Option<SeriesBatch> {
+        let col = self.columns.get(measurement)?;
+        if self.is_sorted() {
+            let a = self.times.partition_point(|t| *t < range.start);
+            let b = self.times.partition_point(|t| *t <= range.end);
+            let Some(present) = &col.present else {
+                return Some(SeriesBatch { times: self.times[a..b].to_vec(), values: col.values.slice(a..b) });
+            };
+            let first = present[..a].iter().filter(|p| **p).count();
+            let times: Vec<i64> = (a..b).filter(|&i| present[i]).map(|i| self.times[i]).collect();
+            let values = col.values.slice(first..first + times.len());
+            return Some(SeriesBatch { times, values });
+        }
+        let mut times = Vec::new();
+        let mut idx = Vec::new();
+        let mut v = 0;
+        for (i, t) in self.times.iter().enumerate() {
+            if col.is_present(i) {
+                if range.contains(*t) {
+                    times.push(*t);
+                    idx.push(v);
+                }
+                v += 1;
+            }
+        }
+        Some(sort_dedup(&times, &take(&col.values, &idx)))
+    }
+
+    /// The rows sorted by time and de-duplicated: on equal times each
+    /// column keeps its last written value (a NULL never overwrites).
+    pub(crate) fn sorted(&self) -> Cow<'_, AlignedBuf> {
+        if self.is_sorted() {
+            return Cow::Borrowed(self);
+        }
+        let n = self.times.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        // Stable: equal times stay in write order, so the last one is the newest.
+        order.sort_by_key(|&i| self.times[i]);
+        // The groups of equal times, as ranges of `order`.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        for k in 1..=n {
+            if k == n || self.times[order[k]] != self.times[order[start]] {
+                groups.push((start, k));
+                start = k;
+            }
+        }
+        let times: Vec<i64> = groups.iter().map(|&(a, _)| self.times[order[a]]).collect();
+        let columns = self
+            .columns
+            .iter()
+            .map(|(m, col)| {
+                // The value index of each present row.
+                let mut value_of = vec![usize::MAX; n];
+                let mut v = 0;
+                for (i, slot) in value_of.iter_mut().enumerate() {
+                    if col.is_present(i) {
+                        *slot = v;
+                        v += 1;
+                    }
+                }
+                let mut idx = Vec::with_capacity(groups.len());
+                let mut present = Vec::with_capacity(groups.len());
+                for &(a, b) in &groups {
+                    match order[a..b].iter().rev().find(|&&i| col.is_present(i)) {
+                        Some(&i) => {
+                            idx.push(value_of[i]);
+                            present.push(true);
+                        }
+                        None => present.push(false),
+                    }
+                }
+                let full = idx.len() == groups.len();
+                let sorted = AlignedColumn { data_type: col.data_type, values: take(&col.values, &idx), present: (!full).then_some(present) };
+                (m.clone(), sorted)
+            })
+            .collect();
+        Cow::Owned(AlignedBuf { sorted_len: times.len(), times, columns })
+    }
+
+    /// Remove one column's points in `range`; rows left without any value go.
+    /// Returns the points removed.
+    fn delete(&mut self, measurement: &str, range: TimeRange) -> usize {
+        let rows = self.times.len();
+        let Some(col) = self.columns.get_mut(measurement) else { return 0 };
+        let hit: Vec<usize> = (0..rows).filter(|&i| range.contains(self.times[i]) && col.is_present(i)).collect();
+        if hit.is_empty() {
+            return 0;
+        }
+        let mut keep_values = Vec::with_capacity(col.values.len());
+        let mut v = 0;
+        let mut h = hit.iter().peekable();
+        for i in 0..rows {
+            if col.is_present(i) {
+                if h.peek() == Some(&&i) {
+                    h.next();
+                } else {
+                    keep_values.push(v);
+                }
+                v += 1;
+            }
+        }
+        col.values = take(&col.values, &keep_values);
+        let present = col.present_mut(rows);
+        for &i in &hit {
+            present[i] = false;
+        }
+        // Rows no column has a value in any more.
+        let live: Vec<usize> = (0..rows).filter(|&i| self.columns.values().any(|c| c.is_present(i))).collect();
+        if live.len() < rows {
+            self.sorted_len = live.iter().take_while(|&&i| i < self.sorted_len).count();
+            self.times = live.iter().map(|&i| self.times[i]).collect();
+            for c in self.columns.values_mut() {
+                if let Some(p) = &c.present {
+                    c.present = Some(live.iter().map(|&i| p[i]).collect());
+                }
+            }
+        }
+        hit.len()
+    }
+
+    /// Sort and de-duplicate in place (for a working memtable being read).
+    fn normalize(&mut self) {
+        if !self.is_sorted() {
+            *self = self.sorted().into_owned();
+        }
+    }
+
+    /// The time column (sorted once [`AlignedBuf::sorted`]).
+    pub(crate) fn times(&self) -> &[i64] {
+        &self.times
+    }
+
+    /// The measurements' columns.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = (&str, &AlignedColumn)> {
+        self.columns.iter().map(|(m, c)| (m.as_str(), c))
+    }
+}
+
+/// One device's unflushed points.
+#[derive(Debug, Clone)]
+pub(crate) enum DeviceBuf {
+    /// Each measurement with its own times.
+    Plain(HashMap<String, SeriesBuf>),
+    /// Measurements sharing one time column.
+    Aligned(AlignedBuf),
 }
 
 impl DeviceBuf {
+    fn new(aligned: bool) -> Self {
+        if aligned {
+            DeviceBuf::Aligned(AlignedBuf::default())
+        } else {
+            DeviceBuf::Plain(HashMap::new())
+        }
+    }
+
+    pub(crate) fn aligned(&self) -> bool {
+        matches!(self, DeviceBuf::Aligned(_))
+    }
+
+    /// Whether no measurement holds a point.
+    fn is_empty(&self) -> bool {
+        match self {
+            DeviceBuf::Plain(series) => series.values().all(|s| s.len() == 0),
+            DeviceBuf::Aligned(rows) => rows.times.is_empty(),
+        }
+    }
+
+    /// The type of a measurement and how many points it holds.
+    fn series_state(&self, measurement: &str) -> Option<(DataType, usize)> {
+        match self {
+            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.data_type, s.len())),
+            DeviceBuf::Aligned(rows) => rows.columns.get(measurement).map(|c| (c.data_type, c.len())),
+        }
+    }
+
     /// Latest time held by any series.
     pub(crate) fn max_time(&self) -> Option<i64> {
-        self.series.values().filter_map(|s| s.time_span().map(|(_, e)| e)).max()
+        match self {
+            DeviceBuf::Plain(series) => series.values().filter_map(|s| s.time_span().map(|(_, e)| e)).max(),
+            DeviceBuf::Aligned(rows) => rows.time_span().map(|(_, e)| e),
+        }
     }
 }
 
@@ -162,17 +494,13 @@ impl MemTable {
         let Some(dev) = self.devices.get(&batch.device) else {
             return Ok(());
         };
-        if dev.aligned != batch.aligned && !dev.series.values().all(|s| s.len() == 0) {
-            return Err(Error::AlignmentMismatch { device: batch.device.clone(), aligned: dev.aligned });
+        if dev.aligned() != batch.aligned && !dev.is_empty() {
+            return Err(Error::AlignmentMismatch { device: batch.device.clone(), aligned: dev.aligned() });
         }
         for c in &batch.columns {
-            if let Some(s) = dev.series.get(&c.measurement) {
-                if s.data_type != c.data_type && s.len() > 0 {
-                    return Err(Error::TypeMismatch {
-                        series: format!("{}.{}", batch.device, c.measurement),
-                        expected: s.data_type,
-                        got: c.data_type,
-                    });
+            if let Some((data_type, len)) = dev.series_state(&c.measurement) {
+                if data_type != c.data_type && len > 0 {
+                    return Err(Error::TypeMismatch { series: format!("{}.{}", batch.device, c.measurement), expected: data_type, got: c.data_type });
                 }
             }
         }
@@ -182,40 +510,21 @@ impl MemTable {
     /// Append the selected rows of `batch` (checked with [`Self::check`]).
     /// Returns the bytes added.
     pub(crate) fn insert(&mut self, batch: &WriteBatch, rows: Rows<'_>) -> usize {
-        let mut added = 0;
-        let mut points = 0;
         // Look up before inserting: the common case (a known device and
         // series) allocates no key.
         if !self.devices.contains_key(batch.device.as_str()) {
-            self.devices.insert(batch.device.clone(), DeviceBuf { aligned: batch.aligned, series: HashMap::new() });
+            self.devices.insert(batch.device.clone(), DeviceBuf::new(batch.aligned));
         }
         let Some(dev) = self.devices.get_mut(batch.device.as_str()) else { return 0 };
-        dev.aligned = batch.aligned;
-        for c in &batch.columns {
-            // The common case (every row, no NULL) appends straight from the batch.
-            let selected;
-            let (times, values) = match (rows, &c.validity) {
-                (Rows::All, None) => (batch.times.as_slice(), &c.values),
-                _ => {
-                    selected = select(&batch.times, c, rows);
-                    (selected.0.as_slice(), &selected.1)
-                }
-            };
-            if times.is_empty() {
-                continue;
-            }
-            points += times.len();
-            if !dev.series.contains_key(c.measurement.as_str()) {
-                added += SERIES_OVERHEAD_BYTES + c.measurement.len();
-                dev.series.insert(c.measurement.clone(), SeriesBuf::new(c.data_type));
-            }
-            let Some(series) = dev.series.get_mut(c.measurement.as_str()) else { continue };
-            if series.data_type != c.data_type {
-                // Only an emptied series (all deleted) can change type.
-                *series = SeriesBuf::new(c.data_type);
-            }
-            added += series.append(times, values);
+        if dev.aligned() != batch.aligned && dev.is_empty() {
+            // A device holding no point (all deleted) may change alignment;
+            // one holding points cannot ([`Self::check`]).
+            *dev = DeviceBuf::new(batch.aligned);
         }
+        let (added, points) = match dev {
+            DeviceBuf::Aligned(rows_buf) => rows_buf.append(batch, rows),
+            DeviceBuf::Plain(series) => insert_plain(series, batch, rows),
+        };
         self.bytes += added;
         self.points += points;
         added
@@ -223,23 +532,99 @@ impl MemTable {
 
     /// Remove the points of the listed series in `range`.
     pub(crate) fn delete(&mut self, device: &str, measurement: &str, range: TimeRange) {
-        if let Some(s) = self.devices.get_mut(device).and_then(|d| d.series.get_mut(measurement)) {
-            let before = s.len();
-            s.delete(range);
-            self.points -= before - s.len();
+        match self.devices.get_mut(device) {
+            Some(DeviceBuf::Plain(series)) => {
+                if let Some(s) = series.get_mut(measurement) {
+                    let before = s.len();
+                    s.delete(range);
+                    self.points -= before - s.len();
+                }
+            }
+            Some(DeviceBuf::Aligned(rows)) => self.points -= rows.delete(measurement, range),
+            None => {}
         }
     }
 
-    pub(crate) fn series(&self, device: &str, measurement: &str) -> Option<&SeriesBuf> {
-        self.devices.get(device)?.series.get(measurement)
+    /// How many points a series holds (before de-duplication) and its
+    /// earliest and latest time.
+    pub(crate) fn series_extent(&self, device: &str, measurement: &str) -> Option<(usize, Option<(i64, i64)>)> {
+        match self.devices.get(device)? {
+            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.len(), s.time_span())),
+            DeviceBuf::Aligned(rows) => {
+                let col = rows.column(measurement)?;
+                let span = match &col.present {
+                    None => rows.time_span(),
+                    Some(present) => {
+                        let mut times = rows.times.iter().zip(present).filter(|(_, p)| **p).map(|(t, _)| *t);
+                        times.next().map(|first| times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+                    }
+                };
+                Some((col.len(), span))
+            }
+        }
     }
 
-    /// Sort a series in place and return its points in `range`.
-    pub(crate) fn read_normalized(&mut self, device: &str, measurement: &str, range: TimeRange) -> Option<SeriesBatch> {
-        let s = self.devices.get_mut(device)?.series.get_mut(measurement)?;
-        s.normalize();
-        Some(s.run(range))
+    /// The type of a series and its sorted, de-duplicated points in
+    /// `range`, without touching `self`.
+    pub(crate) fn run(&self, device: &str, measurement: &str, range: TimeRange) -> Option<(DataType, SeriesBatch)> {
+        match self.devices.get(device)? {
+            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.data_type, s.run(range))),
+            DeviceBuf::Aligned(rows) => Some((rows.column(measurement)?.data_type, rows.run(measurement, range)?)),
+        }
     }
+
+    /// Sort a series (an aligned device: all its rows) in place and return
+    /// its type and points in `range`.
+    pub(crate) fn read_normalized(&mut self, device: &str, measurement: &str, range: TimeRange) -> Option<(DataType, SeriesBatch)> {
+        match self.devices.get_mut(device)? {
+            DeviceBuf::Plain(series) => {
+                let s = series.get_mut(measurement)?;
+                s.normalize();
+                Some((s.data_type, s.run(range)))
+            }
+            DeviceBuf::Aligned(rows) => {
+                rows.column(measurement)?;
+                rows.normalize();
+                Some((rows.column(measurement)?.data_type, rows.run(measurement, range)?))
+            }
+        }
+    }
+}
+
+/// Append the selected rows of `batch` to a plain device's series.
+/// Returns (bytes added, points added).
+fn insert_plain(series_map: &mut HashMap<String, SeriesBuf>, batch: &WriteBatch, rows: Rows<'_>) -> (usize, usize) {
+    let mut added = 0;
+    let mut points = 0;
+    for c in &batch.columns {
+        // The common case (every row, no NULL) appends straight from the batch.
+        let selected;
+        let (times, values) = match (rows, &c.validity) {
+            (Rows::All, None) => (batch.times.as_slice(), &c.values),
+            _ => {
+                selected = select(&batch.times, c, rows);
+                (selected.0.as_slice(), &selected.1)
+            }
+        };
+        if times.is_empty() {
+            continue;
+        }
+        points += times.len();
+        // One lookup for a known series (the common case); a key is
+        // allocated only for a new one.
+        if let Some(series) = series_map.get_mut(c.measurement.as_str()) {
+            if series.data_type != c.data_type {
+                // Only an emptied series (all deleted) can change type.
+                *series = SeriesBuf::new(c.data_type);
+            }
+            added += series.append(times, values);
+        } else {
+            let mut series = SeriesBuf::new(c.data_type);
+            added += SERIES_OVERHEAD_BYTES + c.measurement.len() + series.append(times, values);
+            series_map.insert(c.measurement.clone(), series);
+        }
+    }
+    (added, points)
 }
 
 /// The times and present values of `column` in the selected rows.
@@ -269,11 +654,6 @@ fn select(times: &[i64], column: &Column, rows: Rows<'_>) -> (Vec<i64>, Values) 
     }
 }
 
-/// The points of a memtable series with deletions recorded after it was
-/// sealed applied.
-pub(crate) fn run_with_deletes(s: &SeriesBuf, range: TimeRange, deleted: &[TimeRange]) -> SeriesBatch {
-    remove_ranges(trim(s.run(range), range), deleted)
-}
 
 #[cfg(test)]
 mod tests {
@@ -290,11 +670,48 @@ mod tests {
         m.check(&b1).unwrap();
         m.insert(&b1, Rows::All);
         m.insert(&b2, Rows::All);
-        let run = m.series("root.d", "a").unwrap().run(TimeRange::ALL);
+        let (_, run) = m.run("root.d", "a", TimeRange::ALL).unwrap();
         assert_eq!(run.times, vec![1, 2]);
         assert_eq!(run.values, Values::Int64(vec![10, 21]));
         let bad = WriteBatch::new("root.d", true, vec![3]).with_column(Column::full("a", DataType::Double, Values::Double(vec![1.0])));
         assert!(matches!(m.check(&bad), Err(Error::TypeMismatch { .. })));
+    }
+
+    #[test]
+    fn an_aligned_device_keeps_one_time_column_and_each_columns_last_write() {
+        let mut m = MemTable::default();
+        let b1 = WriteBatch::new("root.a", true, vec![1, 2, 3])
+            .with_column(Column::full("x", DataType::Int64, Values::Int64(vec![10, 20, 30])))
+            .with_column(Column::full("y", DataType::Double, Values::Double(vec![1.0, 2.0, 3.0])));
+        // Late rows: time 2 again (x NULL keeps 20, y overwritten), a row with
+        // no value at all (not kept), and a new column z.
+        let b2 = WriteBatch::new("root.a", true, vec![2, 0, 4])
+            .with_column(Column::from_options("x", DataType::Int64, &[None, None, Some(Value::Int64(40))]).unwrap())
+            .with_column(Column::from_options("y", DataType::Double, &[Some(Value::Double(2.5)), None, None]).unwrap())
+            .with_column(Column::from_options("z", DataType::Int32, &[None, None, Some(Value::Int32(7))]).unwrap());
+        m.insert(&b1, Rows::All);
+        m.insert(&b2, Rows::All);
+        let Some(DeviceBuf::Aligned(rows)) = m.devices.get("root.a") else { panic!("not aligned") };
+        assert_eq!(rows.times, vec![1, 2, 3, 2, 4], "one time column; the row without values is not kept");
+        assert_eq!(m.points, 6 + 3);
+        let run = |m: &MemTable, c: &str| m.run("root.a", c, TimeRange::ALL).unwrap().1;
+        assert_eq!(run(&m, "x"), SeriesBatch { times: vec![1, 2, 3, 4], values: Values::Int64(vec![10, 20, 30, 40]) });
+        assert_eq!(run(&m, "y"), SeriesBatch { times: vec![1, 2, 3], values: Values::Double(vec![1.0, 2.5, 3.0]) });
+        assert_eq!(run(&m, "z"), SeriesBatch { times: vec![4], values: Values::Int32(vec![7]) });
+        // Sorted in place, the same points.
+        let (_, y) = m.read_normalized("root.a", "y", TimeRange::new(2, 3)).unwrap();
+        assert_eq!(y, SeriesBatch { times: vec![2, 3], values: Values::Double(vec![2.5, 3.0]) });
+        let Some(DeviceBuf::Aligned(rows)) = m.devices.get("root.a") else { panic!("not aligned") };
+        assert_eq!(rows.times, vec![1, 2, 3, 4]);
+        assert_eq!(run(&m, "x").times, vec![1, 2, 3, 4]);
+        // Deleting z's only point and x, y at 4 leaves no row at 4.
+        m.delete("root.a", "z", TimeRange::ALL);
+        m.delete("root.a", "x", TimeRange::new(4, 4));
+        let Some(DeviceBuf::Aligned(rows)) = m.devices.get("root.a") else { panic!("not aligned") };
+        assert_eq!(rows.times, vec![1, 2, 3]);
+        assert_eq!(m.devices["root.a"].max_time(), Some(3));
+        assert_eq!(run(&m, "z").times, Vec::<i64>::new());
+        assert_eq!(run(&m, "x"), SeriesBatch { times: vec![1, 2, 3], values: Values::Int64(vec![10, 20, 30]) });
     }
 
     #[test]
@@ -304,7 +721,7 @@ mod tests {
             .with_column(Column::full("a", DataType::Int32, Values::Int32(vec![5, 6, 7])));
         m.insert(&b, Rows::Selected(&[true, false, true]));
         m.delete("root.d", "a", TimeRange::new(7, 7));
-        let run = m.read_normalized("root.d", "a", TimeRange::ALL).unwrap();
+        let (_, run) = m.read_normalized("root.d", "a", TimeRange::ALL).unwrap();
         assert_eq!(run.times, vec![5]);
         assert_eq!(m.points, 1);
     }

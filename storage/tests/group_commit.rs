@@ -56,8 +56,14 @@ fn a_group_with_a_bad_batch_writes_nothing() {
     // Two batches of the group disagreeing with each other.
     let group = vec![ints("root.sg.d3", "s", &[(5, 5)]), doubles("root.sg.d3", "s", &[(6, 6.5)])];
     assert!(matches!(e.write_group(&group), Err(Error::TypeMismatch { .. })));
+    // … or on the device's alignment (the first would be lost to the second's layout).
+    let mut aligned = ints("root.sg.d4", "t", &[(6, 6)]);
+    aligned.aligned = true;
+    let group = vec![ints("root.sg.d4", "s", &[(5, 5)]), aligned];
+    assert!(matches!(e.write_group(&group), Err(Error::AlignmentMismatch { .. })));
     assert!(int_points(&e, &SeriesKey::new("root.sg.d2", "s")).is_empty());
     assert!(int_points(&e, &SeriesKey::new("root.sg.d3", "s")).is_empty());
+    assert!(int_points(&e, &SeriesKey::new("root.sg.d4", "s")).is_empty());
     drop(e);
     let e = open(dir.path(), test_config());
     assert_eq!(int_points(&e, &SeriesKey::new("root.sg.d1", "s")), vec![(1, 1)]);

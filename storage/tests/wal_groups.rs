@@ -64,11 +64,12 @@ fn an_open_group_is_absent_after_a_crash_and_a_committed_one_is_whole() {
     let engine = open(dir.path(), test_config());
     assert!(int_points(&engine, &g()).is_empty(), "an uncommitted group was replayed");
 
+    // The final part comes with the commit (logged by it, applied from memory).
     let mut group = engine.begin_group();
-    for p in 0..3 {
+    for p in 0..2 {
         group.write_part(&[part(p, 100)]).unwrap();
     }
-    group.commit().unwrap();
+    group.commit(&[part(2, 100)]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(3, 100));
     drop(engine);
     let engine = open(dir.path(), test_config());
@@ -105,7 +106,7 @@ fn parts_outlive_checkpoints_while_their_group_is_open() {
     assert!(wal_segments(dir.path()) > 4, "the open group's segments were removed");
     // The commit's apply seals and flushes after every part (each is larger
     // than a memtable): the checkpoint passes the commit record itself.
-    group.commit().unwrap();
+    group.commit(&[]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(4, 500));
     drop(engine);
     let engine = open(dir.path(), tiny());
@@ -128,10 +129,10 @@ fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
     let mut group = engine.begin_group();
     // Two parts fill a memtable: the apply seals (and flushes) after every
     // second part, and the last part stays in memory.
-    for p in 0..5 {
+    for p in 0..4 {
         group.write_part(&[part(p, 300)]).unwrap();
     }
-    group.commit().unwrap();
+    group.commit(&[part(4, 300)]).unwrap();
     assert!(!engine.files().is_empty(), "the apply flushed nothing: the test does not test resuming");
     assert!(engine.memtable_bytes() > 0, "the apply flushed everything: the test does not test resuming");
     drop(engine);
@@ -153,7 +154,7 @@ fn a_group_is_applied_where_it_commits_before_and_after_a_crash() {
     // Written after the part but before the commit: the group, applied at
     // its commit, overwrites it.
     engine.write(&ints("root.g.d", "v", &[(5, 3), (7, 3)])).unwrap();
-    group.commit().unwrap();
+    group.commit(&[]).unwrap();
     engine.write(&ints("root.g.d", "v", &[(6, 4)])).unwrap();
     let want = vec![(5, 2), (6, 4), (7, 3)];
     assert_eq!(int_points(&engine, &g()), want);
@@ -172,8 +173,23 @@ fn a_part_of_another_type_is_refused_and_the_group_still_commits() {
     let err = group.write_part(&[doubles]).unwrap_err();
     assert!(matches!(err, storage::Error::TypeMismatch { .. }), "{err}");
     group.write_part(&[part(1, 10)]).unwrap();
-    group.commit().unwrap();
+    group.commit(&[]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(2, 10));
+}
+
+#[test]
+fn a_final_part_refused_at_the_commit_aborts_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), test_config());
+    let mut group = engine.begin_group();
+    group.write_part(&[part(0, 10)]).unwrap();
+    let doubles = common::doubles("root.g.d", "v", &[(100, 1.5)]);
+    let err = group.commit(&[doubles]).unwrap_err();
+    assert!(matches!(err, storage::Error::TypeMismatch { .. }), "{err}");
+    assert!(int_points(&engine, &g()).is_empty(), "a group whose commit failed was applied");
+    drop(engine);
+    let engine = open(dir.path(), test_config());
+    assert!(int_points(&engine, &g()).is_empty(), "a group whose commit failed was replayed");
 }
 
 /// A deterministic pseudo-random source (splitmix64).
@@ -252,7 +268,7 @@ fn groups_agree_with_a_model_across_crashes() {
                 }
                 12 | 13 if !groups.is_empty() => {
                     let (group, batches) = groups.remove(rng.below(groups.len() as u64) as usize);
-                    group.commit().unwrap();
+                    group.commit(&[]).unwrap();
                     for (s, points) in batches {
                         for (t, v) in points {
                             model.insert((s, t), v);
@@ -318,7 +334,7 @@ fn writes_racing_a_commit_replay_as_they_were_applied() {
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(round * 5));
-        group.commit().unwrap();
+        group.commit(&[]).unwrap();
         racer.join().unwrap();
         let live = int_points(&engine, &g());
         assert_eq!(live.len(), TIMES as usize);

@@ -126,7 +126,7 @@ impl InsertRows for RawInsert<'_> {
 /// [`INSERT_GROUP_BYTES_MAX`], and at the end of the run.
 #[derive(Default)]
 pub(crate) struct InsertGroup {
-    store: Option<(String, Arc<dyn storage::SeriesStore>)>,
+    store: Option<(catalog::DatabaseId, Arc<dyn storage::SeriesStore>)>,
     batches: Vec<WriteBatch>,
     /// For each batch, the index of its statement in the run.
     statements: Vec<usize>,
@@ -147,11 +147,11 @@ pub(crate) struct GroupError {
 impl InsertGroup {
     /// Gather the batch of statement `statement`, writing what is gathered
     /// first if it belongs to another database or the group is full.
-    fn add(&mut self, instance: &Instance, database: String, statement: usize, batch: WriteBatch, pending: &mut PendingCommits) -> std::result::Result<(), GroupError> {
+    fn add(&mut self, instance: &Instance, database: catalog::DatabaseId, statement: usize, batch: WriteBatch, pending: &mut PendingCommits) -> std::result::Result<(), GroupError> {
         let same = self.store.as_ref().is_some_and(|(d, _)| *d == database);
         if !same {
             self.write(pending)?;
-            let store = instance.store(&database).map_err(|error| GroupError { statement, error })?;
+            let store = database_path(instance, database).and_then(|path| instance.store(&path)).map_err(|error| GroupError { statement, error })?;
             self.store = Some((database, store));
         }
         self.bytes += batch.times.len() * 8 + batch.columns.iter().map(|c| c.values.len() * 8).sum::<usize>();
@@ -218,14 +218,16 @@ pub(crate) fn insert_scanned(
 
 /// Column `c` of `rows` as values of type `t`, straight into a typed
 /// column (no per-cell `Option<Value>` list); an error names the row.
-fn typed_column<R: InsertRows + ?Sized>(rows: &R, c: usize, t: DataType, path: &str) -> Result<(Values, Option<Vec<bool>>)> {
+fn typed_column<R: InsertRows + ?Sized>(rows: &R, c: usize, t: DataType, device: &str, measurement: &str) -> Result<(Values, Option<Vec<bool>>)> {
     let n = rows.rows();
     let mut values = Values::with_capacity(t, n);
     let mut validity: Option<Vec<bool>> = None;
+    // The series' path, printed only into an error.
+    let path = format_args!("{device}.{measurement}");
     for r in 0..n {
         match rows.cell(r, c).to_value(t, path).map_err(|e| prefix_row(e, r + 1))? {
             Some(v) => {
-                values.push(v).map_err(|e| Error::Unsupported(format!("internal error: {path}: {e}")))?;
+                values.push(v).map_err(|e| Error::Unsupported(format!("internal error: {device}.{measurement}: {e}")))?;
                 if let Some(valid) = validity.as_mut() {
                     valid.push(true);
                 }
@@ -248,7 +250,7 @@ pub(crate) fn insert<M: AsRef<str>, R: InsertRows + ?Sized>(
 ) -> Result<QueryOutput> {
     let prepared = prepare_insert(instance, device, aligned, measurements, rows)?;
     if let Some((database, batch)) = prepared.write {
-        let store = instance.store(&database)?;
+        let store = instance.store(&database_path(instance, database)?)?;
         let ticket = store.write_deferred(&batch)?;
         pending.add(store, ticket);
     }
@@ -262,7 +264,7 @@ pub(crate) fn insert<M: AsRef<str>, R: InsertRows + ?Sized>(
 /// database), and the error of IoTDB's partial insertion, reported once
 /// the rest is written.
 struct PreparedInsert {
-    write: Option<(String, WriteBatch)>,
+    write: Option<(catalog::DatabaseId, WriteBatch)>,
     failed: Option<Error>,
     rows: usize,
 }
@@ -274,28 +276,33 @@ fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
     measurements: &[M],
     rows: &R,
 ) -> Result<PreparedInsert> {
-    let device_path = Path::parse(device)?;
-    let device_text = device_path.to_string();
+    let catalog = instance.catalog();
+    // The device's series, under one catalog read: text that is a known
+    // device's canonical path needs no parsing (the usual case of a stream
+    // of INSERTs); anything else is parsed and printed canonically first.
+    let (device_text, found) = match catalog.lookup_device_series(device, measurements) {
+        Some(found) => (device.to_string(), found),
+        None => {
+            let device_text = Path::parse(device)?.to_string();
+            let found = catalog.lookup_device_series(&device_text, measurements).unwrap_or_else(|| vec![None; measurements.len()]);
+            (device_text, found)
+        }
+    };
     for i in 0..rows.rows() {
         if rows.width(i) != measurements.len() {
             return Err(Error::Syntax(format!("row {}: {} values for {} measurements", i + 1, rows.width(i), measurements.len())));
         }
     }
-    let catalog = instance.catalog();
     // IoTDB's partial insertion: a measurement whose values do not fit its
     // series fails alone; the others are written and the error names it.
     let mut failed: Vec<(String, Error)> = Vec::new();
     // The type of each measurement: the existing series', else inferred from its first non-null value.
     let mut types = Vec::with_capacity(measurements.len());
     let mut columns: Vec<(Values, Option<Vec<bool>>)> = Vec::with_capacity(measurements.len());
-    let mut found: Vec<Option<catalog::SeriesHandle>> = Vec::with_capacity(measurements.len());
     for (c, m) in measurements.iter().enumerate() {
         let m = m.as_ref();
-        let handle = catalog.lookup_series(&device_text, m);
-        let existing = handle.as_ref().map(|h| h.data_type);
-        found.push(handle);
-        let t = match existing {
-            Some(t) => t,
+        let t = match &found[c] {
+            Some((h, _)) => h.data_type,
             None => match (0..rows.rows()).find_map(|r| rows.cell(r, c).kind()) {
                 Some(kind) => catalog.infer_type(kind),
                 None => match (0..rows.rows()).find(|r| matches!(rows.cell(*r, c), LiteralRef::Blob(_))) {
@@ -305,7 +312,7 @@ fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
                 },
             },
         };
-        match typed_column(rows, c, t, &format!("{device_text}.{m}")) {
+        match typed_column(rows, c, t, &device_text, m) {
             Ok(column) => {
                 types.push((c, m, t));
                 columns.push(column);
@@ -316,36 +323,38 @@ fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
     }
     let mut write = None;
     if !types.is_empty() {
-        let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
-        // Every series known already (the common case): the handles looked
-        // up above serve, unless the device's alignment differs (then
-        // `ensure_series` words the error).
-        let known: Vec<catalog::SeriesHandle> = types.iter().filter_map(|(c, _, _)| found[*c]).collect();
-        let handles = if known.len() == types.len() && known.iter().all(|h| h.aligned == aligned) {
+        // Every series known already (the common case): the handles and
+        // names looked up above serve, unless the device's alignment
+        // differs (then `ensure_series` words the error).
+        let known: Vec<catalog::FoundSeries> = types.iter().filter_map(|(c, _, _)| found[*c].clone()).collect();
+        let series: Vec<catalog::FoundSeries> = if known.len() == types.len() && known.iter().all(|(h, _)| h.aligned == aligned) {
             known
         } else {
-            catalog.ensure_series(&device_text, &wanted, aligned)?
+            let wanted: Vec<(&str, DataType)> = types.iter().map(|(_, m, t)| (*m, *t)).collect();
+            let handles = catalog.ensure_series(&device_text, &wanted, aligned)?;
+            // An alias writes to the series' real measurement name.
+            handles
+                .into_iter()
+                .zip(&types)
+                .map(|(h, (_, m, _))| {
+                    let name = catalog.measurement_name(h.id).unwrap_or_else(|| Arc::from(*m));
+                    (h, name)
+                })
+                .collect()
         };
-        let database = catalog
-            .database_by_id(handles[0].database)
-            .ok_or_else(|| Error::Unsupported(format!("no database for {device_text}")))?
-            .path
-            .to_string();
         let times: Vec<i64> = (0..rows.rows()).map(|r| rows.time(r)).collect();
-        let mut wb = WriteBatch::new(device_text.clone(), handles[0].aligned, times);
-        for ((h, (_, m, t)), (values, validity)) in handles.iter().zip(&types).zip(columns) {
+        let mut wb = WriteBatch::new(device_text.clone(), series[0].0.aligned, times);
+        for (((h, name), (_, m, t)), (values, validity)) in series.iter().zip(&types).zip(columns) {
             if let Err(e) = catalog.check_type(h, *t) {
                 failed.push((m.to_string(), e.into()));
                 continue;
             }
-            // An alias writes to the series' real measurement name.
-            let name = catalog.measurement_name(h.id).map_or_else(|| m.to_string(), |n| n.to_string());
-            let mut column = Column { measurement: name, data_type: *t, values, validity };
+            let mut column = Column { measurement: name.to_string(), data_type: *t, values, validity };
             crate::convert::round_for_series(h, &mut column.values);
             wb = wb.with_column(column);
         }
         if !wb.columns.is_empty() {
-            write = Some((database, wb));
+            write = Some((series[0].0.database, wb));
         }
     }
     let mut prepared = PreparedInsert { write, failed: None, rows: rows.rows() };
@@ -367,6 +376,14 @@ fn prepare_insert<M: AsRef<str>, R: InsertRows + ?Sized>(
         });
     }
     Ok(prepared)
+}
+
+/// The path of the database with id `id`, as the engines are named.
+fn database_path(instance: &Instance, id: catalog::DatabaseId) -> Result<String> {
+    match instance.catalog().database_by_id(id) {
+        Some(info) => Ok(info.path.to_string()),
+        None => Err(Error::Unsupported(format!("internal error: no database with id {id:?}"))),
+    }
 }
 
 fn prefix_row(e: Error, row: usize) -> Error {
@@ -492,7 +509,7 @@ mod tests {
     #[test]
     fn a_refused_group_writes_exactly_the_statements_before_the_failing_one() {
         let store = Arc::new(RefusingStore::default());
-        let mut group = InsertGroup { store: Some(("root".into(), store.clone())), ..InsertGroup::default() };
+        let mut group = InsertGroup { store: Some((catalog::DatabaseId(1), store.clone())), ..InsertGroup::default() };
         for (i, d) in ["root.a", "root.b", "root.bad", "root.c"].into_iter().enumerate() {
             group.batches.push(batch(d));
             group.statements.push(i);

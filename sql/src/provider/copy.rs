@@ -527,10 +527,19 @@ impl CopyIn {
                 self.instance.store(&database)?.write_group(&batches)?;
             }
         } else {
-            self.write_part()?;
-            self.settle_part()?;
-            for (_, group) in std::mem::take(&mut self.groups) {
-                group.commit()?;
+            // Each group's final part is logged by its commit and applied
+            // from these batches (not read back from the log).
+            let mut last = self.prepare()?;
+            let mut groups = std::mem::take(&mut self.groups);
+            for (database, _) in &last {
+                if !groups.iter().any(|(d, _)| d == database) {
+                    let group = self.instance.store(database)?.begin_group().ok_or_else(|| Error::Unsupported(format!("a COPY larger than one part into {database}")))?;
+                    groups.push((database.clone(), group));
+                }
+            }
+            for (database, group) in groups {
+                let batches = last.iter().position(|(d, _)| *d == database).map(|i| last.swap_remove(i).1).unwrap_or_default();
+                group.commit(&batches)?;
             }
         }
         Ok(self.rows)
