@@ -3,7 +3,10 @@
 //! then the same question — raw rows of a time range, aggregates of a time
 //! range — is asked in TSQL and in SQL over the device table. Both answers
 //! must agree with each other and with a `BTreeMap` model. `GROUP BY` time
-//! windows answered from statistics and from the rows agree with it too.
+//! windows answered from statistics and from the rows agree with it too, for
+//! the aggregates statistics can answer (count, sum, min/max_value, extreme,
+//! first/last_value, avg, min/max_time, time_duration) and two they cannot
+//! (stddev_pop, var_pop).
 //!
 //! `ARBOR_CROSS_CASES` sets the number of cases (default 12).
 
@@ -137,6 +140,7 @@ fn check(h: &mut Harness, model: &Model, device: usize, lo: i64, hi: i64) -> Res
         let a: Vec<(i64, f64)> = model.range((device, 0, start)..=(device, 0, end)).map(|((_, _, t), v)| (*t, *v)).collect();
         let b: Vec<(i64, f64)> = model.range((device, 1, start)..=(device, 1, end)).map(|((_, _, t), v)| (*t, *v)).collect();
         let avg_b = (!b.is_empty()).then(|| b.iter().map(|x| x.1).sum::<f64>() / b.len() as f64);
+        let var_pop_b = avg_b.map(|m| b.iter().map(|x| (x.1 - m).powi(2)).sum::<f64>() / b.len() as f64);
         expected_windows.push(vec![
             Some(start as f64),
             Some(a.len() as f64),
@@ -147,15 +151,21 @@ fn check(h: &mut Harness, model: &Model, device: usize, lo: i64, hi: i64) -> Res
             b.last().map(|x| x.1),
             avg_b,
             a.last().map(|x| x.0 as f64),
+            b.first().map(|x| x.0 as f64),
+            // extreme: the value of largest magnitude, the positive one on a tie.
+            a.iter().map(|x| x.1).reduce(|m, v| if v.abs() > m.abs() || (v.abs() == m.abs() && v > m) { v } else { m }),
+            a.first().zip(a.last()).map(|(f, l)| (l.0 - f.0) as f64),
+            var_pop_b.map(f64::sqrt),
+            var_pop_b,
         ]);
         start += width;
     }
-    let items = "count(a), sum(a), min_value(a), max_value(a), first_value(b), last_value(b), avg(b), max_time(a)";
+    let items = "count(a), sum(a), min_value(a), max_value(a), first_value(b), last_value(b), avg(b), max_time(a), min_time(b), extreme(a), time_duration(a), stddev_pop(b), var_pop(b)";
     let group = format!("GROUP BY ([{lo}, {}), {width}ms)", hi + 1);
     for (how, filter) in [("statistics", String::new()), ("rows", "WHERE a IS NOT NULL OR b IS NOT NULL ".to_string())] {
         let got = h.rows(&format!("SELECT {items} FROM {path} {filter}{group}"));
         let windows: Vec<Vec<Option<f64>>> = {
-            let cols: Vec<Vec<Option<f64>>> = (0..9).map(|c| column(&got, c)).collect();
+            let cols: Vec<Vec<Option<f64>>> = (0..14).map(|c| column(&got, c)).collect();
             (0..cols[0].len()).map(|r| cols.iter().map(|c| c[r]).collect()).collect()
         };
         prop_assert_eq!(windows.len(), expected_windows.len(), "{} windows of {} in {}..={}", how, path, lo, hi);
