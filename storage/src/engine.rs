@@ -661,7 +661,8 @@ impl StorageEngine {
                     }
                 }
             }
-            let in_ranges = |span: Option<(i64, i64)>| span.is_some_and(|(s, e)| ranges.iter().any(|r| r.start <= e && s <= r.end));
+            // A span not known without a scan may lie anywhere.
+            let in_ranges = |span: Option<(i64, i64)>| span.is_none_or(|(s, e)| ranges.iter().any(|r| r.start <= e && s <= r.end));
             let mem_points = measurements
                 .iter()
                 .map(|m| {

@@ -39,17 +39,9 @@ impl SeriesBuf {
         self.sorted_len == self.times.len()
     }
 
-    /// Earliest and latest time held (unsorted buffers are scanned).
-    pub(crate) fn time_span(&self) -> Option<(i64, i64)> {
-        if self.times.is_empty() {
-            return None;
-        }
-        if self.is_sorted() {
-            return Some((self.times[0], self.times[self.times.len() - 1]));
-        }
-        let min = self.times.iter().copied().min()?;
-        let max = self.times.iter().copied().max()?;
-        Some((min, max))
+    /// Earliest and latest time held, when known without a scan.
+    fn known_span(&self) -> Option<(i64, i64)> {
+        sorted_span(&self.times, self.sorted_len)
     }
 
     fn append(&mut self, times: &[i64], values: &Values) -> usize {
@@ -169,15 +161,9 @@ impl AlignedBuf {
         self.sorted_len == self.times.len()
     }
 
-    /// Earliest and latest time held (every row has a value).
-    pub(crate) fn time_span(&self) -> Option<(i64, i64)> {
-        if self.times.is_empty() {
-            return None;
-        }
-        if self.is_sorted() {
-            return Some((self.times[0], self.times[self.times.len() - 1]));
-        }
-        Some((*self.times.iter().min()?, *self.times.iter().max()?))
+    /// Earliest and latest time of any row, when known without a scan.
+    fn known_span(&self) -> Option<(i64, i64)> {
+        sorted_span(&self.times, self.sorted_len)
     }
 
     pub(crate) fn column(&self, measurement: &str) -> Option<&AlignedColumn> {
@@ -461,8 +447,8 @@ impl DeviceBuf {
     /// Latest time held by any series.
     pub(crate) fn max_time(&self) -> Option<i64> {
         match self {
-            DeviceBuf::Plain(series) => series.values().filter_map(|s| s.time_span().map(|(_, e)| e)).max(),
-            DeviceBuf::Aligned(rows) => rows.time_span().map(|(_, e)| e),
+            DeviceBuf::Plain(series) => series.values().filter_map(|s| latest_time(&s.times, s.sorted_len)).max(),
+            DeviceBuf::Aligned(rows) => latest_time(&rows.times, rows.sorted_len),
         }
     }
 }
@@ -545,22 +531,14 @@ impl MemTable {
         }
     }
 
-    /// How many points a series holds (before de-duplication) and its
-    /// earliest and latest time.
+    /// How many points a series holds (before de-duplication), and times
+    /// that enclose them where a sorted buffer tells without a scan (the
+    /// device's rows for an aligned column); `None`: anywhere. Cheap: the
+    /// planner asks it under the engine's lock.
     pub(crate) fn series_extent(&self, device: &str, measurement: &str) -> Option<(usize, Option<(i64, i64)>)> {
         match self.devices.get(device)? {
-            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.len(), s.time_span())),
-            DeviceBuf::Aligned(rows) => {
-                let col = rows.column(measurement)?;
-                let span = match &col.present {
-                    None => rows.time_span(),
-                    Some(present) => {
-                        let mut times = rows.times.iter().zip(present).filter(|(_, p)| **p).map(|(t, _)| *t);
-                        times.next().map(|first| times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
-                    }
-                };
-                Some((col.len(), span))
-            }
+            DeviceBuf::Plain(series) => series.get(measurement).map(|s| (s.len(), s.known_span())),
+            DeviceBuf::Aligned(rows) => Some((rows.column(measurement)?.len(), rows.known_span())),
         }
     }
 
@@ -654,6 +632,21 @@ fn select(times: &[i64], column: &Column, rows: Rows<'_>) -> (Vec<i64>, Values) 
     }
 }
 
+
+/// The latest of `times` (the last when all `sorted_len` are sorted).
+fn latest_time(times: &[i64], sorted_len: usize) -> Option<i64> {
+    if sorted_len == times.len() {
+        times.last().copied()
+    } else {
+        times.iter().copied().max()
+    }
+}
+
+/// The first and last of `times` when its first `sorted_len` are all of
+/// it (sorted); `None` when empty or unsorted.
+fn sorted_span(times: &[i64], sorted_len: usize) -> Option<(i64, i64)> {
+    (sorted_len == times.len()).then(|| Some((*times.first()?, *times.last()?))).flatten()
+}
 
 #[cfg(test)]
 mod tests {
