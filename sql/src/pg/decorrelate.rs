@@ -377,6 +377,12 @@ fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Exp
     derived.order_by = None;
     derived.limit_clause = None;
     *derived.body = SetExpr::Select(Box::new(lookup));
+    let join = left_join_lookup(derived, name, on);
+    Some((join, replacement))
+}
+
+/// `LEFT JOIN (derived) AS name ON on…` (`ON true` without conditions).
+fn left_join_lookup(derived: Query, name: &str, on: Vec<Expr>) -> Join {
     let relation = TableFactor::Derived {
         lateral: false,
         subquery: Box::new(derived),
@@ -384,8 +390,7 @@ fn lift(query: &Query, outer: &HashSet<String>, name: &str) -> Option<(Join, Exp
         sample: None,
     };
     let condition = and_all(on).unwrap_or(Expr::Value(Value::Boolean(true).into()));
-    let join = Join { relation, global: false, join_operator: JoinOperator::LeftOuter(JoinConstraint::On(condition)) };
-    Some((join, replacement))
+    Join { relation, global: false, join_operator: JoinOperator::LeftOuter(JoinConstraint::On(condition)) }
 }
 
 /// Whether none of the expressions of `select` (its list, `WHERE`, join
@@ -520,14 +525,7 @@ fn lift_recursive(query: &Query, outer: &HashSet<String>, name: &str) -> Option<
         w.cte_tables = vec![cte];
     }
     *derived.body = SetExpr::Select(Box::new(lookup));
-    let relation = TableFactor::Derived {
-        lateral: false,
-        subquery: Box::new(derived),
-        alias: Some(TableAlias { explicit: true, name: Ident::new(name), columns: Vec::new(), at: None }),
-        sample: None,
-    };
-    let condition = and_all(on).unwrap_or(Expr::Value(Value::Boolean(true).into()));
-    let join = Join { relation, global: false, join_operator: JoinOperator::LeftOuter(JoinConstraint::On(condition)) };
+    let join = left_join_lookup(derived, name, on);
     Some((join, ident_column(name, "arbor_value")))
 }
 
