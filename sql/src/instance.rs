@@ -13,9 +13,11 @@ use storage::{CommitTicket, EngineConfig, SeriesStore, StorageEngine};
 use crate::error::{Error, Result};
 
 /// Default typed data a COPY gathers before logging it as one part of its
-/// WAL group (`InstanceConfig::copy_part_bytes_max`, `provider::copy`):
-/// what one COPY holds in memory, whatever its size.
-pub const COPY_PART_BYTES_MAX: usize = 16 << 20;
+/// WAL group (`InstanceConfig::copy_part_bytes_max`, `provider::copy`).
+/// Small, so the log is written on another core while the rest is parsed;
+/// the group keeps logged parts in memory for its commit up to the engine's
+/// `group_resident_bytes_max`.
+pub const COPY_PART_BYTES_MAX: usize = 2 << 20;
 
 /// Settings of an instance.
 #[derive(Debug, Clone)]
@@ -26,8 +28,8 @@ pub struct InstanceConfig {
     pub engine: EngineConfig,
     /// Memory all running queries may hold at once.
     pub query_memory_bytes_max: usize,
-    /// Typed data a COPY holds before logging it as a part of its WAL group
-    /// (see `provider::copy`): the memory one COPY takes, whatever its size.
+    /// Typed data a COPY gathers before logging it as a part of its WAL
+    /// group (see `provider::copy`).
     pub copy_part_bytes_max: usize,
     /// The users the server knows (its configured user), listed as roles
     /// in `pg_authid`/`pg_roles`/`pg_user`.

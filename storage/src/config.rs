@@ -58,6 +58,10 @@ pub struct EngineConfig {
     /// The working memtables (sequence + unsequence) are sealed and flushed
     /// once they hold this many bytes.
     pub memtable_bytes_max: usize,
+    /// A streamed group ([`crate::OpenGroup`], a big `COPY`) keeps its
+    /// logged parts in memory for its commit to apply while they take at
+    /// most this many bytes; parts past it are read back from the log.
+    pub group_resident_bytes_max: usize,
     /// Above this many bytes in memtables (working and flushing) writers wait
     /// for flushes to catch up.
     pub memory_soft_limit_bytes: usize,
@@ -102,6 +106,7 @@ impl fmt::Debug for EngineConfig {
             .field("wal_fsync", &self.wal_fsync)
             .field("wal_segment_bytes", &self.wal_segment_bytes)
             .field("memtable_bytes_max", &self.memtable_bytes_max)
+            .field("group_resident_bytes_max", &self.group_resident_bytes_max)
             .field("memory_soft_limit_bytes", &self.memory_soft_limit_bytes)
             .field("memory_hard_limit_bytes", &self.memory_hard_limit_bytes)
             .field("time_partition_ms", &self.time_partition_ms)
@@ -120,6 +125,7 @@ impl Default for EngineConfig {
             wal_fsync: FsyncPolicy::IntervalMs(100),
             wal_segment_bytes: 64 << 20,
             memtable_bytes_max: 64 << 20,
+            group_resident_bytes_max: 32 << 20,
             memory_soft_limit_bytes: 256 << 20,
             memory_hard_limit_bytes: 512 << 20,
             memory_budget: None,

@@ -50,7 +50,7 @@ use crate::error::{Error, Result};
 use crate::files::{new_meta_cache, FileSet, MetaCache, TsFileResource};
 use crate::flush;
 use crate::fs::{DirLock, FileSystem};
-use crate::memtable::{MemTable, Rows};
+use crate::memtable::{Incoming, MemTable, Rows};
 use crate::mods::{deleted_ranges, Deletion};
 use crate::read::{self, Counters, FileSource, MemSource, SeriesView};
 use crate::recovery::{self, recover_files, WAL_DIR};
@@ -513,6 +513,7 @@ impl StorageEngine {
             inner: Arc::clone(&self.inner),
             id: self.inner.next_group_id.fetch_add(1, Ordering::SeqCst),
             parts: Vec::new(),
+            resident_bytes: 0,
             types: HashMap::new(),
             committed: false,
         }
@@ -917,38 +918,35 @@ impl Inner {
         };
         for batch in batches {
             // Checked above, under this same lock hold.
-            self.apply_checked(st, batch);
+            self.apply_checked(st, Incoming::Shared(batch));
         }
         Ok(CommitTicket(lsn))
     }
 
     /// Route a batch into the memtables (it is logged already).
-    fn apply_write(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
+    fn apply_write(&self, st: &mut State, batch: Incoming<'_>) -> Result<()> {
         // Both memtables, whatever the routing: a series has one type.
-        st.active.seq.check(batch)?;
-        st.active.unseq.check(batch)?;
+        st.active.seq.check(batch.get())?;
+        st.active.unseq.check(batch.get())?;
         self.apply_checked(st, batch);
         Ok(())
     }
 
     /// [`Inner::apply_write`] of a batch both working memtables were just
     /// checked against.
-    fn apply_checked(&self, st: &mut State, batch: &WriteBatch) {
-        let route = route(batch, st.stable.get(&batch.device).copied());
-        let (seq_rows, unseq_rows) = match &route {
-            Route::AllSeq => (Some(Rows::All), None),
-            Route::AllUnseq => (None, Some(Rows::All)),
-            Route::Split { seq, unseq } => (Some(Rows::Selected(seq)), Some(Rows::Selected(unseq))),
+    /// An owned batch may be left emptied (its vectors taken by a memtable).
+    fn apply_checked(&self, st: &mut State, batch: Incoming<'_>) {
+        // Before the memtables may take the batch's vectors.
+        self.update_last(st, batch.get());
+        let added = match route(batch.get(), st.stable.get(&batch.get().device).copied()) {
+            Route::AllSeq => st.active.seq.insert(batch, Rows::All),
+            Route::AllUnseq => st.active.unseq.insert(batch, Rows::All),
+            Route::Split { seq, unseq } => {
+                let b = batch.get();
+                st.active.seq.insert(Incoming::Shared(b), Rows::Selected(&seq)) + st.active.unseq.insert(Incoming::Shared(b), Rows::Selected(&unseq))
+            }
         };
-        let mut added = 0;
-        if let Some(rows) = seq_rows {
-            added += st.active.seq.insert(batch, rows);
-        }
-        if let Some(rows) = unseq_rows {
-            added += st.active.unseq.insert(batch, rows);
-        }
         self.budget.add(added);
-        self.update_last(st, batch);
     }
 
     /// Wait until the write of `ticket` is durable (under
@@ -986,8 +984,9 @@ impl Inner {
     /// Apply a logged batch; a batch the working memtables cannot take
     /// (another type or alignment for a series, after a drop and re-create)
     /// goes into fresh ones, as the replay does.
-    fn apply_write_or_seal(&self, st: &mut State, batch: &WriteBatch) -> Result<()> {
-        match self.apply_write(st, batch) {
+    fn apply_write_or_seal(&self, st: &mut State, mut batch: Incoming<'_>) -> Result<()> {
+        // A refused batch is untouched: the checks come before any insert.
+        match self.apply_write(st, batch.reborrow()) {
             Err(Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) => {
                 self.seal(st)?;
                 self.apply_write(st, batch)
@@ -1547,8 +1546,8 @@ impl Inner {
                     None => {}
                 }
                 match wal::decode_record(payload).map_err(corrupt)? {
-                    WalRecord::Write(batch) => self.replay_write(&mut st, current, &batch),
-                    WalRecord::Group(batches) => batches.iter().try_for_each(|b| self.replay_write(&mut st, current, b)),
+                    WalRecord::Write(mut batch) => self.replay_write(&mut st, current, &mut batch),
+                    WalRecord::Group(mut batches) => batches.iter_mut().try_for_each(|b| self.replay_write(&mut st, current, b)),
                     WalRecord::Delete { series, range } => self.apply_delete(&mut st, &series, range),
                     WalRecord::Part { .. } | WalRecord::Apply(_) => Ok(()),
                 }
@@ -1578,8 +1577,8 @@ impl Inner {
     }
 
     /// Apply one logged batch during the replay.
-    fn replay_write(&self, st: &mut State, current: u64, batch: &WriteBatch) -> Result<()> {
-        if let Err(e) = self.apply_write(st, batch) {
+    fn replay_write(&self, st: &mut State, current: u64, batch: &mut WriteBatch) -> Result<()> {
+        if let Err(e) = self.apply_write(st, Incoming::Owned(batch)) {
             if !matches!(e, Error::TypeMismatch { .. } | Error::AlignmentMismatch { .. }) {
                 return Err(e);
             }
@@ -1588,7 +1587,7 @@ impl Inner {
             // this one, so the WAL of this generation stays until all of it
             // is flushed.
             self.seal_as(st, current.saturating_sub(1));
-            self.apply_write(st, batch)?;
+            self.apply_write(st, Incoming::Owned(batch))?;
         }
         Ok(())
     }
@@ -1610,12 +1609,12 @@ impl Inner {
             let loc = group.parts.get(&part).ok_or_else(|| {
                 Error::corrupt(&self.wal_dir, at.2, format!("group {} committed with {} parts, part {part} is missing", from.id, from.parts))
             })?;
-            let WalRecord::Part { batches, .. } = wal::read_record(loc)? else {
+            let WalRecord::Part { mut batches, .. } = wal::read_record(loc)? else {
                 return Err(Error::corrupt(&loc.path, loc.offset, "not a part record"));
             };
             let lo = if part == from.part { from.batch as usize } else { 0 };
             let hi = if part == end_part { (end_batch as usize).min(batches.len()) } else { batches.len() };
-            for b in batches.get(lo..hi).unwrap_or_default() {
+            for b in batches.get_mut(lo..hi).unwrap_or_default() {
                 self.replay_write(st, current, b)?;
             }
         }
@@ -1678,7 +1677,9 @@ fn wal_floor(st: &State) -> u64 {
 pub struct OpenGroup {
     inner: Arc<Inner>,
     id: u64,
-    parts: Vec<RecordLocation>,
+    parts: Vec<LoggedPart>,
+    /// Bytes of the parts kept in memory ([`EngineConfig::group_resident_bytes_max`]).
+    resident_bytes: usize,
     /// The type of every series written so far: one type per series in a group.
     types: HashMap<(String, String), tsfile::DataType>,
     /// The apply record is logged: from then on the group is replayed whole.
@@ -1699,14 +1700,22 @@ impl OpenGroup {
 
     /// Log `batches` as the group's next part (not synced, not applied).
     /// Checked as a write would be (types, alignment, TTL) so the commit
-    /// does not fail on them.
-    pub fn write_part(&mut self, batches: &[WriteBatch]) -> Result<()> {
+    /// does not fail on them. The group keeps the batches for its commit
+    /// while its parts in memory stay within
+    /// [`EngineConfig::group_resident_bytes_max`]; past that they are read
+    /// back from the log.
+    pub fn write_part(&mut self, batches: Vec<WriteBatch>) -> Result<()> {
+        self.log_part(batches, false)
+    }
+
+    /// [`OpenGroup::write_part`]; `keep`: held in memory whatever its size.
+    fn log_part(&mut self, mut batches: Vec<WriteBatch>, keep: bool) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         inner.commit.check()?;
-        for b in batches {
+        for b in &batches {
             b.validate()?;
         }
-        let batches: Vec<&WriteBatch> = logged_batches(batches).collect();
+        batches.retain(is_logged);
         if batches.is_empty() {
             return Ok(());
         }
@@ -1719,7 +1728,7 @@ impl OpenGroup {
             }
         }
         let index = u32::try_from(self.parts.len()).map_err(|_| Error::batch("?", "a streamed group of more than 2^32 parts"))?;
-        let frame = Frame::part(self.id, index, &batches);
+        let frame = Frame::part(self.id, index, &batches.iter().collect::<Vec<_>>());
         frame.check_size()?;
         let mut st = inner.live_state()?;
         let bound = inner.config.ttl_bound(st.ttl_ms);
@@ -1730,12 +1739,18 @@ impl OpenGroup {
             st.active.seq.check(b)?;
             st.active.unseq.check(b)?;
         }
-        let (_, loc) = match st.wal.as_mut() {
+        let (_, location) = match st.wal.as_mut() {
             Some(w) => w.append_located(&frame)?,
             None => return Err(Error::Closed),
         };
-        st.pins.entry(self.id).or_insert(GroupPin { first: loc.generation, release: None });
-        self.parts.push(loc);
+        st.pins.entry(self.id).or_insert(GroupPin { first: location.generation, release: None });
+        drop(st);
+        let bytes: usize = batches.iter().map(WriteBatch::estimated_bytes).sum();
+        let resident = (keep || self.resident_bytes + bytes <= inner.config.group_resident_bytes_max).then(|| {
+            self.resident_bytes += bytes;
+            batches
+        });
+        self.parts.push(LoggedPart { location, resident });
         Ok(())
     }
 
@@ -1748,7 +1763,8 @@ impl OpenGroup {
         if self.inner.config.wal_fsync != FsyncPolicy::EveryBatch {
             return Ok(());
         }
-        let Some(loc) = self.parts.last() else { return Ok(()) };
+        let Some(part) = self.parts.last() else { return Ok(()) };
+        let loc = &part.location;
         loc.file.sync().map_err(|e| {
             // As a failed group-commit sync: the page cache may have dropped
             // other writers' pages, so no later sync could prove them durable.
@@ -1759,26 +1775,25 @@ impl OpenGroup {
 
     /// Commit with `last` as the group's final part (may be empty): log it
     /// and the apply record, apply every part, and return once it is
-    /// durable. The parts logged before are read back from the log; `last`
-    /// is applied from memory. All or nothing across errors before the
-    /// apply record and across crashes; an error while applying (an I/O
-    /// error reading the log back) leaves the database refusing writes
-    /// until a restart, which replays the group whole.
-    pub fn commit(mut self, last: &[WriteBatch]) -> Result<()> {
+    /// durable. Parts kept in memory are applied from there (their vectors
+    /// taken by the memtables where they can be), the others read back
+    /// from the log. All or nothing across errors before the apply record
+    /// and across crashes; an error while applying (an I/O error reading
+    /// the log back) leaves the database refusing writes until a restart,
+    /// which replays the group whole.
+    pub fn commit(mut self, last: Vec<WriteBatch>) -> Result<()> {
         let ticket = self.commit_deferred(last)?;
         self.inner.wait_durable(ticket)
     }
 
     /// [`OpenGroup::commit`] without waiting for the sync; durable once
     /// [`StorageEngine::wait_durable`] returns for the ticket.
-    pub fn commit_deferred(&mut self, last: &[WriteBatch]) -> Result<CommitTicket> {
+    pub fn commit_deferred(&mut self, last: Vec<WriteBatch>) -> Result<CommitTicket> {
         if self.committed {
             return Ok(CommitTicket::default());
         }
-        let logged = self.parts.len();
-        self.write_part(last)?;
-        // The final part, if it had anything, is applied from `last`.
-        let in_memory = self.parts.len() > logged;
+        // The final part stays in memory whatever its size: the caller held it anyway.
+        self.log_part(last, true)?;
         if self.parts.is_empty() {
             return Ok(CommitTicket::default());
         }
@@ -1796,7 +1811,7 @@ impl OpenGroup {
             st.applying = Some(a);
         }
         self.committed = true;
-        let applied = self.apply_parts(&inner, parts, in_memory.then_some(last));
+        let applied = self.apply_parts(&inner);
         let mut st = lock(&inner.state);
         st.applying = None;
         let release = st.generation;
@@ -1812,18 +1827,20 @@ impl OpenGroup {
         Ok(CommitTicket(lsn))
     }
 
-    /// Apply every part in order, the final one from `last` when given
-    /// (the caller still holds it), the others read back from the log. A
-    /// helper thread reads and decodes the next part from the log while
-    /// this one applies the current one (the rendezvous channel keeps it one
-    /// part ahead: at most two decoded parts in memory).
-    fn apply_parts(&self, inner: &Inner, parts: u32, last: Option<&[WriteBatch]>) -> Result<()> {
-        let from_log = if last.is_some() { parts - 1 } else { parts };
+    /// Apply every part in order: those in memory from there, the others
+    /// read back from the log. A helper thread reads and decodes the logged
+    /// parts ahead of the apply (the rendezvous channel keeps it one part
+    /// ahead: at most two decoded parts in memory).
+    fn apply_parts(&mut self, inner: &Inner) -> Result<()> {
+        let parts = std::mem::take(&mut self.parts);
+        let count = parts.len() as u32;
+        let (id, to_read): (u64, Vec<(u32, RecordLocation)>) =
+            (self.id, parts.iter().enumerate().filter(|(_, p)| p.resident.is_none()).map(|(i, p)| (i as u32, p.location.clone())).collect());
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<WriteBatch>>>(0);
             let reader = std::thread::Builder::new().name("arbor-group-read".into()).spawn_scoped(scope, move || {
-                for (i, loc) in self.parts[..from_log as usize].iter().enumerate() {
-                    let part = self.read_part(loc, i as u32);
+                for (i, loc) in &to_read {
+                    let part = read_part(id, loc, *i);
                     let failed = part.is_err();
                     // A closed channel: the apply stopped on an error.
                     if sender.send(part).is_err() || failed {
@@ -1834,37 +1851,23 @@ impl OpenGroup {
             if let Err(e) = reader {
                 return Err(Error::io("wal", e));
             }
-            for part in 0..from_log {
-                let batches = receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??;
-                self.apply_part(inner, part, parts, &batches)?;
-            }
-            if let Some(last) = last {
-                // As logged: the batches `write_part` kept.
-                let last: Vec<&WriteBatch> = logged_batches(last).collect();
-                self.apply_part(inner, from_log, parts, &last)?;
+            for (part, logged) in parts.into_iter().enumerate() {
+                let batches = match logged.resident {
+                    Some(batches) => batches,
+                    None => receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??,
+                };
+                self.apply_part(inner, part as u32, count, batches)?;
             }
             Ok(())
         })
     }
 
-    /// Part `part` read back from the log and checked to be that part of this group.
-    fn read_part(&self, loc: &RecordLocation, part: u32) -> Result<Vec<WriteBatch>> {
-        let WalRecord::Part { id, index, batches } = wal::read_record(loc)? else {
-            return Err(Error::corrupt(&loc.path, loc.offset, "not a part record"));
-        };
-        if id != self.id || index != part {
-            return Err(Error::corrupt(&loc.path, loc.offset, format!("part {index} of group {id} where part {part} of group {} was logged", self.id)));
-        }
-        Ok(batches)
-    }
-
-    fn apply_part<B: std::borrow::Borrow<WriteBatch>>(&self, inner: &Inner, part: u32, parts: u32, batches: &[B]) -> Result<()> {
-        let batches = batches.iter().map(std::borrow::Borrow::borrow);
-        inner.admit_committed(batches.clone().map(WriteBatch::estimated_bytes).sum());
+    fn apply_part(&self, inner: &Inner, part: u32, parts: u32, mut batches: Vec<WriteBatch>) -> Result<()> {
+        inner.admit_committed(batches.iter().map(WriteBatch::estimated_bytes).sum());
         let mut st = inner.live_state()?;
-        for (k, b) in batches.enumerate() {
+        for (k, b) in batches.iter_mut().enumerate() {
             st.applying = Some(GroupApply { id: self.id, part, batch: k as u32, parts });
-            inner.apply_write_or_seal(&mut st, b)?;
+            inner.apply_write_or_seal(&mut st, Incoming::Owned(b))?;
         }
         st.applying = Some(GroupApply { id: self.id, part: part + 1, batch: 0, parts });
         let sealed = st.active.bytes() >= inner.config.memtable_bytes_max && inner.seal_logged(&mut st);
@@ -1876,9 +1879,28 @@ impl OpenGroup {
     }
 }
 
-/// The batches of a part that are logged: those with a point.
-fn logged_batches(batches: &[WriteBatch]) -> impl Iterator<Item = &WriteBatch> {
-    batches.iter().filter(|b| !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty()))
+/// Part `part` of group `id` read back from the log, checked to be that part.
+fn read_part(id: u64, loc: &RecordLocation, part: u32) -> Result<Vec<WriteBatch>> {
+    let WalRecord::Part { id: logged, index, batches } = wal::read_record(loc)? else {
+        return Err(Error::corrupt(&loc.path, loc.offset, "not a part record"));
+    };
+    if logged != id || index != part {
+        return Err(Error::corrupt(&loc.path, loc.offset, format!("part {index} of group {logged} where part {part} of group {id} was logged")));
+    }
+    Ok(batches)
+}
+
+/// A logged part of an [`OpenGroup`]: where it is, and its batches while
+/// the group keeps them in memory for the commit to apply (else they are
+/// read back from the log).
+struct LoggedPart {
+    location: RecordLocation,
+    resident: Option<Vec<WriteBatch>>,
+}
+
+/// Whether a batch of a part is logged: one with a point.
+fn is_logged(b: &WriteBatch) -> bool {
+    !b.times.is_empty() && b.columns.iter().any(|c| !c.values.is_empty())
 }
 
 impl Drop for OpenGroup {

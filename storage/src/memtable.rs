@@ -44,6 +44,17 @@ impl SeriesBuf {
         sorted_span(&self.times, self.sorted_len)
     }
 
+    /// Take `times` and `values` as this (empty) series' vectors.
+    /// Returns the bytes added.
+    fn adopt(&mut self, times: Vec<i64>, values: Values) -> usize {
+        debug_assert!(self.times.is_empty());
+        let bytes = times.len() * 8 + values_bytes(&values);
+        self.sorted_len = if times.windows(2).all(|w| w[0] < w[1]) { times.len() } else { 0 };
+        self.times = fitted(times);
+        self.values = fitted_values(values);
+        bytes
+    }
+
     fn append(&mut self, times: &[i64], values: &Values) -> usize {
         if times.is_empty() {
             return 0;
@@ -168,6 +179,41 @@ impl AlignedBuf {
 
     pub(crate) fn column(&self, measurement: &str) -> Option<&AlignedColumn> {
         self.columns.get(measurement)
+    }
+
+    /// Take `batch`'s rows as this buffer's vectors when it holds no row
+    /// and every row of the batch has a value (nothing to drop); `None`
+    /// (the batch untouched) otherwise. Returns (bytes added, points added).
+    fn adopt(&mut self, batch: &mut WriteBatch) -> Option<(usize, usize)> {
+        let n = batch.times.len();
+        if !self.times.is_empty() || n == 0 {
+            return None;
+        }
+        if batch.columns.iter().any(|c| c.validity.is_some()) && !(0..n).all(|i| batch.columns.iter().any(|c| c.is_valid(i))) {
+            return None;
+        }
+        self.times = fitted(std::mem::take(&mut batch.times));
+        self.sorted_len = if self.times.windows(2).all(|w| w[0] < w[1]) { n } else { 0 };
+        let mut bytes = n * 8;
+        let mut points = 0;
+        for c in &mut batch.columns {
+            let values = std::mem::replace(&mut c.values, Values::empty(c.data_type));
+            points += values.len();
+            bytes += values_bytes(&values);
+            let column = AlignedColumn { data_type: c.data_type, values: fitted_values(values), present: c.validity.take() };
+            if self.columns.insert(c.measurement.clone(), column).is_none() {
+                bytes += SERIES_OVERHEAD_BYTES + c.measurement.len();
+            }
+        }
+        // Columns of earlier (deleted) rows the batch has no value for.
+        if self.columns.len() > batch.columns.len() {
+            for (m, col) in self.columns.iter_mut() {
+                if !batch.columns.iter().any(|c| c.measurement == *m) {
+                    *col = AlignedColumn::new(col.data_type, n);
+                }
+            }
+        }
+        Some((bytes, points))
     }
 
     /// Append the selected rows of `batch` that have a value in some
@@ -469,6 +515,32 @@ pub(crate) enum Rows<'a> {
     Selected(&'a [bool]),
 }
 
+/// A batch handed to a memtable: shared (its rows are copied in) or lent
+/// by a caller done with it, whose vectors the memtable takes as they are
+/// where it can hold them so ([`AlignedBuf::adopt`], [`SeriesBuf::adopt`]):
+/// a bulk load's batches then cost no copy and no fresh pages.
+pub(crate) enum Incoming<'a> {
+    Shared(&'a WriteBatch),
+    /// Left empty of whatever vectors were taken.
+    Owned(&'a mut WriteBatch),
+}
+
+impl Incoming<'_> {
+    pub(crate) fn get(&self) -> &WriteBatch {
+        match self {
+            Incoming::Shared(b) => b,
+            Incoming::Owned(b) => b,
+        }
+    }
+
+    pub(crate) fn reborrow(&mut self) -> Incoming<'_> {
+        match self {
+            Incoming::Shared(b) => Incoming::Shared(b),
+            Incoming::Owned(b) => Incoming::Owned(b),
+        }
+    }
+}
+
 impl MemTable {
     pub(crate) fn is_empty(&self) -> bool {
         self.points == 0
@@ -493,23 +565,29 @@ impl MemTable {
         Ok(())
     }
 
-    /// Append the selected rows of `batch` (checked with [`Self::check`]).
-    /// Returns the bytes added.
-    pub(crate) fn insert(&mut self, batch: &WriteBatch, rows: Rows<'_>) -> usize {
+    /// Append the selected rows of `batch` (checked with [`Self::check`]);
+    /// an owned batch's vectors are taken where they can be held as they
+    /// are. Returns the bytes added.
+    pub(crate) fn insert(&mut self, batch: Incoming<'_>, rows: Rows<'_>) -> usize {
+        let b = batch.get();
         // Look up before inserting: the common case (a known device and
         // series) allocates no key.
-        if !self.devices.contains_key(batch.device.as_str()) {
-            self.devices.insert(batch.device.clone(), DeviceBuf::new(batch.aligned));
+        if !self.devices.contains_key(b.device.as_str()) {
+            self.devices.insert(b.device.clone(), DeviceBuf::new(b.aligned));
         }
-        let Some(dev) = self.devices.get_mut(batch.device.as_str()) else { return 0 };
-        if dev.aligned() != batch.aligned && dev.is_empty() {
+        let Some(dev) = self.devices.get_mut(b.device.as_str()) else { return 0 };
+        if dev.aligned() != b.aligned && dev.is_empty() {
             // A device holding no point (all deleted) may change alignment;
             // one holding points cannot ([`Self::check`]).
-            *dev = DeviceBuf::new(batch.aligned);
+            *dev = DeviceBuf::new(b.aligned);
         }
-        let (added, points) = match dev {
-            DeviceBuf::Aligned(rows_buf) => rows_buf.append(batch, rows),
-            DeviceBuf::Plain(series) => insert_plain(series, batch, rows),
+        let (added, points) = match (dev, batch, rows) {
+            (DeviceBuf::Aligned(buf), Incoming::Owned(owned), Rows::All) => match buf.adopt(owned) {
+                Some(added) => added,
+                None => buf.append(owned, Rows::All),
+            },
+            (DeviceBuf::Aligned(buf), batch, rows) => buf.append(batch.get(), rows),
+            (DeviceBuf::Plain(series), batch, rows) => insert_plain(series, batch, rows),
         };
         self.bytes += added;
         self.points += points;
@@ -569,18 +647,46 @@ impl MemTable {
     }
 }
 
-/// Append the selected rows of `batch` to a plain device's series.
+/// Append the selected rows of `batch` to a plain device's series (an
+/// owned batch's value vectors taken by series holding no point).
 /// Returns (bytes added, points added).
-fn insert_plain(series_map: &mut HashMap<String, SeriesBuf>, batch: &WriteBatch, rows: Rows<'_>) -> (usize, usize) {
+fn insert_plain(series_map: &mut HashMap<String, SeriesBuf>, mut batch: Incoming<'_>, rows: Rows<'_>) -> (usize, usize) {
     let mut added = 0;
     let mut points = 0;
-    for c in &batch.columns {
+    let columns = batch.get().columns.len();
+    for k in 0..columns {
+        let adoptable = {
+            let b = batch.get();
+            let c = &b.columns[k];
+            matches!(rows, Rows::All)
+                && c.validity.is_none()
+                && !b.times.is_empty()
+                && series_map.get(c.measurement.as_str()).is_none_or(|s| s.len() == 0)
+        };
+        if let (true, Incoming::Owned(owned)) = (adoptable, &mut batch) {
+            // Every row has a value and the series holds none: it takes
+            // the values (the columns share the times: the last takes them).
+            let times = if k + 1 == columns { std::mem::take(&mut owned.times) } else { owned.times.clone() };
+            let c = &mut owned.columns[k];
+            let values = std::mem::replace(&mut c.values, Values::empty(c.data_type));
+            let n = times.len();
+            let series = series_map.entry(c.measurement.clone()).or_insert_with(|| {
+                added += SERIES_OVERHEAD_BYTES + c.measurement.len();
+                SeriesBuf::new(c.data_type)
+            });
+            *series = SeriesBuf::new(c.data_type);
+            added += series.adopt(times, values);
+            points += n;
+            continue;
+        }
+        let b = batch.get();
+        let c = &b.columns[k];
         // The common case (every row, no NULL) appends straight from the batch.
         let selected;
         let (times, values) = match (rows, &c.validity) {
-            (Rows::All, None) => (batch.times.as_slice(), &c.values),
+            (Rows::All, None) => (b.times.as_slice(), &c.values),
             _ => {
-                selected = select(&batch.times, c, rows);
+                selected = select(&b.times, c, rows);
                 (selected.0.as_slice(), &selected.1)
             }
         };
@@ -603,6 +709,26 @@ fn insert_plain(series_map: &mut HashMap<String, SeriesBuf>, batch: &WriteBatch,
         }
     }
     (added, points)
+}
+
+/// `v` without more than an eighth of spare capacity (a buffer adopted
+/// from a bulk load may have been grown by doubling).
+fn fitted<T>(mut v: Vec<T>) -> Vec<T> {
+    if v.capacity() - v.len() > v.len() / 8 {
+        v.shrink_to_fit();
+    }
+    v
+}
+
+fn fitted_values(values: Values) -> Values {
+    match values {
+        Values::Boolean(v) => Values::Boolean(fitted(v)),
+        Values::Int32(v) => Values::Int32(fitted(v)),
+        Values::Int64(v) => Values::Int64(fitted(v)),
+        Values::Float(v) => Values::Float(fitted(v)),
+        Values::Double(v) => Values::Double(fitted(v)),
+        Values::Binary(v) => Values::Binary(fitted(v)),
+    }
 }
 
 /// The times and present values of `column` in the selected rows.
@@ -661,8 +787,8 @@ mod tests {
         let b2 = WriteBatch::new("root.d", true, vec![2, 1])
             .with_column(Column::from_options("a", DataType::Int64, &[Some(Value::Int64(21)), None]).unwrap());
         m.check(&b1).unwrap();
-        m.insert(&b1, Rows::All);
-        m.insert(&b2, Rows::All);
+        m.insert(Incoming::Shared(&b1), Rows::All);
+        m.insert(Incoming::Shared(&b2), Rows::All);
         let (_, run) = m.run("root.d", "a", TimeRange::ALL).unwrap();
         assert_eq!(run.times, vec![1, 2]);
         assert_eq!(run.values, Values::Int64(vec![10, 21]));
@@ -682,8 +808,8 @@ mod tests {
             .with_column(Column::from_options("x", DataType::Int64, &[None, None, Some(Value::Int64(40))]).unwrap())
             .with_column(Column::from_options("y", DataType::Double, &[Some(Value::Double(2.5)), None, None]).unwrap())
             .with_column(Column::from_options("z", DataType::Int32, &[None, None, Some(Value::Int32(7))]).unwrap());
-        m.insert(&b1, Rows::All);
-        m.insert(&b2, Rows::All);
+        m.insert(Incoming::Shared(&b1), Rows::All);
+        m.insert(Incoming::Shared(&b2), Rows::All);
         let Some(DeviceBuf::Aligned(rows)) = m.devices.get("root.a") else { panic!("not aligned") };
         assert_eq!(rows.times, vec![1, 2, 3, 2, 4], "one time column; the row without values is not kept");
         assert_eq!(m.points, 6 + 3);
@@ -707,12 +833,62 @@ mod tests {
         assert_eq!(run(&m, "x"), SeriesBatch { times: vec![1, 2, 3], values: Values::Int64(vec![10, 20, 30]) });
     }
 
+    /// Every series' points and the memtable's byte and point counts, to
+    /// compare two memtables.
+    fn contents(m: &MemTable) -> (usize, usize, Vec<(String, String, SeriesBatch)>) {
+        let mut out = Vec::new();
+        for (d, dev) in &m.devices {
+            let names: Vec<String> = match dev {
+                DeviceBuf::Plain(series) => series.keys().cloned().collect(),
+                DeviceBuf::Aligned(rows) => rows.columns.keys().cloned().collect(),
+            };
+            for n in names {
+                let (_, run) = m.run(d, &n, TimeRange::ALL).unwrap();
+                out.push((d.clone(), n, run));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        (m.bytes, m.points, out)
+    }
+
+    #[test]
+    fn batches_taken_as_they_are_hold_what_copied_ones_do() {
+        let full = |times: Vec<i64>| Column::full("x", DataType::Int64, Values::Int64(times.iter().map(|t| t * 10).collect()));
+        let batches = |aligned: bool| {
+            vec![
+                // Into an empty buffer: taken (unsorted, so not marked sorted).
+                WriteBatch::new("root.d", aligned, vec![3, 1, 2]).with_column(full(vec![3, 1, 2])).with_column(
+                    Column::from_options("y", DataType::Double, &[Some(Value::Double(0.5)), None, Some(Value::Double(2.5))]).unwrap(),
+                ),
+                // Into a buffer with rows: copied.
+                WriteBatch::new("root.d", aligned, vec![4, 1]).with_column(full(vec![4, 1])),
+                // Another device, sorted, every value: taken.
+                WriteBatch::new("root.e", aligned, vec![7, 8, 9]).with_column(full(vec![7, 8, 9])),
+                // A row without any value is not kept: copied.
+                WriteBatch::new("root.f", aligned, vec![1, 2])
+                    .with_column(Column::from_options("x", DataType::Int64, &[None, Some(Value::Int64(2))]).unwrap()),
+            ]
+        };
+        for aligned in [true, false] {
+            let mut shared = MemTable::default();
+            let mut owned = MemTable::default();
+            for (b, mut o) in batches(aligned).iter().zip(batches(aligned)) {
+                shared.insert(Incoming::Shared(b), Rows::All);
+                owned.insert(Incoming::Owned(&mut o), Rows::All);
+            }
+            assert_eq!(contents(&owned), contents(&shared), "aligned {aligned}");
+            assert_eq!(owned.devices["root.d"].max_time(), Some(4));
+            assert_eq!(owned.series_extent("root.e", "x"), Some((3, Some((7, 9)))));
+            assert_eq!(owned.series_extent("root.d", "x").map(|e| e.1), Some(None), "unsorted rows have no known span");
+        }
+    }
+
     #[test]
     fn selected_rows_only_and_deletes() {
         let mut m = MemTable::default();
         let b = WriteBatch::new("root.d", false, vec![5, 6, 7])
             .with_column(Column::full("a", DataType::Int32, Values::Int32(vec![5, 6, 7])));
-        m.insert(&b, Rows::Selected(&[true, false, true]));
+        m.insert(Incoming::Shared(&b), Rows::Selected(&[true, false, true]));
         m.delete("root.d", "a", TimeRange::new(7, 7));
         let (_, run) = m.read_normalized("root.d", "a", TimeRange::ALL).unwrap();
         assert_eq!(run.times, vec![5]);

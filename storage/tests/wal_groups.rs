@@ -55,7 +55,7 @@ fn an_open_group_is_absent_after_a_crash_and_a_committed_one_is_whole() {
     let engine = open(dir.path(), test_config());
     let mut open_group = engine.begin_group();
     for p in 0..3 {
-        open_group.write_part(&[part(p, 100)]).unwrap();
+        open_group.write_part(vec![part(p, 100)]).unwrap();
     }
     assert_eq!(open_group.parts(), 3);
     assert!(int_points(&engine, &g()).is_empty(), "parts are not visible before the commit");
@@ -67,9 +67,9 @@ fn an_open_group_is_absent_after_a_crash_and_a_committed_one_is_whole() {
     // The final part comes with the commit (logged by it, applied from memory).
     let mut group = engine.begin_group();
     for p in 0..2 {
-        group.write_part(&[part(p, 100)]).unwrap();
+        group.write_part(vec![part(p, 100)]).unwrap();
     }
-    group.commit(&[part(2, 100)]).unwrap();
+    group.commit(vec![part(2, 100)]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(3, 100));
     drop(engine);
     let engine = open(dir.path(), test_config());
@@ -82,7 +82,7 @@ fn an_aborted_group_is_never_replayed_and_its_segments_go() {
     let engine = open(dir.path(), tiny());
     let mut group = engine.begin_group();
     for p in 0..4 {
-        group.write_part(&[part(p, 500)]).unwrap();
+        group.write_part(vec![part(p, 500)]).unwrap();
     }
     drop(group);
     other_writes(&engine, 0, 20);
@@ -100,13 +100,13 @@ fn parts_outlive_checkpoints_while_their_group_is_open() {
     let mut group = engine.begin_group();
     // Other writers flush (and checkpoint) between every part.
     for p in 0..4 {
-        group.write_part(&[part(p, 500)]).unwrap();
+        group.write_part(vec![part(p, 500)]).unwrap();
         other_writes(&engine, p * 10, 10);
     }
     assert!(wal_segments(dir.path()) > 4, "the open group's segments were removed");
     // The commit's apply seals and flushes after every part (each is larger
     // than a memtable): the checkpoint passes the commit record itself.
-    group.commit(&[]).unwrap();
+    group.commit(vec![]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(4, 500));
     drop(engine);
     let engine = open(dir.path(), tiny());
@@ -130,9 +130,9 @@ fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
     // Two parts fill a memtable: the apply seals (and flushes) after every
     // second part, and the last part stays in memory.
     for p in 0..4 {
-        group.write_part(&[part(p, 300)]).unwrap();
+        group.write_part(vec![part(p, 300)]).unwrap();
     }
-    group.commit(&[part(4, 300)]).unwrap();
+    group.commit(vec![part(4, 300)]).unwrap();
     assert!(!engine.files().is_empty(), "the apply flushed nothing: the test does not test resuming");
     assert!(engine.memtable_bytes() > 0, "the apply flushed everything: the test does not test resuming");
     drop(engine);
@@ -150,11 +150,11 @@ fn a_group_is_applied_where_it_commits_before_and_after_a_crash() {
     let engine = open(dir.path(), test_config());
     engine.write(&ints("root.g.d", "v", &[(5, 1)])).unwrap();
     let mut group = engine.begin_group();
-    group.write_part(&[ints("root.g.d", "v", &[(5, 2), (6, 2)])]).unwrap();
+    group.write_part(vec![ints("root.g.d", "v", &[(5, 2), (6, 2)])]).unwrap();
     // Written after the part but before the commit: the group, applied at
     // its commit, overwrites it.
     engine.write(&ints("root.g.d", "v", &[(5, 3), (7, 3)])).unwrap();
-    group.commit(&[]).unwrap();
+    group.commit(vec![]).unwrap();
     engine.write(&ints("root.g.d", "v", &[(6, 4)])).unwrap();
     let want = vec![(5, 2), (6, 4), (7, 3)];
     assert_eq!(int_points(&engine, &g()), want);
@@ -168,12 +168,12 @@ fn a_part_of_another_type_is_refused_and_the_group_still_commits() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), test_config());
     let mut group = engine.begin_group();
-    group.write_part(&[part(0, 10)]).unwrap();
+    group.write_part(vec![part(0, 10)]).unwrap();
     let doubles = common::doubles("root.g.d", "v", &[(100, 1.5)]);
-    let err = group.write_part(&[doubles]).unwrap_err();
+    let err = group.write_part(vec![doubles]).unwrap_err();
     assert!(matches!(err, storage::Error::TypeMismatch { .. }), "{err}");
-    group.write_part(&[part(1, 10)]).unwrap();
-    group.commit(&[]).unwrap();
+    group.write_part(vec![part(1, 10)]).unwrap();
+    group.commit(vec![]).unwrap();
     assert_eq!(int_points(&engine, &g()), expected(2, 10));
 }
 
@@ -182,9 +182,9 @@ fn a_final_part_refused_at_the_commit_aborts_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), test_config());
     let mut group = engine.begin_group();
-    group.write_part(&[part(0, 10)]).unwrap();
+    group.write_part(vec![part(0, 10)]).unwrap();
     let doubles = common::doubles("root.g.d", "v", &[(100, 1.5)]);
-    let err = group.commit(&[doubles]).unwrap_err();
+    let err = group.commit(vec![doubles]).unwrap_err();
     assert!(matches!(err, storage::Error::TypeMismatch { .. }), "{err}");
     assert!(int_points(&engine, &g()).is_empty(), "a group whose commit failed was applied");
     drop(engine);
@@ -225,7 +225,8 @@ fn check(engine: &storage::StorageEngine, model: &Model, seed: u64, step: usize)
 }
 
 /// Random interleavings of plain writes, deletes, streamed groups (parts,
-/// commits, aborts, two open at once), flushes and crashes, with memtables
+/// commits, aborts, two open at once; parts applied from memory or read
+/// back from the log), flushes and crashes, with memtables
 /// small enough that seals and flushes happen inside commits; the engine
 /// must agree with a `BTreeMap` model after every crash and at the end.
 /// `ARBOR_MODEL_CASES` sets the number of seeds (default 12).
@@ -234,7 +235,13 @@ fn groups_agree_with_a_model_across_crashes() {
     let cases: u64 = std::env::var("ARBOR_MODEL_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
     for seed in 1..=cases {
         let dir = tempfile::tempdir().unwrap();
-        let config = || EngineConfig { memtable_bytes_max: 4 << 10, ..test_config() };
+        // Parts kept in memory for the commit, read back from the log, or a mix.
+        let resident = match seed % 3 {
+            0 => 0,
+            1 => 2 << 10,
+            _ => test_config().group_resident_bytes_max,
+        };
+        let config = || EngineConfig { memtable_bytes_max: 4 << 10, group_resident_bytes_max: resident, ..test_config() };
         let mut engine = open(dir.path(), config());
         let mut rng = Rng(seed);
         let mut model = Model::new();
@@ -263,12 +270,12 @@ fn groups_agree_with_a_model_across_crashes() {
                 8..=11 if !groups.is_empty() => {
                     let k = rng.below(groups.len() as u64) as usize;
                     let parts: Vec<_> = (0..1 + rng.below(3)).map(|_| batch(&mut rng, &mut clock, step as i64)).collect();
-                    groups[k].0.write_part(&parts.iter().map(to_batch).collect::<Vec<_>>()).unwrap();
+                    groups[k].0.write_part(parts.iter().map(to_batch).collect::<Vec<_>>()).unwrap();
                     groups[k].1.extend(parts);
                 }
                 12 | 13 if !groups.is_empty() => {
                     let (group, batches) = groups.remove(rng.below(groups.len() as u64) as usize);
-                    group.commit(&[]).unwrap();
+                    group.commit(vec![]).unwrap();
                     for (s, points) in batches {
                         for (t, v) in points {
                             model.insert((s, t), v);
@@ -319,7 +326,7 @@ fn writes_racing_a_commit_replay_as_they_were_applied() {
         let mut group = engine.begin_group();
         for p in 0..20 {
             let points: Vec<(i64, i64)> = (p * 2000..(p + 1) * 2000).map(|t| (t, 1)).collect();
-            group.write_part(&[ints("root.g.d", "v", &points)]).unwrap();
+            group.write_part(vec![ints("root.g.d", "v", &points)]).unwrap();
         }
         let racer = {
             let engine = std::sync::Arc::clone(&engine);
@@ -334,7 +341,7 @@ fn writes_racing_a_commit_replay_as_they_were_applied() {
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(round * 5));
-        group.commit(&[]).unwrap();
+        group.commit(vec![]).unwrap();
         racer.join().unwrap();
         let live = int_points(&engine, &g());
         assert_eq!(live.len(), TIMES as usize);
