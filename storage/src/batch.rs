@@ -111,6 +111,46 @@ impl WriteBatch {
         self.times.len()
     }
 
+    /// Append `other`'s rows (same device; one type per measurement,
+    /// checked by the caller): a column only one side has is absent in the
+    /// other side's rows.
+    pub(crate) fn append(&mut self, mut other: WriteBatch) {
+        let (old, added) = (self.times.len(), other.times.len());
+        if old == 0 {
+            *self = other;
+            return;
+        }
+        self.times.append(&mut other.times);
+        for c in &mut self.columns {
+            if let Some(k) = other.columns.iter().position(|o| o.measurement == c.measurement) {
+                let o = other.columns.swap_remove(k);
+                match (&mut c.validity, o.validity) {
+                    (None, None) => {}
+                    (mine, theirs) => {
+                        let v = mine.get_or_insert_with(|| vec![true; old]);
+                        match theirs {
+                            Some(t) => v.extend_from_slice(&t),
+                            None => v.resize(old + added, true),
+                        }
+                    }
+                }
+                // Same physical type: checked by the caller.
+                let _ = c.values.extend_from(&o.values);
+            } else {
+                c.validity.get_or_insert_with(|| vec![true; old]).resize(old + added, false);
+            }
+        }
+        for mut o in other.columns {
+            let mut v = vec![false; old];
+            match o.validity.take() {
+                Some(t) => v.extend_from_slice(&t),
+                None => v.resize(old + added, true),
+            }
+            o.validity = Some(v);
+            self.columns.push(o);
+        }
+    }
+
     /// Check the batch's shape; a bad batch is rejected whole.
     pub(crate) fn validate(&self) -> Result<()> {
         let n = self.times.len();
@@ -288,6 +328,28 @@ impl ReadCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_batches_keep_each_rows_values_and_absences() {
+        let opt = |m: &str, v: &[Option<i64>]| Column::from_options(m, DataType::Int64, &v.iter().map(|x| x.map(Value::Int64)).collect::<Vec<_>>()).unwrap();
+        let mut a = WriteBatch::new("root.d", true, vec![1, 2]).with_column(opt("x", &[Some(1), Some(2)])).with_column(opt("y", &[None, Some(20)]));
+        let b = WriteBatch::new("root.d", true, vec![3, 4]).with_column(opt("y", &[Some(30), Some(40)])).with_column(opt("z", &[None, Some(400)]));
+        a.append(b);
+        a.validate().unwrap();
+        let column = |m: &str| {
+            let c = a.columns.iter().find(|c| c.measurement == m).unwrap();
+            (0..a.rows()).map(|i| c.is_valid(i).then(|| c.values.get(c.validity.as_ref().map_or(i, |v| v[..i].iter().filter(|p| **p).count())))).collect::<Vec<_>>()
+        };
+        assert_eq!(a.times, vec![1, 2, 3, 4]);
+        let ints = |v: &[Option<i64>]| v.iter().map(|x| x.map(Value::Int64)).collect::<Vec<_>>();
+        assert_eq!(column("x"), ints(&[Some(1), Some(2), None, None]));
+        assert_eq!(column("y"), ints(&[None, Some(20), Some(30), Some(40)]));
+        assert_eq!(column("z"), ints(&[None, None, None, Some(400)]));
+        // Onto an empty batch: taken as it is.
+        let mut e = WriteBatch::new("root.d", true, vec![]);
+        e.append(a.clone());
+        assert_eq!(e.times, a.times);
+    }
 
     #[test]
     fn aggregates_of_disjoint_pieces_merge() {

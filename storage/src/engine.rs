@@ -16,17 +16,22 @@
 //! each to one at a time.
 //!
 //! Streamed groups ([`OpenGroup`], a big `COPY`): parts are logged as they
-//! come (not applied, not held in memory); the commit logs the final part
-//! and an apply record, then reads the earlier parts back from the log and
-//! applies them, and the final one from memory, a part at a time,
-//! releasing the state lock between parts so flushes (and readers) go on
-//! and memory stays within the memtable budget. While it applies, the
-//! commit holds `write_gate` exclusively: no other write or delete is
-//! logged in between, so recovery, which applies the whole group at the
-//! position of its apply records, reproduces exactly the order the live run
-//! applied things in. Readers may see a group partly applied while its
-//! commit runs (reads of several series are not one snapshot anyway); an
-//! aborted group was never applied, so nothing of it is ever seen.
+//! come (not applied). While they take at most the configured
+//! `group_resident_bytes_max` they are also kept in memory, merged into one
+//! batch per device; later parts are not kept. The commit logs the final
+//! part and an apply record, then applies the merged parts under one hold
+//! of the state lock (readers see all of them or none; the memtables take
+//! the merged vectors as they are where they can), then reads the other
+//! parts back from the log and applies them a part at a time, releasing
+//! the lock between parts so flushes (and readers) go on and memory stays
+//! within the memtable budget, and the final one from memory. While it
+//! applies, the commit holds `write_gate` exclusively: no other write or
+//! delete is logged in between, so recovery, which applies the whole group
+//! at the position of its apply records, reproduces exactly the order the
+//! live run applied things in (no seal happens among the merged parts, so
+//! applying them merged is applying them in order). Readers may see a
+//! group larger than the in-memory limit partly applied while its commit
+//! runs; an aborted group was never applied, so nothing of it is ever seen.
 //!
 //! Group pins: the WAL segments from a group's first part on stay on disk
 //! while the group is open, and after its commit until every generation its
@@ -513,7 +518,11 @@ impl StorageEngine {
             inner: Arc::clone(&self.inner),
             id: self.inner.next_group_id.fetch_add(1, Ordering::SeqCst),
             parts: Vec::new(),
-            resident_bytes: 0,
+            merged: Vec::new(),
+            merged_index: HashMap::new(),
+            merged_parts: 0,
+            merged_bytes: 0,
+            tail: None,
             types: HashMap::new(),
             committed: false,
         }
@@ -1677,9 +1686,18 @@ fn wal_floor(st: &State) -> u64 {
 pub struct OpenGroup {
     inner: Arc<Inner>,
     id: u64,
-    parts: Vec<LoggedPart>,
-    /// Bytes of the parts kept in memory ([`EngineConfig::group_resident_bytes_max`]).
-    resident_bytes: usize,
+    /// Where each logged part is.
+    parts: Vec<RecordLocation>,
+    /// The first `merged_parts` parts, kept in memory as one batch per
+    /// device (rows in log order) while they take at most
+    /// [`EngineConfig::group_resident_bytes_max`]; the commit applies them
+    /// at once. Later parts are read back from the log, but the final one.
+    merged: Vec<WriteBatch>,
+    merged_index: HashMap<String, usize>,
+    merged_parts: usize,
+    merged_bytes: usize,
+    /// The final part when it is not merged (applied from memory).
+    tail: Option<Vec<WriteBatch>>,
     /// The type of every series written so far: one type per series in a group.
     types: HashMap<(String, String), tsfile::DataType>,
     /// The apply record is logged: from then on the group is replayed whole.
@@ -1700,16 +1718,17 @@ impl OpenGroup {
 
     /// Log `batches` as the group's next part (not synced, not applied).
     /// Checked as a write would be (types, alignment, TTL) so the commit
-    /// does not fail on them. The group keeps the batches for its commit
-    /// while its parts in memory stay within
-    /// [`EngineConfig::group_resident_bytes_max`]; past that they are read
-    /// back from the log.
+    /// does not fail on them. While the group's parts so far take at most
+    /// [`EngineConfig::group_resident_bytes_max`] they are kept in memory,
+    /// merged per device (on the caller's thread); past that they are read
+    /// back from the log by the commit.
     pub fn write_part(&mut self, batches: Vec<WriteBatch>) -> Result<()> {
         self.log_part(batches, false)
     }
 
-    /// [`OpenGroup::write_part`]; `keep`: held in memory whatever its size.
-    fn log_part(&mut self, mut batches: Vec<WriteBatch>, keep: bool) -> Result<()> {
+    /// [`OpenGroup::write_part`]; `last`: the final part, kept in memory
+    /// whatever its size (the caller held it anyway).
+    fn log_part(&mut self, mut batches: Vec<WriteBatch>, last: bool) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         inner.commit.check()?;
         for b in &batches {
@@ -1724,6 +1743,14 @@ impl OpenGroup {
                 let t = *self.types.entry((b.device.clone(), c.measurement.clone())).or_insert(c.data_type);
                 if t != c.data_type {
                     return Err(Error::TypeMismatch { series: format!("{}.{}", b.device, c.measurement), expected: t, got: c.data_type });
+                }
+            }
+        }
+        // A device comes back with one alignment.
+        for b in &batches {
+            if let Some(&i) = self.merged_index.get(&b.device) {
+                if self.merged[i].aligned != b.aligned {
+                    return Err(Error::AlignmentMismatch { device: b.device.clone(), aligned: self.merged[i].aligned });
                 }
             }
         }
@@ -1746,11 +1773,23 @@ impl OpenGroup {
         st.pins.entry(self.id).or_insert(GroupPin { first: location.generation, release: None });
         drop(st);
         let bytes: usize = batches.iter().map(WriteBatch::estimated_bytes).sum();
-        let resident = (keep || self.resident_bytes + bytes <= inner.config.group_resident_bytes_max).then(|| {
-            self.resident_bytes += bytes;
-            batches
-        });
-        self.parts.push(LoggedPart { location, resident });
+        let prefix = self.merged_parts == self.parts.len();
+        self.parts.push(location);
+        if prefix && (last || self.merged_bytes + bytes <= inner.config.group_resident_bytes_max) {
+            self.merged_bytes += bytes;
+            self.merged_parts += 1;
+            for b in batches {
+                match self.merged_index.get(&b.device) {
+                    Some(&i) => self.merged[i].append(b),
+                    None => {
+                        self.merged_index.insert(b.device.clone(), self.merged.len());
+                        self.merged.push(b);
+                    }
+                }
+            }
+        } else if last {
+            self.tail = Some(batches);
+        }
         Ok(())
     }
 
@@ -1763,8 +1802,7 @@ impl OpenGroup {
         if self.inner.config.wal_fsync != FsyncPolicy::EveryBatch {
             return Ok(());
         }
-        let Some(part) = self.parts.last() else { return Ok(()) };
-        let loc = &part.location;
+        let Some(loc) = self.parts.last() else { return Ok(()) };
         loc.file.sync().map_err(|e| {
             // As a failed group-commit sync: the page cache may have dropped
             // other writers' pages, so no later sync could prove them durable.
@@ -1775,11 +1813,13 @@ impl OpenGroup {
 
     /// Commit with `last` as the group's final part (may be empty): log it
     /// and the apply record, apply every part, and return once it is
-    /// durable. Parts kept in memory are applied from there (their vectors
-    /// taken by the memtables where they can be), the others read back
-    /// from the log. All or nothing across errors before the apply record
-    /// and across crashes; an error while applying (an I/O error reading
-    /// the log back) leaves the database refusing writes until a restart,
+    /// durable. The parts kept in memory are applied under one hold of the
+    /// engine's lock, so readers see all of them or none (a group wholly in
+    /// memory appears at once), the memtables taking their vectors where
+    /// they can; later parts are read back from the log and applied one by
+    /// one. All or nothing across errors before the apply record and
+    /// across crashes; an error while applying (an I/O error reading the
+    /// log back) leaves the database refusing writes until a restart,
     /// which replays the group whole.
     pub fn commit(mut self, last: Vec<WriteBatch>) -> Result<()> {
         let ticket = self.commit_deferred(last)?;
@@ -1792,7 +1832,6 @@ impl OpenGroup {
         if self.committed {
             return Ok(CommitTicket::default());
         }
-        // The final part stays in memory whatever its size: the caller held it anyway.
         self.log_part(last, true)?;
         if self.parts.is_empty() {
             return Ok(CommitTicket::default());
@@ -1811,7 +1850,7 @@ impl OpenGroup {
             st.applying = Some(a);
         }
         self.committed = true;
-        let applied = self.apply_parts(&inner);
+        let applied = self.apply_parts(&inner, parts);
         let mut st = lock(&inner.state);
         st.applying = None;
         let release = st.generation;
@@ -1827,19 +1866,25 @@ impl OpenGroup {
         Ok(CommitTicket(lsn))
     }
 
-    /// Apply every part in order: those in memory from there, the others
-    /// read back from the log. A helper thread reads and decodes the logged
-    /// parts ahead of the apply (the rendezvous channel keeps it one part
-    /// ahead: at most two decoded parts in memory).
-    fn apply_parts(&mut self, inner: &Inner) -> Result<()> {
-        let parts = std::mem::take(&mut self.parts);
-        let count = parts.len() as u32;
-        let (id, to_read): (u64, Vec<(u32, RecordLocation)>) =
-            (self.id, parts.iter().enumerate().filter(|(_, p)| p.resident.is_none()).map(|(i, p)| (i as u32, p.location.clone())).collect());
+    /// Apply every part in order: the merged ones at once (or, if the
+    /// memtables cannot take them all now, read back and applied one by
+    /// one), then the rest read back from the log, then the tail. A helper
+    /// thread reads and decodes the logged parts ahead of the apply (the
+    /// rendezvous channel keeps it one part ahead: at most two decoded
+    /// parts in memory).
+    fn apply_parts(&mut self, inner: &Inner, parts: u32) -> Result<()> {
+        let merged = std::mem::take(&mut self.merged);
+        let merged_parts = self.merged_parts as u32;
+        let applied_merged = merged_parts > 0 && self.apply_merged(inner, merged_parts, parts, merged)?;
+        let first_read = if applied_merged { merged_parts } else { 0 };
+        let tail = self.tail.take();
+        let to_read = if tail.is_some() { parts - 1 } else { parts };
+        let (id, locations): (u64, Vec<(u32, RecordLocation)>) =
+            (self.id, (first_read..to_read).map(|i| (i, self.parts[i as usize].clone())).collect());
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Vec<WriteBatch>>>(0);
             let reader = std::thread::Builder::new().name("arbor-group-read".into()).spawn_scoped(scope, move || {
-                for (i, loc) in &to_read {
+                for (i, loc) in &locations {
                     let part = read_part(id, loc, *i);
                     let failed = part.is_err();
                     // A closed channel: the apply stopped on an error.
@@ -1851,15 +1896,40 @@ impl OpenGroup {
             if let Err(e) = reader {
                 return Err(Error::io("wal", e));
             }
-            for (part, logged) in parts.into_iter().enumerate() {
-                let batches = match logged.resident {
-                    Some(batches) => batches,
-                    None => receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??,
-                };
-                self.apply_part(inner, part as u32, count, batches)?;
+            for part in first_read..to_read {
+                let batches = receiver.recv().map_err(|_| Error::io("wal", std::io::Error::other("the group's part reader stopped")))??;
+                self.apply_part(inner, part, parts, batches)?;
+            }
+            if let Some(batches) = tail {
+                self.apply_part(inner, parts - 1, parts, batches)?;
             }
             Ok(())
         })
+    }
+
+    /// Apply parts `0..merged_parts`, merged per device, under one hold of
+    /// the lock; `false` (nothing applied) when a batch does not fit the
+    /// working memtables now (a series re-created with another type since
+    /// it was logged): the parts are then applied one by one, which seals
+    /// between them as needed.
+    fn apply_merged(&self, inner: &Inner, merged_parts: u32, parts: u32, mut merged: Vec<WriteBatch>) -> Result<bool> {
+        inner.admit_committed(merged.iter().map(WriteBatch::estimated_bytes).sum());
+        let mut st = inner.live_state()?;
+        if !merged.iter().all(|b| st.active.seq.check(b).is_ok() && st.active.unseq.check(b).is_ok()) {
+            return Ok(false);
+        }
+        for b in &mut merged {
+            // Checked above, under this same lock hold: no seal in between,
+            // so applying the merged rows is applying the parts in order.
+            inner.apply_checked(&mut st, Incoming::Owned(b));
+        }
+        st.applying = Some(GroupApply { id: self.id, part: merged_parts, batch: 0, parts });
+        let sealed = st.active.bytes() >= inner.config.memtable_bytes_max && inner.seal_logged(&mut st);
+        drop(st);
+        if sealed {
+            inner.after_seal();
+        }
+        Ok(true)
     }
 
     fn apply_part(&self, inner: &Inner, part: u32, parts: u32, mut batches: Vec<WriteBatch>) -> Result<()> {
@@ -1888,14 +1958,6 @@ fn read_part(id: u64, loc: &RecordLocation, part: u32) -> Result<Vec<WriteBatch>
         return Err(Error::corrupt(&loc.path, loc.offset, format!("part {index} of group {logged} where part {part} of group {id} was logged")));
     }
     Ok(batches)
-}
-
-/// A logged part of an [`OpenGroup`]: where it is, and its batches while
-/// the group keeps them in memory for the commit to apply (else they are
-/// read back from the log).
-struct LoggedPart {
-    location: RecordLocation,
-    resident: Option<Vec<WriteBatch>>,
 }
 
 /// Whether a batch of a part is logged: one with a point.

@@ -125,7 +125,10 @@ fn parts_outlive_checkpoints_while_their_group_is_open() {
 #[test]
 fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = open(dir.path(), tiny());
+    // Parts read back from the log and applied one by one (parts kept in
+    // memory are applied at once, with no seal among them).
+    let config = || EngineConfig { group_resident_bytes_max: 0, ..tiny() };
+    let engine = open(dir.path(), config());
     let mut group = engine.begin_group();
     // Two parts fill a memtable: the apply seals (and flushes) after every
     // second part, and the last part stays in memory.
@@ -136,11 +139,11 @@ fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
     assert!(!engine.files().is_empty(), "the apply flushed nothing: the test does not test resuming");
     assert!(engine.memtable_bytes() > 0, "the apply flushed everything: the test does not test resuming");
     drop(engine);
-    let engine = open(dir.path(), tiny());
+    let engine = open(dir.path(), config());
     assert_eq!(int_points(&engine, &g()), expected(5, 300));
     // And once more, after the replay's own pins.
     drop(engine);
-    let engine = open(dir.path(), tiny());
+    let engine = open(dir.path(), config());
     assert_eq!(int_points(&engine, &g()), expected(5, 300));
 }
 
@@ -350,4 +353,21 @@ fn writes_racing_a_commit_replay_as_they_were_applied() {
         let replayed = int_points(&engine, &g());
         assert!(live == replayed, "round {round}: the replay applied the group and the racing writes in another order");
     }
+}
+
+/// The merged parts of a group no longer fit the working memtables at the
+/// commit (the series emptied and written with another type since the part
+/// was logged): the parts are applied one by one instead, sealing first,
+/// as the replay does.
+#[test]
+fn merged_parts_that_no_longer_fit_the_memtables_are_applied_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), test_config());
+    let mut group = engine.begin_group();
+    group.write_part(vec![part(0, 10)]).unwrap();
+    engine.delete(&[g()], storage::TimeRange::ALL).unwrap();
+    engine.write(&common::doubles("root.g.d", "v", &[(100, 1.5)])).unwrap();
+    group.commit(vec![]).unwrap();
+    engine.flush().unwrap();
+    assert_eq!(engine.files().len(), 2, "the DOUBLE point and the group's points are in separate files");
 }
