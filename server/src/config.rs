@@ -55,9 +55,13 @@ pub(crate) struct StorageSection {
     pub(crate) memory_hard_limit_bytes: usize,
     pub(crate) time_partition_ms: i64,
     pub(crate) seq_file_target_bytes: u64,
-    /// Typed data a COPY holds before logging it as one part of its WAL
-    /// group: the memory one COPY takes, whatever its size.
+    /// Typed data a COPY gathers before logging it as one part of its WAL
+    /// group (logged on another core while the rest is parsed).
     pub(crate) copy_part_bytes_max: usize,
+    /// A COPY keeps the parts it logged in memory for its commit while they
+    /// take at most this (applied at once, seen whole by readers); later
+    /// parts are read back from the WAL.
+    pub(crate) group_resident_bytes_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +118,7 @@ impl Default for StorageSection {
             time_partition_ms: e.time_partition_ms,
             seq_file_target_bytes: e.seq_file_target_bytes,
             copy_part_bytes_max: sql::provider::COPY_PART_BYTES_MAX,
+            group_resident_bytes_max: storage::EngineConfig::default().group_resident_bytes_max,
         }
     }
 }
@@ -154,6 +159,7 @@ impl Config {
         c.engine.time_partition_ms = s.time_partition_ms;
         c.engine.seq_file_target_bytes = s.seq_file_target_bytes;
         c.copy_part_bytes_max = s.copy_part_bytes_max;
+        c.engine.group_resident_bytes_max = s.group_resident_bytes_max;
         c
     }
 }

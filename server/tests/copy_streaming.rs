@@ -18,12 +18,14 @@ use std::time::Duration;
 use futures::SinkExt;
 use sqllogictests::Server;
 
-/// Parts of 64 KiB of typed values (about 2,700 rows of the table below)
-/// and memtables of 256 KiB: a COPY of 100,000 rows is some 40 parts and its
-/// commit seals and flushes memtables as it applies them.
+/// Parts of 64 KiB of typed values (about 2,700 rows of the table below),
+/// the first 512 KiB of them kept in memory for the commit (the rest read
+/// back from the WAL) and memtables of 256 KiB: a COPY of 100,000 rows is
+/// some 40 parts and its commit seals and flushes memtables as it applies
+/// them.
 fn start(dir: &Path) -> Server {
     let config = dir.join("arbor.toml");
-    std::fs::write(&config, "[storage]\nmemtable_bytes_max = 262144\ncopy_part_bytes_max = 65536\n").unwrap();
+    std::fs::write(&config, "[storage]\nmemtable_bytes_max = 262144\ncopy_part_bytes_max = 65536\ngroup_resident_bytes_max = 524288\n").unwrap();
     Server::start_with_args(Path::new(env!("CARGO_BIN_EXE_arbor")), &dir.join("data"), &["--config", config.to_str().unwrap()]).unwrap()
 }
 

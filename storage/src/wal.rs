@@ -23,8 +23,8 @@
 //! ([`crate::engine::OpenGroup`]): its batches are logged as *part* records
 //! (`id`, part index, batches) as they are produced, interleaved with other
 //! writers' records and not applied; then one *apply* record (`id`, from
-//! part/batch, part count) commits it and the parts are read back from the
-//! log and applied. A seal in the middle of that apply logs another apply
+//! part/batch, part count) commits it and the parts are applied (from
+//! memory while the group kept them, else read back from the log). A seal in the middle of that apply logs another apply
 //! record (resuming at the next batch) at the head of the new generation, so
 //! every generation says which of the group's batches its memtables hold.
 //! Recovery replays a group only from its apply records: parts without one
