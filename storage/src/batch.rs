@@ -111,25 +111,20 @@ impl WriteBatch {
         self.times.len()
     }
 
-    /// Append `other`'s rows (same device; one type per measurement,
-    /// checked by the caller): a column only one side has is absent in the
-    /// other side's rows.
-    pub(crate) fn append(&mut self, mut other: WriteBatch) {
+    /// Append a copy of `other`'s rows (same device; one type per
+    /// measurement, checked by the caller): a column only one side has is
+    /// absent in the other side's rows.
+    pub(crate) fn append(&mut self, other: &WriteBatch) {
         let (old, added) = (self.times.len(), other.times.len());
-        if old == 0 {
-            *self = other;
-            return;
-        }
-        self.times.append(&mut other.times);
+        self.times.extend_from_slice(&other.times);
         for c in &mut self.columns {
-            if let Some(k) = other.columns.iter().position(|o| o.measurement == c.measurement) {
-                let o = other.columns.swap_remove(k);
-                match (&mut c.validity, o.validity) {
+            if let Some(o) = other.columns.iter().find(|o| o.measurement == c.measurement) {
+                match (&mut c.validity, &o.validity) {
                     (None, None) => {}
                     (mine, theirs) => {
                         let v = mine.get_or_insert_with(|| vec![true; old]);
                         match theirs {
-                            Some(t) => v.extend_from_slice(&t),
+                            Some(t) => v.extend_from_slice(t),
                             None => v.resize(old + added, true),
                         }
                     }
@@ -140,14 +135,16 @@ impl WriteBatch {
                 c.validity.get_or_insert_with(|| vec![true; old]).resize(old + added, false);
             }
         }
-        for mut o in other.columns {
+        for o in &other.columns {
+            if self.columns.iter().any(|c| c.measurement == o.measurement) {
+                continue;
+            }
             let mut v = vec![false; old];
-            match o.validity.take() {
-                Some(t) => v.extend_from_slice(&t),
+            match &o.validity {
+                Some(t) => v.extend_from_slice(t),
                 None => v.resize(old + added, true),
             }
-            o.validity = Some(v);
-            self.columns.push(o);
+            self.columns.push(Column { measurement: o.measurement.clone(), data_type: o.data_type, values: o.values.clone(), validity: Some(v) });
         }
     }
 
@@ -334,7 +331,7 @@ mod tests {
         let opt = |m: &str, v: &[Option<i64>]| Column::from_options(m, DataType::Int64, &v.iter().map(|x| x.map(Value::Int64)).collect::<Vec<_>>()).unwrap();
         let mut a = WriteBatch::new("root.d", true, vec![1, 2]).with_column(opt("x", &[Some(1), Some(2)])).with_column(opt("y", &[None, Some(20)]));
         let b = WriteBatch::new("root.d", true, vec![3, 4]).with_column(opt("y", &[Some(30), Some(40)])).with_column(opt("z", &[None, Some(400)]));
-        a.append(b);
+        a.append(&b);
         a.validate().unwrap();
         let column = |m: &str| {
             let c = a.columns.iter().find(|c| c.measurement == m).unwrap();
@@ -345,10 +342,11 @@ mod tests {
         assert_eq!(column("x"), ints(&[Some(1), Some(2), None, None]));
         assert_eq!(column("y"), ints(&[None, Some(20), Some(30), Some(40)]));
         assert_eq!(column("z"), ints(&[None, None, None, Some(400)]));
-        // Onto an empty batch: taken as it is.
+        // Onto an empty batch: the same rows.
         let mut e = WriteBatch::new("root.d", true, vec![]);
-        e.append(a.clone());
+        e.append(&a);
         assert_eq!(e.times, a.times);
+        assert_eq!(e.columns.iter().map(|c| &c.values).collect::<Vec<_>>(), a.columns.iter().map(|c| &c.values).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1721,14 +1721,16 @@ impl OpenGroup {
     /// does not fail on them. While the group's parts so far take at most
     /// [`EngineConfig::group_resident_bytes_max`] they are kept in memory,
     /// merged per device (on the caller's thread); past that they are read
-    /// back from the log by the commit.
-    pub fn write_part(&mut self, batches: Vec<WriteBatch>) -> Result<()> {
+    /// back from the log by the commit. Returns the batches whose rows the
+    /// group copied or does not keep: their buffers are the caller's to
+    /// reuse (a bulk load then touches no fresh memory for its next part).
+    pub fn write_part(&mut self, batches: Vec<WriteBatch>) -> Result<Vec<WriteBatch>> {
         self.log_part(batches, false)
     }
 
     /// [`OpenGroup::write_part`]; `last`: the final part, kept in memory
     /// whatever its size (the caller held it anyway).
-    fn log_part(&mut self, mut batches: Vec<WriteBatch>, last: bool) -> Result<()> {
+    fn log_part(&mut self, mut batches: Vec<WriteBatch>, last: bool) -> Result<Vec<WriteBatch>> {
         let inner = Arc::clone(&self.inner);
         inner.commit.check()?;
         for b in &batches {
@@ -1736,7 +1738,7 @@ impl OpenGroup {
         }
         batches.retain(is_logged);
         if batches.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         for b in &batches {
             for c in &b.columns {
@@ -1775,12 +1777,16 @@ impl OpenGroup {
         let bytes: usize = batches.iter().map(WriteBatch::estimated_bytes).sum();
         let prefix = self.merged_parts == self.parts.len();
         self.parts.push(location);
+        let mut spent = Vec::new();
         if prefix && (last || self.merged_bytes + bytes <= inner.config.group_resident_bytes_max) {
             self.merged_bytes += bytes;
             self.merged_parts += 1;
             for b in batches {
                 match self.merged_index.get(&b.device) {
-                    Some(&i) => self.merged[i].append(b),
+                    Some(&i) => {
+                        self.merged[i].append(&b);
+                        spent.push(b);
+                    }
                     None => {
                         self.merged_index.insert(b.device.clone(), self.merged.len());
                         self.merged.push(b);
@@ -1789,8 +1795,10 @@ impl OpenGroup {
             }
         } else if last {
             self.tail = Some(batches);
+        } else {
+            spent = batches;
         }
-        Ok(())
+        Ok(spent)
     }
 
     /// Under `FsyncPolicy::EveryBatch`, sync the segment the last part went

@@ -375,6 +375,18 @@ impl Values {
         }
     }
 
+    /// Remove every value, keeping the buffer for reuse.
+    pub fn clear(&mut self) {
+        match self {
+            Values::Boolean(v) => v.clear(),
+            Values::Int32(v) => v.clear(),
+            Values::Int64(v) => v.clear(),
+            Values::Float(v) => v.clear(),
+            Values::Double(v) => v.clear(),
+            Values::Binary(v) => v.clear(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Values::Boolean(v) => v.len(),

@@ -200,8 +200,9 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    /// The column so far (None when it holds only NULLs), leaving it empty.
-    fn take(&mut self) -> Option<(DataType, Values, Option<Vec<bool>>)> {
+    /// The column so far (None when it holds only NULLs), leaving it empty
+    /// (with `spare`'s buffer when it has one of the type: no fresh memory).
+    fn take(&mut self, spare: Option<Values>) -> Option<(DataType, Values, Option<Vec<bool>>)> {
         let validity = self.validity.take();
         let rows = std::mem::replace(&mut self.rows, 0);
         let t = self.data_type?;
@@ -209,8 +210,14 @@ impl ColumnBuilder {
         if values.is_empty() {
             return None;
         }
-        // The next chunk is about as long: no regrowing from empty.
-        self.values = Values::with_capacity(t, rows.min(CHUNK_ROWS));
+        self.values = match spare {
+            Some(mut v) if v.physical() == t.physical() => {
+                v.clear();
+                v
+            }
+            // The next chunk is about as long: no regrowing from empty.
+            _ => Values::with_capacity(t, rows.min(CHUNK_ROWS)),
+        };
         Some((t, values, validity))
     }
 }
@@ -314,11 +321,13 @@ struct DeviceSink {
     columns: Vec<ColumnBuilder>,
     /// Full chunks, as written at commit.
     batches: Vec<WriteBatch>,
+    /// A logged batch of this device whose buffers the next chunk reuses.
+    spare: Option<WriteBatch>,
 }
 
 impl DeviceSink {
     fn new(device: String, columns: Vec<ColumnBuilder>) -> Self {
-        DeviceSink { device, times: Vec::new(), columns, batches: Vec::new() }
+        DeviceSink { device, times: Vec::new(), columns, batches: Vec::new(), spare: None }
     }
 
     /// Close the rows gathered so far into a batch.
@@ -326,11 +335,20 @@ impl DeviceSink {
         if self.times.is_empty() {
             return;
         }
-        let next = Vec::with_capacity(self.times.len().min(CHUNK_ROWS));
+        let mut spare = self.spare.take();
+        let next = match spare.as_mut() {
+            Some(b) => {
+                let mut t = std::mem::take(&mut b.times);
+                t.clear();
+                t
+            }
+            None => Vec::with_capacity(self.times.len().min(CHUNK_ROWS)),
+        };
         let times = std::mem::replace(&mut self.times, next);
         let mut batch = WriteBatch::new(self.device.clone(), false, times);
         for c in &mut self.columns {
-            if let Some((t, values, validity)) = c.take() {
+            let buffer = spare.as_mut().and_then(|b| b.columns.iter_mut().find(|s| s.measurement == c.name)).map(|s| std::mem::replace(&mut s.values, Values::Boolean(Vec::new())));
+            if let Some((t, values, validity)) = c.take(buffer) {
                 batch.columns.push(Column { measurement: c.name.clone(), data_type: t, values, validity });
             }
         }
@@ -372,8 +390,9 @@ enum Field {
 
 // ---------------------------------------------------------------- the COPY
 
-/// A part being logged: the thread gives the groups back with its result.
-type PartInFlight = std::thread::JoinHandle<(Vec<(String, storage::OpenGroup)>, storage::Result<()>)>;
+/// A part being logged: the thread gives the groups back with its result,
+/// and the batches whose buffers the parser may reuse.
+type PartInFlight = std::thread::JoinHandle<(Vec<(String, storage::OpenGroup)>, storage::Result<()>, Vec<WriteBatch>)>;
 
 /// One `COPY … FROM STDIN` in progress.
 pub struct CopyIn {
@@ -1147,17 +1166,21 @@ impl CopyIn {
         let mut groups = std::mem::take(&mut self.groups);
         let log = move || {
             let mut result = Ok(());
+            let mut spent = Vec::new();
             for (database, batches) in parts {
                 if let Some((_, group)) = groups.iter_mut().find(|(d, _)| *d == database) {
                     // Synced at once: the disk writes it while the next part
                     // is parsed, and the commit's sync has only the tail left.
-                    result = group.write_part(batches).and_then(|()| group.sync_parts());
+                    result = group.write_part(batches).and_then(|s| {
+                        spent.extend(s);
+                        group.sync_parts()
+                    });
                     if result.is_err() {
                         break;
                     }
                 }
             }
-            (groups, result)
+            (groups, result, spent)
         };
         let handle = std::thread::Builder::new()
             .name("arbor-copy-part".into())
@@ -1170,8 +1193,13 @@ impl CopyIn {
     /// Wait for the part in flight and take its groups back.
     fn settle_part(&mut self) -> Result<()> {
         let Some(handle) = self.in_flight.take() else { return Ok(()) };
-        let (groups, result) = handle.join().map_err(|_| Error::Unsupported("internal error: logging a COPY part panicked".into()))?;
+        let (groups, result, spent) = handle.join().map_err(|_| Error::Unsupported("internal error: logging a COPY part panicked".into()))?;
         self.groups = groups;
+        for batch in spent {
+            if let Some(&i) = self.sink_of.get(&batch.device) {
+                self.sinks[i].spare = Some(batch);
+            }
+        }
         Ok(result?)
     }
 
@@ -1482,16 +1510,16 @@ mod tests {
         assert!(b.validity.is_none());
         b.push_null();
         b.push_text(b"-3.25", &infer).unwrap();
-        let (t, values, validity) = b.take().unwrap();
+        let (t, values, validity) = b.take(None).unwrap();
         assert_eq!(t, DataType::Double);
         assert_eq!(values, Values::Double(vec![1.5, 2.0, -3.25]));
         assert_eq!(validity, Some(vec![true, true, false, true]));
         // The next chunk starts without NULLs again.
         b.push_text(b"4", &infer).unwrap();
-        assert_eq!(b.take().map(|(_, v, n)| (v, n)), Some((Values::Double(vec![4.0]), None)));
+        assert_eq!(b.take(Some(Values::Double(vec![9.0; 8]))).map(|(_, v, n)| (v, n)), Some((Values::Double(vec![4.0]), None)));
         // A chunk of NULLs only is no column.
         b.push_null();
-        assert!(b.take().is_none());
+        assert!(b.take(None).is_none());
         assert_eq!(b.rows, 0);
     }
 
