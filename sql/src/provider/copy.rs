@@ -1461,9 +1461,11 @@ mod tests {
         assert_eq!(rows, vec![vec![s("\\.profile"), s("1")], vec![s("2"), s("x")]]);
     }
 
-    /// The rows a COPY gathered for its one device: times and each column's
-    /// values and validity, or the error.
-    fn gathered(instance: &Arc<Instance>, data: &[u8], options: &CopyOptions, step: usize, fast: bool) -> std::result::Result<Vec<(Vec<i64>, Vec<(Values, Option<Vec<bool>>)>)>, String> {
+    /// A gathered chunk: its times, and each column's values and validity.
+    type Gathered = (Vec<i64>, Vec<(Values, Option<Vec<bool>>)>);
+
+    /// The chunks a COPY gathered for its one device, or the error.
+    fn gathered(instance: &Arc<Instance>, data: &[u8], options: &CopyOptions, step: usize, fast: bool) -> std::result::Result<Vec<Gathered>, String> {
         let mut c = CopyIn::start(Arc::clone(instance), "root.fp.d", &[], options.clone()).unwrap();
         assert!(c.fast.is_some(), "the table qualifies for the fast path");
         if !fast {
