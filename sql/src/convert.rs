@@ -219,7 +219,6 @@ impl LiteralRef<'_> {
 /// correctly rounded operation, so the result is what `str::parse` gives.
 /// `None` for anything else (the general parser decides).
 pub(crate) fn parse_decimal(b: &[u8]) -> Option<f64> {
-    const POW10: [f64; 20] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
     let (neg, digits) = match b.first()? {
         b'-' => (true, &b[1..]),
         b'+' => (false, &b[1..]),
@@ -234,18 +233,28 @@ pub(crate) fn parse_decimal(b: &[u8]) -> Option<f64> {
     for (i, &d) in digits.iter().enumerate() {
         match d {
             b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(d - b'0');
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
                 count += 1;
             }
             b'.' if fraction.is_none() => fraction = Some(digits.len() - i - 1),
             _ => return None,
         }
     }
-    // At least one digit; at most 19 (no overflow); exact as a double.
-    if count == 0 || count > 19 || mantissa > 1 << 53 {
+    // At least one digit; at most 19 (no overflow).
+    if count == 0 || count > 19 {
         return None;
     }
-    let x = mantissa as f64 / POW10[fraction.unwrap_or(0)];
+    exact_decimal(mantissa, fraction.unwrap_or(0), neg)
+}
+
+/// `±mantissa / 10^scale` as one correctly rounded division (Clinger's
+/// fast path), when both are exact as doubles: `None` otherwise.
+pub(crate) fn exact_decimal(mantissa: u64, scale: usize, neg: bool) -> Option<f64> {
+    const POW10: [f64; 20] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
+    if mantissa > 1 << 53 {
+        return None;
+    }
+    let x = mantissa as f64 / POW10.get(scale)?;
     Some(if neg { -x } else { x })
 }
 
@@ -284,7 +293,7 @@ mod tests {
             assert_eq!(fast.map(f64::to_bits), Some(general.to_bits()), "{s}");
         }
         // Outside the fast path: the general parser decides.
-        for s in ["", ".", "-", "1e5", " 1", "1.2.3", "9007199254740993", "1234567890123456789", "12345678901234567890", "0.12345678901234567890", "nan", "1_0"] {
+        for s in ["", ".", "-", "1e5", " 1", "1.2.3", "9007199254740993", "1234567890123456789", "12345678901234567890", "99999999999999999999", "0.12345678901234567890", "nan", "1_0"] {
             assert_eq!(parse_decimal(s.as_bytes()), None, "{s}");
         }
         // Every two-decimal value the benchmarks send, against the general parser.

@@ -1887,6 +1887,13 @@ impl OpenGroup {
         let first_read = if applied_merged { merged_parts } else { 0 };
         let tail = self.tail.take();
         let to_read = if tail.is_some() { parts - 1 } else { parts };
+        if first_read >= to_read {
+            // Nothing to read back from the log: no reader thread.
+            return match tail {
+                Some(batches) => self.apply_part(inner, parts - 1, parts, batches),
+                None => Ok(()),
+            };
+        }
         let (id, locations): (u64, Vec<(u32, RecordLocation)>) =
             (self.id, (first_read..to_read).map(|i| (i, self.parts[i as usize].clone())).collect());
         std::thread::scope(|scope| {

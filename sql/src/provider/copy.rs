@@ -636,7 +636,6 @@ impl CopyIn {
     /// builders; returns its end. `None` (nothing pushed) when the path does
     /// not apply to this COPY or this row, or the row is incomplete.
     fn fast_row(&mut self, pos: usize) -> Result<Option<usize>> {
-        const POW10: [f64; 20] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19];
         let CopyIn { fast: Some(plan), fast_values, buf, sinks, options, .. } = self else { return Ok(None) };
         let last = plan.len() - 1;
         let mut i = pos;
@@ -665,53 +664,50 @@ impl CopyIn {
                 };
                 i += 4 + width;
             }
-        }
-        for (k, target) in plan.iter().enumerate().filter(|_| !options.binary) {
-            let stop = if k == last { b'\n' } else { options.delimiter };
-            let neg = buf.get(i) == Some(&b'-');
-            if neg || buf.get(i) == Some(&b'+') {
-                i += 1;
-            }
-            let start = i;
-            let mut mantissa: u64 = 0;
-            let mut point: Option<usize> = None;
-            loop {
-                let Some(&b) = buf.get(i) else { return Ok(None) };
-                let d = b.wrapping_sub(b'0');
-                if d < 10 {
-                    mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-                } else if b == b'.' && point.is_none() {
-                    point = Some(i);
-                } else if b == stop {
-                    break;
-                } else {
+        } else {
+            for (k, target) in plan.iter().enumerate() {
+                let stop = if k == last { b'\n' } else { options.delimiter };
+                let neg = buf.get(i) == Some(&b'-');
+                if neg || buf.get(i) == Some(&b'+') {
+                    i += 1;
+                }
+                let start = i;
+                let mut mantissa: u64 = 0;
+                let mut point: Option<usize> = None;
+                loop {
+                    let Some(&b) = buf.get(i) else { return Ok(None) };
+                    let d = b.wrapping_sub(b'0');
+                    if d < 10 {
+                        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+                    } else if b == b'.' && point.is_none() {
+                        point = Some(i);
+                    } else if b == stop {
+                        break;
+                    } else {
+                        return Ok(None);
+                    }
+                    i += 1;
+                }
+                // 1 to 19 digits: no overflow of the u64.
+                let digits = i - start - usize::from(point.is_some());
+                if digits == 0 || digits > 19 {
                     return Ok(None);
                 }
+                fast_values[k] = match target {
+                    FastTarget::Double(_) => match crate::convert::exact_decimal(mantissa, point.map_or(0, |p| i - p - 1), neg) {
+                        Some(x) => x.to_bits(),
+                        None => return Ok(None),
+                    },
+                    FastTarget::Time | FastTarget::Int64(_) | FastTarget::Int32(_) => {
+                        let limit = if matches!(target, FastTarget::Int32(_)) { 1 << 31 } else { 1 << 63 };
+                        if point.is_some() || mantissa > limit || (!neg && mantissa == limit) {
+                            return Ok(None);
+                        }
+                        (if neg { (mantissa as i64).wrapping_neg() } else { mantissa as i64 }) as u64
+                    }
+                };
                 i += 1;
             }
-            // 1 to 19 digits: no overflow of the u64.
-            let digits = i - start - usize::from(point.is_some());
-            if digits == 0 || digits > 19 {
-                return Ok(None);
-            }
-            fast_values[k] = match target {
-                FastTarget::Double(_) => {
-                    // Clinger's fast path, as `convert::parse_decimal`.
-                    if mantissa > 1 << 53 {
-                        return Ok(None);
-                    }
-                    let x = mantissa as f64 / POW10[point.map_or(0, |p| i - p - 1)];
-                    (if neg { -x } else { x }).to_bits()
-                }
-                FastTarget::Time | FastTarget::Int64(_) | FastTarget::Int32(_) => {
-                    let limit = if matches!(target, FastTarget::Int32(_)) { 1 << 31 } else { 1 << 63 };
-                    if point.is_some() || mantissa > limit || (!neg && mantissa == limit) {
-                        return Ok(None);
-                    }
-                    (if neg { (mantissa as i64).wrapping_neg() } else { mantissa as i64 }) as u64
-                }
-            };
-            i += 1;
         }
         let sink = &mut sinks[0];
         for (target, bits) in plan.iter().zip(fast_values.iter()) {
