@@ -341,8 +341,14 @@ impl Session {
                 continue;
             }
             let end = (next..count).find(|&j| is_query_text(statements[j])).unwrap_or(count);
-            let texts: Vec<String> = statements[next..end].iter().map(|t| t.to_string()).collect();
-            let (run, back) = self.tsql_writes(texts, pending.take().unwrap_or_default(), end == count).await?;
+            // The run's statements as one text and each one's place in it:
+            // one copy for the blocking task, not one per statement.
+            let place = |s: &str| s.as_ptr() as usize - sql.as_ptr() as usize;
+            let from = place(statements[next]);
+            let to = place(statements[end - 1]) + statements[end - 1].len();
+            let spans = statements[next..end].iter().map(|s| place(s) - from..place(s) - from + s.len()).collect();
+            let run_text = sql[from..to].to_string();
+            let (run, back) = self.tsql_writes(run_text, spans, pending.take().unwrap_or_default(), end == count).await?;
             pending = back;
             let ran = run.outputs.len();
             outputs.extend(run.outputs);
@@ -369,26 +375,34 @@ impl Session {
     }
 
     /// Run statements that are not queries in one blocking task, in order,
-    /// under the write gate. Plain multi-row INSERTs take the fast scanner.
+    /// under the write gate (the statements are `text` at `spans`). Plain
+    /// multi-row INSERTs take the fast scanner.
     /// Stops at the first error (after waiting for what was written before
     /// it) or at a statement that turns out to be a query. `last`: the run
     /// ends the message, so it also waits for durability (saving a hop);
     /// otherwise the pending writes come back to the caller.
-    async fn tsql_writes(&self, texts: Vec<String>, mut pending: PendingCommits, last: bool) -> Result<(WriteRun, Option<PendingCommits>)> {
+    async fn tsql_writes(
+        &self,
+        text: String,
+        spans: Vec<std::ops::Range<usize>>,
+        mut pending: PendingCommits,
+        last: bool,
+    ) -> Result<(WriteRun, Option<PendingCommits>)> {
         let instance = self.instance.clone();
         let zone = self.zone();
         let gate = self.gate.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || {
             let _gate = gate;
-            let mut run = WriteRun { outputs: Vec::with_capacity(texts.len()), error: None, query: None };
+            let mut run = WriteRun { outputs: Vec::with_capacity(spans.len()), error: None, query: None };
             let mut group = crate::planner::InsertGroup::default();
             let mut failed = None;
             let mut query = None;
-            for (i, text) in texts.into_iter().enumerate() {
-                match write_statement(&instance, zone, &text, i, &mut group, &mut pending) {
+            for (i, span) in spans.into_iter().enumerate() {
+                let statement = &text[span];
+                match write_statement(&instance, zone, statement, i, &mut group, &mut pending) {
                     Ok(Some(output)) => run.outputs.push(output),
                     Ok(None) => {
-                        query = Some(text);
+                        query = Some(statement.to_string());
                         break;
                     }
                     Err(e) => {

@@ -9,7 +9,7 @@ use catalog::{Path, PathPattern, SeriesSpec};
 use storage::{Column, SeriesKey, TimeRange, WriteBatch};
 use tsfile::{DataType, Values};
 
-use crate::convert::{Literal, LiteralRef};
+use crate::convert::{parse_decimal, Literal, LiteralRef};
 use crate::series::{resolve, SeriesRef};
 use crate::tsql::ast::{Insert, Statement};
 use crate::tsql::RawInsert;
@@ -220,6 +220,19 @@ pub(crate) fn insert_scanned(
 /// column (no per-cell `Option<Value>` list); an error names the row.
 fn typed_column<R: InsertRows + ?Sized>(rows: &R, c: usize, t: DataType, device: &str, measurement: &str) -> Result<(Values, Option<Vec<bool>>)> {
     let n = rows.rows();
+    if t == DataType::Double {
+        // An ingest stream's commonest column: plain decimals, parsed as
+        // `to_value` parses them first, straight into the column; anything
+        // else (a NULL, an exponent, text) takes the general loop below.
+        let mut doubles = Vec::with_capacity(n);
+        let plain = (0..n).all(|r| match rows.cell(r, c) {
+            LiteralRef::Integer(s) | LiteralRef::Float(s) => parse_decimal(s.as_bytes()).map(|x| doubles.push(x)).is_some(),
+            _ => false,
+        });
+        if plain {
+            return Ok((Values::Double(doubles), None));
+        }
+    }
     let mut values = Values::with_capacity(t, n);
     let mut validity: Option<Vec<bool>> = None;
     // The series' path, printed only into an error.
