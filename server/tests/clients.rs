@@ -112,6 +112,49 @@ fn psql_lists_the_roles() {
     server.stop().unwrap();
 }
 
+/// psql's meta-commands over functions, operators, object descriptions,
+/// tablespaces, and the `+` forms with sizes and privileges.
+#[test]
+fn psql_lists_functions_operators_tablespaces_and_sizes() {
+    let (_dir, mut server) = start();
+    let port = server.port();
+    psql(port, &["-c", "INSERT INTO root.ps.wt01(timestamp, temperature) VALUES (1000, 20.5)"]);
+    let lines = |command: &str| psql(port, &["-A", "-t", "-c", command]).lines().map(str::to_string).collect::<Vec<_>>();
+    // No function, operator or description outside pg_catalog, as in a fresh PostgreSQL database.
+    assert!(lines("\\df").is_empty());
+    assert!(lines("\\df+").is_empty());
+    assert!(lines("\\do").is_empty());
+    assert!(lines("\\dd").is_empty());
+    // PostgreSQL's own functions, with their signatures as pg_get_function_result/arguments write them.
+    assert_eq!(
+        lines("\\dfS generate_series"),
+        [
+            "pg_catalog|generate_series|SETOF bigint|bigint, bigint|func",
+            "pg_catalog|generate_series|SETOF bigint|bigint, bigint, bigint|func",
+            "pg_catalog|generate_series|SETOF integer|integer, integer|func",
+            "pg_catalog|generate_series|SETOF integer|integer, integer, integer|func",
+            "pg_catalog|generate_series|SETOF numeric|numeric, numeric|func",
+            "pg_catalog|generate_series|SETOF numeric|numeric, numeric, numeric|func",
+            "pg_catalog|generate_series|SETOF timestamp with time zone|timestamp with time zone, timestamp with time zone, interval|func",
+            "pg_catalog|generate_series|SETOF timestamp with time zone|timestamp with time zone, timestamp with time zone, interval, text|func",
+            "pg_catalog|generate_series|SETOF timestamp without time zone|timestamp without time zone, timestamp without time zone, interval|func",
+        ]
+    );
+    let keywords = lines("\\dfS+ pg_get_keywords");
+    assert_eq!(keywords.len(), 1, "{keywords:?}");
+    assert!(keywords[0].starts_with("pg_catalog|pg_get_keywords|SETOF record|OUT word text, OUT catcode \"char\", "), "{keywords:?}");
+    assert_eq!(lines("\\db"), ["pg_default|postgres|", "pg_global|postgres|"]);
+    // Sizes: a device has none of its own (its points share TsFiles); the database is its data directory.
+    assert_eq!(lines("\\dt+"), ["public|root.ps.wt01|table|postgres|permanent|||"]);
+    let databases = lines("\\l+");
+    let arbor = databases.iter().find(|l| l.starts_with("arbor|")).unwrap_or_else(|| panic!("{databases:?}"));
+    let size = arbor.split('|').nth(8).unwrap_or_default();
+    assert!(size.ends_with(" bytes") || size.ends_with(" kB") || size.ends_with(" MB"), "{arbor}");
+    // A relation OID printed as text is its name, as regclassout writes it.
+    assert_eq!(lines("SELECT 'pg_class'::regclass::text, '\"root.ps.wt01\"'::regclass::text"), ["pg_class|\"root.ps.wt01\""]);
+    server.stop().unwrap();
+}
+
 /// psql's `\copy` both ways, PREPARE/EXECUTE and `\gdesc`.
 #[test]
 fn psql_copies_prepares_and_describes() {

@@ -476,9 +476,11 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 }
 
-/// `pg_collation_is_visible`, `pg_type_is_visible`, `pg_function_is_visible`:
-/// every collation, type and function Arbor has lives in `pg_catalog`,
-/// which is always searched first, so each is visible (NULL for NULL).
+/// `pg_collation_is_visible`, `pg_type_is_visible`, `pg_function_is_visible`,
+/// `pg_operator_is_visible`, `pg_opclass_is_visible`, `pg_opfamily_is_visible`:
+/// every collation, type, function, operator and operator class or family
+/// Arbor has lives in `pg_catalog`, which is always searched first, so each
+/// is visible (NULL for NULL).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct IsVisible {
     name: &'static str,
@@ -487,7 +489,7 @@ pub(crate) struct IsVisible {
 
 impl IsVisible {
     pub(crate) fn udfs() -> Vec<ScalarUDF> {
-        ["pg_collation_is_visible", "pg_type_is_visible", "pg_function_is_visible"]
+        ["pg_collation_is_visible", "pg_type_is_visible", "pg_function_is_visible", "pg_operator_is_visible", "pg_opclass_is_visible", "pg_opfamily_is_visible"]
             .into_iter()
             .map(|name| ScalarUDF::new_from_impl(IsVisible { name, signature: Signature::any(1, Volatility::Stable) }))
             .collect()
@@ -665,6 +667,46 @@ impl ScalarUDFImpl for RegtypeText {
         let oids = oids.as_primitive::<Int64Type>();
         let names: StringArray = oids.iter().map(|oid| oid.map(regtype_text)).collect();
         Ok(ColumnarValue::Array(Arc::new(names)))
+    }
+}
+
+/// `arbor_regclass_text(name [, 'column name'])`: `name`, the text of
+/// `x::regclass` that [`super::parse`] looks up in `pg_class`. The second
+/// argument, where `x` has a name of its own, only names the column as
+/// PostgreSQL names `x::regclass::text` ([`super::names`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RegclassText {
+    signature: Signature,
+}
+
+/// The name of [`RegclassText`].
+pub(crate) const REGCLASS_TEXT: &str = "arbor_regclass_text";
+
+impl RegclassText {
+    pub(crate) fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(RegclassText { signature: Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Stable) })
+    }
+}
+
+impl ScalarUDFImpl for RegclassText {
+    fn name(&self) -> &str {
+        REGCLASS_TEXT
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let Some(name) = args.args.first() else { return exec_err!("{REGCLASS_TEXT} takes a name") };
+        match name {
+            ColumnarValue::Scalar(s) => Ok(ColumnarValue::Scalar(s.cast_to(&DataType::Utf8)?)),
+            ColumnarValue::Array(a) => Ok(ColumnarValue::Array(datafusion::arrow::compute::cast(a, &DataType::Utf8)?)),
+        }
     }
 }
 

@@ -8,10 +8,12 @@
 //! PostgreSQL syntax DataFusion does not plan ([`rewrite`], and correlated
 //! scalar subqueries as joins in [`decorrelate`]), PostgreSQL's one-row
 //! rule for scalar subqueries ([`single_row`]), and the parser that
-//! keeps them ([`parse`]), and the names PostgreSQL gives result columns
-//! ([`names`]).
+//! keeps them ([`parse`]), the names PostgreSQL gives result columns
+//! ([`names`]), and catalog functions and columns psql's meta-commands
+//! read ([`catalog`]).
 
 pub(crate) mod advisory;
+pub(crate) mod catalog;
 pub(crate) mod command;
 pub(crate) mod cursor;
 pub(crate) mod decorrelate;

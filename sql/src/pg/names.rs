@@ -105,7 +105,7 @@ fn first_column(query: &Query) -> String {
     }
 }
 
-fn figure(e: &Expr) -> Figured {
+pub(super) fn figure(e: &Expr) -> Figured {
     let strong = |name: &str| Some((name.to_string(), 2));
     match e {
         Expr::Identifier(i) => Some((ident(i), 2)),
@@ -127,6 +127,18 @@ fn figure(e: &Expr) -> Figured {
         Expr::Function(f) if f.name.to_string() == super::functions::REGTYPE_TEXT => match &f.args {
             datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => match list.args.as_slice() {
                 [datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(arg))] => figure(arg),
+                _ => None,
+            },
+            _ => None,
+        },
+        // `x::regclass::text` as parse.rs rewrites it: named after `x`,
+        // whose name it carries (none where `x` has none of its own).
+        Expr::Function(f) if f.name.to_string() == super::functions::REGCLASS_TEXT => match &f.args {
+            datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => match list.args.as_slice() {
+                [_, datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(Expr::Value(v)))] => match &v.value {
+                    datafusion::sql::sqlparser::ast::Value::SingleQuotedString(name) => strong(name),
+                    _ => None,
+                },
                 _ => None,
             },
             _ => None,

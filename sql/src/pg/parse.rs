@@ -30,8 +30,8 @@ use super::rewrite::bound_names;
 struct Parsers {
     compat: PostgresCompatibilityParser,
     /// The compatibility parser's rules in its order, without
-    /// `RemoveSubqueryFromProjection`, with [`NameCurrentUser`] and
-    /// [`RegtypeAsText`].
+    /// `RemoveSubqueryFromProjection`, with [`NameCurrentUser`],
+    /// [`RegtypeAsText`] and [`RegclassByName`].
     rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
@@ -51,6 +51,7 @@ fn parsers() -> &'static Parsers {
             Arc::new(StripCollate),
             Arc::new(RewritePgCatalogOperator),
             Arc::new(RegtypeAsText),
+            Arc::new(RegclassByName),
             Arc::new(RewriteRegCastToSubquery::new()),
             Arc::new(FixVersionColumnName),
         ],
@@ -72,7 +73,7 @@ fn may_have_subquery(sql: &str) -> bool {
 /// Parse `sql` into statements, with the compatibility parser's rewrites
 /// and Arbor's relations of `pg_catalog` found unqualified.
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
-    Ok(parse_compatible(sql)?.into_iter().map(qualify_arbor_relations).collect())
+    Ok(parse_compatible(sql)?.into_iter().map(qualify_arbor_relations).map(table_oids).collect())
 }
 
 /// The `pg_catalog` relations Arbor adds to datafusion-pg-catalog's
@@ -112,7 +113,7 @@ fn parse_compatible(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return Ok(plain.into_iter().map(|s| parsers.rules.iter().fold(s, |s, rule| rule.rewrite(s))).collect());
         }
     };
-    if !may_have_subquery(sql) && !mentions_current_user(sql) && !mentions_regtype(sql) {
+    if !may_have_subquery(sql) && !mentions_current_user(sql) && !mentions_regtype(sql) && !mentions_regclass(sql) {
         return Ok(compat);
     }
     // The compatibility parser swaps some whole client queries for an empty
@@ -150,27 +151,146 @@ fn mentions_regtype(sql: &str) -> bool {
     sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"regtype"))
 }
 
+/// Whether `sql` may cast to `regclass` (see [`mentions_regtype`]).
+fn mentions_regclass(sql: &str) -> bool {
+    sql.as_bytes().windows(8).any(|w| w.eq_ignore_ascii_case(b"regclass"))
+}
+
+/// A type's name as a cast names it: lower case, without `pg_catalog.`.
+fn cast_type_name(t: &datafusion::sql::sqlparser::ast::DataType) -> String {
+    t.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").to_string()
+}
+
+/// A parsed expression of `sql`, which Arbor writes.
+fn expression(sql: &str) -> Option<Expr> {
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).and_then(|mut p| p.parse_expr()).ok()
+}
+
 /// `x::regtype::text` (or `::varchar`, `::name`) is the type's name, as
 /// PostgreSQL prints a `regtype`: `arbor_regtype_text(x::regtype)`, the
 /// outer cast kept for the column's name. datafusion-pg-catalog plans
 /// `x::regtype` as the number itself.
+///
+/// `x::regclass::text` is the relation's name as `regclassout` prints it
+/// (quoted where it needs quotes, with its schema where the search path
+/// does not find it), the OID's digits where no relation has it: a lookup
+/// in `pg_class`, which [`super::decorrelate`] joins where `x` names the
+/// outer row.
 #[derive(Debug)]
 struct RegtypeAsText;
 
 impl SqlStatementRewriteRule for RegtypeAsText {
     fn rewrite(&self, mut statement: Statement) -> Statement {
-        use datafusion::sql::sqlparser::ast::DataType;
-        let type_name = |t: &DataType| t.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").to_string();
         let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut statement, |e| {
             if let Expr::Cast { expr, data_type, .. } = e {
-                let textual = matches!(type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
+                let textual = matches!(cast_type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
                 let mut inner = expr.as_mut();
                 while let Expr::Nested(nested) = inner {
                     inner = nested.as_mut();
                 }
                 if let (true, Expr::Cast { data_type: inner_type, .. }) = (textual, &*inner) {
-                    if type_name(inner_type) == "regtype" {
+                    if cast_type_name(inner_type) == "regtype" {
                         **expr = super::rewrite::call(super::functions::REGTYPE_TEXT, vec![inner.clone()]);
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        // `x::regclass::text` in select lists only: under ORDER BY the
+        // lookup would need `x` beside the select list's own `x::regclass`,
+        // two columns DataFusion names alike (psql's `\d` sorts partitions
+        // by it); there the number stays the sort key.
+        struct SelectLists;
+        impl VisitorMut for SelectLists {
+            type Break = ();
+            fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+                for item in &mut select.projection {
+                    let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else { continue };
+                    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |e| {
+                        if let Expr::Cast { expr, data_type, .. } = e {
+                            let textual = matches!(cast_type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
+                            let mut inner = expr.as_mut();
+                            while let Expr::Nested(nested) = inner {
+                                inner = nested.as_mut();
+                            }
+                            if let (true, Expr::Cast { expr: operand, data_type: inner_type, .. }) = (textual, &*inner) {
+                                if cast_type_name(inner_type) == "regclass" {
+                                    if let Some(name) = regclass_text(operand, inner) {
+                                        **expr = name;
+                                    }
+                                }
+                            }
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = statement.visit(&mut SelectLists);
+        statement
+    }
+}
+
+/// The name `regclassout` gives `operand::regclass` (`cast`): a lookup of
+/// the OID in `pg_class`, its digits where no relation has it.
+fn regclass_text(operand: &Expr, cast: &Expr) -> Option<Expr> {
+    // A name resolves to its OID first ([`RegclassByName`]); a column or
+    // number is the OID.
+    let oid = if is_name_operand(operand) { cast.to_string() } else { format!("({operand})") };
+    // The column's name, where `x` gives one (a column, not a literal),
+    // is carried as text: `x` itself beside its cast would be two
+    // expressions DataFusion names alike.
+    let column = match super::names::figure(operand) {
+        Some((name, 2)) => format!(", '{}'", name.replace('\'', "''")),
+        _ => String::new(),
+    };
+    expression(&format!(
+        "{REGCLASS_TEXT}(COALESCE((SELECT CASE WHEN arbor_regclass_n.nspname IN ('pg_catalog', current_schema()) THEN quote_ident(arbor_regclass_c.relname) \
+         ELSE quote_ident(arbor_regclass_n.nspname) || '.' || quote_ident(arbor_regclass_c.relname) END \
+         FROM pg_catalog.pg_class arbor_regclass_c JOIN pg_catalog.pg_namespace arbor_regclass_n ON arbor_regclass_n.oid = arbor_regclass_c.relnamespace \
+         WHERE arbor_regclass_c.oid = {oid}), CAST(CAST({oid} AS BIGINT) AS TEXT)){column})",
+        REGCLASS_TEXT = super::functions::REGCLASS_TEXT
+    ))
+}
+
+/// Whether `e` is what a `::regclass` cast reads as a relation's name: a
+/// string (not of digits, which is the OID) or a parameter.
+fn is_name_operand(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()),
+            Value::Placeholder(_) => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `'name'::regclass` is the OID of the relation the search path finds by
+/// that name: `pg_catalog` first, as PostgreSQL searches it before the
+/// schemas of `search_path` unless told otherwise, then the current schema;
+/// `'schema.name'` in that schema. (datafusion-pg-catalog's rule, which
+/// this one runs before, searches the current schema only, so
+/// `'pg_class'::regclass` was NULL.)
+#[derive(Debug)]
+struct RegclassByName;
+
+impl SqlStatementRewriteRule for RegclassByName {
+    fn rewrite(&self, mut statement: Statement) -> Statement {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut statement, |e| {
+            if let Expr::Cast { expr: operand, data_type, .. } = e {
+                if cast_type_name(data_type) == "regclass" && is_name_operand(operand) {
+                    let lookup = format!(
+                        "(SELECT arbor_regclass_c.oid FROM pg_catalog.pg_class arbor_regclass_c \
+                         JOIN pg_catalog.pg_namespace arbor_regclass_n ON arbor_regclass_c.relnamespace = arbor_regclass_n.oid \
+                         CROSS JOIN (SELECT parse_ident(CAST({operand} AS TEXT)) AS parts) arbor_regclass_name \
+                         WHERE (array_length(parts, 1) = 1 AND arbor_regclass_n.nspname IN ('pg_catalog', current_schema()) AND arbor_regclass_c.relname = parts[1]) \
+                         OR (array_length(parts, 1) = 2 AND arbor_regclass_n.nspname = parts[1] AND arbor_regclass_c.relname = parts[2]) \
+                         ORDER BY arbor_regclass_n.nspname <> 'pg_catalog' LIMIT 1)"
+                    );
+                    if let Some(lookup) = expression(&lookup) {
+                        *e = lookup;
                     }
                 }
             }
@@ -178,6 +298,104 @@ impl SqlStatementRewriteRule for RegtypeAsText {
         });
         statement
     }
+}
+
+/// PostgreSQL's OIDs of its catalog relations: the `tableoid` of their rows,
+/// as `pg_description.classoid` and `pg_depend.classid` name them.
+const CATALOG_RELATION_OIDS: &[(&str, i64)] = &[
+    ("pg_aggregate", 2600),
+    ("pg_am", 2601),
+    ("pg_amop", 2602),
+    ("pg_amproc", 2603),
+    ("pg_attrdef", 2604),
+    ("pg_attribute", 1249),
+    ("pg_authid", 1260),
+    ("pg_cast", 2605),
+    ("pg_class", 1259),
+    ("pg_collation", 3456),
+    ("pg_constraint", 2606),
+    ("pg_conversion", 2607),
+    ("pg_database", 1262),
+    ("pg_default_acl", 826),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_enum", 3501),
+    ("pg_event_trigger", 3466),
+    ("pg_extension", 3079),
+    ("pg_foreign_data_wrapper", 2328),
+    ("pg_foreign_server", 1417),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_language", 2612),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_operator", 2617),
+    ("pg_opfamily", 2753),
+    ("pg_policy", 3256),
+    ("pg_proc", 1255),
+    ("pg_publication", 6104),
+    ("pg_rewrite", 2618),
+    ("pg_sequence", 2224),
+    ("pg_statistic_ext", 3381),
+    ("pg_subscription", 6100),
+    ("pg_tablespace", 1213),
+    ("pg_transform", 3576),
+    ("pg_trigger", 2620),
+    ("pg_ts_config", 3602),
+    ("pg_ts_dict", 3600),
+    ("pg_ts_parser", 3601),
+    ("pg_ts_template", 3764),
+    ("pg_type", 1247),
+];
+
+/// `x.tableoid`, PostgreSQL's system column naming the relation a row
+/// comes from, where `x` is a `pg_catalog` relation of
+/// [`CATALOG_RELATION_OIDS`]: that relation's OID (psql's `\dd` joins
+/// `pg_description` on it). The column is not in the relations' schemas,
+/// so `SELECT *` does not show it, as in PostgreSQL.
+fn table_oids(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{Select, TableFactor};
+    fn relation_oid(t: &TableFactor) -> Option<(String, i64)> {
+        let TableFactor::Table { name, alias, args: None, .. } = t else { return None };
+        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().to_ascii_lowercase()).collect();
+        let relation = match parts.as_slice() {
+            [r] => r,
+            [schema, r] if schema == "pg_catalog" => r,
+            _ => return None,
+        };
+        let oid = CATALOG_RELATION_OIDS.iter().find(|(n, _)| n == relation)?.1;
+        Some((alias.as_ref().map_or(relation.clone(), |a| a.name.value.to_ascii_lowercase()), oid))
+    }
+    struct TableOids;
+    impl VisitorMut for TableOids {
+        type Break = ();
+        // Inner selects first: their own relations are replaced before an
+        // outer one of the same name could be taken for them.
+        fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let relations: Vec<(String, i64)> =
+                select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))).filter_map(relation_oid).collect();
+            if relations.is_empty() {
+                return ControlFlow::Continue(());
+            }
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(select, |e| {
+                let oid = match e {
+                    Expr::CompoundIdentifier(parts) if parts.len() == 2 && parts[1].value.eq_ignore_ascii_case("tableoid") => {
+                        let qualifier = parts[0].value.to_ascii_lowercase();
+                        relations.iter().find(|(name, _)| *name == qualifier).map(|(_, oid)| *oid)
+                    }
+                    Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case("tableoid") && relations.len() == 1 => Some(relations[0].1),
+                    _ => None,
+                };
+                if let Some(oid) = oid {
+                    *e = super::rewrite::number(&oid.to_string());
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut TableOids);
+    statement
 }
 
 /// `SELECT current_user` names its column `current_user`, as PostgreSQL
@@ -261,6 +479,30 @@ mod tests {
         assert!(one("SELECT 'int4'::regtype::text").starts_with("SELECT arbor_regtype_text((SELECT "), "{}", one("SELECT 'int4'::regtype::text"));
         // Other casts of a regtype, and casts to text of other things, stay.
         assert_eq!(one("SELECT t.typelem::regtype::int8, t.typname::text FROM pg_type t"), "SELECT t.typelem::regtype::INT8, t.typname::TEXT FROM pg_catalog.pg_type t");
+    }
+
+    #[test]
+    fn a_regclass_as_text_is_a_lookup_of_its_name() {
+        let column = one("SELECT c.oid::regclass::text FROM pg_class c");
+        assert!(column.starts_with("SELECT arbor_regclass_text(COALESCE((SELECT CASE WHEN arbor_regclass_n.nspname IN ('pg_catalog', current_schema())"), "{column}");
+        assert!(column.contains("WHERE arbor_regclass_c.oid = (c.oid)), CAST(CAST((c.oid) AS BIGINT) AS TEXT)), 'oid')::TEXT FROM pg_catalog.pg_class c"), "{column}");
+        // A name is found in pg_catalog first.
+        let name = one("SELECT 'pg_class'::regclass");
+        assert!(name.contains("arbor_regclass_n.nspname IN ('pg_catalog', current_schema())"), "{name}");
+        assert!(name.contains("ORDER BY arbor_regclass_n.nspname <> 'pg_catalog' LIMIT 1"), "{name}");
+    }
+
+    #[test]
+    fn tableoid_of_a_catalog_relation_is_its_oid() {
+        assert_eq!(
+            one("SELECT c.oid, c.tableoid, tableoid FROM pg_catalog.pg_constraint c"),
+            "SELECT c.oid, 2606, 2606 FROM pg_catalog.pg_constraint c"
+        );
+        // Each select's own relations; an unknown qualifier stays.
+        assert_eq!(
+            one("SELECT o.tableoid, (SELECT o.tableoid FROM pg_rewrite o), x.tableoid FROM pg_opclass o, t x"),
+            "SELECT 2616, (SELECT 2618 FROM pg_catalog.pg_rewrite o), x.tableoid FROM pg_catalog.pg_opclass o, t x"
+        );
     }
 
     #[test]

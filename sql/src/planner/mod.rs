@@ -91,8 +91,12 @@ pub(crate) fn context(instance: Arc<Instance>, gate: WriteGate, settings: crate:
         .map_err(|e| Error::DataFusion(*e))?;
     if let Some(c) = ctx.catalog(CATALOG) {
         if let Some(pg_catalog) = c.schema("pg_catalog") {
-            c.register_schema("pg_catalog", Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone(), settings)))?;
+            let pg_catalog = Arc::new(PgCatalogExtensions::new(pg_catalog, instance.clone(), settings));
+            c.register_schema("pg_catalog", Arc::new(crate::pg::catalog::CatalogColumns::new(pg_catalog)))?;
         }
+    }
+    for udf in crate::pg::catalog::udfs(CATALOG, &instance.config().data_dir) {
+        ctx.register_udf(udf);
     }
     for udf in crate::provider::key_definition_udfs(&instance) {
         ctx.register_udf(udf);
