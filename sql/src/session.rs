@@ -623,7 +623,7 @@ impl Session {
         // One state per statement, with its own start time for `now()`.
         let state = self.ctx.state();
         let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        let plan = crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?;
+        let plan = crate::pg::typing::postgres_typing(plan)?;
         let key = key.filter(|_| plans::deterministic(&plan));
         if is_query(&plan) {
             let plan = match params {
@@ -732,7 +732,7 @@ impl Session {
         crate::pg::names::alias_repeats(&mut statement, &mut names);
         crate::pg::rewrite::array_subqueries(&mut statement);
         let plan = self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
-        Ok((crate::pg::typing::oid_arrays(crate::pg::typing::int4_literals(crate::pg::typing::regproc_names(crate::pg::typing::boolean_literals(plan)?)?)?)?, names, oid_parameters))
+        Ok((crate::pg::typing::postgres_typing(plan)?, names, oid_parameters))
     }
 
     /// Execute every statement of a simple query.

@@ -196,38 +196,54 @@ impl SqlStatementRewriteRule for RegtypeAsText {
             }
             ControlFlow::<()>::Continue(())
         });
-        // `x::regclass::text` in select lists only: under ORDER BY the
-        // lookup would need `x` beside the select list's own `x::regclass`,
-        // two columns DataFusion names alike (psql's `\d` sorts partitions
-        // by it); there the number stays the sort key.
-        struct SelectLists;
+        // `x::regclass::text` as an item of the statement's own select
+        // lists only. Under ORDER BY the lookup would need `x` beside the
+        // select list's own `x::regclass`, two columns DataFusion names
+        // alike (psql's `\d` sorts partitions by it); inside an expression
+        // or a subquery it could put one subquery in another, which
+        // DataFusion cannot always plan (SQLAlchemy's column reflection
+        // casts in a correlated subquery). There the number stays.
+        struct SelectLists {
+            depth: usize,
+        }
         impl VisitorMut for SelectLists {
             type Break = ();
+            fn pre_visit_query(&mut self, _query: &mut datafusion::sql::sqlparser::ast::Query) -> ControlFlow<()> {
+                self.depth += 1;
+                ControlFlow::Continue(())
+            }
+            fn post_visit_query(&mut self, _query: &mut datafusion::sql::sqlparser::ast::Query) -> ControlFlow<()> {
+                self.depth -= 1;
+                ControlFlow::Continue(())
+            }
             fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+                if self.depth > 1 {
+                    return ControlFlow::Continue(());
+                }
                 for item in &mut select.projection {
                     let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else { continue };
-                    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |e| {
-                        if let Expr::Cast { expr, data_type, .. } = e {
-                            let textual = matches!(cast_type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
-                            let mut inner = expr.as_mut();
-                            while let Expr::Nested(nested) = inner {
-                                inner = nested.as_mut();
-                            }
-                            if let (true, Expr::Cast { expr: operand, data_type: inner_type, .. }) = (textual, &*inner) {
-                                if cast_type_name(inner_type) == "regclass" {
-                                    if let Some(name) = regclass_text(operand, inner) {
-                                        **expr = name;
-                                    }
-                                }
+                    let mut e = e;
+                    while let Expr::Nested(nested) = e {
+                        e = nested.as_mut();
+                    }
+                    let Expr::Cast { expr, data_type, .. } = e else { continue };
+                    let textual = matches!(cast_type_name(data_type).as_str(), "text" | "varchar" | "character varying" | "name");
+                    let mut inner = expr.as_mut();
+                    while let Expr::Nested(nested) = inner {
+                        inner = nested.as_mut();
+                    }
+                    if let (true, Expr::Cast { expr: operand, data_type: inner_type, .. }) = (textual, &*inner) {
+                        if cast_type_name(inner_type) == "regclass" {
+                            if let Some(name) = regclass_text(operand, inner) {
+                                **expr = name;
                             }
                         }
-                        ControlFlow::<()>::Continue(())
-                    });
+                    }
                 }
                 ControlFlow::Continue(())
             }
         }
-        let _ = statement.visit(&mut SelectLists);
+        let _ = statement.visit(&mut SelectLists { depth: 0 });
         statement
     }
 }

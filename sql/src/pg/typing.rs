@@ -251,6 +251,13 @@ pub(crate) fn boolean_literals(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
+/// A planned SQL statement typed as PostgreSQL types it, by the passes of
+/// this module in order: text compared with booleans, regproc names,
+/// `integer` literals, `oid[]` results.
+pub(crate) fn postgres_typing(plan: LogicalPlan) -> Result<LogicalPlan> {
+    oid_arrays(int4_literals(regproc_names(boolean_literals(plan)?)?)?)
+}
+
 /// The field metadata datafusion-pg-catalog marks oid columns with
 /// (`pg.oid_alias`: `oid`, `regtype`, …), which arrow-pg and the wire read.
 pub(crate) const OID_ALIAS_KEY: &str = "pg.oid_alias";
