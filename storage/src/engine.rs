@@ -32,6 +32,9 @@
 //! applying them merged is applying them in order). Readers may see a
 //! group larger than the in-memory limit partly applied while its commit
 //! runs; an aborted group was never applied, so nothing of it is ever seen.
+//! The replay of a commit a crash cut short applies the rest of the group
+//! within the memtable budget too: it flushes as it goes, before the engine
+//! opens (`Inner::replay_group`).
 //!
 //! Group pins: the WAL segments from a group's first part on stay on disk
 //! while the group is open, and after its commit until every generation its
@@ -1529,15 +1532,28 @@ impl Inner {
     /// generations still on disk: only streamed groups' parts are read from them.
     fn replay(&self, segments: &[wal::Segment], retained: &[wal::Segment]) -> Result<()> {
         let groups = index_groups(self.fs.as_ref(), retained, segments)?;
-        let mut st = lock(&self.state);
+        let mut guard = Some(lock(&self.state));
+        let st = guard.as_mut().ok_or(Error::Closed)?;
         let mut current = st.generation;
+        let generation = segments.last().map_or(st.checkpoint, |s| s.generation).max(st.checkpoint) + 1;
+        // Groups replayed here keep their parts until what they wrote is
+        // flushed: pinned before the replay, which may flush (see
+        // [`Inner::replay_group`]).
+        let replay_gens: std::collections::HashSet<u64> = segments.iter().map(|s| s.generation).collect();
+        for (id, g) in &groups {
+            let replayed = g.applies.iter().any(|(at, _)| replay_gens.contains(&at.0));
+            if let (true, Some(first)) = (replayed, g.parts.values().map(|l| l.generation).min()) {
+                st.pins.insert(*id, GroupPin { first, release: Some(generation) });
+            }
+        }
         let mut records = 0u64;
         for seg in segments {
+            let st = guard.as_mut().ok_or(Error::Closed)?;
             if seg.generation != current {
                 // A generation boundary: seal here if the memtables are full,
                 // as the original run did.
                 if st.active.bytes() >= self.config.memtable_bytes_max && !st.active.is_empty() {
-                    self.seal_as(&mut st, current);
+                    self.seal_as(st, current);
                 }
                 current = seg.generation;
                 st.generation = current;
@@ -1550,31 +1566,26 @@ impl Inner {
                     Some(GroupRecord::Part { .. }) => return Ok(()),
                     Some(GroupRecord::Apply(a)) => {
                         let group = groups.get(&a.id).ok_or_else(|| Error::corrupt(&seg.path, pos, "apply record of an unknown group"))?;
-                        return self.replay_group(&mut st, current, group, (seg.generation, seg.index, pos));
+                        let st = guard.take().ok_or(Error::Closed)?;
+                        guard = Some(self.replay_group(st, current, group, (seg.generation, seg.index, pos))?);
+                        return Ok(());
                     }
                     None => {}
                 }
+                let st = guard.as_mut().ok_or(Error::Closed)?;
                 match wal::decode_record(payload).map_err(corrupt)? {
-                    WalRecord::Write(mut batch) => self.replay_write(&mut st, current, &mut batch),
-                    WalRecord::Group(mut batches) => batches.iter_mut().try_for_each(|b| self.replay_write(&mut st, current, b)),
-                    WalRecord::Delete { series, range } => self.apply_delete(&mut st, &series, range),
+                    WalRecord::Write(mut batch) => self.replay_write(st, current, &mut batch),
+                    WalRecord::Group(mut batches) => batches.iter_mut().try_for_each(|b| self.replay_write(st, current, b)),
+                    WalRecord::Delete { series, range } => self.apply_delete(st, &series, range),
                     WalRecord::Part { .. } | WalRecord::Apply(_) => Ok(()),
                 }
             })?;
         }
+        let mut st = guard.ok_or(Error::Closed)?;
         if records > 0 {
             tracing::info!(records, segments = segments.len(), "replayed the WAL");
         }
-        let generation = segments.last().map_or(st.checkpoint, |s| s.generation).max(st.checkpoint) + 1;
         st.generation = generation;
-        // Groups replayed here keep their parts until what they wrote is flushed.
-        let replay_gens: std::collections::HashSet<u64> = segments.iter().map(|s| s.generation).collect();
-        for (id, g) in &groups {
-            let replayed = g.applies.iter().any(|(at, _)| replay_gens.contains(&at.0));
-            if let (true, Some(first)) = (replayed, g.parts.values().map(|l| l.generation).min()) {
-                st.pins.insert(*id, GroupPin { first, release: Some(generation) });
-            }
-        }
         let next_id = groups.keys().max().map_or(1, |m| m + 1);
         self.next_group_id.store(next_id, Ordering::SeqCst);
         let floor = wal_floor(&st);
@@ -1604,7 +1615,16 @@ impl Inner {
     /// Apply what the apply record at `at` (generation, segment index,
     /// offset) covers: the group's batches from that record's position up
     /// to the group's next apply record, or to the end.
-    fn replay_group(&self, st: &mut State, current: u64, group: &GroupLog, at: (u64, u32, u64)) -> Result<()> {
+    ///
+    /// The rest of a commit a crash interrupted may be larger than memory
+    /// (a COPY of many gigabytes): whenever the memtables reach their
+    /// budget, what is replayed so far is sealed and flushed here, as the
+    /// live run's apply did. The files claim only the generations before
+    /// this one, so this generation's log stays and a crash during the
+    /// replay replays it again over them (the same points, in the same
+    /// order, the last write winning as before). The group's parts are
+    /// pinned ([`Inner::replay`]), so the flush's checkpoint keeps them.
+    fn replay_group<'a>(&'a self, mut st: MutexGuard<'a, State>, current: u64, group: &GroupLog, at: (u64, u32, u64)) -> Result<MutexGuard<'a, State>> {
         let k = group.applies.iter().position(|(a, _)| *a == at).ok_or_else(|| Error::corrupt(&self.wal_dir, at.2, "apply record missing from the index"))?;
         let from = group.applies[k].1;
         let (end_part, end_batch) = match group.applies.get(k + 1) {
@@ -1624,10 +1644,18 @@ impl Inner {
             let lo = if part == from.part { from.batch as usize } else { 0 };
             let hi = if part == end_part { (end_batch as usize).min(batches.len()) } else { batches.len() };
             for b in batches.get_mut(lo..hi).unwrap_or_default() {
-                self.replay_write(st, current, b)?;
+                self.replay_write(&mut st, current, b)?;
+                if st.active.bytes() >= self.config.memtable_bytes_max {
+                    self.seal_as(&mut st, current.saturating_sub(1));
+                    // Nothing else runs before the engine opens: the flush
+                    // takes the state lock as it needs it.
+                    drop(st);
+                    while self.flush_one()? {}
+                    st = lock(&self.state);
+                }
             }
         }
-        Ok(())
+        Ok(st)
     }
 }
 

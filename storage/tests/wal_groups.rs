@@ -148,6 +148,36 @@ fn a_crash_after_the_commit_sealed_half_way_replays_the_rest() {
 }
 
 #[test]
+fn the_rest_of_a_commit_larger_than_the_memtables_is_replayed_in_flushed_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    // The live run's memtables hold the whole group: its commit seals
+    // nowhere, so one apply record covers all of it.
+    let roomy = EngineConfig { memtable_bytes_max: 1 << 20, group_resident_bytes_max: 0, ..test_config() };
+    let engine = open(dir.path(), roomy.clone());
+    let mut group = engine.begin_group();
+    for p in 0..6 {
+        group.write_part(vec![part(p, 300)]).unwrap();
+    }
+    group.commit(vec![part(6, 300)]).unwrap();
+    assert!(engine.files().is_empty());
+    drop(engine);
+    // Reopened with memtables a quarter of the group's size (as a crash in
+    // the apply of a group larger than memory leaves it): the replay seals
+    // and flushes as it goes instead of holding the group in memory.
+    let engine = open(dir.path(), tiny());
+    assert!(!engine.files().is_empty(), "the replay flushed nothing");
+    assert!(engine.memtable_bytes() < tiny().memtable_bytes_max, "the replay holds {} bytes", engine.memtable_bytes());
+    assert_eq!(int_points(&engine, &g()), expected(7, 300));
+    // A crash after those flushes replays the generation again over its files.
+    drop(engine);
+    let engine = open(dir.path(), tiny());
+    assert_eq!(int_points(&engine, &g()), expected(7, 300));
+    drop(engine);
+    let engine = open(dir.path(), roomy);
+    assert_eq!(int_points(&engine, &g()), expected(7, 300));
+}
+
+#[test]
 fn a_group_is_applied_where_it_commits_before_and_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), test_config());
@@ -301,6 +331,14 @@ fn groups_agree_with_a_model_across_crashes() {
                     // A crash: open groups die with the process.
                     drop(engine);
                     groups.clear();
+                    if rng.below(2) == 0 {
+                        // Replayed into smaller memtables, which a replayed
+                        // commit fills and flushes on the way; then a crash
+                        // right after that replay.
+                        engine = open(dir.path(), EngineConfig { memtable_bytes_max: 1 << 10, ..config() });
+                        check(&engine, &model, seed, step);
+                        drop(engine);
+                    }
                     engine = open(dir.path(), config());
                     check(&engine, &model, seed, step);
                 }
