@@ -1531,6 +1531,13 @@ impl Inner {
     /// a new generation for new writes. `retained` are segments of flushed
     /// generations still on disk: only streamed groups' parts are read from them.
     fn replay(&self, segments: &[wal::Segment], retained: &[wal::Segment]) -> Result<()> {
+        // What the replay applies may be flushed before the engine opens (the
+        // rest of a long commit): the log it comes from is made durable
+        // first, so no file ever holds what a power loss could take from
+        // the log (a group half present, its apply record gone).
+        for seg in retained.iter().chain(segments) {
+            self.fs.open(&seg.path).and_then(|f| f.sync()).map_err(|e| Error::io(&seg.path, e))?;
+        }
         let groups = index_groups(self.fs.as_ref(), retained, segments)?;
         let mut guard = Some(lock(&self.state));
         let st = guard.as_mut().ok_or(Error::Closed)?;
