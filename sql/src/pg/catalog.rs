@@ -16,6 +16,9 @@
 //!   session's database (Arbor keeps one), NULL for any other.
 //! - `pg_tablespace_location(oid)`: `''`, as for PostgreSQL's built-in
 //!   tablespaces, the only ones there are.
+//! - `pg_encoding_to_char(id)`: PostgreSQL's name of an encoding (`UTF8`
+//!   for 6, which psql's `\l` shows; datafusion-pg-catalog's says `UTF-8`),
+//!   `''` for an id PostgreSQL does not have.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +55,7 @@ pub(crate) fn udfs(database: &str, data_dir: &Path) -> Vec<ScalarUDF> {
         one("pg_tablespace_size", DataType::Int64, Kind::Null),
         one("pg_database_size", DataType::Int64, Kind::DatabaseSize { database: database.to_string(), data_dir: data_dir.to_path_buf() }),
         one("pg_tablespace_location", DataType::Utf8, Kind::TablespaceLocation),
+        one("pg_encoding_to_char", DataType::Utf8, Kind::EncodingName),
         super::functions::RegclassText::udf(),
     ]
 }
@@ -68,6 +72,7 @@ enum Kind {
         data_dir: PathBuf,
     },
     TablespaceLocation,
+    EncodingName,
     /// NULL for every argument: see the module's documentation.
     Null,
 }
@@ -101,6 +106,7 @@ impl ScalarUDFImpl for CatalogFunction {
             Kind::FunctionResult => texts(&arg, |oid| proc_info(oid).map(|p| p.result()))?,
             Kind::FunctionArguments { identity } => texts(&arg, |oid| proc_info(oid).map(|p| p.arguments(*identity)))?,
             Kind::TablespaceLocation => texts(&arg, |_| Some(String::new()))?,
+            Kind::EncodingName => texts(&arg, |id| Some(encoding_name(id).to_string()))?,
             Kind::SizePretty => texts(&arg, |bytes| Some(size_pretty(bytes)))?,
             Kind::DatabaseSize { database, data_dir } => {
                 let names = datafusion::arrow::compute::cast(&arg, &DataType::Utf8)?;
@@ -110,6 +116,20 @@ impl ScalarUDFImpl for CatalogFunction {
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// PostgreSQL's encodings in the order of their ids (`pg_enc` in its
+/// `pg_wchar.h`).
+const ENCODINGS: &[&str] = &[
+    "SQL_ASCII", "EUC_JP", "EUC_CN", "EUC_KR", "EUC_TW", "EUC_JIS_2004", "UTF8", "MULE_INTERNAL", "LATIN1", "LATIN2", "LATIN3", "LATIN4", "LATIN5",
+    "LATIN6", "LATIN7", "LATIN8", "LATIN9", "LATIN10", "WIN1256", "WIN1258", "WIN866", "WIN874", "KOI8R", "WIN1251", "WIN1252", "ISO_8859_5",
+    "ISO_8859_6", "ISO_8859_7", "ISO_8859_8", "WIN1250", "WIN1253", "WIN1254", "WIN1255", "WIN1257", "KOI8U", "SJIS", "BIG5", "GBK", "UHC", "GB18030",
+    "JOHAB", "SHIFT_JIS_2004",
+];
+
+/// `pg_encoding_to_char`: the encoding's name, `''` for an unknown id.
+fn encoding_name(id: i64) -> &'static str {
+    usize::try_from(id).ok().and_then(|i| ENCODINGS.get(i)).copied().unwrap_or("")
 }
 
 /// `f` of each value of `arg` read as an integer (an OID or a byte count),
