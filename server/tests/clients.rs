@@ -49,7 +49,7 @@ fn psql_lists_devices_and_describes_them() {
         ["time|timestamp with time zone||not null||plain|||", "temperature|double precision||||plain|||", "status|boolean||||plain|||"]
     );
     assert_eq!(psql(port, &["-A", "-t", "-c", "\\dn"]).lines().collect::<Vec<_>>(), ["arbor|postgres", "public|postgres"]);
-    assert!(psql(port, &["-A", "-t", "-c", "\\l"]).lines().any(|l| l.starts_with("arbor|postgres|UTF-8|")));
+    assert!(psql(port, &["-A", "-t", "-c", "\\l"]).lines().any(|l| l.starts_with("arbor|postgres|UTF8|")));
     // `\d+` of a table CREATE TABLE made: PostgreSQL's type names and storage.
     psql(port, &["-c", "CREATE TABLE \"root.ps.typed\" (time timestamptz PRIMARY KEY, temp double precision, n bigint, i integer, ok boolean, note text, f real)"]);
     let typed = psql(port, &["-A", "-t", "-c", "\\d+ \"root.ps.typed\""]);
