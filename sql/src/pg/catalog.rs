@@ -1,7 +1,7 @@
 //! PostgreSQL's catalog functions over relations, functions, databases and
 //! tablespaces that psql's `\df`, `\dt+`, `\l+` and `\db` call, and the
-//! `pg_catalog` columns psql's `\dp` reads that datafusion-pg-catalog's
-//! relations lack ([`CatalogColumns`]).
+//! privilege lists of `pg_catalog` typed as PostgreSQL's `aclitem[]`
+//! ([`CatalogColumns`]).
 //!
 //! - `pg_get_function_result(oid)`, `pg_get_function_arguments(oid)`,
 //!   `pg_get_function_identity_arguments(oid)`: a function's signature as
@@ -298,18 +298,9 @@ fn proc_info(oid: i64) -> Option<&'static ProcInfo> {
         .get(&oid)
 }
 
-/// `pg_catalog` columns datafusion-pg-catalog's relations lack, by
-/// relation: each NULL on every row, as on a PostgreSQL object with default
-/// privileges (`relacl`, read by psql's `\dp`).
-fn missing_columns(table: &str) -> Vec<Field> {
-    match table {
-        "pg_class" => vec![Field::new("relacl", acl_type(), true)],
-        _ => Vec::new(),
-    }
-}
-
-/// `aclitem[]` as Arbor types it: an array of text.
-fn acl_type() -> DataType {
+/// `aclitem[]` as Arbor types it: an array of text (as the `relacl`
+/// column `provider::pg_catalog` adds to `pg_class`).
+pub(crate) fn acl_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
@@ -321,8 +312,7 @@ fn array_type(field: &Field) -> Option<DataType> {
     (field.name().ends_with("acl") && *field.data_type() != wanted && matches!(field.data_type(), DataType::Utf8 | DataType::List(_))).then_some(wanted)
 }
 
-/// `pg_catalog` with the columns of [`missing_columns`] added and access
-/// privilege lists typed as arrays of text, as PostgreSQL's `aclitem[]`
+/// `pg_catalog` with access privilege lists typed as arrays of text, as PostgreSQL's `aclitem[]`
 /// (`array_to_string(p.proacl, E'\n')` in psql's `\df+` and `\dp`).
 #[derive(Debug)]
 pub(crate) struct CatalogColumns {
@@ -344,13 +334,11 @@ impl SchemaProvider for CatalogColumns {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some(table) = self.inner.table(name).await? else { return Ok(None) };
         let schema = table.schema();
-        let missing: Vec<Field> = missing_columns(name).into_iter().filter(|f| schema.field_with_name(f.name()).is_err()).collect();
-        if missing.is_empty() && !schema.fields().iter().any(|f| array_type(f).is_some()) {
+        if !schema.fields().iter().any(|f| array_type(f).is_some()) {
             return Ok(Some(table));
         }
-        let mut fields: Vec<Field> =
+        let fields: Vec<Field> =
             schema.fields().iter().map(|f| array_type(f).map_or_else(|| f.as_ref().clone(), |t| Field::new(f.name(), t, true))).collect();
-        fields.extend(missing);
         Ok(Some(Arc::new(RetypedRelation { schema: Arc::new(Schema::new(fields)), inner: table })))
     }
 
@@ -359,8 +347,7 @@ impl SchemaProvider for CatalogColumns {
     }
 }
 
-/// A relation with its privilege lists as arrays of text and NULL columns
-/// after its own.
+/// A relation with its privilege lists as arrays of text.
 #[derive(Debug)]
 struct RetypedRelation {
     schema: SchemaRef,
@@ -438,17 +425,14 @@ impl TableProvider for RetypedRelation {
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         // Catalog relations are small: read the inner one whole.
         let plan = self.inner.scan(state, None, &[], None).await?;
-        let own = self.inner.schema().fields().len();
         let batches = collect(plan, state.task_ctx()).await?;
         let batches = batches
             .into_iter()
             .map(|batch| {
-                let rows = batch.num_rows();
                 let mut columns = Vec::with_capacity(self.schema.fields().len());
                 for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
                     columns.push(if column.data_type() == field.data_type() { column.clone() } else { as_array(column, field.data_type())? });
                 }
-                columns.extend(self.schema.fields().iter().skip(own).map(|f| new_null_array(f.data_type(), rows)));
                 Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
             })
             .collect::<Result<Vec<_>>>()?;

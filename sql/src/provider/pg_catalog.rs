@@ -41,11 +41,12 @@ use datafusion::scalar::ScalarValue;
 use crate::instance::Instance;
 use crate::pg::settings::Settings;
 
-/// Columns added to a `pg_catalog` relation, by relation.
+/// Columns added to a `pg_catalog` relation, by relation: NULL on every
+/// row (`relacl`: default privileges, which psql's `\dp` reads).
 fn extra_columns(table: &str) -> Vec<Field> {
     let text_array = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     match table {
-        "pg_class" => vec![Field::new("reloptions", text_array, true)],
+        "pg_class" => vec![Field::new("reloptions", text_array, true), Field::new("relacl", crate::pg::catalog::acl_type(), true)],
         _ => Vec::new(),
     }
 }
